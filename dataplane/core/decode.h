@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* L2-L4 decode: Ethernet/VLAN/QinQ, IPv4 (+options), IPv6 (+extension chain), TCP (+options). */
+#ifndef CW_DECODE_H
+#define CW_DECODE_H
+
+#include <stdint.h>
+
+/* Why a packet did not yield a TCP segment; indexes per-lcore counters. */
+enum cw_dec_res {
+	CW_DEC_TCP = 0,      /* decoded TCP segment (payload may be empty) */
+	CW_DEC_NOT_IP,       /* ethertype is neither IPv4 nor IPv6 (ARP, LLDP, ...) */
+	CW_DEC_NOT_TCP,      /* IP, but not TCP (UDP, ICMP, ...) */
+	CW_DEC_FRAGMENT,     /* IPv4/IPv6 fragment: counted, never reassembled */
+	CW_DEC_TRUNC_L2,     /* frame shorter than its Ethernet/VLAN headers */
+	CW_DEC_TRUNC_L3,     /* IP header or total length runs past the frame */
+	CW_DEC_BAD_L3,       /* bad IP version, IHL, or option/extension layout */
+	CW_DEC_TRUNC_L4,     /* TCP header runs past the IP payload */
+	CW_DEC_BAD_L4,       /* TCP data offset < 5 or bad option layout */
+	CW_DEC_VLAN_DEPTH,   /* more VLAN tags than CW_DEC_MAX_VLAN */
+	CW_DEC_EXT_DEPTH,    /* more IPv6 extension headers than CW_DEC_MAX_EXT */
+	CW_DEC__MAX
+};
+
+#define CW_DEC_MAX_VLAN 2 /* 802.1ad outer + 802.1Q inner */
+#define CW_DEC_MAX_EXT 8  /* IPv6 extension headers followed before giving up */
+
+/* Link types the decoder accepts (values are the pcap LINKTYPE_* numbers). */
+enum cw_linktype {
+	CW_LINK_NULL = 0,      /* BSD loopback: 4-byte host-order family */
+	CW_LINK_ETHERNET = 1,
+	CW_LINK_RAW = 101,     /* raw IPv4/IPv6 */
+	CW_LINK_LINUX_SLL = 113,
+	CW_LINK_IPV4 = 228,
+	CW_LINK_IPV6 = 229,
+	CW_LINK_LINUX_SLL2 = 276,
+};
+
+/* TCP flag bits as on the wire. */
+#define CW_TCP_FIN 0x01
+#define CW_TCP_SYN 0x02
+#define CW_TCP_RST 0x04
+#define CW_TCP_PSH 0x08
+#define CW_TCP_ACK 0x10
+#define CW_TCP_URG 0x20
+
+/* Packet-level facts worth an anomaly bit later on. */
+#define CW_PKT_F_IP_OPTIONS 0x01 /* IPv4 header had options */
+#define CW_PKT_F_IP6_EXT 0x02    /* IPv6 had extension headers */
+#define CW_PKT_F_URG 0x04        /* TCP urgent pointer in use */
+#define CW_PKT_F_L2_PAD 0x08     /* frame longer than the IP datagram (padding) */
+
+/*
+ * One decoded TCP segment. Addresses are stored in 16 bytes; IPv4 uses the
+ * first 4 and zeroes the rest. payload points into the caller's frame and is
+ * valid only as long as the frame is.
+ */
+struct cw_pkt {
+	uint8_t saddr[16];
+	uint8_t daddr[16];
+	uint8_t ipver;      /* 4 or 6 */
+	uint8_t vlan_depth; /* 0..CW_DEC_MAX_VLAN */
+	uint8_t ttl;        /* IPv4 TTL or IPv6 hop limit */
+	uint8_t tcp_flags;
+	uint16_t sport, dport;
+	uint16_t vlan[CW_DEC_MAX_VLAN]; /* VIDs, outer first */
+	uint32_t seq, ack;
+	uint16_t win;
+	uint16_t urg_ptr;
+	uint32_t flags;     /* CW_PKT_F_* */
+	const uint8_t *payload;
+	uint32_t payload_len;
+};
+
+/* Decode a frame of the given link type. Returns an enum cw_dec_res. */
+int cw_decode(enum cw_linktype lt, const uint8_t *frame, uint32_t len, struct cw_pkt *pkt);
+
+/* Ethernet (with up to CW_DEC_MAX_VLAN tags of 0x8100/0x88a8/0x9100). */
+int cw_decode_eth(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt);
+
+/* Raw IP: the version nibble picks IPv4 or IPv6. */
+int cw_decode_ip(const uint8_t *l3, uint32_t len, struct cw_pkt *pkt);
+
+/* Short name of a result, for counters and logs ("fragment", "trunc_l3", ...). */
+const char *cw_dec_res_name(int res);
+
+#endif /* CW_DECODE_H */

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Bounded per-direction TCP stream reassembly of the first N bytes of a handshake. */
+#ifndef CW_REASM_H
+#define CW_REASM_H
+
+#include <stdint.h>
+
+#define CW_REASM_DEFAULT_CAP (32u * 1024u)
+#define CW_REASM_MAX_OOO 6 /* out-of-order ranges held beyond the contiguous prefix */
+
+/* Outcome bits of one cw_reasm_add() call (several can be set). */
+#define CW_RA_NEW 0x0001           /* extended the contiguous prefix */
+#define CW_RA_OOO 0x0002           /* stored beyond a hole */
+#define CW_RA_RETRANS 0x0004       /* some bytes were already held and identical */
+#define CW_RA_CONFLICT 0x0008      /* some bytes were already held and differed: first arrival kept */
+#define CW_RA_OOO_FULL 0x0010      /* no free out-of-order slot: segment dropped */
+#define CW_RA_CAP 0x0020           /* bytes beyond the buffer cap were cut off */
+#define CW_RA_OLD 0x0040           /* bytes before the stream base (or already consumed) ignored */
+#define CW_RA_STOPPED 0x0080       /* direction already stopped: ignored */
+#define CW_RA_NOBUF 0x0100         /* no buffer attached: ignored */
+
+/*
+ * Per-direction state. buf is owned by the caller (a bounded pool) and is
+ * attached with cw_reasm_attach(); cw_reasm never allocates.
+ *
+ * Invariants:
+ *   consumed <= contig <= cap
+ *   ooo[0..nooo) are disjoint, sorted, non-adjacent to each other, and all
+ *   lie in (contig, cap].
+ * Bytes [0, consumed) belong to the parser, which may rewrite them in
+ * place (TLS record headers are compacted away), so retransmissions that
+ * fall there are counted as CW_RA_OLD and never compared.
+ * Only the owning worker thread reads or writes this struct.
+ */
+struct cw_reasm {
+	uint8_t *buf;
+	uint32_t cap;
+	uint32_t base_seq;  /* sequence number of buf[0] */
+	uint32_t contig;    /* [0, contig) filled, in order */
+	uint32_t consumed;  /* [0, consumed) handed to the parser */
+	uint8_t have_base;
+	uint8_t stopped;    /* parser said stop (application data, error, or done) */
+	uint8_t nooo;
+	uint8_t pad;
+	struct {
+		uint32_t start, end; /* [start, end) buffer offsets */
+	} ooo[CW_REASM_MAX_OOO];
+};
+
+void cw_reasm_init(struct cw_reasm *r);
+
+/* Give the direction its buffer; data before this is not held. */
+void cw_reasm_attach(struct cw_reasm *r, uint8_t *buf, uint32_t cap);
+
+/* A SYN (or SYN-ACK) was seen with this ISN: the stream starts at isn + 1. */
+void cw_reasm_set_isn(struct cw_reasm *r, uint32_t isn);
+
+/*
+ * Add a segment's payload. Without a SYN the first segment added sets the
+ * stream base (mid-stream pickup). Sequence arithmetic is modulo 2^32.
+ * Returns a mask of CW_RA_* bits.
+ */
+unsigned int cw_reasm_add(struct cw_reasm *r, uint32_t seq, const uint8_t *data, uint32_t len);
+
+/* The parser has taken bytes [0, upto) (upto <= contig). */
+void cw_reasm_consume(struct cw_reasm *r, uint32_t upto);
+
+/* Stop holding data for this direction. */
+void cw_reasm_stop(struct cw_reasm *r);
+
+#endif /* CW_REASM_H */

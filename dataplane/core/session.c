@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Per-flow handshake driver: routes segments to reassembly and TLS framing and fills the flow event. */
+#include <string.h>
+
+#include "cw_cursor.h"
+#include "fingerprint.h"
+#include "session.h"
+
+void
+cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap)
+{
+	memset(s, 0, sizeof(*s));
+	cw_reasm_init(&s->ra[0]);
+	cw_reasm_init(&s->ra[1]);
+	cw_reasm_attach(&s->ra[0], buf0, cap);
+	cw_reasm_attach(&s->ra[1], buf1, cap);
+	cw_tls_stream_init(&s->ts[0]);
+	cw_tls_stream_init(&s->ts[1]);
+	s->cli_side = -1;
+	s->state = CW_SS_NEW;
+	s->end_hint = CW_END_DONE;
+}
+
+static int
+side_of(struct cw_session *s, const struct cw_pkt *pkt)
+{
+	if (s->state == CW_SS_NEW) {
+		memcpy(s->side_addr, pkt->saddr, 16);
+		s->side_port = pkt->sport;
+		s->ev.ipver = pkt->ipver;
+		/* Provisional roles until a SYN or a hello says otherwise. */
+		memcpy(s->ev.cli_addr, pkt->saddr, 16);
+		memcpy(s->ev.srv_addr, pkt->daddr, 16);
+		s->ev.cli_port = pkt->sport;
+		s->ev.srv_port = pkt->dport;
+		s->state = CW_SS_HS;
+		return 0;
+	}
+	if (pkt->sport == s->side_port && memcmp(pkt->saddr, s->side_addr, 16) == 0)
+		return 0;
+	return 1;
+}
+
+static void
+set_client(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_side)
+{
+	const uint8_t *cli_addr, *srv_addr;
+	uint16_t cli_port, srv_port;
+
+	if (s->cli_side >= 0)
+		return;
+	s->cli_side = (int8_t)side;
+	if (pkt_side == side) {
+		cli_addr = pkt->saddr;
+		cli_port = pkt->sport;
+		srv_addr = pkt->daddr;
+		srv_port = pkt->dport;
+	} else {
+		cli_addr = pkt->daddr;
+		cli_port = pkt->dport;
+		srv_addr = pkt->saddr;
+		srv_port = pkt->sport;
+	}
+	memcpy(s->ev.cli_addr, cli_addr, 16);
+	memcpy(s->ev.srv_addr, srv_addr, 16);
+	s->ev.cli_port = cli_port;
+	s->ev.srv_port = srv_port;
+}
+
+static unsigned int
+ra_anomalies(unsigned int ra)
+{
+	unsigned int a = 0;
+
+	if (ra & CW_RA_OOO)
+		a |= CW_EVA_OOO;
+	if (ra & CW_RA_RETRANS)
+		a |= CW_EVA_RETRANS;
+	if (ra & CW_RA_CONFLICT)
+		a |= CW_EVA_OVERLAP_CONFLICT;
+	if (ra & CW_RA_OOO_FULL)
+		a |= CW_EVA_OOO_FULL;
+	if (ra & CW_RA_CAP)
+		a |= CW_EVA_CAP;
+	return a;
+}
+
+static void
+copy_sni(struct cw_flow_event *ev, const struct cw_view *v)
+{
+	uint32_t n = v->len;
+
+	if (n > CW_EV_SNI_MAX - 1) {
+		n = CW_EV_SNI_MAX - 1;
+		ev->anomalies |= CW_EVA_SNI_TRUNC;
+	}
+	memcpy(ev->sni, v->p, n);
+	ev->sni[n] = '\0';
+	/* An embedded NUL would silently shorten the name downstream: keep it visible. */
+	for (uint32_t i = 0; i < n; i++)
+		if (ev->sni[i] == '\0')
+			ev->sni[i] = '?';
+}
+
+/* Copy the ALPN ProtocolNameList contents, cutting at a whole-name boundary. */
+static void
+copy_alpn(struct cw_flow_event *ev, const struct cw_view *v)
+{
+	struct cw_cur c = cw_cur_init(v->p, v->len);
+	uint32_t used = 0;
+	struct cw_cur name;
+
+	while (!cw_empty(&c)) {
+		if (cw_vec(&c, 1, &name) != CW_OK)
+			break;
+		size_t n = cw_left(&name);
+		if (used + 1 + n > CW_EV_ALPN_MAX) {
+			ev->anomalies |= CW_EVA_ALPN_TRUNC;
+			break;
+		}
+		ev->alpn[used] = (uint8_t)n;
+		memcpy(ev->alpn + used + 1, name.p, n);
+		used += 1 + (uint32_t)n;
+	}
+	ev->alpn_len = (uint8_t)used;
+}
+
+static void
+on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
+{
+	struct cw_flow_event *ev = &s->ev;
+
+	ev->flags |= CW_EVF_CH;
+	ev->ch_legacy_version = ch->legacy_version;
+	ev->ch_version = ch->version;
+	if (ch->sslv2)
+		ev->flags |= CW_EVF_SSLV2;
+	if (ch->has_ech)
+		ev->flags |= CW_EVF_ECH;
+	if (ch->has_psk)
+		ev->flags |= CW_EVF_PSK;
+	if (ch->has_early_data)
+		ev->flags |= CW_EVF_EARLY_DATA;
+	if (ch->has_session_ticket)
+		ev->flags |= CW_EVF_SESSION_TICKET;
+	if (ch->anomalies & CW_TLS_A_TOO_MANY_EXT)
+		ev->anomalies |= CW_EVA_TOO_MANY_EXT;
+	if (ch->has_sni)
+		copy_sni(ev, &ch->sni);
+	if (ch->has_alpn)
+		copy_alpn(ev, &ch->alpn);
+	if (ch->session_id.len <= sizeof(s->ch_sid)) {
+		s->ch_sid_len = (uint8_t)ch->session_id.len;
+		memcpy(s->ch_sid, ch->session_id.p, ch->session_id.len);
+	}
+	if (s->hooks && s->hooks->client_hello)
+		s->hooks->client_hello(s->hook_arg, ch);
+	cw_ja3(ch, NULL, 0, ev->ja3);
+	cw_ja4(ch, 't', CW_JA4, ev->ja4, sizeof(ev->ja4));
+}
+
+static void
+on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh)
+{
+	struct cw_flow_event *ev = &s->ev;
+	uint32_t n;
+
+	if (sh->hrr) {
+		/* The real ServerHello follows the client's second ClientHello. */
+		ev->flags |= CW_EVF_HRR;
+		s->hrr = 1;
+		return;
+	}
+	ev->flags |= CW_EVF_SH;
+	ev->sh_legacy_version = sh->legacy_version;
+	ev->sh_version = sh->version;
+	ev->cipher = sh->cipher;
+	if (sh->downgrade == 12)
+		ev->flags |= CW_EVF_DOWNGRADE12;
+	else if (sh->downgrade == 11)
+		ev->flags |= CW_EVF_DOWNGRADE11;
+	n = sh->alpn.len < CW_EV_ALPN_SEL_MAX - 1 ? sh->alpn.len : CW_EV_ALPN_SEL_MAX - 1;
+	memcpy(ev->alpn_sel, sh->alpn.p, n);
+	ev->alpn_sel[n] = '\0';
+	if (s->hooks && s->hooks->server_hello)
+		s->hooks->server_hello(s->hook_arg, sh);
+	cw_ja3s(sh, NULL, 0, ev->ja3s);
+	if (sh->version == 0x0304) {
+		/* Everything after this in the server direction is encrypted. */
+		s->t13 = 1;
+		s->ts[side].encrypted = 1;
+	} else if (s->ch_sid_len > 0 && sh->session_id.len == s->ch_sid_len &&
+		   memcmp(sh->session_id.p, s->ch_sid, s->ch_sid_len) == 0) {
+		/* TLS <= 1.2 session-id resumption: no Certificate will follow. */
+		ev->flags |= CW_EVF_RESUMED;
+	}
+}
+
+static void
+on_certificate(struct cw_session *s, const struct cw_tls_item *it)
+{
+	struct cw_flow_event *ev = &s->ev;
+
+	if (ev->flags & CW_EVF_CERT)
+		return;
+	if (cw_tls_parse_certificate(it->body, it->len, 0, &s->certs) != CW_OK) {
+		memset(&s->certs, 0, sizeof(s->certs));
+		ev->anomalies |= CW_EVA_BAD_CERT;
+		return;
+	}
+	ev->flags |= CW_EVF_CERT;
+	ev->ncerts = s->certs.total > 255 ? 255 : (uint8_t)s->certs.total;
+	if (s->certs.total > s->certs.n || s->certs.n > CW_EV_CHAIN_MAX)
+		ev->anomalies |= CW_EVA_CHAIN_TRUNC;
+}
+
+/* What one handshake message does to the session; returns a CW_SESS_* code. */
+static int
+on_hs_msg(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_side,
+	  const struct cw_tls_item *it)
+{
+	struct cw_client_hello ch;
+	struct cw_server_hello sh;
+
+	switch (it->hs_type) {
+	case CW_TLS_HS_CLIENT_HELLO:
+		set_client(s, side, pkt, pkt_side);
+		if (side != s->cli_side)
+			break;
+		if (s->ev.flags & CW_EVF_CH) {
+			if (!s->hrr)
+				s->ev.anomalies |= CW_EVA_DUP_CH;
+			break;
+		}
+		memset(&ch, 0, sizeof(ch));
+		if (cw_tls_parse_client_hello(it->body, it->len, &ch) != CW_OK) {
+			s->ev.anomalies |= CW_EVA_BAD_HELLO;
+			if (ch.anomalies & CW_TLS_A_DUP_EXT)
+				s->ev.anomalies |= CW_EVA_DUP_EXT;
+			s->end_hint = CW_END_BAD;
+			return CW_SESS_ABANDON;
+		}
+		on_client_hello(s, &ch);
+		break;
+	case CW_TLS_HS_SERVER_HELLO:
+		set_client(s, !side, pkt, pkt_side);
+		if (side == s->cli_side || (s->ev.flags & CW_EVF_SH))
+			break;
+		memset(&sh, 0, sizeof(sh));
+		if (cw_tls_parse_server_hello(it->body, it->len, &sh) != CW_OK) {
+			s->ev.anomalies |= CW_EVA_BAD_HELLO;
+			if (sh.anomalies & CW_TLS_A_DUP_EXT)
+				s->ev.anomalies |= CW_EVA_DUP_EXT;
+			s->end_hint = CW_END_BAD;
+			return CW_SESS_ABANDON;
+		}
+		on_server_hello(s, side, &sh);
+		break;
+	case CW_TLS_HS_CERTIFICATE:
+		if (side != s->cli_side && s->cli_side >= 0)
+			on_certificate(s, it);
+		break;
+	case CW_TLS_HS_SERVER_HELLO_DONE:
+		/* TLS <= 1.2 full handshake: the server's flight is complete. */
+		if (side != s->cli_side && s->cli_side >= 0 && (s->ev.flags & CW_EVF_SH))
+			return CW_SESS_DONE;
+		break;
+	default:
+		break;
+	}
+	return CW_SESS_MORE;
+}
+
+/* A whole non-handshake (or encrypted) record; returns a CW_SESS_* code. */
+static int
+on_record(struct cw_session *s, int side, const struct cw_tls_item *it)
+{
+	struct cw_flow_event *ev = &s->ev;
+	int from_client = side == s->cli_side;
+
+	if (s->cli_side < 0)
+		return CW_SESS_MORE;
+
+	if (s->t13) {
+		if (!from_client) {
+			if (it->rec_type == CW_TLS_CT_CCS)
+				return CW_SESS_MORE; /* middlebox-compatibility CCS */
+			if (ev->t13_nrec < CW_EV_T13_REC_MAX)
+				ev->t13_rec[ev->t13_nrec++] =
+					it->rec_len > 0xffff ? 0xffff : (uint16_t)it->rec_len;
+			ev->t13_bytes += it->rec_len;
+			return CW_SESS_MORE;
+		}
+		if (it->rec_type == CW_TLS_CT_ALERT && ev->t13_nrec > 0) {
+			ev->flags |= CW_EVF_CLIENT_ABORT;
+			return CW_SESS_DONE;
+		}
+		/* The client's second flight ends the server's first flight. */
+		if (it->rec_type == CW_TLS_CT_CCS || it->rec_type == CW_TLS_CT_APPDATA ||
+		    it->rec_type == CW_TLS_CT_HANDSHAKE)
+			return ev->t13_nrec > 0 ? CW_SESS_DONE : CW_SESS_MORE;
+		return CW_SESS_MORE;
+	}
+
+	switch (it->rec_type) {
+	case CW_TLS_CT_CCS:
+		/* Server CCS in TLS <= 1.2: abbreviated handshake, no Certificate follows. */
+		if (!from_client && (ev->flags & CW_EVF_SH))
+			return CW_SESS_DONE;
+		return CW_SESS_MORE;
+	case CW_TLS_CT_ALERT:
+		if (from_client && (ev->flags & CW_EVF_SH))
+			ev->flags |= CW_EVF_CLIENT_ABORT;
+		return (ev->flags & CW_EVF_SH) ? CW_SESS_DONE : CW_SESS_MORE;
+	case CW_TLS_CT_APPDATA:
+		/* Application data before the handshake we follow completed: stop. */
+		return CW_SESS_DONE;
+	default:
+		return CW_SESS_MORE;
+	}
+}
+
+/*
+ * The stream did not start like TLS. Before any hello, a proxy preamble may
+ * precede it: drop what is held and probe again at the next segment
+ * boundary. Returns 1 if the side keeps going.
+ */
+static int
+skip_preamble(struct cw_session *s, int side)
+{
+	struct cw_reasm *r = &s->ra[side];
+	struct cw_tls_stream *ts = &s->ts[side];
+
+	if (s->ev.flags & (CW_EVF_CH | CW_EVF_SH))
+		return 0;
+	if (s->preamble_segs[side] >= CW_SESS_PREAMBLE_SEGS || r->contig > CW_SESS_PREAMBLE_MAX)
+		return 0;
+	s->preamble_segs[side]++;
+	s->ev.flags |= CW_EVF_PREAMBLE;
+	cw_tls_stream_init(ts);
+	ts->rd = r->contig;
+	ts->hs_wr = r->contig;
+	ts->hs_rd = r->contig;
+	cw_reasm_consume(r, r->contig);
+	return 1;
+}
+
+/* Run the framing iterator of one side until it needs more bytes. */
+static int
+parse_side(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_side)
+{
+	struct cw_tls_item it;
+	struct cw_client_hello ch;
+	int rc;
+
+	for (;;) {
+		cw_tls_next(&s->ts[side], &s->ra[side], &it);
+		switch (it.kind) {
+		case CW_TI_MORE:
+			return CW_SESS_MORE;
+		case CW_TI_NOT_TLS:
+			if (skip_preamble(s, side))
+				return CW_SESS_MORE;
+			s->end_hint = CW_END_NOT_TLS;
+			return CW_SESS_ABANDON;
+		case CW_TI_BAD:
+			s->ev.anomalies |= CW_EVA_BAD_RECORD;
+			s->end_hint = CW_END_BAD;
+			return CW_SESS_ABANDON;
+		case CW_TI_FULL:
+			s->ev.anomalies |= CW_EVA_CAP;
+			cw_reasm_stop(&s->ra[side]);
+			/* A server flight larger than the cap still leaves a usable event. */
+			if (s->ev.flags & CW_EVF_SH)
+				return CW_SESS_DONE;
+			s->end_hint = CW_END_BAD;
+			return CW_SESS_ABANDON;
+		case CW_TI_SSLV2_CH:
+			set_client(s, side, pkt, pkt_side);
+			if (side != s->cli_side || (s->ev.flags & CW_EVF_CH))
+				break;
+			if (cw_tls_parse_sslv2_hello(it.body, it.len, &ch) != CW_OK) {
+				s->ev.anomalies |= CW_EVA_BAD_HELLO;
+				s->end_hint = CW_END_BAD;
+				return CW_SESS_ABANDON;
+			}
+			on_client_hello(s, &ch);
+			break;
+		case CW_TI_HS:
+			rc = on_hs_msg(s, side, pkt, pkt_side, &it);
+			if (rc != CW_SESS_MORE)
+				return rc;
+			break;
+		case CW_TI_RECORD:
+			rc = on_record(s, side, &it);
+			if (rc != CW_SESS_MORE)
+				return rc;
+			break;
+		default:
+			s->end_hint = CW_END_BAD;
+			return CW_SESS_ABANDON;
+		}
+	}
+}
+
+int
+cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns)
+{
+	struct cw_flow_event *ev;
+	unsigned int ra;
+	int side, rc;
+
+	if (s->state == CW_SS_FINISHED)
+		return CW_SESS_DONE;
+	if (s->state == CW_SS_NEW)
+		s->ev.ts_ns = ts_ns;
+	side = side_of(s, pkt);
+	ev = &s->ev;
+	s->ttl[side] = pkt->ttl;
+
+	if (pkt->flags & (CW_PKT_F_IP_OPTIONS | CW_PKT_F_IP6_EXT))
+		ev->anomalies |= CW_EVA_IP_OPTS;
+	if (pkt->flags & CW_PKT_F_URG)
+		ev->anomalies |= CW_EVA_URG;
+
+	if (pkt->tcp_flags & CW_TCP_SYN) {
+		set_client(s, (pkt->tcp_flags & CW_TCP_ACK) ? !side : side, pkt, side);
+		s->syn_seen = 1;
+		if (!s->ra[side].have_base)
+			cw_reasm_set_isn(&s->ra[side], pkt->seq);
+	}
+
+	rc = CW_SESS_MORE;
+	if (pkt->payload_len > 0) {
+		ev->ts_last_ns = ts_ns;
+		if (side == s->cli_side)
+			ev->cli_bytes += pkt->payload_len;
+		else
+			ev->srv_bytes += pkt->payload_len;
+		ra = cw_reasm_add(&s->ra[side], pkt->seq, pkt->payload, pkt->payload_len);
+		ev->anomalies |= ra_anomalies(ra);
+		if (ra & CW_RA_NEW)
+			rc = parse_side(s, side, pkt, side);
+	}
+	if (rc == CW_SESS_MORE && (pkt->tcp_flags & (CW_TCP_FIN | CW_TCP_RST))) {
+		if (s->t13 && ev->t13_nrec > 0 && side == s->cli_side) {
+			ev->flags |= CW_EVF_CLIENT_ABORT;
+			return CW_SESS_DONE;
+		}
+		s->end_hint = (pkt->tcp_flags & CW_TCP_RST) ? CW_END_RST : CW_END_FIN;
+		return CW_SESS_ABANDON;
+	}
+	return rc;
+}
+
+enum cw_end_reason
+cw_session_abandon_reason(const struct cw_session *s)
+{
+	return (enum cw_end_reason)s->end_hint;
+}
+
+void
+cw_session_finish(struct cw_session *s, enum cw_end_reason why)
+{
+	struct cw_flow_event *ev = &s->ev;
+
+	if (s->state == CW_SS_FINISHED)
+		return;
+	s->state = CW_SS_FINISHED;
+	ev->end_reason = (uint8_t)why;
+	if (!s->syn_seen)
+		ev->flags |= CW_EVF_MIDSTREAM;
+	if (s->cli_side < 0)
+		s->cli_side = 0; /* roles never became known: side 0 stays the client */
+	ev->cli_ttl = s->ttl[s->cli_side];
+	ev->srv_ttl = s->ttl[!s->cli_side];
+	if (s->certs.n > 0)
+		cw_chain_id(&s->certs, s->cert_ids, ev->chain_id);
+	cw_reasm_stop(&s->ra[0]);
+	cw_reasm_stop(&s->ra[1]);
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Per-flow handshake driver: both reassembly directions, TLS framing, parsers and the flow event. */
+#ifndef CW_SESSION_H
+#define CW_SESSION_H
+
+#include <stdint.h>
+
+#include "chain.h"
+#include "cw_event.h"
+#include "decode.h"
+#include "reasm.h"
+#include "tls.h"
+
+/*
+ * TLS may start after a short clear-text preamble (an HTTP CONNECT exchange,
+ * a SOCKS handshake). Up to this many leading segments per side, within the
+ * first CW_SESS_PREAMBLE_MAX bytes, are skipped before the content probe
+ * gives up. The probe only ever tries segment boundaries.
+ */
+#define CW_SESS_PREAMBLE_SEGS 4
+#define CW_SESS_PREAMBLE_MAX 2048
+
+/* Return values of cw_session_packet(). */
+enum cw_sess_rc {
+	CW_SESS_MORE = 0, /* keep feeding packets */
+	CW_SESS_DONE,     /* handshake complete: call cw_session_finish(CW_END_DONE) */
+	CW_SESS_ABANDON,  /* not TLS or malformed: call cw_session_finish(reason) */
+};
+
+/* Session states, in the only order they move. */
+enum cw_sess_state {
+	CW_SS_NEW = 0,   /* no payload yet */
+	CW_SS_HS,        /* following the handshake */
+	CW_SS_FINISHED,  /* event final; buffers may be released */
+};
+
+/*
+ * Optional observers of the parsed hellos, for offline tools and tests that
+ * want more than the event carries (JA3 strings, JA4 raw forms). The views
+ * are valid only during the call. The dataplane leaves hooks NULL.
+ */
+struct cw_session_hooks {
+	void (*client_hello)(void *arg, const struct cw_client_hello *ch);
+	void (*server_hello)(void *arg, const struct cw_server_hello *sh);
+};
+
+/*
+ * One flow in handshake. The two buffers belong to the caller (a bounded
+ * pool) and must stay valid until cw_session_finish() returns; cert views in
+ * `certs` point into the server buffer until then.
+ *
+ * Client/server roles: the side that sends a bare SYN is the client (a
+ * SYN-ACK names the other side); on a mid-stream pickup, the side whose
+ * first handshake message is a ClientHello (or the other side of a
+ * ServerHello). State is kept per address side, so nothing depends on the
+ * roles being known before the first decisive packet.
+ * Only the owning worker thread touches a session.
+ */
+struct cw_session {
+	struct cw_reasm ra[2];         /* indexed by address side, see cli_side */
+	struct cw_tls_stream ts[2];    /* indexed by address side */
+	struct cw_cert_list certs;     /* views into the server side's buffer */
+	uint8_t cert_ids[CW_TLS_MAX_CERTS][CW_ID_LEN];
+	struct cw_flow_event ev;       /* filled as the handshake progresses */
+	uint8_t side_addr[16];         /* address of side 0: the sender of the first packet */
+	uint16_t side_port;
+	int8_t cli_side;               /* -1 unknown, else the address side that is the TCP client */
+	uint8_t state;                 /* enum cw_sess_state */
+	uint8_t syn_seen;
+	uint8_t t13;                   /* TLS 1.3 ServerHello seen: counting encrypted flight */
+	uint8_t hrr;                   /* HelloRetryRequest seen: a second ClientHello is legal */
+	uint8_t end_hint;              /* enum cw_end_reason to use on CW_SESS_ABANDON */
+	uint8_t ttl[2];                /* per address side */
+	uint8_t preamble_segs[2];      /* non-TLS segments skipped before TLS, per side */
+	uint8_t ch_sid_len;            /* ClientHello session id (for resumption detection) */
+	uint8_t ch_sid[32];
+	const struct cw_session_hooks *hooks; /* NULL on the fast path */
+	void *hook_arg;
+};
+
+/* Prepare a session; the two buffers (cap bytes each) serve address sides 0 and 1. */
+void cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap);
+
+/* Feed one decoded TCP segment of this flow, in capture order. */
+int cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns);
+
+/*
+ * Finalise the event (idempotent): records the end reason and computes the
+ * chain id. After it, s->ev is complete and s->certs stays valid until the
+ * buffers are released.
+ */
+void cw_session_finish(struct cw_session *s, enum cw_end_reason why);
+
+/* Map a session return/abandon to the end reason it implies. */
+enum cw_end_reason cw_session_abandon_reason(const struct cw_session *s);
+
+#endif /* CW_SESSION_H */

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* TLS record/handshake framing over a reassembled stream, and the hello/certificate parsers. */
+#ifndef CW_TLS_H
+#define CW_TLS_H
+
+#include <stdint.h>
+
+#include "reasm.h"
+
+/* Record content types (RFC 8446 §5.1). */
+#define CW_TLS_CT_CCS 20
+#define CW_TLS_CT_ALERT 21
+#define CW_TLS_CT_HANDSHAKE 22
+#define CW_TLS_CT_APPDATA 23
+
+/* Handshake message types. */
+#define CW_TLS_HS_CLIENT_HELLO 1
+#define CW_TLS_HS_SERVER_HELLO 2
+#define CW_TLS_HS_NEW_SESSION_TICKET 4
+#define CW_TLS_HS_CERTIFICATE 11
+#define CW_TLS_HS_SERVER_KEY_EXCHANGE 12
+#define CW_TLS_HS_SERVER_HELLO_DONE 14
+#define CW_TLS_HS_FINISHED 20
+
+#define CW_TLS_MAX_EXT 64       /* extensions kept per hello; more -> CW_TLS_A_TOO_MANY_EXT */
+#define CW_TLS_MAX_CERTS 8      /* certificates kept per chain; more -> list.truncated */
+#define CW_TLS_MAX_RECORD 18432 /* 2^14 + 2048: the largest legal TLSCiphertext */
+
+/* Parser anomaly bits (a subset of the event's anomaly flags). */
+#define CW_TLS_A_DUP_EXT 0x0001      /* duplicate extension type: the hello is malformed */
+#define CW_TLS_A_TOO_MANY_EXT 0x0002 /* more than CW_TLS_MAX_EXT extensions */
+#define CW_TLS_A_TRAILING 0x0004     /* bytes after the last field of a message */
+#define CW_TLS_A_BAD_EXT 0x0008      /* an extension's inner layout is wrong */
+
+/* Handshake results hold views into the reassembly buffer: valid while it is. */
+struct cw_view {
+	const uint8_t *p;
+	uint32_t len;
+};
+
+/*
+ * ClientHello (RFC 8446 §4.1.2; SSLv2-compatible form RFC 5246 Appendix E.2).
+ * Every list is the raw wire bytes of the vector's contents (no length prefix).
+ */
+struct cw_client_hello {
+	uint16_t legacy_version;
+	uint16_t version;        /* highest non-GREASE supported_versions value, else legacy_version */
+	uint8_t sslv2;           /* parsed from an SSLv2-compatible hello (ciphers are 3-byte) */
+	uint8_t has_sni, has_alpn, has_supported_versions;
+	uint8_t has_psk, has_early_data, has_ech, has_session_ticket;
+	struct cw_view random;      /* 32 bytes (SSLv2: the challenge) */
+	struct cw_view session_id;
+	struct cw_view ciphers;     /* u16 list (u24 for SSLv2) */
+	struct cw_view compression;
+	struct cw_view sni;         /* first host_name entry, not NUL-terminated */
+	struct cw_view alpn;        /* ProtocolNameList contents: u8-length-prefixed names */
+	struct cw_view groups;      /* supported_groups u16 list */
+	struct cw_view point_formats;
+	struct cw_view sigalgs;     /* signature_algorithms u16 list */
+	struct cw_view versions;    /* supported_versions u16 list */
+	struct cw_view key_share_groups_src; /* KeyShareClientHello client_shares contents */
+	uint16_t n_ext;
+	uint16_t ext[CW_TLS_MAX_EXT]; /* extension types in wire order */
+	uint32_t anomalies;           /* CW_TLS_A_* */
+};
+
+/* ServerHello (RFC 8446 §4.1.3), including HelloRetryRequest. */
+struct cw_server_hello {
+	uint16_t legacy_version;
+	uint16_t version;        /* supported_versions selected_version, else legacy_version */
+	uint16_t cipher;
+	uint8_t compression;
+	uint8_t hrr;             /* random equals the HelloRetryRequest constant */
+	uint8_t downgrade;       /* 0, 12 (DOWNGRD\x01) or 11 (DOWNGRD\x00) sentinel in random */
+	uint8_t has_supported_versions;
+	struct cw_view random;
+	struct cw_view session_id;
+	struct cw_view alpn;     /* the selected protocol name (without its length byte) */
+	uint16_t n_ext;
+	uint16_t ext[CW_TLS_MAX_EXT];
+	uint32_t anomalies;
+};
+
+/* Certificate message (RFC 5246 §7.4.2; RFC 8446 §4.4.2 for the plaintext 1.3 form). */
+struct cw_cert_list {
+	uint32_t n;           /* certificates stored in c[] */
+	uint32_t total;       /* certificates present in the message */
+	struct cw_view c[CW_TLS_MAX_CERTS]; /* DER, leaf first, zero-copy */
+};
+
+/* Parse a handshake message body (after its 4-byte header). Return CW_OK or CW_BAD. */
+int cw_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct cw_client_hello *ch);
+int cw_tls_parse_sslv2_hello(const uint8_t *rec, uint32_t len, struct cw_client_hello *ch);
+int cw_tls_parse_server_hello(const uint8_t *body, uint32_t len, struct cw_server_hello *sh);
+int cw_tls_parse_certificate(const uint8_t *body, uint32_t len, int tls13, struct cw_cert_list *cl);
+
+/* GREASE (RFC 8701): 0x?a?a with equal bytes. */
+static inline int
+cw_tls_is_grease(uint16_t v)
+{
+	return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
+}
+
+/* ---- Framing: one iterator per direction over the reassembled stream ---- */
+
+enum cw_tls_item_kind {
+	CW_TI_MORE = 0, /* need more contiguous bytes */
+	CW_TI_HS,       /* a complete plaintext handshake message: hs_type, body */
+	CW_TI_RECORD,   /* a whole record not parsed as handshake: rec_type, rec_len */
+	CW_TI_SSLV2_CH, /* an SSLv2-compatible ClientHello record: body = record body */
+	CW_TI_NOT_TLS,  /* the stream does not start like TLS */
+	CW_TI_BAD,      /* framing error: bad record length/version or bad message length */
+	CW_TI_FULL,     /* the reassembly cap was reached before the item completed */
+};
+
+struct cw_tls_item {
+	int kind;
+	uint8_t rec_type;
+	uint8_t hs_type;
+	uint16_t rec_version;
+	uint32_t rec_len;
+	const uint8_t *body;
+	uint32_t len;
+};
+
+/*
+ * Framing state for one direction. Handshake record payloads are compacted
+ * in place to the start of the reassembly buffer so a message split across
+ * records (or segments) becomes contiguous: buf[0, hs_wr) holds handshake
+ * bytes, hs_rd is the next unparsed message. This is safe because every
+ * record header removed makes the compacted stream shorter than the raw
+ * stream (hs_wr <= rd), and bytes before rd are marked consumed.
+ * Once `encrypted` is set, handshake records are reported as CW_TI_RECORD.
+ */
+struct cw_tls_stream {
+	uint32_t rd;     /* offset of the next record header in the raw stream */
+	uint32_t hs_wr;  /* end of compacted handshake bytes */
+	uint32_t hs_rd;  /* offset of the next handshake message header */
+	uint8_t started; /* the first record header passed the TLS probe */
+	uint8_t encrypted;
+	uint8_t sslv2;
+	uint8_t ccs;
+	uint32_t records;
+};
+
+void cw_tls_stream_init(struct cw_tls_stream *ts);
+
+/*
+ * Next item from the contiguous prefix of r. Content detection only: the
+ * first bytes must be a TLS record header (type 20..23, version 0x0300..0x0304)
+ * or an SSLv2 ClientHello; the TCP port is never consulted.
+ */
+int cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it);
+
+/* Probe: do these first bytes look like the start of a TLS stream? (1 yes, 0 no, -1 need more) */
+int cw_tls_probe(const uint8_t *p, uint32_t len);
+
+#endif /* CW_TLS_H */

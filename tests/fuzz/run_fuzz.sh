@@ -1,0 +1,25 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Runs one libFuzzer target for a fixed time from seeds built out of the reference captures.
+# Usage: run_fuzz.sh FUZZER MKSEEDS SECONDS [REGRESSION_DIR]
+set -euo pipefail
+fuzzer=$1 mkseeds=$2 secs=$3 regress=${4:-}
+name=$(basename "$fuzzer")
+work=$(mktemp -d "${TMPDIR:-/tmp}/cw-$name.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/session" "$work/hello" "$work/artifacts"
+"$mkseeds" "$work/session" "$work/hello" tests/data/conformance/ja4/pcap/*.pcap* \
+	tests/data/conformance/s2n-tls/*/*.pcap* tests/data/conformance/zeek/traces/*.pcap 2>/dev/null || true
+case "$name" in
+fuzz_session) corpus=$work/session ;;
+*) corpus=$work/hello ;;
+esac
+seeds=$(find "$corpus" -type f | wc -l)
+[ "$seeds" -gt 0 ] || { echo "no seeds built for $name" >&2; exit 1; }
+# Every crash input found earlier must stay fixed.
+if [ -n "$regress" ] && [ -d "$regress" ] && [ -n "$(ls -A "$regress" 2>/dev/null)" ]; then
+	"$fuzzer" "$regress"/*
+fi
+"$fuzzer" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 \
+	-artifact_prefix="$work/artifacts/" "$corpus" 2>&1 | tail -25
+echo "$name: seeds=$seeds seconds=$secs: clean"

@@ -1,0 +1,101 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# One-command setup: install Debian packages, build, then run the demo or the whole test suite.
+set -euo pipefail
+
+usage() {
+	cat <<'USAGE'
+Usage: tools/setup.sh demo|test|deps|build [--builddir DIR]
+
+  demo   install what is missing, build, and judge the bundled lab capture
+         (tests/data/lab/small.pcap) with `chainwatch analyze`, printing the report
+  test   install what is missing, build, and run the whole test suite
+         (meson test; prints the Ok/Fail summary; non-zero exit on any failure)
+  deps   only install the Debian packages
+  build  install, then configure and build into the build directory
+
+Run as root on Debian 12 (packages come from apt-get). Environment:
+  CW_BUILDDIR   build directory (default: build)
+  CW_MESON_OPTS extra options for `meson setup` (e.g. -Db_sanitize=address,undefined)
+  CW_TEST_ARGS  extra arguments for `meson test` (e.g. --suite unit)
+USAGE
+}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILDDIR=${CW_BUILDDIR:-build}
+
+# Build and test dependencies, all from Debian 12's archive.
+PACKAGES=(
+	build-essential meson ninja-build pkg-config clang llvm lld libclang-rt-14-dev
+	dpdk dpdk-dev libdpdk-dev libbpf-dev bpftool libxdp-dev
+	libxxhash-dev libssl-dev libsqlite3-dev sqlite3 libpcap-dev
+	python3 openssl gnutls-bin curl iproute2 iptables nftables tcpdump tshark
+	sslsplit mitmproxy procps psmisc systemd kmod ethtool
+)
+
+install_deps() {
+	local missing=()
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		return 0
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing packages (${missing[*]}); run as root to install them" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	# tshark asks whether non-root users may capture; answer for it.
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+	cd "$ROOT"
+	if [ ! -f "$BUILDDIR/build.ninja" ]; then
+		# shellcheck disable=SC2086
+		meson setup "$BUILDDIR" ${CW_MESON_OPTS:-}
+	fi
+	ninja -C "$BUILDDIR"
+}
+
+cmd=${1:-}
+case "$cmd" in
+-h | --help | help)
+	usage
+	exit 0
+	;;
+deps)
+	install_deps
+	;;
+build)
+	install_deps
+	build
+	;;
+demo)
+	install_deps
+	build
+	cd "$ROOT"
+	exec "$BUILDDIR/chainwatch" analyze \
+		--trust-store tests/data/lab/ca/genuine-root.pem \
+		--anchors tests/data/lab/ca/interception-root.pem \
+		--db "$BUILDDIR/demo.db" --json "$BUILDDIR/demo.jsonl" \
+		tests/data/lab/small.pcap
+	;;
+test)
+	install_deps
+	build
+	cd "$ROOT"
+	# meson prints the Ok/Fail/Skipped summary and exits non-zero on any failure.
+	# shellcheck disable=SC2086
+	meson test -C "$BUILDDIR" --print-errorlogs --num-processes 2 ${CW_TEST_ARGS:-}
+	;;
+*)
+	usage >&2
+	exit 1
+	;;
+esac
