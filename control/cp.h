@@ -71,7 +71,8 @@ struct cp_verdict {
 	unsigned int nsignals;
 	struct cp_signal sig[CP_MAX_SIGNALS];
 	char name[CP_NAME_MAX]; /* the name judged (SNI, else leaf SAN/CN) */
-	const struct cp_chain *chain; /* NULL when the chain is not visible; owned by the engine */
+	const struct cp_chain *chain; /* NULL when the chain is not visible; owned by the engine,
+				       * valid until the next cp_engine_chain/cp_engine_flow call */
 };
 
 struct cp_config {
@@ -89,6 +90,10 @@ struct cp_config {
 	unsigned int assoc_window_s;  /* TLS 1.3 association with substituted <=1.2 flows */
 	unsigned int retention_days;  /* flows/alerts older than this (capture time) are pruned */
 	uint64_t max_flows;           /* row cap on the flows table; oldest pruned beyond it */
+	unsigned int min_rsa_bits;    /* RSA keys below this are weak_key */
+	unsigned int strip_min;       /* baseline leaf extensions missing => mimicry_extensions_stripped */
+	unsigned int validity_shift_max_s; /* largest backdating read as validity_shift */
+	unsigned int baseline_days;   /* learned baselines unseen this long (capture time) are pruned */
 };
 
 struct cp_engine;

@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The control-plane engine behind cp.h: chain cache, fact gathering, verdicts, learning and storage. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include "cw_config.h"
+
+#include "anchors.h"
+#include "cp.h"
+#include "store.h"
+#include "verdict.h"
+#include "x509.h"
+
+/*
+ * Chain cache: CP_CACHE_SETS x CP_CACHE_WAYS set-associative, LRU within a
+ * set, so at most 512 analysed chains (about 11 MiB) stay in memory. A miss
+ * after eviction or restart reloads the DER from SQLite and re-analyses it.
+ */
+#define CP_CACHE_SETS 128
+#define CP_CACHE_WAYS 4
+#define CP_PRUNE_EVERY_S 300      /* capture seconds between retention passes */
+#define CP_SEEN_UPDATE_S 3600     /* capture seconds between chains.last_seen writes */
+#define CP_SIGNALS_JSON_MAX 4608
+
+struct cp_centry {
+	int used;
+	uint64_t stamp;               /* LRU clock value of the last use */
+	struct cp_chain chain;
+	X509 *x[CP_MAX_CERTS];
+	char issuer_key[CP_ISSUER_KEY_MAX];
+	char anchor_key[65];          /* SPKI of the anchor that issued the top, "" otherwise */
+	int64_t validated_at;         /* capture time used for path validation, 0 = not yet */
+	int64_t seen_written;         /* last chains.last_seen written */
+};
+
+/* Single-threaded: the daemon's control thread owns the engine. */
+struct cp_engine {
+	struct cp_config cfg;
+	X509_STORE *trust;
+	struct cp_anchors anchors;
+	struct cp_pins pins;
+	struct cp_store *store;
+	struct cp_centry *cache;
+	uint64_t clock;
+	int64_t now;                  /* newest capture time seen, seconds */
+	int64_t pruned_at;
+	char json[CP_SIGNALS_JSON_MAX];
+};
+
+void
+cp_config_defaults(struct cp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->fanout_names = 8;
+	cfg->fanout_window_s = 3600;
+	cfg->t13_size_tolerance_pct = 15;
+	cfg->t13_min_baseline = 5;
+	cfg->assoc_window_s = 600;
+	cfg->retention_days = 90;
+	cfg->max_flows = 10000000;
+	cfg->min_rsa_bits = 2048;
+	cfg->strip_min = 2;
+	cfg->validity_shift_max_s = 7 * 86400;
+	cfg->baseline_days = 400;
+}
+
+const char *
+cp_result_name(enum cp_result r)
+{
+	switch (r) {
+	case CP_CONSISTENT:
+		return "consistent";
+	case CP_SUSPICIOUS:
+		return "suspicious";
+	case CP_SUBSTITUTED:
+		return "substituted";
+	default:
+		return "unknown";
+	}
+}
+
+struct cp_engine *
+cp_engine_open(const struct cp_config *cfg, char *errbuf, size_t errlen)
+{
+	struct cp_engine *e;
+	int ret;
+
+	errbuf[0] = '\0';
+	e = calloc(1, sizeof(*e));
+	if (e == NULL) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	e->cfg = *cfg;
+	if (e->cfg.fanout_names < 2 || e->cfg.t13_size_tolerance_pct > 100 ||
+	    e->cfg.retention_days == 0 || e->cfg.max_flows == 0 || e->cfg.strip_min == 0) {
+		snprintf(errbuf, errlen, "invalid threshold in configuration");
+		ret = -EINVAL;
+		goto err_free_engine;
+	}
+	e->cache = calloc(CP_CACHE_SETS * CP_CACHE_WAYS, sizeof(*e->cache));
+	if (e->cache == NULL) {
+		ret = -ENOMEM;
+		goto err_free_engine;
+	}
+	ret = cp_trust_load(&e->trust, cfg->trust_store, cfg->trust_store_extend, errbuf, errlen);
+	if (ret)
+		goto err_free_cache;
+	ret = cp_anchors_load_dir(&e->anchors, cfg->anchors_dir ? cfg->anchors_dir
+								: CW_DATADIR "/anchors",
+				  errbuf, errlen);
+	if (ret == 0 && cfg->anchors_extra != NULL)
+		ret = cp_anchors_load_extra(&e->anchors, cfg->anchors_extra, errbuf, errlen);
+	if (ret)
+		goto err_free_anchors;
+	cp_anchors_finish(&e->anchors);
+	if (cfg->pins_file != NULL) {
+		ret = cp_pins_load(&e->pins, cfg->pins_file, errbuf, errlen);
+		if (ret)
+			goto err_free_pins;
+	}
+	ret = cp_store_open(&e->store, cfg->db_path, errbuf, errlen);
+	if (ret)
+		goto err_free_pins;
+	/* Strings in cfg belong to the caller and are not needed after open. */
+	e->cfg.db_path = e->cfg.trust_store = e->cfg.anchors_dir = NULL;
+	e->cfg.anchors_extra = e->cfg.pins_file = NULL;
+	return e;
+
+err_free_pins:
+	cp_pins_free(&e->pins);
+err_free_anchors:
+	cp_anchors_free(&e->anchors);
+	X509_STORE_free(e->trust);
+err_free_cache:
+	free(e->cache);
+err_free_engine:
+	free(e);
+err:
+	if (errbuf[0] == '\0')
+		snprintf(errbuf, errlen, "%s", strerror(-ret));
+	errno = -ret;
+	return NULL;
+}
+
+static void
+centry_clear(struct cp_centry *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < CP_MAX_CERTS; i++)
+		X509_free(c->x[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+static unsigned int
+cache_set(const uint8_t id[16])
+{
+	return (unsigned int)(id[0] | id[1] << 8) % CP_CACHE_SETS;
+}
+
+static struct cp_centry *
+cache_find(struct cp_engine *e, const uint8_t id[16])
+{
+	struct cp_centry *set = &e->cache[cache_set(id) * CP_CACHE_WAYS];
+	unsigned int i;
+
+	for (i = 0; i < CP_CACHE_WAYS; i++)
+		if (set[i].used && memcmp(set[i].chain.chain_id, id, 16) == 0) {
+			set[i].stamp = ++e->clock;
+			return &set[i];
+		}
+	return NULL;
+}
+
+/* A free way, else the least recently used one, cleared. */
+static struct cp_centry *
+cache_slot(struct cp_engine *e, const uint8_t id[16])
+{
+	struct cp_centry *set = &e->cache[cache_set(id) * CP_CACHE_WAYS], *victim = &set[0];
+	unsigned int i;
+
+	for (i = 0; i < CP_CACHE_WAYS; i++) {
+		if (!set[i].used) {
+			victim = &set[i];
+			break;
+		}
+		if (set[i].stamp < victim->stamp)
+			victim = &set[i];
+	}
+	centry_clear(victim);
+	return victim;
+}
+
+/* Parse and describe the certificates, match anchors. Leaves ce unused on failure. */
+static int
+analyse(struct cp_engine *e, struct cp_centry *ce, const uint8_t id[16], const uint8_t *const *der,
+	const uint32_t *len, unsigned int n)
+{
+	struct cp_chain *c = &ce->chain;
+	unsigned int i;
+	int pos;
+
+	memcpy(c->chain_id, id, 16);
+	for (i = 0; i < n && i < CP_MAX_CERTS; i++) {
+		ce->x[i] = cp_x509_parse(der[i], len[i]);
+		if (ce->x[i] == NULL)
+			break; /* keep what precedes an unparseable certificate */
+		cp_x509_describe(ce->x[i], der[i], len[i], &c->cert[i]);
+	}
+	c->n = i;
+	if (c->n == 0) {
+		centry_clear(ce);
+		return -EINVAL;
+	}
+	c->path_valid = -1;
+	c->anchor_match = cp_anchors_match(&e->anchors, ce->x, c->cert, c->n, &pos);
+	if (c->anchor_match >= 0) {
+		const struct cp_anchor *a = &e->anchors.a[c->anchor_match];
+
+		snprintf(c->anchor_name, sizeof(c->anchor_name), "%s", a->label);
+		snprintf(c->anchor_category, sizeof(c->anchor_category), "%s", a->category);
+		if (pos < 0)
+			snprintf(ce->anchor_key, sizeof(ce->anchor_key), "%s", a->spki);
+	}
+	ce->used = 1;
+	ce->stamp = ++e->clock;
+	return 0;
+}
+
+int
+cp_engine_chain(struct cp_engine *e, const struct cw_chain_blob *blob, const uint8_t *der)
+{
+	const uint8_t *ptr[CP_MAX_CERTS];
+	uint64_t total = sizeof(*blob);
+	struct cp_centry *ce;
+	unsigned int i;
+	int ret;
+
+	if (blob->ncerts == 0 || blob->ncerts > CW_EV_CHAIN_MAX)
+		return -EINVAL;
+	for (i = 0; i < blob->ncerts; i++) {
+		ptr[i] = der + (total - sizeof(*blob));
+		total += blob->len[i];
+	}
+	if (total > blob->total_len)
+		return -EINVAL;
+	if (cache_find(e, blob->chain_id) != NULL)
+		return 0;
+	ce = cache_slot(e, blob->chain_id);
+	ret = analyse(e, ce, blob->chain_id, ptr, blob->len, blob->ncerts);
+	if (ret)
+		return ret;
+	return cp_store_put_chain(e->store, &ce->chain, ptr, blob->len, e->now);
+}
+
+/* Cache, else the DER kept in SQLite (blob dropped on the ring, eviction, restart). */
+static struct cp_centry *
+chain_lookup(struct cp_engine *e, const uint8_t id[16])
+{
+	uint8_t *der[CP_MAX_CERTS];
+	uint32_t len[CP_MAX_CERTS];
+	struct cp_centry *ce = cache_find(e, id);
+	int64_t validated_at;
+	int n, i;
+
+	if (ce != NULL)
+		return ce;
+	n = cp_store_get_chain(e->store, id, der, len, CP_MAX_CERTS, &validated_at);
+	if (n <= 0)
+		return NULL;
+	ce = cache_slot(e, id);
+	if (analyse(e, ce, id, (const uint8_t *const *)der, len, (unsigned int)n) != 0)
+		ce = NULL;
+	else
+		ce->validated_at = validated_at; /* re-validate at the original capture time */
+	for (i = 0; i < n; i++)
+		free(der[i]);
+	return ce;
+}
+
+static int
+validate(struct cp_engine *e, struct cp_centry *ce, int64_t ts)
+{
+	struct cp_chain *c = &ce->chain;
+	char spki[65];
+	int r;
+
+	if (ce->validated_at == 0)
+		ce->validated_at = ts;
+	r = cp_x509_validate(e->trust, ce->x, c->n, (time_t)ce->validated_at, c->path_error,
+			     sizeof(c->path_error), spki);
+	if (r < 0)
+		return r;
+	c->path_valid = r;
+	if (spki[0] == '\0') {
+		int j = cp_x509_find_issuer(ce->x, c->n, 0);
+
+		if (j >= 0)
+			snprintf(spki, sizeof(spki), "%s", c->cert[j].spki_sha256);
+		else if (c->n == 1 && ce->anchor_key[0] != '\0')
+			snprintf(spki, sizeof(spki), "%s", ce->anchor_key);
+	}
+	/* Without any verifiable issuer the claimed key id is the best remaining identity. */
+	if (spki[0] != '\0')
+		snprintf(ce->issuer_key, sizeof(ce->issuer_key), "%s", spki);
+	else if (c->cert[0].aki[0] != '\0')
+		snprintf(ce->issuer_key, sizeof(ce->issuer_key), "aki:%s", c->cert[0].aki);
+	ce->seen_written = ts;
+	return cp_store_chain_validated(e->store, c, ce->issuer_key, ce->validated_at, ts);
+}
+
+/* SNI lowercased without a trailing dot; else the leaf's first DNS SAN, else its CN. */
+static void
+flow_name(const struct cw_flow_event *ev, const struct cp_chain *c, char *out, size_t outlen)
+{
+	size_t i, l;
+
+	out[0] = '\0';
+	if (ev->sni[0] != '\0') {
+		snprintf(out, outlen, "%.*s", (int)strnlen(ev->sni, CW_EV_SNI_MAX - 1), ev->sni);
+	} else if (c != NULL && c->n > 0) {
+		const char *cn;
+
+		if (c->cert[0].san[0] != '\0') {
+			l = strcspn(c->cert[0].san, ",");
+			snprintf(out, outlen, "%.*s", (int)l, c->cert[0].san);
+		} else if ((cn = strstr(c->cert[0].subject, "CN=")) != NULL) {
+			snprintf(out, outlen, "%.*s", (int)strcspn(cn + 3, ",+"), cn + 3);
+		}
+	}
+	for (i = 0; out[i]; i++)
+		out[i] = (char)tolower((unsigned char)out[i]);
+	l = strlen(out);
+	if (l > 0 && out[l - 1] == '.')
+		out[l - 1] = '\0';
+}
+
+static void
+addr_str(const uint8_t *a, uint8_t ipver, char *out, size_t outlen)
+{
+	if (ipver == 6)
+		inet_ntop(AF_INET6, a, out, (socklen_t)outlen);
+	else if (ipver == 4)
+		inet_ntop(AF_INET, a, out, (socklen_t)outlen);
+	else
+		out[0] = '\0';
+}
+
+static int
+learn(struct cp_engine *e, const struct cp_verdict *v, const struct cw_flow_event *ev,
+      const struct cp_centry *ce, const char *name, const char *srv, int64_t ts)
+{
+	int ret = 0;
+
+	if (ce != NULL && ce->chain.path_valid == 1 && name[0] != '\0' &&
+	    !cp_verdict_blocks_cert_learning(v)) {
+		const struct cp_cert *l = &ce->chain.cert[0];
+		struct cp_base_leaf b;
+
+		memset(&b, 0, sizeof(b));
+		snprintf(b.leaf_spki, sizeof(b.leaf_spki), "%s", l->spki_sha256);
+		snprintf(b.issuer_key, sizeof(b.issuer_key), "%s", ce->issuer_key);
+		snprintf(b.subject, sizeof(b.subject), "%s", l->subject);
+		snprintf(b.san, sizeof(b.san), "%s", l->san);
+		snprintf(b.key_type, sizeof(b.key_type), "%s", l->key_type);
+		b.ext = l->ext;
+		b.key_bits = l->key_bits;
+		b.rsa_e = l->rsa_e;
+		b.not_before = l->not_before;
+		b.not_after = l->not_after;
+		ret = cp_store_base_learn(e->store, name, &b, ts);
+	}
+	if (ret == 0 && (ev->flags & CW_EVF_SH) && name[0] != '\0' &&
+	    !cp_verdict_blocks_srv_learning(v))
+		ret = cp_store_srv_learn(e->store, srv, name, ev->ja3s, ev->sh_version, ev->cipher,
+					 ce == NULL && ev->sh_version == 0x0304 ? ev->t13_bytes : 0,
+					 ts);
+	return ret;
+}
+
+static int
+id_zero(const uint8_t id[16])
+{
+	unsigned int i;
+
+	for (i = 0; i < 16; i++)
+		if (id[i])
+			return 0;
+	return 1;
+}
+
+int
+cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_verdict *out)
+{
+	struct cp_base_leaf base[CP_BASE_LEAVES_MAX];
+	char name[CP_NAME_MAX], srv[48], cli[48], bdom[CP_NAME_MAX], pin[65], sni[CW_EV_SNI_MAX];
+	char ja3[33], ja3s[33], ja4[40];
+	struct cp_centry *ce = NULL;
+	struct cp_srv_base sb;
+	struct cp_facts f;
+	struct cp_flow_row row;
+	int64_t ts = (int64_t)(ev->ts_ns / 1000000000ull);
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	memset(&f, 0, sizeof(f));
+	if (ts > e->now)
+		e->now = ts;
+	if (!id_zero(ev->chain_id)) {
+		ce = chain_lookup(e, ev->chain_id);
+		if (ce != NULL && ce->chain.path_valid < 0) {
+			ret = validate(e, ce, ts);
+			if (ret)
+				return ret;
+		} else if (ce != NULL && ts - ce->seen_written >= CP_SEEN_UPDATE_S) {
+			ce->seen_written = ts;
+			ret = cp_store_chain_validated(e->store, &ce->chain, ce->issuer_key,
+						       ce->validated_at, ts);
+			if (ret)
+				return ret;
+		}
+	}
+	flow_name(ev, ce ? &ce->chain : NULL, name, sizeof(name));
+	addr_str(ev->srv_addr, ev->ipver, srv, sizeof(srv));
+	cp_base_domain(name, bdom, sizeof(bdom));
+
+	f.ev = ev;
+	f.name = name;
+	f.issuer_key = "";
+	f.anchor_key = "";
+	f.pin_example = "";
+	if (ce != NULL) {
+		f.chain = &ce->chain;
+		f.issuer_key = ce->issuer_key;
+		f.anchor_key = ce->anchor_key;
+		f.npins = cp_pins_check(&e->pins, name, &ce->chain, ce->anchor_key, &f.pin_matched,
+					pin, sizeof(pin));
+		f.pin_example = pin;
+		if (name[0] != '\0') {
+			ret = cp_store_base_leaves(e->store, name, base, CP_BASE_LEAVES_MAX);
+			f.base = base;
+			f.nbase = ret > 0 ? (unsigned int)ret : 0;
+		}
+		if (ce->chain.path_valid == 0 && ce->issuer_key[0] != '\0') {
+			ret = cp_store_fanout(e->store, ce->issuer_key,
+					      ts - (int64_t)e->cfg.fanout_window_s, bdom,
+					      &f.fanout_first);
+			f.fanout_names = ret > 0 ? (unsigned int)ret : 0;
+		}
+	}
+	if (name[0] != '\0') {
+		cp_store_srv_get(e->store, srv, name, &sb);
+		f.srv = &sb;
+		if (ce == NULL)
+			cp_store_assoc(e->store, srv, name, ts - (int64_t)e->cfg.assoc_window_s,
+				       &f.assoc_srv, &f.assoc_name, &f.assoc_last);
+	}
+	cp_verdict_judge(&e->cfg, &f, out);
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	out->chain = ce ? &ce->chain : NULL;
+
+	ret = learn(e, out, ev, ce, name, srv, ts);
+	if (ret)
+		return ret;
+
+	/* Event strings are fixed arrays from shared memory: bound them before use. */
+	snprintf(sni, sizeof(sni), "%.*s", (int)strnlen(ev->sni, sizeof(ev->sni) - 1), ev->sni);
+	snprintf(ja3, sizeof(ja3), "%.*s", (int)strnlen(ev->ja3, sizeof(ev->ja3) - 1), ev->ja3);
+	snprintf(ja3s, sizeof(ja3s), "%.*s", (int)strnlen(ev->ja3s, sizeof(ev->ja3s) - 1),
+		 ev->ja3s);
+	snprintf(ja4, sizeof(ja4), "%.*s", (int)strnlen(ev->ja4, sizeof(ev->ja4) - 1), ev->ja4);
+	memset(&row, 0, sizeof(row));
+	row.ts = ts;
+	row.ts_ns = (int64_t)ev->ts_ns;
+	addr_str(ev->cli_addr, ev->ipver, cli, sizeof(cli));
+	snprintf(row.cli_ip, sizeof(row.cli_ip), "%s", cli);
+	snprintf(row.srv_ip, sizeof(row.srv_ip), "%s", srv);
+	row.cli_port = ev->cli_port;
+	row.srv_port = ev->srv_port;
+	row.sni = sni;
+	row.name = name;
+	row.base = bdom;
+	row.version = ev->sh_version;
+	row.cipher = ev->cipher;
+	row.ja3 = ja3;
+	row.ja3s = ja3s;
+	row.ja4 = ja4;
+	if (ce != NULL)
+		cp_hex(ce->chain.chain_id, 16, row.chain_id);
+	row.issuer_key = ce ? ce->issuer_key : "";
+	row.path_valid = ce ? ce->chain.path_valid : -1;
+	row.verdict = cp_result_name(out->result);
+	row.confidence = out->confidence;
+	cp_signals_json(out, e->json, sizeof(e->json));
+	row.signals = e->json;
+	row.flags = ev->flags;
+	row.anomalies = ev->anomalies;
+	row.t13_bytes = ev->t13_bytes;
+	return cp_store_put_flow(e->store, &row, out->result >= CP_SUSPICIOUS);
+}
+
+int
+cp_engine_flush(struct cp_engine *e)
+{
+	int ret = cp_store_commit(e->store);
+
+	if (ret == 0 && e->now - e->pruned_at >= CP_PRUNE_EVERY_S) {
+		e->pruned_at = e->now;
+		ret = cp_store_prune(e->store, e->now, e->cfg.retention_days, e->cfg.max_flows,
+				     e->cfg.baseline_days);
+	}
+	return ret;
+}
+
+void
+cp_engine_close(struct cp_engine *e)
+{
+	unsigned int i;
+
+	if (e == NULL)
+		return;
+	cp_store_commit(e->store);
+	if (e->now > 0)
+		cp_store_prune(e->store, e->now, e->cfg.retention_days, e->cfg.max_flows,
+			       e->cfg.baseline_days);
+	cp_store_close(e->store);
+	for (i = 0; i < CP_CACHE_SETS * CP_CACHE_WAYS; i++)
+		centry_clear(&e->cache[i]);
+	free(e->cache);
+	cp_pins_free(&e->pins);
+	cp_anchors_free(&e->anchors);
+	X509_STORE_free(e->trust);
+	free(e);
+}

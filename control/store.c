@@ -1,0 +1,702 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* SQLite (WAL) persistence: chains, certificates, baselines, flow verdicts and alerts. */
+
+/*
+ * Schema (version in meta.schema_version). Every time stamp is capture time in
+ * unix seconds, never the wall clock, so an offline capture replays the same.
+ * Hashes and ids are lowercase hex.
+ *
+ *   meta(key TEXT PRIMARY KEY, value TEXT)           schema_version, created_ts
+ *   certs(sha256 PK, spki_sha256, subject, issuer, serial, not_before, not_after,
+ *         key_type, key_bits, rsa_e, sig_alg, ext, ski, aki, san, der BLOB)
+ *         ext is the CP_EXT_* mask; san is "a,b,c".
+ *   chains(chain_id PK, ncerts, first_seen, last_seen, path_valid (-1 not yet
+ *          validated, 0, 1), path_error, validated_at, anchor, anchor_category,
+ *          issuer_key, leaf_sha256)
+ *   chain_certs(chain_id, pos, cert_sha256, PRIMARY KEY(chain_id, pos))  pos 0 = leaf
+ *   baselines(name, leaf_spki, issuer_key, subject, san, ext, key_type, key_bits,
+ *             rsa_e, not_before, not_after, first_seen, last_seen, count,
+ *             PRIMARY KEY(name, leaf_spki))        at most 16 rows per name
+ *   srv_baselines(srv, name, n, t13_n, min_bytes, max_bytes, first_seen, last_seen,
+ *                 PRIMARY KEY(srv, name))
+ *   srv_fps(srv, name, ja3s, version, cipher, count, first_seen, last_seen,
+ *           PRIMARY KEY(srv, name, ja3s, version, cipher))  at most 8 per pair
+ *   flows(id INTEGER PRIMARY KEY, ts, ts_ns, cli_ip, cli_port, srv_ip, srv_port,
+ *         sni, name, base, version, cipher, ja3, ja3s, ja4, chain_id, issuer_key,
+ *         path_valid, verdict, confidence, signals, flags, anomalies, t13_bytes)
+ *         verdict is substituted|suspicious|consistent|unknown; signals is a JSON
+ *         array of {"name","weight","detail"}; chain_id "" when none was visible;
+ *         version is the negotiated TLS version (0x0304 = 772 for TLS 1.3).
+ *   alerts(id INTEGER PRIMARY KEY, flow_id, ts, name, srv_ip, verdict, confidence,
+ *          chain_id, signals)                      one per substituted/suspicious flow
+ *
+ * Bounds: flows and alerts are pruned by capture age (retention_days) and
+ * flows by row count (max_flows); baselines not seen for baseline_days go;
+ * chains unseen for retention_days go, and certificates no chain uses.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+#include "x509.h"
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+	"CREATE TABLE IF NOT EXISTS certs(sha256 TEXT PRIMARY KEY, spki_sha256 TEXT, subject TEXT,"
+	" issuer TEXT, serial TEXT, not_before INTEGER, not_after INTEGER, key_type TEXT,"
+	" key_bits INTEGER, rsa_e INTEGER, sig_alg TEXT, ext INTEGER, ski TEXT, aki TEXT, san TEXT,"
+	" der BLOB);"
+	"CREATE INDEX IF NOT EXISTS certs_spki ON certs(spki_sha256);"
+	"CREATE TABLE IF NOT EXISTS chains(chain_id TEXT PRIMARY KEY, ncerts INTEGER,"
+	" first_seen INTEGER, last_seen INTEGER, path_valid INTEGER, path_error TEXT,"
+	" validated_at INTEGER, anchor TEXT, anchor_category TEXT, issuer_key TEXT,"
+	" leaf_sha256 TEXT);"
+	"CREATE TABLE IF NOT EXISTS chain_certs(chain_id TEXT, pos INTEGER, cert_sha256 TEXT,"
+	" PRIMARY KEY(chain_id, pos));"
+	"CREATE INDEX IF NOT EXISTS chain_certs_cert ON chain_certs(cert_sha256);"
+	"CREATE TABLE IF NOT EXISTS baselines(name TEXT, leaf_spki TEXT, issuer_key TEXT,"
+	" subject TEXT, san TEXT, ext INTEGER, key_type TEXT, key_bits INTEGER, rsa_e INTEGER,"
+	" not_before INTEGER, not_after INTEGER, first_seen INTEGER, last_seen INTEGER,"
+	" count INTEGER, PRIMARY KEY(name, leaf_spki));"
+	"CREATE TABLE IF NOT EXISTS srv_baselines(srv TEXT, name TEXT, n INTEGER, t13_n INTEGER,"
+	" min_bytes INTEGER, max_bytes INTEGER, first_seen INTEGER, last_seen INTEGER,"
+	" PRIMARY KEY(srv, name));"
+	"CREATE TABLE IF NOT EXISTS srv_fps(srv TEXT, name TEXT, ja3s TEXT, version INTEGER,"
+	" cipher INTEGER, count INTEGER, first_seen INTEGER, last_seen INTEGER,"
+	" PRIMARY KEY(srv, name, ja3s, version, cipher));"
+	"CREATE TABLE IF NOT EXISTS flows(id INTEGER PRIMARY KEY, ts INTEGER, ts_ns INTEGER,"
+	" cli_ip TEXT, cli_port INTEGER, srv_ip TEXT, srv_port INTEGER, sni TEXT, name TEXT,"
+	" base TEXT, version INTEGER, cipher INTEGER, ja3 TEXT, ja3s TEXT, ja4 TEXT,"
+	" chain_id TEXT, issuer_key TEXT, path_valid INTEGER, verdict TEXT, confidence REAL,"
+	" signals TEXT, flags INTEGER, anomalies INTEGER, t13_bytes INTEGER);"
+	"CREATE INDEX IF NOT EXISTS flows_ts ON flows(ts);"
+	"CREATE INDEX IF NOT EXISTS flows_verdict ON flows(verdict, ts);"
+	"CREATE INDEX IF NOT EXISTS flows_name ON flows(name, ts);"
+	"CREATE INDEX IF NOT EXISTS flows_issuer ON flows(issuer_key, ts);"
+	"CREATE INDEX IF NOT EXISTS flows_chain ON flows(chain_id);"
+	"CREATE TABLE IF NOT EXISTS alerts(id INTEGER PRIMARY KEY, flow_id INTEGER, ts INTEGER,"
+	" name TEXT, srv_ip TEXT, verdict TEXT, confidence REAL, chain_id TEXT, signals TEXT);"
+	"CREATE INDEX IF NOT EXISTS alerts_ts ON alerts(ts);";
+
+enum stmt_id {
+	S_BEGIN,
+	S_COMMIT,
+	S_CERT_PUT,
+	S_CHAIN_PUT,
+	S_CHAIN_CERT_PUT,
+	S_CHAIN_VALIDATED,
+	S_CHAIN_GET,
+	S_BASE_GET,
+	S_BASE_PUT,
+	S_BASE_TRIM,
+	S_SRV_GET,
+	S_SRV_FP_GET,
+	S_SRV_PUT,
+	S_SRV_FP_PUT,
+	S_SRV_FP_TRIM,
+	S_FANOUT,
+	S_ASSOC,
+	S_FLOW_PUT,
+	S_ALERT_PUT,
+	S__MAX
+};
+
+static const char *const stmt_sql[S__MAX] = {
+	[S_BEGIN] = "BEGIN",
+	[S_COMMIT] = "COMMIT",
+	[S_CERT_PUT] = "INSERT OR IGNORE INTO certs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[S_CHAIN_PUT] = "INSERT OR IGNORE INTO chains(chain_id, ncerts, first_seen, last_seen,"
+			" path_valid, path_error, validated_at, anchor, anchor_category, issuer_key,"
+			" leaf_sha256) VALUES(?1,?2,?6,?6,-1,'',0,?3,?4,'',?5)",
+	[S_CHAIN_CERT_PUT] = "INSERT OR IGNORE INTO chain_certs VALUES(?,?,?)",
+	[S_CHAIN_VALIDATED] = "UPDATE chains SET path_valid=?2, path_error=?3, issuer_key=?4,"
+			      " validated_at=CASE WHEN validated_at=0 THEN ?5 ELSE validated_at END,"
+			      " last_seen=MAX(last_seen, ?6) WHERE chain_id=?1",
+	[S_CHAIN_GET] = "SELECT c.der, ch.validated_at FROM chain_certs cc JOIN certs c"
+			" ON c.sha256=cc.cert_sha256 JOIN chains ch ON ch.chain_id=cc.chain_id"
+			" WHERE cc.chain_id=? ORDER BY cc.pos",
+	[S_BASE_GET] = "SELECT leaf_spki, issuer_key, subject, san, ext, key_type, key_bits, rsa_e,"
+		       " not_before, not_after, first_seen, last_seen, count FROM baselines"
+		       " WHERE name=? ORDER BY last_seen DESC, count DESC LIMIT ?",
+	[S_BASE_PUT] = "INSERT INTO baselines VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12,1)"
+		       " ON CONFLICT(name, leaf_spki) DO UPDATE SET count=count+1,"
+		       " last_seen=MAX(last_seen, ?12), issuer_key=?3",
+	[S_BASE_TRIM] = "DELETE FROM baselines WHERE name=?1 AND leaf_spki NOT IN (SELECT leaf_spki"
+			" FROM baselines WHERE name=?1 ORDER BY last_seen DESC LIMIT ?2)",
+	[S_SRV_GET] = "SELECT n, t13_n, min_bytes, max_bytes, first_seen FROM srv_baselines"
+		      " WHERE srv=? AND name=?",
+	[S_SRV_FP_GET] = "SELECT ja3s, version, cipher, count FROM srv_fps WHERE srv=? AND name=?"
+			 " ORDER BY last_seen DESC LIMIT ?",
+	[S_SRV_PUT] = "INSERT INTO srv_baselines VALUES(?1,?2,1,?3,?4,?4,?5,?5)"
+		      " ON CONFLICT(srv, name) DO UPDATE SET n=n+1, t13_n=t13_n+?3,"
+		      " min_bytes=CASE WHEN ?3=0 THEN min_bytes WHEN t13_n=0 THEN ?4"
+		      "  ELSE MIN(min_bytes, ?4) END,"
+		      " max_bytes=CASE WHEN ?3=0 THEN max_bytes ELSE MAX(max_bytes, ?4) END,"
+		      " last_seen=MAX(last_seen, ?5)",
+	[S_SRV_FP_PUT] = "INSERT INTO srv_fps VALUES(?1,?2,?3,?4,?5,1,?6,?6)"
+			 " ON CONFLICT(srv, name, ja3s, version, cipher) DO UPDATE SET"
+			 " count=count+1, last_seen=MAX(last_seen, ?6)",
+	[S_SRV_FP_TRIM] = "DELETE FROM srv_fps WHERE srv=?1 AND name=?2 AND rowid NOT IN (SELECT"
+			  " rowid FROM srv_fps WHERE srv=?1 AND name=?2 ORDER BY last_seen DESC"
+			  " LIMIT ?3)",
+	[S_FANOUT] = "SELECT COUNT(DISTINCT base), MIN(ts) FROM flows WHERE issuer_key=?1 AND ts>=?2"
+		     " AND path_valid=0 AND base<>?3",
+	[S_ASSOC] = "SELECT SUM(srv_ip=?1), COUNT(*), MAX(ts) FROM flows WHERE name=?2 AND ts>=?3"
+		    " AND verdict='substituted' AND chain_id<>'' AND version<=771",
+	[S_FLOW_PUT] = "INSERT INTO flows(ts, ts_ns, cli_ip, cli_port, srv_ip, srv_port, sni, name,"
+		       " base, version, cipher, ja3, ja3s, ja4, chain_id, issuer_key, path_valid,"
+		       " verdict, confidence, signals, flags, anomalies, t13_bytes)"
+		       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[S_ALERT_PUT] = "INSERT INTO alerts(flow_id, ts, name, srv_ip, verdict, confidence,"
+			" chain_id, signals) VALUES(?,?,?,?,?,?,?,?)",
+};
+
+/* Owned by the control thread alone; SQLite is used single-threaded. */
+struct cp_store {
+	sqlite3 *db;
+	sqlite3_stmt *st[S__MAX];
+	int in_txn;
+	unsigned int ops; /* writes in the open transaction */
+};
+
+static int
+db_err(int rc)
+{
+	switch (rc) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+static sqlite3_stmt *
+stmt(struct cp_store *s, enum stmt_id id)
+{
+	sqlite3_stmt *st = s->st[id];
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static int
+step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_err(rc);
+}
+
+/* Writes go into one open transaction, committed by cp_store_commit or after CP_TXN_MAX_OPS. */
+static int
+write_begin(struct cp_store *s)
+{
+	int ret;
+
+	if (s->in_txn && s->ops >= CP_TXN_MAX_OPS) {
+		ret = cp_store_commit(s);
+		if (ret)
+			return ret;
+	}
+	if (!s->in_txn) {
+		ret = step_done(stmt(s, S_BEGIN));
+		if (ret)
+			return ret;
+		s->in_txn = 1;
+		s->ops = 0;
+	}
+	s->ops++;
+	return 0;
+}
+
+int
+cp_store_commit(struct cp_store *s)
+{
+	int ret;
+
+	if (!s->in_txn)
+		return 0;
+	ret = step_done(stmt(s, S_COMMIT));
+	if (ret == 0)
+		s->in_txn = 0;
+	return ret;
+}
+
+static int
+check_version(struct cp_store *s, char *errbuf, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int ret = 0, rc;
+
+	rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key='schema_version'", -1,
+				&st, NULL);
+	if (rc != SQLITE_OK)
+		return db_err(rc);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		int v = atoi((const char *)sqlite3_column_text(st, 0));
+
+		if (v != CP_SCHEMA_VERSION) {
+			snprintf(errbuf, errlen, "database schema version %d, this build uses %d", v,
+				 CP_SCHEMA_VERSION);
+			ret = -EPROTO;
+		}
+	} else {
+		char sql[128];
+
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO meta VALUES('schema_version','%d')", CP_SCHEMA_VERSION);
+		ret = db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int
+cp_store_open(struct cp_store **out, const char *path, char *errbuf, size_t errlen)
+{
+	struct cp_store *s;
+	int rc, ret, i;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(path ? path : ":memory:", &s->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(errbuf, errlen, "cannot open %s: %s", path ? path : ":memory:",
+			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		ret = db_err(rc);
+		goto err_close_db;
+	}
+	/* WAL lets the CLI read while the daemon writes; NORMAL sync is safe in WAL mode. */
+	rc = sqlite3_exec(s->db,
+			  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			  " PRAGMA busy_timeout=5000;",
+			  NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(errbuf, errlen, "%s: %s", path ? path : ":memory:", sqlite3_errmsg(s->db));
+		ret = db_err(rc);
+		goto err_close_db;
+	}
+	ret = check_version(s, errbuf, errlen);
+	if (ret)
+		goto err_close_db;
+	for (i = 0; i < S__MAX; i++) {
+		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+					NULL);
+		if (rc != SQLITE_OK) {
+			snprintf(errbuf, errlen, "prepare: %s", sqlite3_errmsg(s->db));
+			ret = db_err(rc);
+			goto err_finalize;
+		}
+	}
+	*out = s;
+	return 0;
+
+err_finalize:
+	for (i = 0; i < S__MAX; i++)
+		sqlite3_finalize(s->st[i]);
+err_close_db:
+	sqlite3_close(s->db);
+	free(s);
+	return ret;
+}
+
+void
+cp_store_close(struct cp_store *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	cp_store_commit(s);
+	for (i = 0; i < S__MAX; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+int
+cp_store_prune(struct cp_store *s, int64_t now, unsigned int retention_days, uint64_t max_flows,
+	       unsigned int baseline_days)
+{
+	char sql[1024];
+	int64_t cut = now - (int64_t)retention_days * 86400;
+	int64_t bcut = now - (int64_t)baseline_days * 86400;
+	int ret;
+
+	ret = write_begin(s);
+	if (ret)
+		return ret;
+	/* Integers only are formatted into the SQL, so there is nothing to inject. */
+	snprintf(sql, sizeof(sql),
+		 "DELETE FROM flows WHERE ts < %lld;"
+		 "DELETE FROM alerts WHERE ts < %lld;"
+		 /* ids only grow and rows leave from the old end: the cap is an id range. */
+		 "DELETE FROM flows WHERE id <= (SELECT MAX(id) FROM flows) - %llu;"
+		 "DELETE FROM alerts WHERE id <= (SELECT MAX(id) FROM alerts) - %llu;"
+		 "DELETE FROM baselines WHERE last_seen < %lld;"
+		 "DELETE FROM srv_baselines WHERE last_seen < %lld;"
+		 "DELETE FROM srv_fps WHERE last_seen < %lld;"
+		 "DELETE FROM chains WHERE last_seen < %lld;"
+		 "DELETE FROM chain_certs WHERE chain_id NOT IN (SELECT chain_id FROM chains);"
+		 "DELETE FROM certs WHERE sha256 NOT IN (SELECT cert_sha256 FROM chain_certs);",
+		 (long long)cut, (long long)cut, (unsigned long long)max_flows,
+		 (unsigned long long)max_flows, (long long)bcut, (long long)bcut, (long long)bcut,
+		 (long long)cut);
+	ret = db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+	if (ret)
+		return ret;
+	return cp_store_commit(s);
+}
+
+int
+cp_store_put_chain(struct cp_store *s, const struct cp_chain *c, const uint8_t *const *der,
+		   const uint32_t *len, int64_t ts)
+{
+	char id[33];
+	sqlite3_stmt *st;
+	unsigned int i;
+	int ret;
+
+	ret = write_begin(s);
+	if (ret)
+		return ret;
+	cp_hex(c->chain_id, 16, id);
+	for (i = 0; i < c->n; i++) {
+		const struct cp_cert *x = &c->cert[i];
+
+		st = stmt(s, S_CERT_PUT);
+		bind_text(st, 1, x->sha256);
+		bind_text(st, 2, x->spki_sha256);
+		bind_text(st, 3, x->subject);
+		bind_text(st, 4, x->issuer);
+		bind_text(st, 5, x->serial);
+		sqlite3_bind_int64(st, 6, x->not_before);
+		sqlite3_bind_int64(st, 7, x->not_after);
+		bind_text(st, 8, x->key_type);
+		sqlite3_bind_int(st, 9, x->key_bits);
+		sqlite3_bind_int64(st, 10, (sqlite3_int64)x->rsa_e);
+		bind_text(st, 11, x->sig_alg);
+		sqlite3_bind_int(st, 12, (int)x->ext);
+		bind_text(st, 13, x->ski);
+		bind_text(st, 14, x->aki);
+		bind_text(st, 15, x->san);
+		sqlite3_bind_blob(st, 16, der[i], (int)len[i], SQLITE_TRANSIENT);
+		ret = step_done(st);
+		if (ret)
+			return ret;
+		st = stmt(s, S_CHAIN_CERT_PUT);
+		bind_text(st, 1, id);
+		sqlite3_bind_int(st, 2, (int)i);
+		bind_text(st, 3, x->sha256);
+		ret = step_done(st);
+		if (ret)
+			return ret;
+	}
+	st = stmt(s, S_CHAIN_PUT);
+	bind_text(st, 1, id);
+	sqlite3_bind_int(st, 2, (int)c->n);
+	bind_text(st, 3, c->anchor_match >= 0 ? c->anchor_name : "");
+	bind_text(st, 4, c->anchor_match >= 0 ? c->anchor_category : "");
+	bind_text(st, 5, c->n ? c->cert[0].sha256 : "");
+	sqlite3_bind_int64(st, 6, ts);
+	return step_done(st);
+}
+
+int
+cp_store_chain_validated(struct cp_store *s, const struct cp_chain *c, const char *issuer_key,
+			 int64_t validated_at, int64_t ts)
+{
+	sqlite3_stmt *st;
+	char id[33];
+	int ret = write_begin(s);
+
+	if (ret)
+		return ret;
+	cp_hex(c->chain_id, 16, id);
+	st = stmt(s, S_CHAIN_VALIDATED);
+	bind_text(st, 1, id);
+	sqlite3_bind_int(st, 2, c->path_valid);
+	bind_text(st, 3, c->path_error);
+	bind_text(st, 4, issuer_key);
+	sqlite3_bind_int64(st, 5, validated_at);
+	sqlite3_bind_int64(st, 6, ts);
+	return step_done(st);
+}
+
+int
+cp_store_get_chain(struct cp_store *s, const uint8_t idb[16], uint8_t **der, uint32_t *len,
+		   unsigned int max, int64_t *validated_at)
+{
+	sqlite3_stmt *st = stmt(s, S_CHAIN_GET);
+	unsigned int n = 0;
+	char id[33];
+	int rc;
+
+	cp_hex(idb, 16, id);
+	bind_text(st, 1, id);
+	*validated_at = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
+		int l = sqlite3_column_bytes(st, 0);
+		const void *p = sqlite3_column_blob(st, 0);
+
+		der[n] = malloc(l > 0 ? (size_t)l : 1);
+		if (der[n] == NULL)
+			break;
+		if (l > 0)
+			memcpy(der[n], p, (size_t)l);
+		len[n++] = (uint32_t)l;
+		*validated_at = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return (int)n;
+}
+
+static void
+col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+int
+cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *out,
+		     unsigned int max)
+{
+	sqlite3_stmt *st = stmt(s, S_BASE_GET);
+	unsigned int n = 0;
+
+	bind_text(st, 1, name);
+	sqlite3_bind_int(st, 2, (int)max);
+	while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+		struct cp_base_leaf *b = &out[n++];
+
+		col_text(st, 0, b->leaf_spki, sizeof(b->leaf_spki));
+		col_text(st, 1, b->issuer_key, sizeof(b->issuer_key));
+		col_text(st, 2, b->subject, sizeof(b->subject));
+		col_text(st, 3, b->san, sizeof(b->san));
+		b->ext = (uint32_t)sqlite3_column_int(st, 4);
+		col_text(st, 5, b->key_type, sizeof(b->key_type));
+		b->key_bits = sqlite3_column_int(st, 6);
+		b->rsa_e = (uint64_t)sqlite3_column_int64(st, 7);
+		b->not_before = sqlite3_column_int64(st, 8);
+		b->not_after = sqlite3_column_int64(st, 9);
+		b->first_seen = sqlite3_column_int64(st, 10);
+		b->last_seen = sqlite3_column_int64(st, 11);
+		b->count = (uint64_t)sqlite3_column_int64(st, 12);
+	}
+	sqlite3_reset(st);
+	return (int)n;
+}
+
+int
+cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_base_leaf *b, int64_t ts)
+{
+	sqlite3_stmt *st;
+	int ret = write_begin(s);
+
+	if (ret)
+		return ret;
+	st = stmt(s, S_BASE_PUT);
+	bind_text(st, 1, name);
+	bind_text(st, 2, b->leaf_spki);
+	bind_text(st, 3, b->issuer_key);
+	bind_text(st, 4, b->subject);
+	bind_text(st, 5, b->san);
+	sqlite3_bind_int(st, 6, (int)b->ext);
+	bind_text(st, 7, b->key_type);
+	sqlite3_bind_int(st, 8, b->key_bits);
+	sqlite3_bind_int64(st, 9, (sqlite3_int64)b->rsa_e);
+	sqlite3_bind_int64(st, 10, b->not_before);
+	sqlite3_bind_int64(st, 11, b->not_after);
+	sqlite3_bind_int64(st, 12, ts);
+	ret = step_done(st);
+	if (ret)
+		return ret;
+	st = stmt(s, S_BASE_TRIM);
+	bind_text(st, 1, name);
+	sqlite3_bind_int(st, 2, CP_BASE_LEAVES_MAX);
+	return step_done(st);
+}
+
+int
+cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct cp_srv_base *out)
+{
+	sqlite3_stmt *st = stmt(s, S_SRV_GET);
+
+	memset(out, 0, sizeof(*out));
+	bind_text(st, 1, srv);
+	bind_text(st, 2, name);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		out->n = (uint64_t)sqlite3_column_int64(st, 0);
+		out->t13_n = (uint64_t)sqlite3_column_int64(st, 1);
+		out->min_bytes = (uint32_t)sqlite3_column_int64(st, 2);
+		out->max_bytes = (uint32_t)sqlite3_column_int64(st, 3);
+		out->first_seen = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_reset(st);
+	st = stmt(s, S_SRV_FP_GET);
+	bind_text(st, 1, srv);
+	bind_text(st, 2, name);
+	sqlite3_bind_int(st, 3, CP_SRV_FP_MAX);
+	while (out->nfp < CP_SRV_FP_MAX && sqlite3_step(st) == SQLITE_ROW) {
+		col_text(st, 0, out->fp[out->nfp].ja3s, sizeof(out->fp[0].ja3s));
+		out->fp[out->nfp].version = (uint16_t)sqlite3_column_int(st, 1);
+		out->fp[out->nfp].cipher = (uint16_t)sqlite3_column_int(st, 2);
+		out->fp[out->nfp].count = (uint64_t)sqlite3_column_int64(st, 3);
+		out->nfp++;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const char *ja3s,
+		   unsigned int version, unsigned int cipher, uint32_t t13_bytes, int64_t ts)
+{
+	sqlite3_stmt *st;
+	int ret = write_begin(s);
+
+	if (ret)
+		return ret;
+	st = stmt(s, S_SRV_PUT);
+	bind_text(st, 1, srv);
+	bind_text(st, 2, name);
+	sqlite3_bind_int(st, 3, t13_bytes ? 1 : 0);
+	sqlite3_bind_int64(st, 4, t13_bytes);
+	sqlite3_bind_int64(st, 5, ts);
+	ret = step_done(st);
+	if (ret)
+		return ret;
+	st = stmt(s, S_SRV_FP_PUT);
+	bind_text(st, 1, srv);
+	bind_text(st, 2, name);
+	bind_text(st, 3, ja3s);
+	sqlite3_bind_int(st, 4, (int)version);
+	sqlite3_bind_int(st, 5, (int)cipher);
+	sqlite3_bind_int64(st, 6, ts);
+	ret = step_done(st);
+	if (ret)
+		return ret;
+	st = stmt(s, S_SRV_FP_TRIM);
+	bind_text(st, 1, srv);
+	bind_text(st, 2, name);
+	sqlite3_bind_int(st, 3, CP_SRV_FP_MAX);
+	return step_done(st);
+}
+
+int
+cp_store_fanout(struct cp_store *s, const char *issuer_key, int64_t since, const char *exclude_base,
+		int64_t *first_ts)
+{
+	sqlite3_stmt *st = stmt(s, S_FANOUT);
+	int n = 0;
+
+	bind_text(st, 1, issuer_key);
+	sqlite3_bind_int64(st, 2, since);
+	bind_text(st, 3, exclude_base);
+	*first_ts = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_int(st, 0);
+		*first_ts = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return n;
+}
+
+int
+cp_store_assoc(struct cp_store *s, const char *srv, const char *name, int64_t since,
+	       unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts)
+{
+	sqlite3_stmt *st = stmt(s, S_ASSOC);
+
+	bind_text(st, 1, srv);
+	bind_text(st, 2, name);
+	sqlite3_bind_int64(st, 3, since);
+	*same_srv = *same_name = 0;
+	*last_ts = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*same_srv = (unsigned int)sqlite3_column_int(st, 0);
+		*same_name = (unsigned int)sqlite3_column_int(st, 1);
+		*last_ts = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert)
+{
+	sqlite3_stmt *st;
+	sqlite3_int64 id;
+	int ret = write_begin(s);
+
+	if (ret)
+		return ret;
+	st = stmt(s, S_FLOW_PUT);
+	sqlite3_bind_int64(st, 1, r->ts);
+	sqlite3_bind_int64(st, 2, r->ts_ns);
+	bind_text(st, 3, r->cli_ip);
+	sqlite3_bind_int(st, 4, (int)r->cli_port);
+	bind_text(st, 5, r->srv_ip);
+	sqlite3_bind_int(st, 6, (int)r->srv_port);
+	bind_text(st, 7, r->sni);
+	bind_text(st, 8, r->name);
+	bind_text(st, 9, r->base);
+	sqlite3_bind_int(st, 10, (int)r->version);
+	sqlite3_bind_int(st, 11, (int)r->cipher);
+	bind_text(st, 12, r->ja3);
+	bind_text(st, 13, r->ja3s);
+	bind_text(st, 14, r->ja4);
+	bind_text(st, 15, r->chain_id);
+	bind_text(st, 16, r->issuer_key);
+	sqlite3_bind_int(st, 17, r->path_valid);
+	bind_text(st, 18, r->verdict);
+	sqlite3_bind_double(st, 19, r->confidence);
+	bind_text(st, 20, r->signals);
+	sqlite3_bind_int64(st, 21, r->flags);
+	sqlite3_bind_int64(st, 22, r->anomalies);
+	sqlite3_bind_int64(st, 23, r->t13_bytes);
+	ret = step_done(st);
+	if (ret || !alert)
+		return ret;
+	id = sqlite3_last_insert_rowid(s->db);
+	st = stmt(s, S_ALERT_PUT);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, r->ts);
+	bind_text(st, 3, r->name);
+	bind_text(st, 4, r->srv_ip);
+	bind_text(st, 5, r->verdict);
+	sqlite3_bind_double(st, 6, r->confidence);
+	bind_text(st, 7, r->chain_id);
+	bind_text(st, 8, r->signals);
+	return step_done(st);
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* SQLite (WAL) persistence: chains, certificates, baselines, flow verdicts and alerts. */
+#ifndef CP_STORE_H
+#define CP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cp.h"
+
+#define CP_SCHEMA_VERSION 1
+#define CP_BASE_LEAVES_MAX 16  /* leaf rows kept per name (most recently seen) */
+#define CP_SRV_FP_MAX 8        /* ServerHello fingerprints kept per (server, name) */
+#define CP_TXN_MAX_OPS 4096    /* writes per transaction before an automatic commit */
+#define CP_ISSUER_KEY_MAX 72   /* "spki hex" or "aki:<key id hex>" */
+
+struct cp_store;
+
+/* One learned leaf for a name: the baseline the next chain for that name is compared with. */
+struct cp_base_leaf {
+	char leaf_spki[65];
+	char issuer_key[CP_ISSUER_KEY_MAX];
+	char subject[CP_DN_MAX];
+	char san[1024];
+	uint32_t ext;
+	char key_type[16];
+	int key_bits;
+	uint64_t rsa_e;
+	int64_t not_before, not_after;
+	int64_t first_seen, last_seen; /* capture time, seconds */
+	uint64_t count;
+};
+
+/* What one (server address, name) pair looked like in TLS 1.3. */
+struct cp_srv_base {
+	uint64_t n;                    /* flows learned */
+	uint64_t t13_n;                /* of those, with an encrypted server flight measured */
+	uint32_t min_bytes, max_bytes; /* envelope of the encrypted first flight */
+	int64_t first_seen;
+	unsigned int nfp;
+	struct {
+		char ja3s[33];
+		uint16_t version, cipher;
+		uint64_t count;
+	} fp[CP_SRV_FP_MAX];
+};
+
+/* A verdict ready to be stored; strings are NUL-terminated. */
+struct cp_flow_row {
+	int64_t ts;       /* capture time, seconds */
+	int64_t ts_ns;
+	char cli_ip[48], srv_ip[48];
+	unsigned int cli_port, srv_port;
+	const char *sni, *name, *base;
+	unsigned int version, cipher;
+	const char *ja3, *ja3s, *ja4;
+	char chain_id[33]; /* "" when no chain was visible */
+	const char *issuer_key;
+	int path_valid;   /* 1, 0, or -1 when no chain */
+	const char *verdict;
+	double confidence;
+	const char *signals; /* JSON array */
+	uint32_t flags, anomalies, t13_bytes;
+};
+
+int cp_store_open(struct cp_store **out, const char *path, char *errbuf, size_t errlen);
+void cp_store_close(struct cp_store *s);
+
+/* Commit the open transaction, if any. */
+int cp_store_commit(struct cp_store *s);
+
+/* Retention by capture time (now = newest capture time seen) and row caps. */
+int cp_store_prune(struct cp_store *s, int64_t now, unsigned int retention_days,
+		   uint64_t max_flows, unsigned int baseline_days);
+
+/*
+ * Certificates (with DER) and the chain row; path_valid starts at -1 (not yet
+ * validated). ts is the newest capture time seen, as the blob carries none.
+ */
+int cp_store_put_chain(struct cp_store *s, const struct cp_chain *c, const uint8_t *const *der,
+		       const uint32_t *len, int64_t ts);
+
+/* The validation result, taken at the capture time of the chain's first flow. */
+int cp_store_chain_validated(struct cp_store *s, const struct cp_chain *c, const char *issuer_key,
+			     int64_t validated_at, int64_t ts);
+
+/*
+ * Load a chain's DER certificates (leaf first) after a restart. Returns the
+ * count (0 if unknown); der[i] are malloc'd and freed by the caller.
+ * *validated_at is 0 when the chain was never validated.
+ */
+int cp_store_get_chain(struct cp_store *s, const uint8_t id[16], uint8_t **der, uint32_t *len,
+		       unsigned int max, int64_t *validated_at);
+
+/* Learned leaves for name, most recently seen first; returns the count (<= max). */
+int cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *out,
+			 unsigned int max);
+int cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_base_leaf *leaf,
+			int64_t ts);
+
+int cp_store_srv_get(struct cp_store *s, const char *srv, const char *name,
+		     struct cp_srv_base *out);
+int cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const char *ja3s,
+		       unsigned int version, unsigned int cipher, uint32_t t13_bytes, int64_t ts);
+
+/* Distinct base domains other than exclude_base on untrusted chains from issuer_key since ts. */
+int cp_store_fanout(struct cp_store *s, const char *issuer_key, int64_t since,
+		    const char *exclude_base, int64_t *first_ts);
+
+/* Substituted TLS <= 1.2 flows since ts: to (srv, name) in *same_srv, to name anywhere in *same_name. */
+int cp_store_assoc(struct cp_store *s, const char *srv, const char *name, int64_t since,
+		   unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts);
+
+/* Store a flow; an alert row too when alert is set. */
+int cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert);
+
+#endif /* CP_STORE_H */

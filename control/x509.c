@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Per-certificate analysis and path validation at capture time (OpenSSL libcrypto). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include "x509.h"
+
+void
+cp_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
+int
+cp_x509_spki_hex(X509 *x, char out[65])
+{
+	unsigned char *der = NULL;
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	int len;
+
+	out[0] = '\0';
+	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	if (len <= 0)
+		return -EINVAL;
+	SHA256(der, (size_t)len, md);
+	OPENSSL_free(der);
+	cp_hex(md, sizeof(md), out);
+	return 0;
+}
+
+X509 *
+cp_x509_parse(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x;
+
+	if (len == 0 || len > LONG_MAX)
+		return NULL;
+	x = d2i_X509(NULL, &p, (long)len);
+	/* Trailing bytes mean the blob framing is wrong; do not guess. */
+	if (x != NULL && p != der + len) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* One-line RFC 2253 name, UTF-8 kept readable rather than escaped. */
+static void
+name_line(const X509_NAME *n, char *out, size_t outlen)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int len;
+
+	out[0] = '\0';
+	if (b == NULL)
+		return;
+	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+		len = BIO_read(b, out, (int)outlen - 1);
+		out[len > 0 ? len : 0] = '\0';
+	}
+	BIO_free(b);
+}
+
+static int64_t
+asn1_time_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/* Append one name to a comma-separated list; names that do not fit are dropped whole. */
+static void
+list_add(char *list, size_t cap, const char *item)
+{
+	size_t used = strlen(list), need = strlen(item) + (used ? 1 : 0);
+
+	if (used + need + 1 > cap)
+		return;
+	if (used)
+		list[used++] = ',';
+	memcpy(list + used, item, strlen(item) + 1);
+}
+
+static void
+san_list(X509 *x, char *out, size_t cap)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	char buf[CP_NAME_MAX];
+	int i;
+
+	out[0] = '\0';
+	if (gens == NULL)
+		return;
+	for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+		if (g->type == GEN_DNS) {
+			const ASN1_IA5STRING *s = g->d.dNSName;
+			int n = s->length < (int)sizeof(buf) - 1 ? s->length : (int)sizeof(buf) - 1;
+
+			memcpy(buf, s->data, (size_t)n);
+			buf[n] = '\0';
+			/* A comma inside a name would corrupt the list; such a SAN is bogus anyway. */
+			if (memchr(buf, ',', (size_t)n) != NULL || strlen(buf) != (size_t)n)
+				continue;
+			list_add(out, cap, buf);
+		} else if (g->type == GEN_IPADD) {
+			const ASN1_OCTET_STRING *s = g->d.iPAddress;
+
+			if (s->length == 4)
+				inet_ntop(AF_INET, s->data, buf, sizeof(buf));
+			else if (s->length == 16)
+				inet_ntop(AF_INET6, s->data, buf, sizeof(buf));
+			else
+				continue;
+			list_add(out, cap, buf);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+static void
+key_info(X509 *x, struct cp_cert *c)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	const char *type;
+	BIGNUM *e = NULL;
+	int id;
+
+	if (pk == NULL) {
+		snprintf(c->key_type, sizeof(c->key_type), "unknown");
+		return;
+	}
+	id = EVP_PKEY_get_base_id(pk);
+	switch (id) {
+	case EVP_PKEY_RSA:
+		type = "RSA";
+		break;
+	case EVP_PKEY_RSA_PSS:
+		type = "RSA-PSS";
+		break;
+	case EVP_PKEY_EC:
+		type = "EC";
+		break;
+	case EVP_PKEY_ED25519:
+		type = "Ed25519";
+		break;
+	case EVP_PKEY_ED448:
+		type = "Ed448";
+		break;
+	case EVP_PKEY_DSA:
+		type = "DSA";
+		break;
+	default:
+		type = OBJ_nid2sn(id);
+		if (type == NULL)
+			type = "unknown";
+	}
+	snprintf(c->key_type, sizeof(c->key_type), "%s", type);
+	c->key_bits = EVP_PKEY_get_bits(pk);
+	if ((id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) &&
+	    EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) == 1) {
+		if (BN_num_bits(e) <= 64) {
+			unsigned char be[8] = {0};
+			uint64_t v = 0;
+			int i;
+
+			BN_bn2binpad(e, be, sizeof(be));
+			for (i = 0; i < 8; i++)
+				v = v << 8 | be[i];
+			c->rsa_e = v;
+		}
+		BN_free(e);
+	}
+}
+
+static const struct {
+	int nid;
+	uint32_t bit;
+} ext_bits[] = {
+	{NID_ct_precert_scts, CP_EXT_SCT},
+	{NID_info_access, CP_EXT_AIA},
+	{NID_crl_distribution_points, CP_EXT_CRLDP},
+	{NID_ext_key_usage, CP_EXT_EKU},
+	{NID_subject_key_identifier, CP_EXT_SKI},
+	{NID_authority_key_identifier, CP_EXT_AKI},
+	{NID_basic_constraints, CP_EXT_BC},
+	{NID_subject_alt_name, CP_EXT_SAN},
+};
+
+void
+cp_x509_describe(X509 *x, const uint8_t *der, size_t len, struct cp_cert *c)
+{
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	const ASN1_OCTET_STRING *kid;
+	BIGNUM *bn;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	SHA256(der, len, md);
+	cp_hex(md, sizeof(md), c->sha256);
+	cp_x509_spki_hex(x, c->spki_sha256);
+	name_line(X509_get_subject_name(x), c->subject, sizeof(c->subject));
+	name_line(X509_get_issuer_name(x), c->issuer, sizeof(c->issuer));
+
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	if (bn != NULL) {
+		char *h = BN_bn2hex(bn);
+
+		if (h != NULL) {
+			size_t j;
+
+			for (j = 0; h[j] != '\0' && j < sizeof(c->serial) - 1; j++)
+				c->serial[j] = (char)(h[j] >= 'A' && h[j] <= 'F' ? h[j] + 32 : h[j]);
+			c->serial[j] = '\0';
+			OPENSSL_free(h);
+		}
+		BN_free(bn);
+	}
+	c->not_before = asn1_time_unix(X509_get0_notBefore(x));
+	c->not_after = asn1_time_unix(X509_get0_notAfter(x));
+	key_info(x, c);
+	snprintf(c->sig_alg, sizeof(c->sig_alg), "%s",
+		 OBJ_nid2ln(X509_get_signature_nid(x)) ? OBJ_nid2ln(X509_get_signature_nid(x))
+						       : "unknown");
+	for (i = 0; i < sizeof(ext_bits) / sizeof(ext_bits[0]); i++)
+		if (X509_get_ext_by_NID(x, ext_bits[i].nid, -1) >= 0)
+			c->ext |= ext_bits[i].bit;
+	kid = X509_get0_subject_key_id(x);
+	if (kid != NULL && kid->length > 0 && kid->length <= 32)
+		cp_hex(kid->data, (size_t)kid->length, c->ski);
+	kid = X509_get0_authority_key_id(x);
+	if (kid != NULL && kid->length > 0 && kid->length <= 32)
+		cp_hex(kid->data, (size_t)kid->length, c->aki);
+	san_list(x, c->san, sizeof(c->san));
+	ERR_clear_error();
+}
+
+int
+cp_trust_load(X509_STORE **out, const char *pem, int extend, char *errbuf, size_t errlen)
+{
+	X509_STORE *st;
+	int ret;
+
+	st = X509_STORE_new();
+	if (st == NULL)
+		return -ENOMEM;
+	if (pem == NULL || extend) {
+		if (X509_STORE_load_file(st, CP_SYSTEM_BUNDLE) != 1) {
+			snprintf(errbuf, errlen, "cannot load trust store %s", CP_SYSTEM_BUNDLE);
+			ret = -ENOENT;
+			goto err_free_store;
+		}
+	}
+	if (pem != NULL && X509_STORE_load_file(st, pem) != 1) {
+		snprintf(errbuf, errlen, "cannot load trust store %s", pem);
+		ret = -ENOENT;
+		goto err_free_store;
+	}
+	ERR_clear_error();
+	*out = st;
+	return 0;
+
+err_free_store:
+	ERR_clear_error();
+	X509_STORE_free(st);
+	return ret;
+}
+
+int
+cp_x509_validate(X509_STORE *store, X509 *const *certs, unsigned int n, time_t t, char *err,
+		 size_t errlen, char issuer_spki[65])
+{
+	STACK_OF(X509) *untrusted;
+	X509_STORE_CTX *ctx;
+	unsigned int i;
+	int ret = -ENOMEM;
+
+	err[0] = '\0';
+	issuer_spki[0] = '\0';
+	if (n == 0) {
+		snprintf(err, errlen, "empty chain");
+		return 0;
+	}
+	untrusted = sk_X509_new_null();
+	ctx = X509_STORE_CTX_new();
+	if (untrusted == NULL || ctx == NULL)
+		goto out;
+	for (i = 1; i < n; i++)
+		if (!sk_X509_push(untrusted, certs[i]))
+			goto out;
+	if (X509_STORE_CTX_init(ctx, store, certs[0], untrusted) != 1)
+		goto out;
+	/* The verdict is about what the client saw then, so validity is judged at capture time. */
+	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), t);
+	X509_VERIFY_PARAM_set_purpose(X509_STORE_CTX_get0_param(ctx), X509_PURPOSE_SSL_SERVER);
+	if (X509_verify_cert(ctx) == 1) {
+		ret = 1;
+	} else {
+		ret = 0;
+		snprintf(err, errlen, "%s",
+			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	}
+	{
+		/* Even a failed build keeps the part it could link; take the signer if verified. */
+		STACK_OF(X509) *built = X509_STORE_CTX_get0_chain(ctx);
+
+		if (built != NULL && sk_X509_num(built) > 1) {
+			X509 *iss = sk_X509_value(built, 1);
+			EVP_PKEY *pk = X509_get0_pubkey(iss);
+
+			if (pk != NULL && X509_verify(certs[0], pk) == 1)
+				cp_x509_spki_hex(iss, issuer_spki);
+		}
+	}
+out:
+	X509_STORE_CTX_free(ctx);
+	sk_X509_free(untrusted);
+	ERR_clear_error();
+	return ret;
+}
+
+int
+cp_x509_find_issuer(X509 *const *certs, unsigned int n, unsigned int i)
+{
+	unsigned int j;
+
+	for (j = 0; j < n; j++) {
+		EVP_PKEY *pk;
+
+		if (j == i || X509_check_issued(certs[j], certs[i]) != X509_V_OK)
+			continue;
+		pk = X509_get0_pubkey(certs[j]);
+		if (pk != NULL && X509_verify(certs[i], pk) == 1) {
+			ERR_clear_error();
+			return (int)j;
+		}
+	}
+	ERR_clear_error();
+	return -1;
+}

@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Unit tests for the verdict engine on openssl-made genuine, forged, private and fan-out chains. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cp_testlib.h"
+
+#define SRV "203.0.113.10"
+#define CLI "198.51.100.7"
+
+static struct cp_engine *
+open_engine(struct cp_config *cfg)
+{
+	char err[256] = "";
+	struct cp_engine *e = cp_engine_open(cfg, err, sizeof(err));
+
+	CHECK(e != NULL, "open: %s", err);
+	return e;
+}
+
+static int
+feed(struct cp_engine *e, const struct t_chain *c)
+{
+	return cp_engine_chain(e, &c->blob, c->der);
+}
+
+static enum cp_result
+judge(struct cp_engine *e, time_t ts, const char *sni, const char *srv,
+      const struct t_chain *c, struct cp_verdict *v)
+{
+	struct cw_flow_event ev;
+
+	t_event(&ev, ts, sni, srv, CLI, c, 0x0303, "ja3s-tls12-example", 0);
+	CHECK(cp_engine_flow(e, &ev, v) == 0, "flow");
+	return v->result;
+}
+
+/* Baseline learning, forged chain against it, rotation, private CA, capture-time validity. */
+static void
+test_baseline_and_forgery(void)
+{
+	static const char *const genuine[] = {"leaf1", "int"}, *const forged[] = {"forged", "kzint"},
+				 *const rotated[] = {"leaf2", "int"},
+				 *const priv[] = {"privleaf"}, *const ec[] = {"ecleaf", "int"};
+	static struct t_chain g, f, r, p, ecc, ecc_late;
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	time_t t0 = t_time(2019, 7, 18);
+	int i;
+
+	t_config(&cfg);
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	CHECK(t_chain(&g, genuine, 2, 0) == 0 && t_chain(&f, forged, 2, 0) == 0 &&
+		      t_chain(&r, rotated, 2, 0) == 0 && t_chain(&p, priv, 1, 0) == 0 &&
+		      t_chain(&ecc, ec, 2, 0) == 0 && t_chain(&ecc_late, ec, 2, 1) == 0,
+	      "chains");
+	CHECK(feed(e, &g) == 0 && feed(e, &f) == 0 && feed(e, &r) == 0 && feed(e, &p) == 0 &&
+		      feed(e, &ecc) == 0 && feed(e, &ecc_late) == 0,
+	      "blobs");
+
+	/* First sighting: trusted, no history yet. */
+	CHECK(judge(e, t0, "example.com", SRV, &g, &v) == CP_CONSISTENT, "first genuine: %s",
+	      t_sigs(&v));
+	CHECK(v.chain != NULL && v.chain->path_valid == 1 && v.chain->n == 2, "chain visible");
+	CHECK(strcmp(v.name, "example.com") == 0, "name %s", v.name);
+	for (i = 1; i < 5; i++)
+		judge(e, t0 + i * 3600, "example.com", SRV, &g, &v);
+	CHECK(v.result == CP_CONSISTENT && v.nsignals == 0 && v.confidence >= 0.85,
+	      "genuine after learning: %s %.2f", t_sigs(&v), v.confidence);
+
+	/* The forgery: untrusted, new issuer, same subject, stripped, e=3, backdated 6 h. */
+	judge(e, t0 + 6 * 3600, "example.com", SRV, &f, &v);
+	CHECK(v.result == CP_SUBSTITUTED, "forged: %s", cp_result_name(v.result));
+	CHECK(t_has(&v, "issuer_change_for_name"), "issuer change: %s", t_sigs(&v));
+	CHECK(strstr(t_detail(&v, "issuer_change_for_name"), "seen 5 times since 2019-07-18") !=
+		      NULL,
+	      "evidence: %s", t_detail(&v, "issuer_change_for_name"));
+	CHECK(t_has(&v, "untrusted_path"), "untrusted: %s", t_sigs(&v));
+	CHECK(t_has(&v, "key_change_same_subject"), "key change: %s", t_sigs(&v));
+	CHECK(t_has(&v, "mimicry_extensions_stripped"), "stripped: %s", t_sigs(&v));
+	CHECK(t_has(&v, "mimicry_no_sct"), "no sct: %s", t_sigs(&v));
+	CHECK(t_has(&v, "weak_key") && strstr(t_detail(&v, "weak_key"), "e=3") != NULL,
+	      "e=3: %s", t_detail(&v, "weak_key"));
+	CHECK(t_has(&v, "validity_shift") &&
+		      strstr(t_detail(&v, "validity_shift"), "-21600") != NULL,
+	      "shift: %s", t_detail(&v, "validity_shift"));
+	CHECK(!t_has(&v, "known_interception_anchor"), "no anchor configured for it");
+	CHECK(v.confidence > 0.9, "confidence %.2f", v.confidence);
+
+	/* The forgery was not learned: the genuine chain is still the only baseline. */
+	judge(e, t0 + 7 * 3600, "example.com", SRV, &g, &v);
+	CHECK(v.result == CP_CONSISTENT && v.nsignals == 0, "genuine after forgery: %s",
+	      t_sigs(&v));
+	judge(e, t0 + 8 * 3600, "example.com", SRV, &f, &v);
+	CHECK(v.result == CP_SUBSTITUTED && t_has(&v, "issuer_change_for_name"),
+	      "forgery again: %s", t_sigs(&v));
+
+	/* Routine rotation a year later: new key, same issuer key, later validity. */
+	judge(e, t_time(2020, 6, 10), "example.com", SRV, &r, &v);
+	CHECK(v.result == CP_CONSISTENT && v.nsignals == 0, "rotation: %s", t_sigs(&v));
+
+	/* A private CA: only the untrusted path fires, and alone it is suspicious. */
+	judge(e, t0, "intranet.corp.test", "10.0.0.5", &p, &v);
+	CHECK(v.result == CP_SUSPICIOUS && v.nsignals == 1 && t_has(&v, "untrusted_path"),
+	      "private CA: %s %s", cp_result_name(v.result), t_sigs(&v));
+
+	/* Validation uses the capture time: expired now, valid in July 2019. */
+	judge(e, t0, "api.example.net", SRV, &ecc, &v);
+	CHECK(v.result == CP_CONSISTENT && v.chain != NULL && v.chain->path_valid == 1,
+	      "expired-now chain at capture time: %s %s", cp_result_name(v.result),
+	      v.chain ? v.chain->path_error : "-");
+	judge(e, t_time(2024, 3, 1), "api.example.net", SRV, &ecc_late, &v);
+	CHECK(v.chain != NULL && v.chain->path_valid == 0 &&
+		      strstr(v.chain->path_error, "expired") != NULL,
+	      "same certs captured in 2024: %s", v.chain ? v.chain->path_error : "-");
+
+	/* The client address plays no part: two clients, same moment, same answer. */
+	{
+		struct cw_flow_event ev;
+		struct cp_verdict v1, v2;
+
+		t_event(&ev, t0 + 9 * 3600, "example.com", SRV, "192.0.2.99", &f, 0x0303,
+			"ja3s-tls12-example", 0);
+		cp_engine_flow(e, &ev, &v1);
+		inet_pton(AF_INET, "192.0.2.200", ev.cli_addr);
+		ev.cli_port = 61000;
+		cp_engine_flow(e, &ev, &v2);
+		CHECK(v1.result == v2.result && v1.confidence == v2.confidence &&
+			      strcmp(t_sigs(&v1), t_sigs(&v2)) == 0 && v1.result == CP_SUBSTITUTED,
+		      "client address changed the verdict");
+	}
+	cp_engine_close(e);
+}
+
+/* Known interception anchor: listed by SPKI (chain includes the root) or issuing an omitted root. */
+static void
+test_anchor(void)
+{
+	static const char *const full[] = {"forged", "kzint", "kzroot"},
+				 *const partial[] = {"forged", "kzint"};
+	static struct t_chain c1, c2;
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+
+	t_config(&cfg);
+	cfg.anchors_extra = t_path("anchors-spki.tsv");
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	t_chain(&c1, full, 3, 0);
+	t_chain(&c2, partial, 2, 0);
+	feed(e, &c1);
+	feed(e, &c2);
+	judge(e, t_time(2019, 7, 18), "example.com", SRV, &c1, &v);
+	CHECK(v.result == CP_SUBSTITUTED && t_has(&v, "known_interception_anchor"),
+	      "anchor by SPKI: %s %s", cp_result_name(v.result), t_sigs(&v));
+	CHECK(v.chain != NULL && strcmp(v.chain->anchor_category, "operator") == 0 &&
+		      strcmp(v.chain->anchor_name, "test interception root") == 0,
+	      "anchor fields");
+	/* Hash-only anchor, chain without the root: nothing to verify a signature with. */
+	judge(e, t_time(2019, 7, 18), "example.com", SRV, &c2, &v);
+	CHECK(!t_has(&v, "known_interception_anchor"), "hash-only cannot match an omitted root");
+	cp_engine_close(e);
+
+	cfg.anchors_extra = t_path("kzroot.pem");
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	feed(e, &c2);
+	judge(e, t_time(2019, 7, 18), "example.com", SRV, &c2, &v);
+	CHECK(v.result == CP_SUBSTITUTED && t_has(&v, "known_interception_anchor") &&
+		      strstr(t_detail(&v, "known_interception_anchor"), "issued by") != NULL,
+	      "omitted root matched by AKI and signature: %s / %s", t_sigs(&v),
+	      t_detail(&v, "known_interception_anchor"));
+	cp_engine_close(e);
+}
+
+static void
+test_fanout(void)
+{
+	static const char *const names[] = {"alpha.org", "bravo.net", "charlie.com",
+					    "delta.io", "echo.kz", "foxtrot.de"};
+	static struct t_chain c[6];
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	time_t t0 = t_time(2019, 7, 18);
+	char leaf[16];
+	int i;
+
+	t_config(&cfg);
+	cfg.fanout_names = 5;
+	cfg.fanout_window_s = 3600;
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	for (i = 0; i < 6; i++) {
+		const char *chain[2] = {leaf, "kzint"};
+
+		snprintf(leaf, sizeof(leaf), "fan%d", i + 1);
+		t_chain(&c[i], chain, 2, 0);
+		feed(e, &c[i]);
+	}
+	/* A repeat of the same name does not count twice. */
+	for (i = 0; i < 4; i++) {
+		judge(e, t0 + i * 60, names[i], SRV, &c[i], &v);
+		judge(e, t0 + i * 60 + 1, names[i], SRV, &c[i], &v);
+		CHECK(!t_has(&v, "issuer_fanout"), "fanout early at %d", i);
+	}
+	judge(e, t0 + 300, names[4], SRV, &c[4], &v);
+	CHECK(t_has(&v, "issuer_fanout") && v.result == CP_SUBSTITUTED,
+	      "fanout at 5 names: %s %s", cp_result_name(v.result), t_sigs(&v));
+	/* Outside the window the earlier names no longer count. */
+	judge(e, t0 + 300 + 4000, names[5], SRV, &c[5], &v);
+	CHECK(!t_has(&v, "issuer_fanout"), "fanout outside window: %s", t_detail(&v, "issuer_fanout"));
+	cp_engine_close(e);
+}
+
+/* TLS 1.3: encrypted flight size, ServerHello change, association, downgrade sentinel. */
+static void
+test_tls13(void)
+{
+	static const char *const full[] = {"forged", "kzint", "kzroot"};
+	static struct t_chain sub;
+	struct cw_flow_event ev;
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	time_t t0 = t_time(2021, 3, 1);
+	int i;
+
+	t_config(&cfg);
+	cfg.anchors_extra = t_path("anchors-spki.tsv");
+	cfg.t13_min_baseline = 5;
+	cfg.t13_size_tolerance_pct = 15;
+	cfg.assoc_window_s = 600;
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	t_chain(&sub, full, 3, 0);
+	feed(e, &sub);
+
+	t_event(&ev, t0, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-t13", 5000);
+	CHECK(cp_engine_flow(e, &ev, &v) == 0 && v.result == CP_UNKNOWN && v.chain == NULL,
+	      "no baseline yet: %s", cp_result_name(v.result));
+	for (i = 1; i < 6; i++) {
+		t_event(&ev, t0 + i * 60, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-t13",
+			4900 + (uint32_t)i * 40);
+		cp_engine_flow(e, &ev, &v);
+	}
+	CHECK(v.result == CP_CONSISTENT && v.nsignals == 0, "learned t13: %s %s",
+	      cp_result_name(v.result), t_sigs(&v));
+	/* Within tolerance of the learned envelope. */
+	t_event(&ev, t0 + 400, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-t13", 5600);
+	cp_engine_flow(e, &ev, &v);
+	CHECK(v.result == CP_CONSISTENT, "5600 within 15%%: %s", t_sigs(&v));
+	/* A much smaller flight: a different (shorter) chain behind the encryption. */
+	t_event(&ev, t0 + 500, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-t13", 2500);
+	cp_engine_flow(e, &ev, &v);
+	CHECK(v.result == CP_SUSPICIOUS && t_has(&v, "t13_size_divergence"), "size: %s",
+	      t_sigs(&v));
+	/* A different ServerHello for the same server and name. */
+	t_event(&ev, t0 + 510, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-other", 5000);
+	cp_engine_flow(e, &ev, &v);
+	CHECK(t_has(&v, "server_hello_change"), "server hello: %s", t_sigs(&v));
+	/* A substituted TLS 1.2 flow to the same server and name. */
+	t_event(&ev, t0 + 600, "mail.example.org", SRV, CLI, &sub, 0x0303, "ja3s-tls12", 0);
+	cp_engine_flow(e, &ev, &v);
+	CHECK(v.result == CP_SUBSTITUTED, "tls12 substituted: %s", t_sigs(&v));
+	t_event(&ev, t0 + 700, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-t13", 5000);
+	cp_engine_flow(e, &ev, &v);
+	CHECK(v.result == CP_SUSPICIOUS && t_has(&v, "t13_assoc_substituted"),
+	      "association alone: %s %s", cp_result_name(v.result), t_sigs(&v));
+	t_event(&ev, t0 + 710, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-t13", 2400);
+	cp_engine_flow(e, &ev, &v);
+	CHECK(v.result == CP_SUBSTITUTED && t_has(&v, "t13_assoc_substituted") &&
+		      t_has(&v, "t13_size_divergence"),
+	      "association + size: %s %s", cp_result_name(v.result), t_sigs(&v));
+	/* Same name at another server: weaker association. */
+	t_event(&ev, t0 + 720, "mail.example.org", "203.0.113.99", CLI, NULL, 0x0304, "ja3s-t13",
+		5000);
+	cp_engine_flow(e, &ev, &v);
+	CHECK(t_has(&v, "t13_assoc_name") && !t_has(&v, "t13_assoc_substituted"), "name assoc: %s",
+	      t_sigs(&v));
+	/* Outside the window nothing is associated. */
+	t_event(&ev, t0 + 600 + 601, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-t13", 5000);
+	cp_engine_flow(e, &ev, &v);
+	CHECK(!t_has(&v, "t13_assoc_substituted"), "association expired: %s", t_sigs(&v));
+
+	/* A TLS 1.3 client answered with TLS 1.2 and the downgrade sentinel. */
+	t_event(&ev, t0 + 800, "www.example.org", SRV, CLI, NULL, 0x0303, "ja3s-x", 0);
+	ev.flags |= CW_EVF_DOWNGRADE12;
+	cp_engine_flow(e, &ev, &v);
+	CHECK(t_has(&v, "downgrade_sentinel") && v.result == CP_SUSPICIOUS, "sentinel: %s",
+	      t_sigs(&v));
+	ev.ch_version = 0x0303; /* a TLS 1.2-only client: the sentinel is expected */
+	cp_engine_flow(e, &ev, &v);
+	CHECK(!t_has(&v, "downgrade_sentinel"), "sentinel for a 1.2 client");
+	cp_engine_close(e);
+}
+
+static void
+test_pins(void)
+{
+	static const char *const genuine[] = {"leaf1", "int"}, *const forged[] = {"forged", "kzint"};
+	static struct t_chain g, f;
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+		 "printf '# pins\\nexample.com\\t%%s\\n' $(openssl x509 -in %s -pubkey -noout |"
+		 " openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1) > %s",
+		 t_path("int.pem"), t_path("pins.tsv"));
+	CHECK(system(cmd) == 0, "pins file");
+	t_config(&cfg);
+	cfg.pins_file = t_path("pins.tsv");
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	t_chain(&g, genuine, 2, 0);
+	t_chain(&f, forged, 2, 0);
+	feed(e, &g);
+	feed(e, &f);
+	judge(e, t_time(2019, 7, 18), "example.com", SRV, &g, &v);
+	CHECK(v.result == CP_CONSISTENT && !t_has(&v, "pin_mismatch"), "pinned issuer: %s",
+	      t_sigs(&v));
+	/* No baseline for this name yet, yet the pin alone decides. */
+	judge(e, t_time(2019, 7, 18), "www.example.com", SRV, &f, &v);
+	CHECK(!t_has(&v, "pin_mismatch"), "pin is for example.com only");
+	judge(e, t_time(2019, 7, 19), "EXAMPLE.com.", SRV, &f, &v);
+	CHECK(v.result == CP_SUBSTITUTED && t_has(&v, "pin_mismatch"), "pin mismatch: %s",
+	      t_sigs(&v));
+	cp_engine_close(e);
+}
+
+int
+main(void)
+{
+	if (t_mkpki() != 0)
+		return 1;
+	test_baseline_and_forgery();
+	test_anchor();
+	test_fanout();
+	test_tls13();
+	test_pins();
+	t_rmpki();
+	printf("test_verdict: %d checks, %d failed\n", t_run, t_fail);
+	return t_fail ? 1 : 0;
+}

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Unit tests for certificate analysis, capture-time path validation and anchor matching. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "anchors.h"
+#include "cp_testlib.h"
+#include "x509.h"
+
+static void
+read_line(const char *file, char *out, size_t len)
+{
+	FILE *fp = fopen(t_path(file), "r");
+
+	out[0] = '\0';
+	if (fp == NULL)
+		return;
+	if (fgets(out, (int)len, fp) == NULL)
+		out[0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	fclose(fp);
+}
+
+static void
+describe(const char *name, struct cp_cert *c)
+{
+	unsigned char *der = NULL;
+	X509 *x = t_load(name);
+	int len;
+
+	memset(c, 0, sizeof(*c));
+	if (x == NULL)
+		return;
+	len = i2d_X509(x, &der);
+	cp_x509_describe(x, der, (size_t)len, c);
+	OPENSSL_free(der);
+	X509_free(x);
+}
+
+static void
+test_describe(void)
+{
+	struct cp_cert c;
+	char want[160];
+
+	describe("leaf1", &c);
+	read_line("leaf1.spki", want, sizeof(want));
+	CHECK(strcmp(c.spki_sha256, want) == 0, "spki %s vs openssl %s", c.spki_sha256, want);
+	read_line("leaf1.sha256", want, sizeof(want));
+	CHECK(strcmp(c.sha256, want) == 0, "sha256 %s vs %s", c.sha256, want);
+	read_line("leaf1.serial", want, sizeof(want));
+	CHECK(strcmp(c.serial, want) == 0, "serial %s vs %s", c.serial, want);
+	CHECK(strcmp(c.subject, "CN=example.com,O=Example Inc,C=US") == 0, "subject %s", c.subject);
+	CHECK(strstr(c.issuer, "CN=Test Public Issuing CA") != NULL, "issuer %s", c.issuer);
+	CHECK(strcmp(c.san, "example.com,www.example.com") == 0, "san %s", c.san);
+	CHECK(c.not_before == (int64_t)1559347200, "not_before %lld", (long long)c.not_before);
+	CHECK(c.not_after == (int64_t)1590969600, "not_after %lld", (long long)c.not_after);
+	CHECK(strcmp(c.key_type, "RSA") == 0 && c.key_bits == 2048 && c.rsa_e == 65537,
+	      "key %s %d e=%llu", c.key_type, c.key_bits, (unsigned long long)c.rsa_e);
+	CHECK(c.ext == (CP_EXT_SCT | CP_EXT_AIA | CP_EXT_CRLDP | CP_EXT_EKU | CP_EXT_SKI |
+			CP_EXT_AKI | CP_EXT_BC | CP_EXT_SAN),
+	      "ext 0x%x", c.ext);
+	CHECK(strcmp(c.sig_alg, "sha256WithRSAEncryption") == 0, "sig %s", c.sig_alg);
+	CHECK(strlen(c.ski) == 40 && strlen(c.aki) == 40, "ski %s aki %s", c.ski, c.aki);
+
+	describe("forged", &c);
+	read_line("forged.spki", want, sizeof(want));
+	CHECK(strcmp(c.spki_sha256, want) == 0, "forged spki");
+	CHECK(c.rsa_e == 3 && c.key_bits == 2048, "forged e=%llu bits %d",
+	      (unsigned long long)c.rsa_e, c.key_bits);
+	CHECK(c.ext == CP_EXT_SAN, "forged keeps only SAN: 0x%x", c.ext);
+	CHECK(c.ski[0] == '\0' && c.aki[0] == '\0', "forged has no key ids");
+	CHECK(c.not_before == (int64_t)1559347200 - 6 * 3600, "forged shifted 6h: %lld",
+	      (long long)c.not_before);
+
+	describe("ecleaf", &c);
+	CHECK(strcmp(c.key_type, "EC") == 0 && c.key_bits == 256 && c.rsa_e == 0, "ec %s %d",
+	      c.key_type, c.key_bits);
+	CHECK(strcmp(c.sig_alg, "sha256WithRSAEncryption") == 0, "ec leaf signed by RSA CA: %s",
+	      c.sig_alg);
+	CHECK(cp_x509_parse((const uint8_t *)"\x30\x03\x02\x01\x00", 5) == NULL, "garbage parses");
+}
+
+static void
+test_validate(void)
+{
+	X509_STORE *st = NULL;
+	X509 *chain[2];
+	char err[128], errbuf[128], iss[65], want[65];
+	struct cp_cert ic;
+	int r;
+
+	CHECK(cp_trust_load(&st, t_path("trust.pem"), 0, errbuf, sizeof(errbuf)) == 0, "%s",
+	      errbuf);
+	if (st == NULL)
+		return;
+	chain[0] = t_load("ecleaf");
+	chain[1] = t_load("int");
+	/* Expired today, valid on its capture day: capture time decides. */
+	r = cp_x509_validate(st, chain, 2, t_time(2019, 7, 18), err, sizeof(err), iss);
+	CHECK(r == 1, "valid at capture time: %s", err);
+	describe("int", &ic);
+	CHECK(strcmp(iss, ic.spki_sha256) == 0, "issuer key %s", iss);
+	r = cp_x509_validate(st, chain, 2, time(NULL), err, sizeof(err), iss);
+	CHECK(r == 0 && strstr(err, "expired") != NULL, "expired now: %d %s", r, err);
+	/* Without the intermediate the path cannot be built. */
+	r = cp_x509_validate(st, chain, 1, t_time(2019, 7, 18), err, sizeof(err), iss);
+	CHECK(r == 0, "leaf alone validates");
+	X509_free(chain[0]);
+	X509_free(chain[1]);
+
+	chain[0] = t_load("forged");
+	chain[1] = t_load("kzint");
+	r = cp_x509_validate(st, chain, 2, t_time(2019, 7, 18), err, sizeof(err), iss);
+	CHECK(r == 0 && err[0] != '\0', "forged chain validates");
+	describe("kzint", &ic);
+	CHECK(strcmp(iss, ic.spki_sha256) == 0, "forged issuer key from partial chain: '%s'", iss);
+	read_line("kzroot.spki", want, sizeof(want));
+	CHECK(strcmp(iss, want) != 0, "issuer is the intermediate, not the root");
+	X509_free(chain[0]);
+	X509_free(chain[1]);
+	X509_STORE_free(st);
+
+	/* Extend mode loads the system bundle as well as the extra PEM. */
+	st = NULL;
+	r = cp_trust_load(&st, t_path("trust.pem"), 1, errbuf, sizeof(errbuf));
+	CHECK(r == 0 && st != NULL, "extend mode: %s", errbuf);
+	X509_STORE_free(st);
+	st = NULL;
+	r = cp_trust_load(&st, t_path("missing.pem"), 0, errbuf, sizeof(errbuf));
+	CHECK(r == -ENOENT && st == NULL, "missing trust store accepted");
+}
+
+static void
+test_shipped_anchors(void)
+{
+	const char *qaznet = "b5ba8dd7f89564c2889d3d6453c84998c77824919b64ea0835aa62986591be50";
+	struct cp_anchors an = {0};
+	char err[256] = "", spki[65];
+	FILE *fp;
+	X509 *x;
+	int i;
+
+	CHECK(cp_anchors_load_dir(&an, "data/anchors", err, sizeof(err)) == 0, "load: %s", err);
+	cp_anchors_finish(&an);
+	/* 101 distinct SPKIs across manifest.tsv and inc_entries.tsv (which repeats some). */
+	CHECK(an.n == 101, "%u anchors", an.n);
+	i = cp_anchors_find(&an, qaznet);
+	CHECK(i >= 0, "Qaznet anchor missing");
+	if (i < 0)
+		goto out;
+	CHECK(strcmp(an.a[i].category, "interception") == 0, "category %s", an.a[i].category);
+	CHECK(an.a[i].cert != NULL, "Qaznet certificate not loaded");
+	fp = fopen("data/anchors/00309c736dd661da6f1eb24173aa849944c168a43a15bffd192eecfdb6f8dbd2.pem",
+		   "r");
+	CHECK(fp != NULL, "Qaznet PEM missing");
+	if (fp == NULL)
+		goto out;
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	CHECK(x != NULL && cp_x509_spki_hex(x, spki) == 0 && strcmp(spki, qaznet) == 0,
+	      "PEM SPKI %s", spki);
+	CHECK(x != NULL && X509_cmp(x, an.a[i].cert) == 0, "loaded cert differs from PEM");
+	X509_free(x);
+	/* A key-only entry (Chromium .key file) and a hash-only entry are both there. */
+	i = cp_anchors_find(&an, "1af56c98ff043ef92bebff54cebb4dd67a25ba956c817f3e6dd3c1e52eb584c1");
+	CHECK(i >= 0 && an.a[i].key != NULL && an.a[i].cert == NULL, "pubkey anchor");
+	i = cp_anchors_find(&an, "04dde9aa9a79f61498682325fa0870276707fb9ca95384120b46893268494fc9");
+	CHECK(i >= 0 && an.a[i].key == NULL, "hash-only anchor");
+	CHECK(cp_anchors_find(&an, "0000000000000000000000000000000000000000000000000000000000000000") < 0,
+	      "zero hash found");
+out:
+	cp_anchors_free(&an);
+}
+
+static void
+test_operator_anchors(void)
+{
+	struct cp_anchors an = {0};
+	struct cp_cert cc[2];
+	X509 *chain[2];
+	char err[256] = "", want[65];
+	int pos, i;
+
+	/* PEM form: the root itself; the chain below omits it. */
+	CHECK(cp_anchors_load_extra(&an, t_path("kzroot.pem"), err, sizeof(err)) == 0, "%s", err);
+	cp_anchors_finish(&an);
+	CHECK(an.n == 1 && strcmp(an.a[0].category, "operator") == 0, "n=%u", an.n);
+	chain[0] = t_load("forged");
+	chain[1] = t_load("kzint");
+	describe("forged", &cc[0]);
+	describe("kzint", &cc[1]);
+	i = cp_anchors_match(&an, chain, cc, 2, &pos);
+	CHECK(i == 0 && pos == -1, "issuer-of-top match: %d pos %d", i, pos);
+	CHECK(cc[1].aki[0] != '\0' && strcmp(cc[1].aki, an.a[0].keyid) == 0, "AKI==SKI gate");
+	/* Same key id but not signed by it: the signature check refuses a lookalike. */
+	X509_free(chain[1]);
+	chain[1] = t_load("int");
+	describe("int", &cc[1]);
+	snprintf(cc[1].aki, sizeof(cc[1].aki), "%s", an.a[0].keyid);
+	i = cp_anchors_match(&an, chain, cc, 2, &pos);
+	CHECK(i == -1, "forged key id matched without signature");
+	X509_free(chain[0]);
+	X509_free(chain[1]);
+	cp_anchors_free(&an);
+
+	/* Hash-line form. */
+	CHECK(cp_anchors_load_extra(&an, t_path("anchors-spki.tsv"), err, sizeof(err)) == 0, "%s",
+	      err);
+	cp_anchors_finish(&an);
+	read_line("kzroot.spki", want, sizeof(want));
+	i = cp_anchors_find(&an, want);
+	CHECK(i >= 0 && strcmp(an.a[i].label, "test interception root") == 0, "spki line");
+	cp_anchors_free(&an);
+}
+
+int
+main(void)
+{
+	if (t_mkpki() != 0)
+		return 1;
+	test_describe();
+	test_validate();
+	test_shipped_anchors();
+	test_operator_anchors();
+	t_rmpki();
+	printf("test_x509: %d checks, %d failed\n", t_run, t_fail);
+	return t_fail ? 1 : 0;
+}
