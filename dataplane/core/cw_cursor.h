@@ -131,13 +131,13 @@ cw_vec(struct cw_cur *c, unsigned int lenbytes, struct cw_cur *sub)
 
 	switch (lenbytes) {
 	case 1: {
-		uint8_t v;
+		uint8_t v = 0;
 		rc = cw_u8(c, &v);
 		n = v;
 		break;
 	}
 	case 2: {
-		uint16_t v;
+		uint16_t v = 0;
 		rc = cw_u16(c, &v);
 		n = v;
 		break;

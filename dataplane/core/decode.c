@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* L2-L4 decoder: turns one captured frame into a TCP segment view or a counted reason why not. */
+
+#include <string.h>
+
+#include "cw_cursor.h"
+#include "decode.h"
+
+#define CW_ETH_IPV4 0x0800
+#define CW_ETH_IPV6 0x86dd
+#define CW_ETH_8021Q 0x8100
+#define CW_ETH_8021AD 0x88a8
+#define CW_ETH_QINQ_OLD 0x9100 /* pre-standard QinQ outer tag, still seen on carrier links */
+
+#define CW_IPPROTO_HOPOPTS 0
+#define CW_IPPROTO_TCP 6
+#define CW_IPPROTO_ROUTING 43
+#define CW_IPPROTO_FRAGMENT 44
+#define CW_IPPROTO_ESP 50
+#define CW_IPPROTO_AH 51
+#define CW_IPPROTO_NONE 59
+#define CW_IPPROTO_DSTOPTS 60
+
+/* BSD loopback address families; IPv6 differs between the BSDs. */
+#define CW_NULL_AF_INET 2
+#define CW_NULL_AF_INET6_BSD 24
+#define CW_NULL_AF_INET6_FREEBSD 28
+#define CW_NULL_AF_INET6_DARWIN 30
+
+/*
+ * Option list shared by IPv4 options (RFC 791 3.1) and TCP options
+ * (RFC 9293 3.1):
+ *   kind 0 (EOL)       1 byte, ends the list; the rest is padding
+ *   kind 1 (NOP)       1 byte
+ *   any other kind     kind(1) length(1) value(length - 2), length >= 2
+ * Accepts any kind; rejects a length below 2 or one running past the list.
+ */
+static int
+walk_options(struct cw_cur opts)
+{
+	uint8_t kind, olen;
+
+	while (!cw_empty(&opts)) {
+		(void)cw_u8(&opts, &kind);
+		if (kind == 0)
+			return CW_OK;
+		if (kind == 1)
+			continue;
+		if (cw_u8(&opts, &olen) != CW_OK || olen < 2)
+			return CW_BAD;
+		if (cw_skip(&opts, (size_t)olen - 2) != CW_OK)
+			return CW_BAD;
+	}
+	return CW_OK;
+}
+
+/*
+ * TCP header (RFC 9293 3.1), c bounded to exactly the IP payload:
+ *   sport(2) dport(2) seq(4) ack(4)
+ *   data_offset(4 bits) reserved(4 bits) flags(1) window(2) checksum(2) urgent(2)
+ *   options(data_offset * 4 - 20)
+ *   payload(rest of the IP payload)
+ * The checksum is not verified: captures taken with checksum offload carry
+ * garbage there, and the segment is only observed, never acted upon.
+ */
+static int
+decode_tcp(struct cw_cur *c, struct cw_pkt *pkt)
+{
+	struct cw_cur opts;
+	uint16_t csum;
+	uint8_t off, flags;
+	size_t hlen;
+
+	if (cw_u16(c, &pkt->sport) != CW_OK || cw_u16(c, &pkt->dport) != CW_OK ||
+	    cw_u32(c, &pkt->seq) != CW_OK || cw_u32(c, &pkt->ack) != CW_OK ||
+	    cw_u8(c, &off) != CW_OK || cw_u8(c, &flags) != CW_OK || cw_u16(c, &pkt->win) != CW_OK ||
+	    cw_u16(c, &csum) != CW_OK || cw_u16(c, &pkt->urg_ptr) != CW_OK)
+		return CW_DEC_TRUNC_L4;
+	hlen = (size_t)(off >> 4) * 4;
+	if (hlen < 20)
+		return CW_DEC_BAD_L4;
+	if (cw_sub(c, hlen - 20, &opts) != CW_OK)
+		return CW_DEC_TRUNC_L4;
+	if (walk_options(opts) != CW_OK)
+		return CW_DEC_BAD_L4;
+
+	pkt->tcp_flags = flags;
+	if (flags & CW_TCP_URG)
+		pkt->flags |= CW_PKT_F_URG;
+	pkt->payload_len = (uint32_t)cw_left(c);
+	(void)cw_view(c, cw_left(c), &pkt->payload);
+	return CW_DEC_TCP;
+}
+
+/*
+ * IPv4 header (RFC 791 3.1):
+ *   version(4 bits) ihl(4 bits) tos(1) total_length(2)
+ *   id(2) flags(3 bits) fragment_offset(13 bits)
+ *   ttl(1) protocol(1) checksum(2) saddr(4) daddr(4)
+ *   options((ihl - 5) * 4)
+ * Accepts a datagram shorter than the frame (L2 padding is trimmed).
+ * Rejects fragments of any protocol: they are counted, never reassembled,
+ * because only a first fragment could be parsed and reassembly is an
+ * evasion surface we do not need for handshakes.
+ */
+static int
+decode_ipv4(struct cw_cur *c, struct cw_pkt *pkt)
+{
+	struct cw_cur hdr, opts, body;
+	const uint8_t *sa = NULL, *da = NULL;
+	uint16_t tot = 0, frag = 0, skip16;
+	uint8_t vihl = 0, tos, proto = 0;
+	size_t hlen;
+
+	if (cw_sub(c, 20, &hdr) != CW_OK)
+		return CW_DEC_TRUNC_L3;
+	(void)cw_u8(&hdr, &vihl);
+	(void)cw_u8(&hdr, &tos);
+	(void)cw_u16(&hdr, &tot);
+	(void)cw_u16(&hdr, &skip16); /* identification */
+	(void)cw_u16(&hdr, &frag);
+	(void)cw_u8(&hdr, &pkt->ttl);
+	(void)cw_u8(&hdr, &proto);
+	(void)cw_u16(&hdr, &skip16); /* checksum: see decode_tcp() */
+	(void)cw_view(&hdr, 4, &sa);
+	(void)cw_view(&hdr, 4, &da);
+
+	if (vihl >> 4 != 4)
+		return CW_DEC_BAD_L3;
+	hlen = (size_t)(vihl & 0x0f) * 4;
+	if (hlen < 20 || tot < hlen)
+		return CW_DEC_BAD_L3;
+	if (cw_sub(c, hlen - 20, &opts) != CW_OK)
+		return CW_DEC_TRUNC_L3;
+	if (hlen > 20)
+		pkt->flags |= CW_PKT_F_IP_OPTIONS;
+	if (walk_options(opts) != CW_OK)
+		return CW_DEC_BAD_L3;
+	/* c now holds the rest of the frame after the header. */
+	if ((size_t)tot - hlen > cw_left(c))
+		return CW_DEC_TRUNC_L3;
+	if ((size_t)tot - hlen < cw_left(c))
+		pkt->flags |= CW_PKT_F_L2_PAD;
+	(void)cw_sub(c, (size_t)tot - hlen, &body);
+
+	pkt->ipver = 4;
+	memcpy(pkt->saddr, sa, 4);
+	memcpy(pkt->daddr, da, 4);
+
+	/* MF (0x2000) or a non-zero offset (low 13 bits); DF (0x4000) is fine. */
+	if (frag & 0x3fff)
+		return CW_DEC_FRAGMENT;
+	if (proto != CW_IPPROTO_TCP)
+		return CW_DEC_NOT_TCP;
+	return decode_tcp(&body, pkt);
+}
+
+/*
+ * IPv6 header (RFC 8200 3) and extension chain (RFC 8200 4):
+ *   version(4 bits) traffic_class(8 bits) flow_label(20 bits)
+ *   payload_length(2) next_header(1) hop_limit(1) saddr(16) daddr(16)
+ *   then, while next_header names an extension header:
+ *     hop-by-hop(0), routing(43), destination options(60):
+ *       next(1) hdr_ext_len(1) ... total (hdr_ext_len + 1) * 8 bytes
+ *     fragment(44): next(1) reserved(1) offset(13 bits) res(2 bits) M(1 bit) id(4)
+ *     AH(51, RFC 4302 2): next(1) payload_len(1) ... total (payload_len + 2) * 4 bytes
+ * Accepts at most CW_DEC_MAX_EXT extension headers, hop-by-hop only first,
+ * and atomic fragments (offset 0, M = 0; RFC 6946) which are whole datagrams.
+ * Rejects jumbograms (payload_length 0), which no Ethernet frame carries.
+ * ESP(50), no-next-header(59) and anything else unknown end the walk as
+ * "not TCP": we cannot see past them.
+ */
+static int
+decode_ipv6(struct cw_cur *c, struct cw_pkt *pkt)
+{
+	struct cw_cur hdr, body;
+	const uint8_t *sa = NULL, *da = NULL;
+	uint32_t vtcfl = 0;
+	uint16_t plen = 0, fragoff;
+	uint8_t nh = 0, next, elen;
+	unsigned int n_ext = 0;
+	size_t len;
+
+	if (cw_sub(c, 40, &hdr) != CW_OK)
+		return CW_DEC_TRUNC_L3;
+	(void)cw_u32(&hdr, &vtcfl);
+	(void)cw_u16(&hdr, &plen);
+	(void)cw_u8(&hdr, &nh);
+	(void)cw_u8(&hdr, &pkt->ttl);
+	(void)cw_view(&hdr, 16, &sa);
+	(void)cw_view(&hdr, 16, &da);
+
+	if (vtcfl >> 28 != 6 || plen == 0)
+		return CW_DEC_BAD_L3;
+	if (plen > cw_left(c))
+		return CW_DEC_TRUNC_L3;
+	if (plen < cw_left(c))
+		pkt->flags |= CW_PKT_F_L2_PAD;
+	(void)cw_sub(c, plen, &body);
+
+	pkt->ipver = 6;
+	memcpy(pkt->saddr, sa, 16);
+	memcpy(pkt->daddr, da, 16);
+
+	for (;;) {
+		switch (nh) {
+		case CW_IPPROTO_TCP:
+			return decode_tcp(&body, pkt);
+		case CW_IPPROTO_HOPOPTS:
+		case CW_IPPROTO_ROUTING:
+		case CW_IPPROTO_DSTOPTS:
+		case CW_IPPROTO_FRAGMENT:
+		case CW_IPPROTO_AH:
+			break;
+		case CW_IPPROTO_ESP:  /* encrypted from here on */
+		case CW_IPPROTO_NONE: /* nothing follows */
+		default:	      /* UDP, ICMPv6, unknown */
+			return CW_DEC_NOT_TCP;
+		}
+		if (n_ext == CW_DEC_MAX_EXT)
+			return CW_DEC_EXT_DEPTH;
+		/* RFC 8200 4.1: hop-by-hop options only directly after the IPv6 header. */
+		if (nh == CW_IPPROTO_HOPOPTS && n_ext != 0)
+			return CW_DEC_BAD_L3;
+		n_ext++;
+		pkt->flags |= CW_PKT_F_IP6_EXT;
+
+		if (cw_u8(&body, &next) != CW_OK || cw_u8(&body, &elen) != CW_OK)
+			return CW_DEC_BAD_L3;
+		if (nh == CW_IPPROTO_FRAGMENT) {
+			if (cw_u16(&body, &fragoff) != CW_OK || cw_skip(&body, 4) != CW_OK)
+				return CW_DEC_BAD_L3;
+			/* Offset is the top 13 bits, M the lowest bit. */
+			if ((fragoff & 0xfff9) != 0)
+				return CW_DEC_FRAGMENT;
+		} else {
+			if (nh == CW_IPPROTO_AH)
+				len = ((size_t)elen + 2) * 4;
+			else
+				len = ((size_t)elen + 1) * 8;
+			if (cw_skip(&body, len - 2) != CW_OK)
+				return CW_DEC_BAD_L3;
+		}
+		nh = next;
+	}
+}
+
+int
+cw_decode_ip(const uint8_t *l3, uint32_t len, struct cw_pkt *pkt)
+{
+	struct cw_cur c = cw_cur_init(l3, len);
+	uint8_t v;
+
+	memset(pkt, 0, sizeof(*pkt));
+	if (cw_u8(&c, &v) != CW_OK)
+		return CW_DEC_TRUNC_L3;
+	c = cw_cur_init(l3, len);
+	switch (v >> 4) {
+	case 4:
+		return decode_ipv4(&c, pkt);
+	case 6:
+		return decode_ipv6(&c, pkt);
+	default:
+		return CW_DEC_BAD_L3;
+	}
+}
+
+/*
+ * After an EtherType (Ethernet, or the Linux cooked headers which can also
+ * carry tags), VLAN tags (IEEE 802.1Q 9.6):
+ *   TPID 0x8100 / 0x88a8 / 0x9100 already read as type, then
+ *   TCI(2: PCP 3 bits, DEI 1 bit, VID 12 bits) next_type(2)
+ * Accepts at most CW_DEC_MAX_VLAN tags; a deeper stack is counted rather
+ * than guessed at.
+ */
+static int
+decode_ethertype(struct cw_cur *c, uint16_t type, struct cw_pkt *pkt)
+{
+	uint16_t tci;
+
+	while (type == CW_ETH_8021Q || type == CW_ETH_8021AD || type == CW_ETH_QINQ_OLD) {
+		if (pkt->vlan_depth == CW_DEC_MAX_VLAN)
+			return CW_DEC_VLAN_DEPTH;
+		if (cw_u16(c, &tci) != CW_OK || cw_u16(c, &type) != CW_OK)
+			return CW_DEC_TRUNC_L2;
+		pkt->vlan[pkt->vlan_depth++] = tci & 0x0fff;
+	}
+	switch (type) {
+	case CW_ETH_IPV4:
+		return decode_ipv4(c, pkt);
+	case CW_ETH_IPV6:
+		return decode_ipv6(c, pkt);
+	default:
+		return CW_DEC_NOT_IP;
+	}
+}
+
+/* Ethernet II (IEEE 802.3 3.1.1): dst(6) src(6) type(2), then VLAN tags. */
+static int
+decode_eth(struct cw_cur *c, struct cw_pkt *pkt)
+{
+	uint16_t type;
+
+	if (cw_skip(c, 12) != CW_OK || cw_u16(c, &type) != CW_OK)
+		return CW_DEC_TRUNC_L2;
+	return decode_ethertype(c, type, pkt);
+}
+
+int
+cw_decode_eth(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
+{
+	struct cw_cur c = cw_cur_init(frame, len);
+
+	memset(pkt, 0, sizeof(*pkt));
+	return decode_eth(&c, pkt);
+}
+
+/*
+ * BSD loopback (LINKTYPE_NULL): family(4) in the capturing host's byte
+ * order, which need not be ours, so both orders are accepted (the family
+ * numbers are small, so a value above 0xffff means the other order).
+ */
+static int
+decode_null(struct cw_cur *c, struct cw_pkt *pkt)
+{
+	uint32_t fam;
+
+	if (cw_u32(c, &fam) != CW_OK)
+		return CW_DEC_TRUNC_L2;
+	if (fam > 0xffff)
+		fam = (fam >> 24) | ((fam >> 8) & 0xff00) | ((fam << 8) & 0xff0000) | (fam << 24);
+	switch (fam) {
+	case CW_NULL_AF_INET:
+		return decode_ipv4(c, pkt);
+	case CW_NULL_AF_INET6_BSD:
+	case CW_NULL_AF_INET6_FREEBSD:
+	case CW_NULL_AF_INET6_DARWIN:
+		return decode_ipv6(c, pkt);
+	default:
+		return CW_DEC_NOT_IP;
+	}
+}
+
+/*
+ * Linux cooked capture v1 (LINKTYPE_LINUX_SLL):
+ *   packet_type(2) arphrd(2) addr_len(2) addr(8) protocol(2)
+ * Linux cooked capture v2 (LINKTYPE_LINUX_SLL2):
+ *   protocol(2) reserved(2) ifindex(4) arphrd(2) packet_type(1) addr_len(1) addr(8)
+ */
+static int
+decode_sll(struct cw_cur *c, struct cw_pkt *pkt, int v2)
+{
+	uint16_t proto;
+
+	if (v2) {
+		if (cw_u16(c, &proto) != CW_OK || cw_skip(c, 18) != CW_OK)
+			return CW_DEC_TRUNC_L2;
+	} else {
+		if (cw_skip(c, 14) != CW_OK || cw_u16(c, &proto) != CW_OK)
+			return CW_DEC_TRUNC_L2;
+	}
+	return decode_ethertype(c, proto, pkt);
+}
+
+int
+cw_decode(enum cw_linktype lt, const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
+{
+	struct cw_cur c = cw_cur_init(frame, len);
+
+	/*
+	 * libpcap's pcap_datalink() reports raw IP as DLT_RAW (12, or 14 on
+	 * OpenBSD), not as LINKTYPE_RAW (101); every other supported value is
+	 * the same in both spaces, so callers may pass either.
+	 */
+	if ((int)lt == 12 || (int)lt == 14)
+		lt = CW_LINK_RAW;
+
+	switch (lt) {
+	case CW_LINK_ETHERNET:
+		memset(pkt, 0, sizeof(*pkt));
+		return decode_eth(&c, pkt);
+	case CW_LINK_RAW:
+		return cw_decode_ip(frame, len, pkt);
+	case CW_LINK_IPV4:
+		memset(pkt, 0, sizeof(*pkt));
+		return decode_ipv4(&c, pkt);
+	case CW_LINK_IPV6:
+		memset(pkt, 0, sizeof(*pkt));
+		return decode_ipv6(&c, pkt);
+	case CW_LINK_NULL:
+		memset(pkt, 0, sizeof(*pkt));
+		return decode_null(&c, pkt);
+	case CW_LINK_LINUX_SLL:
+		memset(pkt, 0, sizeof(*pkt));
+		return decode_sll(&c, pkt, 0);
+	case CW_LINK_LINUX_SLL2:
+		memset(pkt, 0, sizeof(*pkt));
+		return decode_sll(&c, pkt, 1);
+	}
+	/* A link type we do not know cannot be shown to carry IP. */
+	memset(pkt, 0, sizeof(*pkt));
+	return CW_DEC_NOT_IP;
+}
+
+const char *
+cw_dec_res_name(int res)
+{
+	static const char *const names[CW_DEC__MAX] = {
+		[CW_DEC_TCP] = "tcp",
+		[CW_DEC_NOT_IP] = "not_ip",
+		[CW_DEC_NOT_TCP] = "not_tcp",
+		[CW_DEC_FRAGMENT] = "fragment",
+		[CW_DEC_TRUNC_L2] = "trunc_l2",
+		[CW_DEC_TRUNC_L3] = "trunc_l3",
+		[CW_DEC_BAD_L3] = "bad_l3",
+		[CW_DEC_TRUNC_L4] = "trunc_l4",
+		[CW_DEC_BAD_L4] = "bad_l4",
+		[CW_DEC_VLAN_DEPTH] = "vlan_depth",
+		[CW_DEC_EXT_DEPTH] = "ext_depth",
+	};
+
+	if (res < 0 || res >= CW_DEC__MAX)
+		return "unknown";
+	return names[res];
+}
