@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/x509.h>
 
@@ -85,6 +86,20 @@ cp_result_name(enum cp_result r)
 	}
 }
 
+/*
+ * The shipped anchors live in the installed data directory. A build that has
+ * not been installed (tests, the README demo) falls back to the source tree.
+ */
+static const char *
+default_anchors_dir(const struct cp_config *cfg)
+{
+	if (cfg->anchors_dir != NULL)
+		return cfg->anchors_dir;
+	if (access(CW_DATADIR "/anchors/manifest.tsv", R_OK) == 0)
+		return CW_DATADIR "/anchors";
+	return CW_SRC_DATADIR "/anchors";
+}
+
 struct cp_engine *
 cp_engine_open(const struct cp_config *cfg, char *errbuf, size_t errlen)
 {
@@ -112,9 +127,7 @@ cp_engine_open(const struct cp_config *cfg, char *errbuf, size_t errlen)
 	ret = cp_trust_load(&e->trust, cfg->trust_store, cfg->trust_store_extend, errbuf, errlen);
 	if (ret)
 		goto err_free_cache;
-	ret = cp_anchors_load_dir(&e->anchors, cfg->anchors_dir ? cfg->anchors_dir
-								: CW_DATADIR "/anchors",
-				  errbuf, errlen);
+	ret = cp_anchors_load_dir(&e->anchors, default_anchors_dir(cfg), errbuf, errlen);
 	if (ret == 0 && cfg->anchors_extra != NULL)
 		ret = cp_anchors_load_extra(&e->anchors, cfg->anchors_extra, errbuf, errlen);
 	if (ret)

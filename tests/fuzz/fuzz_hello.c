@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "chain.h"
+#include "cw_cursor.h"
 #include "fingerprint.h"
 #include "tls.h"
 

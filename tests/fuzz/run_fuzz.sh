@@ -17,8 +17,11 @@ esac
 seeds=$(find "$corpus" -type f | wc -l)
 [ "$seeds" -gt 0 ] || { echo "no seeds built for $name" >&2; exit 1; }
 # Every crash input found earlier must stay fixed.
-if [ -n "$regress" ] && [ -d "$regress" ] && [ -n "$(ls -A "$regress" 2>/dev/null)" ]; then
-	"$fuzzer" "$regress"/*
+if [ -n "$regress" ] && [ -d "$regress" ]; then
+	mapfile -t crashes < <(find "$regress" -type f ! -name '.keep')
+	if [ ${#crashes[@]} -gt 0 ]; then
+		"$fuzzer" "${crashes[@]}"
+	fi
 fi
 "$fuzzer" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 \
 	-artifact_prefix="$work/artifacts/" "$corpus" 2>&1 | tail -25
