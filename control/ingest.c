@@ -1,0 +1,641 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Ring consumer loop: attach to the dataplane's rings, judge each event, write JSON and metrics. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ingest.h"
+#include "json.h"
+
+#define CP_ATTACH_POLL_FAST_MS 5 /* --exit-when-done: the dataplane is starting right now */
+#define CP_ATTACH_POLL_MS 200
+#define CP_CHECK_MS 100	      /* dataplane state check when the rings are idle ... */
+#define CP_CHECK_BUSY_MS 1000 /* ... and at least this often when they never are */
+#define CP_IDLE_SLEEP_US 1000
+#define CP_WARN_MS 10000 /* rate limit of repeated warnings */
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+sleep_us(unsigned int us)
+{
+	struct timespec ts = {us / 1000000u, (long)(us % 1000000u) * 1000};
+
+	nanosleep(&ts, NULL);
+}
+
+int
+cp_ingest_init(struct cp_ingest *in, const struct cp_ingest_opts *o, struct cp_engine *e,
+	       const struct cp_anon *anon, FILE *json, struct cp_metrics *m,
+	       volatile sig_atomic_t *stop)
+{
+	memset(in, 0, sizeof(*in));
+	in->o = *o;
+	in->engine = e;
+	in->anon = anon;
+	in->json = json;
+	in->m = m;
+	in->stop = stop;
+	in->jbuf = malloc(CP_JSON_LINE_MAX);
+	if (in->jbuf == NULL)
+		goto err;
+	in->chainset = calloc(CP_INGEST_CHAINSET, sizeof(*in->chainset));
+	if (in->chainset == NULL)
+		goto err_free_jbuf;
+	if (o->summary) {
+		in->sum = calloc(CP_SUMMARY_MAX, sizeof(*in->sum));
+		if (in->sum == NULL)
+			goto err_free_set;
+	}
+	in->progress_tty = isatty(STDERR_FILENO);
+	in->last_flush_ms = in->last_progress_ms = in->last_check_ms = now_ms();
+	return 0;
+
+err_free_set:
+	free(in->chainset);
+err_free_jbuf:
+	free(in->jbuf);
+err:
+	return -ENOMEM;
+}
+
+void
+cp_ingest_fini(struct cp_ingest *in)
+{
+	if (in->attached)
+		cw_shm_close(&in->shm);
+	in->attached = 0;
+	free(in->sum);
+	free(in->chainset);
+	free(in->jbuf);
+	in->sum = NULL;
+	in->chainset = NULL;
+	in->jbuf = NULL;
+}
+
+static int
+is_zero16(const uint8_t *p)
+{
+	static const uint8_t z[16];
+
+	return memcmp(p, z, 16) == 0;
+}
+
+/* Remember a chain id; the set stops growing at 3/4 full so probing stays short. */
+static void
+chainset_add(struct cp_ingest *in, const uint8_t id[16])
+{
+	uint32_t h, i;
+
+	if (is_zero16(id))
+		return;
+	memcpy(&h, id, sizeof(h)); /* the id is already a hash */
+	for (i = 0; i < CP_INGEST_CHAINSET; i++) {
+		uint8_t *slot = in->chainset[(h + i) & (CP_INGEST_CHAINSET - 1)];
+
+		if (memcmp(slot, id, 16) == 0)
+			return;
+		if (is_zero16(slot)) {
+			if (in->nchains >= CP_INGEST_CHAINSET / 4 * 3)
+				return;
+			memcpy(slot, id, 16);
+			in->nchains++;
+			pthread_mutex_lock(&in->m->lock);
+			in->m->chains_seen = in->nchains;
+			pthread_mutex_unlock(&in->m->lock);
+			return;
+		}
+	}
+}
+
+static void warn_limited(struct cp_ingest *in, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+warn_limited(struct cp_ingest *in, const char *fmt, ...)
+{
+	uint64_t t = now_ms();
+	va_list ap;
+
+	if (in->last_warn_ms != 0 && t - in->last_warn_ms < CP_WARN_MS)
+		return;
+	in->last_warn_ms = t;
+	va_start(ap, fmt);
+	fputs("chainwatchd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Publish the ring-side gauges: producer drops, backlog and dataplane state. */
+static void
+update_ring_metrics(struct cp_ingest *in)
+{
+	uint64_t ev_drop = 0, blob_drop = 0, pending = 0;
+	uint32_t i;
+
+	if (in->attached) {
+		for (i = 0; i < in->shm.nrings; i++) {
+			struct cw_evring *r = &in->shm.rings[i];
+
+			ev_drop +=
+				atomic_load_explicit(&r->ctl->events_dropped, memory_order_relaxed);
+			blob_drop +=
+				atomic_load_explicit(&r->ctl->blobs_dropped, memory_order_relaxed);
+			pending += cw_evring_pending(r);
+		}
+	}
+	pthread_mutex_lock(&in->m->lock);
+	in->m->attached = in->attached;
+	if (in->attached) {
+		in->m->ring_events_dropped = ev_drop;
+		in->m->ring_blobs_dropped = blob_drop;
+		in->m->ring_pending = pending;
+		in->m->nrings = in->shm.nrings;
+		in->m->dp_state = atomic_load_explicit(&in->shm.hdr->state, memory_order_relaxed);
+		in->m->heartbeat_ns =
+			atomic_load_explicit(&in->shm.hdr->heartbeat_ns, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&in->m->lock);
+}
+
+static int
+flush(struct cp_ingest *in)
+{
+	int rc = cp_engine_flush(in->engine);
+
+	if (rc < 0)
+		warn_limited(in, "database commit failed: %s", strerror(-rc));
+	if (in->json != NULL && fflush(in->json) != 0) {
+		fprintf(stderr, "chainwatchd: writing JSON output: %s\n", strerror(errno));
+		return -EIO;
+	}
+	in->since_flush = 0;
+	in->last_flush_ms = now_ms();
+	return 0;
+}
+
+static void
+summary_add(struct cp_ingest *in, const struct cp_verdict *v)
+{
+	struct cp_summary_row *row = NULL;
+	unsigned int i, j, nsig;
+
+	if (in->sum == NULL || (v->result != CP_SUBSTITUTED && v->result != CP_SUSPICIOUS))
+		return;
+	for (i = 0; i < in->nsum; i++) {
+		if (in->sum[i].result == v->result &&
+		    strncmp(in->sum[i].name, v->name, sizeof(in->sum[i].name)) == 0) {
+			row = &in->sum[i];
+			break;
+		}
+	}
+	if (row == NULL) {
+		if (in->nsum == CP_SUMMARY_MAX) {
+			in->sum_dropped++;
+			return;
+		}
+		row = &in->sum[in->nsum++];
+		snprintf(row->name, sizeof(row->name), "%.*s", (int)sizeof(v->name) - 1, v->name);
+		row->result = v->result;
+	}
+	row->count++;
+	if (row->evidence[0] == '\0' && v->chain != NULL) {
+		const struct cp_chain *c = v->chain;
+
+		if (c->anchor_match >= 0)
+			snprintf(row->evidence, sizeof(row->evidence), "anchor: %.*s",
+				 (int)sizeof(c->anchor_name) - 1, c->anchor_name);
+		else if (c->n > 0)
+			snprintf(row->evidence, sizeof(row->evidence), "issuer: %.*s",
+				 (int)sizeof(c->cert[0].issuer) - 1, c->cert[0].issuer);
+	}
+	nsig = v->nsignals < CP_MAX_SIGNALS ? v->nsignals : CP_MAX_SIGNALS;
+	for (i = 0; i < nsig; i++) {
+		for (j = 0; j < row->nsig; j++)
+			if (strncmp(row->sig[j], v->sig[i].name, sizeof(row->sig[j])) == 0)
+				break;
+		if (j == row->nsig && row->nsig < CP_SUMMARY_SIGS)
+			snprintf(row->sig[row->nsig++], sizeof(row->sig[0]), "%.*s",
+				 (int)sizeof(v->sig[i].name) - 1, v->sig[i].name);
+	}
+}
+
+static int
+write_json(struct cp_ingest *in, int (*fn)(struct cp_jbuf *, const void *, const void *),
+	   const void *a, const void *b)
+{
+	struct cp_jbuf jb;
+
+	cp_jbuf_init(&jb, in->jbuf, CP_JSON_LINE_MAX);
+	if (fn(&jb, a, b) < 0) {
+		pthread_mutex_lock(&in->m->lock);
+		in->m->json_errors++;
+		pthread_mutex_unlock(&in->m->lock);
+		warn_limited(in, "a JSON object exceeded %u bytes and was not written",
+			     CP_JSON_LINE_MAX);
+		return 0;
+	}
+	if (fwrite(jb.p, 1, jb.len, in->json) != jb.len) {
+		fprintf(stderr, "chainwatchd: writing JSON output: %s\n", strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
+static int
+json_flow_fn(struct cp_jbuf *b, const void *ev, const void *v)
+{
+	return cp_json_flow(b, ev, v);
+}
+
+static int
+json_chain_fn(struct cp_jbuf *b, const void *c, const void *ts)
+{
+	return cp_json_chain(b, c, *(const uint64_t *)ts);
+}
+
+/* A chain blob as the ring delivered it: bounds checked before the engine sees the DER. */
+static int
+blob_ok(const struct cw_chain_blob *blob)
+{
+	uint64_t sum = sizeof(*blob);
+	unsigned int i;
+
+	if (blob->ncerts == 0 || blob->ncerts > CW_EV_CHAIN_MAX || blob->total_len < sizeof(*blob))
+		return 0;
+	for (i = 0; i < blob->ncerts; i++)
+		sum += blob->len[i];
+	return sum <= blob->total_len;
+}
+
+/* One event: chain first (when new), then the flow; the event is anonymised before anything. */
+static int
+handle(struct cp_ingest *in, struct cw_flow_event *ev, const struct cw_chain_blob *blob)
+{
+	struct cp_verdict v;
+	int rc, chain_new = 0;
+
+	pthread_mutex_lock(&in->m->lock);
+	in->m->events++;
+	if (ev->ts_last_ns > in->m->last_capture_ns)
+		in->m->last_capture_ns = ev->ts_last_ns;
+	pthread_mutex_unlock(&in->m->lock);
+	in->since_flush++;
+
+	if (blob != NULL) {
+		if (blob_ok(blob))
+			rc = cp_engine_chain(in->engine, blob, (const uint8_t *)(blob + 1));
+		else
+			rc = -EPROTO;
+		pthread_mutex_lock(&in->m->lock);
+		if (rc < 0)
+			in->m->chain_errors++;
+		else
+			in->m->chains_new++;
+		pthread_mutex_unlock(&in->m->lock);
+		if (rc < 0)
+			warn_limited(in, "chain blob refused: %s", strerror(-rc));
+		else
+			chain_new = 1;
+	} else if (ev->flags & (CW_EVF_CHAIN_NEW | CW_EVF_BLOB_DROPPED)) {
+		pthread_mutex_lock(&in->m->lock);
+		in->m->chain_errors++;
+		pthread_mutex_unlock(&in->m->lock);
+	}
+	chainset_add(in, ev->chain_id);
+
+	if (!(ev->flags & (CW_EVF_CH | CW_EVF_SH))) {
+		pthread_mutex_lock(&in->m->lock);
+		in->m->events_not_tls++;
+		pthread_mutex_unlock(&in->m->lock);
+		return 0;
+	}
+
+	cp_anon_event(in->anon, ev);
+	memset(&v, 0, sizeof(v));
+	rc = cp_engine_flow(in->engine, ev, &v);
+	if (rc < 0) {
+		pthread_mutex_lock(&in->m->lock);
+		in->m->flow_errors++;
+		pthread_mutex_unlock(&in->m->lock);
+		warn_limited(in, "judging a flow failed: %s", strerror(-rc));
+		return 0;
+	}
+	in->flows++;
+	if ((unsigned int)v.result <= CP_SUBSTITUTED)
+		in->by_result[v.result]++;
+	cp_metrics_flow(in->m, &v);
+	summary_add(in, &v);
+	if (in->json == NULL)
+		return 0;
+	if (chain_new && v.chain != NULL) {
+		rc = write_json(in, json_chain_fn, v.chain, &ev->ts_ns);
+		if (rc < 0)
+			return rc;
+	}
+	return write_json(in, json_flow_fn, ev, &v);
+}
+
+/* Take up to CP_INGEST_BATCH events from each ring. Returns events handled or -errno. */
+static int
+poll_rings(struct cp_ingest *in)
+{
+	struct cw_flow_event ev;
+	const struct cw_chain_blob *blob;
+	uint32_t i;
+	int n = 0, k, rc;
+
+	for (i = 0; i < in->shm.nrings; i++) {
+		for (k = 0; k < CP_INGEST_BATCH; k++) {
+			rc = cw_evring_read(&in->shm.rings[i], &ev, &blob);
+			if (rc == 0)
+				break;
+			if (rc == -EPROTO)
+				warn_limited(in, "ring %u: chain blob out of step, resynchronised",
+					     i);
+			rc = handle(in, &ev, blob);
+			if (rc < 0)
+				return rc;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Read every ring until empty: the producer has stopped, so this ends. */
+static int
+drain(struct cp_ingest *in)
+{
+	int rc;
+
+	do {
+		rc = poll_rings(in);
+		if (rc < 0)
+			return rc;
+	} while (rc > 0 && !*in->stop);
+	return 0;
+}
+
+static void
+progress(struct cp_ingest *in, int final)
+{
+	uint64_t t = now_ms();
+
+	if (!in->o.progress)
+		return;
+	if (!final && t - in->last_progress_ms < (in->progress_tty ? 500u : 10000u))
+		return;
+	in->last_progress_ms = t;
+	fprintf(stderr,
+		"%schainwatchd: %" PRIu64 " flows judged (%" PRIu64 " substituted, %" PRIu64
+		" suspicious, %" PRIu64 " consistent, %" PRIu64 " unknown)%s",
+		in->progress_tty ? "\r" : "", in->flows, in->by_result[CP_SUBSTITUTED],
+		in->by_result[CP_SUSPICIOUS], in->by_result[CP_CONSISTENT],
+		in->by_result[CP_UNKNOWN], in->progress_tty && !final ? "" : "\n");
+	in->progress_shown = 1;
+}
+
+static void
+detach(struct cp_ingest *in, int finished)
+{
+	if (!in->attached)
+		return;
+	if (finished) {
+		in->finished_gen = in->shm.generation;
+		in->finished_pid = in->shm.pid;
+	}
+	update_ring_metrics(in);
+	cw_shm_close(&in->shm);
+	in->attached = 0;
+	pthread_mutex_lock(&in->m->lock);
+	in->m->attached = 0;
+	pthread_mutex_unlock(&in->m->lock);
+}
+
+/* One attach attempt. 1 attached, 0 not yet, -EPROTO/-EINVAL fatal. */
+static int
+try_attach(struct cp_ingest *in)
+{
+	int rc = cw_shm_attach(&in->shm, in->o.instance);
+
+	if (rc == -EPROTO || rc == -EINVAL)
+		return rc;
+	if (rc < 0) {
+		if (rc == -EACCES)
+			warn_limited(in,
+				     "dataplane segment %s%s: permission denied (the control user "
+				     "needs read-write access to it)",
+				     CW_SHM_PREFIX, in->o.instance);
+		return 0;
+	}
+	/* The segment of a dataplane already drained to its end: wait for the next one. */
+	if (in->shm.generation == in->finished_gen && in->shm.pid == in->finished_pid) {
+		cw_shm_close(&in->shm);
+		return 0;
+	}
+	in->attached = 1;
+	pthread_mutex_lock(&in->m->lock);
+	in->m->attaches++;
+	pthread_mutex_unlock(&in->m->lock);
+	update_ring_metrics(in);
+	return 1;
+}
+
+int
+cp_ingest_attach(struct cp_ingest *in)
+{
+	unsigned int poll_ms = in->o.exit_when_done ? CP_ATTACH_POLL_FAST_MS : CP_ATTACH_POLL_MS;
+	uint64_t t0 = now_ms();
+	int rc, told = 0;
+
+	while (!*in->stop) {
+		rc = try_attach(in);
+		if (rc < 0)
+			return rc;
+		if (rc > 0)
+			return 0;
+		if (!told && now_ms() - t0 > 2000) {
+			fprintf(stderr,
+				"chainwatchd: waiting for dataplane instance \"%s\" (%s%s)\n",
+				in->o.instance, CW_SHM_PREFIX, in->o.instance);
+			told = 1;
+		}
+		sleep_us(poll_ms * 1000u);
+	}
+	return -EINTR;
+}
+
+/* The segment name no longer exists (removed without a replacement). */
+static int
+segment_removed(struct cp_ingest *in)
+{
+	int fd = shm_open(in->shm.name, O_RDONLY, 0);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return errno == ENOENT;
+}
+
+int
+cp_ingest_run(struct cp_ingest *in)
+{
+	int rc, n;
+
+	while (!*in->stop) {
+		uint64_t t;
+
+		if (!in->attached) {
+			rc = try_attach(in);
+			if (rc < 0)
+				return rc;
+			if (rc == 0) {
+				sleep_us(CP_ATTACH_POLL_MS * 1000u);
+				continue;
+			}
+			fprintf(stderr,
+				"chainwatchd: attached to dataplane instance \"%s\" (pid %d)\n",
+				in->o.instance, (int)in->shm.pid);
+		}
+		n = poll_rings(in);
+		if (n < 0)
+			return n;
+		t = now_ms();
+		if (in->since_flush >= in->o.flush_events ||
+		    (in->since_flush > 0 && (n == 0 || t - in->last_flush_ms >= in->o.flush_ms))) {
+			rc = flush(in);
+			if (rc < 0)
+				return rc;
+		}
+		progress(in, 0);
+		if (n > 0 && t - in->last_check_ms < CP_CHECK_BUSY_MS)
+			continue;
+		if (n == 0 && t - in->last_check_ms < CP_CHECK_MS) {
+			sleep_us(CP_IDLE_SLEEP_US);
+			continue;
+		}
+		in->last_check_ms = t;
+		update_ring_metrics(in);
+
+		switch (cw_shm_check(&in->shm)) {
+		case CW_SHM_OK:
+			if (segment_removed(in)) {
+				/* Someone removed the name: drain what the mapping holds and wait.
+				 */
+				rc = drain(in);
+				if (rc < 0)
+					return rc;
+				fprintf(stderr,
+					"chainwatchd: segment %s was removed; waiting for the "
+					"dataplane\n",
+					in->shm.name);
+				detach(in, 1);
+			}
+			break;
+		case CW_SHM_IS_DONE:
+		case CW_SHM_IS_EXITED:
+			/* DONE is set after the last publish: one full drain gets everything. */
+			rc = drain(in);
+			if (rc < 0)
+				return rc;
+			if (in->o.exit_when_done) {
+				rc = flush(in);
+				update_ring_metrics(in);
+				progress(in, 1);
+				return rc;
+			}
+			fprintf(stderr,
+				"chainwatchd: dataplane (pid %d) finished; waiting for the next "
+				"one\n",
+				(int)in->shm.pid);
+			detach(in, 1);
+			break;
+		case CW_SHM_GONE:
+			rc = drain(in);
+			if (rc < 0)
+				return rc;
+			fprintf(stderr, "chainwatchd: dataplane (pid %d) died without finishing\n",
+				(int)in->shm.pid);
+			detach(in, 1);
+			if (in->o.exit_when_done) {
+				flush(in);
+				return -EPIPE;
+			}
+			break;
+		case CW_SHM_RESTARTED:
+			/* The old mapping stays valid until unmapped: finish it, then move on. */
+			rc = drain(in);
+			if (rc < 0)
+				return rc;
+			fprintf(stderr, "chainwatchd: dataplane restarted; reattaching\n");
+			detach(in, 0);
+			break;
+		}
+	}
+	rc = flush(in);
+	progress(in, 1);
+	return rc;
+}
+
+static int
+row_cmp(const void *a, const void *b)
+{
+	const struct cp_summary_row *x = a, *y = b;
+
+	if (x->result != y->result)
+		return x->result == CP_SUBSTITUTED ? -1 : 1;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+void
+cp_ingest_summary(const struct cp_ingest *in, FILE *out)
+{
+	unsigned int i, j;
+
+	fprintf(out,
+		"\n%" PRIu64 " TLS flows judged: %" PRIu64 " substituted, %" PRIu64
+		" suspicious, %" PRIu64 " consistent, %" PRIu64 " unknown\n",
+		in->flows, in->by_result[CP_SUBSTITUTED], in->by_result[CP_SUSPICIOUS],
+		in->by_result[CP_CONSISTENT], in->by_result[CP_UNKNOWN]);
+	if (in->sum == NULL || in->nsum == 0) {
+		fprintf(out, "No substituted or suspicious flows.\n");
+		return;
+	}
+	qsort(in->sum, in->nsum, sizeof(in->sum[0]), row_cmp);
+	fprintf(out, "\n%-40s %-12s %7s  %-40s %s\n", "NAME", "VERDICT", "FLOWS", "SIGNALS",
+		"ANCHOR/ISSUER");
+	for (i = 0; i < in->nsum; i++) {
+		const struct cp_summary_row *r = &in->sum[i];
+		char sigs[CP_SUMMARY_SIGS * 49 + 1];
+		size_t off = 0;
+
+		sigs[0] = '\0';
+		for (j = 0; j < r->nsig; j++)
+			off += (size_t)snprintf(sigs + off, sizeof(sigs) - off, "%s%s",
+						j ? "," : "", r->sig[j]);
+		fprintf(out, "%-40s %-12s %7" PRIu64 "  %-40s %s\n",
+			r->name[0] ? r->name : "(no name)", cp_result_name(r->result), r->count,
+			sigs, r->evidence);
+	}
+	if (in->sum_dropped)
+		fprintf(out, "(%" PRIu64 " more flows under names past the %u-row table)\n",
+			in->sum_dropped, CP_SUMMARY_MAX);
+}

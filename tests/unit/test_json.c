@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* JSON lines writer: string escaping, ISO-8601 capture time and whole flow/chain objects. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+static int failures;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+static char mem[CP_JSON_LINE_MAX];
+
+/* Escape s (n bytes) and compare with want (the literal, quotes included). */
+static void
+esc(const char *s, size_t n, const char *want)
+{
+	struct cp_jbuf b;
+
+	cp_jbuf_init(&b, mem, sizeof(mem));
+	cp_jbuf_str(&b, s, n);
+	if (b.overflow || b.len != strlen(want) || memcmp(mem, want, b.len) != 0) {
+		fprintf(stderr, "escape: got %.*s want %s\n", (int)b.len, mem, want);
+		failures++;
+	}
+}
+
+static void
+test_escape(void)
+{
+	esc("plain", 5, "\"plain\"");
+	esc("", 0, "\"\"");
+	esc("a\"b\\c", 5, "\"a\\\"b\\\\c\"");
+	esc("\n\r\t", 3, "\"\\n\\r\\t\"");
+	esc("\x01\x1f\x7f", 3, "\"\\u0001\\u001f\\u007f\"");
+	esc("\b\f", 2, "\"\\u0008\\u000c\"");
+	/* Valid UTF-8 passes through: é, €, U+1F600. */
+	esc("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+	/* Invalid bytes become \u00XX. */
+	esc("\xff", 1, "\"\\u00ff\"");
+	esc("\xc3", 1, "\"\\u00c3\"");					/* truncated sequence */
+	esc("\xc3(", 2, "\"\\u00c3(\"");				/* bad continuation */
+	esc("\xc0\xaf", 2, "\"\\u00c0\\u00af\"");			/* overlong '/' */
+	esc("\xe0\x80\xaf", 3, "\"\\u00e0\\u0080\\u00af\"");		/* overlong 3-byte */
+	esc("\xed\xa0\x80", 3, "\"\\u00ed\\u00a0\\u0080\"");		/* UTF-16 surrogate */
+	esc("\xf4\x90\x80\x80", 4, "\"\\u00f4\\u0090\\u0080\\u0080\""); /* above U+10FFFF */
+	esc("\x80", 1, "\"\\u0080\"");					/* lone continuation */
+	/* NUL ends the string, also inside a would-be sequence. */
+	esc("ab\0cd", 5, "\"ab\"");
+	esc("\xe2\x82\0", 3, "\"\\u00e2\\u0082\"");
+	/* n bounds the read even without a NUL. */
+	esc("abcdef", 3, "\"abc\"");
+}
+
+static void
+test_time(void)
+{
+	char t[CP_JSON_TIME_LEN];
+
+	/* 2019-07-18T09:00:01.123456Z = 1563440401 s. */
+	CHECK(cp_json_iso_time(1563440401123456789ull, t) == 0);
+	CHECK(strcmp(t, "2019-07-18T09:00:01.123456Z") == 0);
+	CHECK(cp_json_iso_time(0, t) == 0);
+	CHECK(strcmp(t, "1970-01-01T00:00:00.000000Z") == 0);
+	/* Microseconds truncate, never round into the next second. */
+	CHECK(cp_json_iso_time(1563440401999999999ull, t) == 0);
+	CHECK(strcmp(t, "2019-07-18T09:00:01.999999Z") == 0);
+	/* Leap day. */
+	CHECK(cp_json_iso_time(951782400000001000ull, t) == 0);
+	CHECK(strcmp(t, "2000-02-29T00:00:00.000001Z") == 0);
+}
+
+static void
+test_version(void)
+{
+	char v[8];
+
+	cp_json_tls_version(0x0303, v);
+	CHECK(strcmp(v, "TLS 1.2") == 0);
+	cp_json_tls_version(0x0304, v);
+	CHECK(strcmp(v, "TLS 1.3") == 0);
+	cp_json_tls_version(0x7f1c, v);
+	CHECK(strcmp(v, "0x7f1c") == 0);
+}
+
+static int
+has(const char *hay, size_t n, const char *needle)
+{
+	return memmem(hay, n, needle, strlen(needle)) != NULL;
+}
+
+static void
+test_flow(void)
+{
+	static struct cw_flow_event ev;
+	static struct cp_verdict v;
+	static struct cp_chain c;
+	struct cp_jbuf b;
+	static const uint8_t alpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+	ev.ts_ns = 1563440401123456000ull;
+	ev.ts_last_ns = ev.ts_ns + 5000000;
+	ev.ipver = 4;
+	inet_pton(AF_INET, "10.0.0.1", ev.cli_addr);
+	inet_pton(AF_INET, "93.184.216.34", ev.srv_addr);
+	ev.cli_port = 51000;
+	ev.srv_port = 443;
+	ev.flags = CW_EVF_CH | CW_EVF_SH | CW_EVF_CERT | CW_EVF_CHAIN_NEW;
+	ev.anomalies = CW_EVA_RETRANS;
+	ev.ch_version = 0x0303;
+	ev.sh_version = 0x0303;
+	ev.cipher = 0xc02f;
+	strcpy(ev.sni, "www.example.com\"\x01");
+	memcpy(ev.alpn, alpn, sizeof(alpn));
+	ev.alpn_len = sizeof(alpn);
+	strcpy(ev.ja3, "0123456789abcdef0123456789abcdef");
+	strcpy(ev.ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
+	ev.chain_id[0] = 0xab;
+	ev.chain_id[15] = 0x01;
+	ev.ncerts = 1;
+
+	c.n = 1;
+	memcpy(c.chain_id, ev.chain_id, 16);
+	strcpy(c.cert[0].sha256, "aa");
+	strcpy(c.cert[0].spki_sha256, "bb");
+	strcpy(c.cert[0].subject, "CN=www.example.com");
+	strcpy(c.cert[0].issuer, "CN=Security Certificate,O=\xd0\x9a\xd0\x97 \xff");
+	c.cert[0].not_before = 1563440401;
+	c.cert[0].not_after = 1594976401;
+	c.anchor_match = 2;
+	strcpy(c.anchor_name, "Qaznet Trust Network");
+	strcpy(c.anchor_category, "interception");
+
+	v.result = CP_SUBSTITUTED;
+	v.confidence = 0.95;
+	v.nsignals = 1;
+	strcpy(v.sig[0].name, "known_interception_anchor");
+	strcpy(v.sig[0].detail, "issuer SPKI on the interception list");
+	v.sig[0].weight = 100;
+	strcpy(v.name, "www.example.com");
+	v.chain = &c;
+
+	cp_jbuf_init(&b, mem, sizeof(mem));
+	CHECK(cp_json_flow(&b, &ev, &v) == 0);
+	CHECK(b.len > 0 && mem[b.len - 1] == '\n');
+	CHECK(memchr(mem, '\n', b.len - 1) == NULL); /* exactly one line */
+	CHECK(has(mem, b.len, "{\"type\":\"flow\",\"ts\":\"2019-07-18T09:00:01.123456Z\""));
+	CHECK(has(mem, b.len, "\"src_ip\":\"10.0.0.1\",\"src_port\":51000"));
+	CHECK(has(mem, b.len, "\"dst_ip\":\"93.184.216.34\",\"dst_port\":443"));
+	CHECK(has(mem, b.len, "\"version\":\"TLS 1.2\""));
+	CHECK(has(mem, b.len, "\"sni\":\"www.example.com\\\"\\u0001\""));
+	CHECK(has(mem, b.len, "\"alpn\":[\"h2\",\"http/1.1\"]"));
+	CHECK(has(mem, b.len, "\"ja3s\":\"\""));
+	CHECK(has(mem, b.len, "\"chain\":[{\"sha256\":\"aa\",\"spki_sha256\":\"bb\""));
+	CHECK(has(mem, b.len, "\"issuer\":\"CN=Security Certificate,O=\xd0\x9a\xd0\x97 \\u00ff\""));
+	CHECK(has(mem, b.len, "\"not_before\":\"2019-07-18T09:00:01Z\""));
+	CHECK(has(mem, b.len,
+		  "\"chain_id\":\"ab0000000000000000000000000000"
+		  "01\""));
+	CHECK(has(mem, b.len, "\"result\":\"substituted\",\"confidence\":0.950"));
+	CHECK(has(mem, b.len, "\"anchor\":{\"name\":\"Qaznet Trust Network\""));
+	CHECK(has(
+		mem, b.len,
+		"\"signals\":[{\"name\":\"known_interception_anchor\",\"detail\":\"issuer SPKI on "
+		"the interception list\",\"weight\":100}]"));
+	CHECK(has(mem, b.len, "\"anomalies\":[\"retransmission\"]"));
+
+	/* No chain visible: "chain": [] and chain_id null. */
+	v.chain = NULL;
+	memset(ev.chain_id, 0, 16);
+	ev.ipver = 6;
+	inet_pton(AF_INET6, "2001:db8::1", ev.cli_addr);
+	inet_pton(AF_INET6, "2001:db8::2", ev.srv_addr);
+	v.confidence = 0.0 / 0.0; /* NaN must not reach the output */
+	cp_jbuf_init(&b, mem, sizeof(mem));
+	CHECK(cp_json_flow(&b, &ev, &v) == 0);
+	CHECK(has(mem, b.len, "\"chain\":[],\"chain_id\":null"));
+	CHECK(has(mem, b.len, "\"src_ip\":\"2001:db8::1\""));
+	CHECK(has(mem, b.len, "\"confidence\":0.000"));
+	CHECK(has(mem, b.len, "\"anchor\":null"));
+
+	/* The chain object. */
+	cp_jbuf_init(&b, mem, sizeof(mem));
+	CHECK(cp_json_chain(&b, &c, ev.ts_ns) == 0);
+	CHECK(has(mem, b.len, "{\"type\":\"chain\",\"ts\":\"2019-07-18T09:00:01.123456Z\""));
+	CHECK(has(mem, b.len, "\"certs\":[{\"sha256\":\"aa\""));
+
+	/* Too small a buffer is refused, never cut. */
+	cp_jbuf_init(&b, mem, 100);
+	CHECK(cp_json_chain(&b, &c, ev.ts_ns) == -ENOSPC);
+}
+
+/* The stated bound holds for the largest possible objects. */
+static void
+test_worst_case(void)
+{
+	static struct cw_flow_event ev;
+	static struct cp_verdict v;
+	static struct cp_chain c;
+	struct cp_jbuf b;
+	unsigned int i;
+
+	memset(&ev, 0xff, sizeof(ev));
+	ev.ipver = 6;
+	ev.sni[sizeof(ev.sni) - 1] = 0;
+	ev.alpn_sel[sizeof(ev.alpn_sel) - 1] = 0;
+	ev.ja3[32] = ev.ja3s[32] = ev.ja4[39] = 0;
+	memset(&c, 0xff, sizeof(c));
+	c.n = CP_MAX_CERTS;
+	for (i = 0; i < CP_MAX_CERTS; i++) {
+		c.cert[i].not_before = 0;
+		c.cert[i].not_after = 0;
+	}
+	memset(&v, 0xff, sizeof(v));
+	v.result = CP_SUSPICIOUS;
+	v.nsignals = CP_MAX_SIGNALS;
+	v.chain = &c;
+	cp_jbuf_init(&b, mem, sizeof(mem));
+	CHECK(cp_json_flow(&b, &ev, &v) == 0);
+	cp_jbuf_init(&b, mem, sizeof(mem));
+	CHECK(cp_json_chain(&b, &c, 0) == 0);
+}
+
+int
+main(void)
+{
+	test_escape();
+	test_time();
+	test_version();
+	test_flow();
+	test_worst_case();
+	if (failures) {
+		fprintf(stderr, "test_json: %d failures\n", failures);
+		return 1;
+	}
+	printf("test_json: ok\n");
+	return 0;
+}
