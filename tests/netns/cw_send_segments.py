@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Sends hand-made TCP segments (TLS record, SSLv2 hello, plain, FIN) through a raw IP socket, or
+as VLAN-tagged Ethernet frames through a packet socket (kernels without 802.1Q devices)."""
+import argparse
+import ipaddress
+import socket
+import struct
+
+PAYLOADS = {
+    # handshake record, TLS 1.0 record version, start of a ClientHello
+    "tls": bytes.fromhex("160301002d0100002903035a") + bytes(40),
+    # SSLv2-framed ClientHello: 2-byte length with the high bit, msg type 1, version 3.1
+    "sslv2": bytes.fromhex("802e0103010015000000100000") + bytes(40),
+    # application bytes that look like nothing TLS
+    "plain": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "fin": b"",
+}
+
+
+def checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def segment(src, dst, sport, dport, seq, kind):
+    payload = PAYLOADS[kind]
+    flags = 0x11 if kind == "fin" else 0x18  # FIN|ACK or PSH|ACK
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, 1, 5 << 4, flags, 65535, 0, 0)
+    length = len(hdr) + len(payload)
+    if src.version == 4:
+        pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, socket.IPPROTO_TCP, length)
+    else:
+        pseudo = src.packed + dst.packed + struct.pack("!I3xB", length, socket.IPPROTO_TCP)
+    csum = checksum(pseudo + hdr + payload)
+    return hdr[:16] + struct.pack("!H", csum) + hdr[18:] + payload
+
+
+def ipv4_header(src, dst, length, ident):
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + length, ident, 0x4000, 64,
+                      socket.IPPROTO_TCP, 0, src.packed, dst.packed)
+    return hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:]
+
+
+def send_tagged(a, src, dst):
+    """IPv4 in Ethernet with one or two VLAN tags (outer first), written to a packet socket."""
+    ifname, dmac = a.vlan_dev.split(",")
+    tags = b"".join(struct.pack("!HH", 0x88A8 if i == 0 and len(a.vlan) > 1 else 0x8100, vid)
+                    for i, vid in enumerate(a.vlan))
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+        s.bind((ifname, 0))
+        smac = s.getsockname()[4]
+        for i in range(a.count):
+            seg = segment(src, dst, a.sport + i, a.dport, 1000 + i, a.kind)
+            frame = (bytes.fromhex(dmac.replace(":", "")) + smac + tags + b"\x08\x00" +
+                     ipv4_header(src, dst, len(seg), i) + seg)
+            s.send(frame)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--src", required=True)
+    ap.add_argument("--dst", required=True)
+    ap.add_argument("--dport", type=int, default=443)
+    ap.add_argument("--sport", type=int, default=40000)
+    ap.add_argument("--kind", choices=sorted(PAYLOADS), default="tls")
+    ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--vlan", type=lambda v: [int(x) for x in v.split(",")],
+                    help="VLAN ids, outer first (IPv4 only); needs --vlan-dev")
+    ap.add_argument("--vlan-dev", help="IFNAME,DST_MAC for --vlan")
+    a = ap.parse_args()
+    src, dst = ipaddress.ip_address(a.src), ipaddress.ip_address(a.dst)
+    if a.vlan:
+        send_tagged(a, src, dst)
+        return
+    fam = socket.AF_INET if src.version == 4 else socket.AF_INET6
+    with socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP) as s:
+        for i in range(a.count):
+            # a new source port per segment: each one is its own flow
+            seg = segment(src, dst, a.sport + i, a.dport, 1000 + i, a.kind)
+            s.sendto(seg, (a.dst, 0))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Checks the deploy/ files: systemd-analyze verify, sandbox exposure, config and script syntax.
+#
+# usage: test_units.sh DEPLOY_DIR
+# The units are verified inside a scratch root (--root) that holds the distribution's unit files,
+# the configs and stub executables at the paths ExecStart= names, so the check neither needs the
+# binaries installed nor touches the host. Exit 77 (skip) without systemd-analyze.
+set -euo pipefail
+
+DEPLOY=$(realpath "${1:?usage: $0 DEPLOY_DIR}")
+command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze not installed"; exit 77; }
+UNITDIR=""
+for d in /usr/lib/systemd/system /lib/systemd/system; do
+	[ -e "$d/sysinit.target" ] && UNITDIR=$d && break
+done
+[ -n "$UNITDIR" ] || { echo "SKIP: no systemd unit directory"; exit 77; }
+
+ROOT=$(mktemp -d /tmp/cw-units.XXXXXX)
+trap 'rm -rf "$ROOT"' EXIT
+FAILS=0
+ok() { echo "ok   - $*"; }
+fail() {
+	echo "FAIL - $*"
+	FAILS=$((FAILS + 1))
+}
+
+mkdir -p "$ROOT/usr/lib/systemd" "$ROOT/etc/systemd/system" "$ROOT/etc/chainwatch"
+cp -a "$UNITDIR" "$ROOT/usr/lib/systemd/system"
+cp "$DEPLOY"/*.service "$ROOT/etc/systemd/system/"
+cp "$DEPLOY/chainwatch-dp.conf" "$DEPLOY/chainwatchd.conf" "$ROOT/etc/chainwatch/"
+# every absolute command the units run gets a stub
+for cmd in $(sed -n 's/^Exec[A-Za-z]*=[-+@!:]*\(\/[^ ]*\).*/\1/p' "$DEPLOY"/*.service | sort -u); do
+	mkdir -p "$ROOT$(dirname "$cmd")"
+	printf '#!/bin/sh\nexit 0\n' >"$ROOT$cmd"
+	chmod 0755 "$ROOT$cmd"
+done
+
+for unit in "$DEPLOY"/*.service; do
+	name=$(basename "$unit")
+	if out=$(systemd-analyze verify --root="$ROOT" "$ROOT/etc/systemd/system/$name" 2>&1) &&
+		[ -z "$out" ]; then
+		ok "systemd-analyze verify $name"
+	else
+		fail "systemd-analyze verify $name"
+		echo "$out" | sed 's/^/     /'
+	fi
+done
+
+# The verification is only worth something if it notices a missing binary.
+rm "$ROOT/usr/bin/chainwatchd"
+if systemd-analyze verify --root="$ROOT" "$ROOT/etc/systemd/system/chainwatchd.service" \
+	>/dev/null 2>&1; then
+	fail "verify notices a missing ExecStart binary"
+else
+	ok "verify notices a missing ExecStart binary"
+fi
+printf '#!/bin/sh\nexit 0\n' >"$ROOT/usr/bin/chainwatchd"
+chmod 0755 "$ROOT/usr/bin/chainwatchd"
+
+exposure() { # exposure UNIT -> overall exposure score (0 best .. 10 worst)
+	systemd-analyze security --offline=true --root="$ROOT" "$1" 2>/dev/null |
+		sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'
+}
+check_exposure() { # check_exposure UNIT MAX
+	local e
+	e=$(exposure "$1")
+	if [ -z "$e" ]; then
+		echo "skip - exposure of $1 (systemd-analyze security --offline unsupported)"
+	elif awk -v e="$e" -v m="$2" 'BEGIN { exit !(e <= m) }'; then
+		ok "exposure of $1 is $e (<= $2)"
+	else
+		fail "exposure of $1 is $e (want <= $2)"
+	fi
+}
+check_exposure chainwatchd.service 2.0
+check_exposure chainwatch-dp.service 5.0
+
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$DEPLOY/chainwatch-dp.service")
+case " $caps " in
+*CAP_SYS_ADMIN*) fail "chainwatch-dp runs without CAP_SYS_ADMIN ($caps)" ;;
+*) ok "chainwatch-dp capabilities: $caps" ;;
+esac
+grep -q '^User=chainwatch$' "$DEPLOY/chainwatchd.service" &&
+	grep -q '^Group=chainwatch$' "$DEPLOY/chainwatch-dp.service" &&
+	ok "dataplane and verdict service share group chainwatch (event-ring segment)" ||
+	fail "dataplane and verdict service share group chainwatch (event-ring segment)"
+
+for f in chainwatch-dp.conf chainwatchd.conf; do
+	# EnvironmentFile syntax that is also shell syntax: comments and VAR=value lines only
+	if bash -n "$DEPLOY/$f" && ! grep -Ev '^(#.*|[A-Z_][A-Z0-9_]*=.*|)$' "$DEPLOY/$f" >/dev/null; then
+		ok "$f is a plain EnvironmentFile"
+	else
+		fail "$f is a plain EnvironmentFile"
+	fi
+done
+sh -n "$DEPLOY/hugepages.sh" && ok "hugepages.sh parses" || fail "hugepages.sh parses"
+if python3 -c 'import yaml' 2>/dev/null; then
+	python3 -c 'import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+t = c["scrape_configs"][0]["static_configs"][0]["targets"]
+sys.exit(0 if "127.0.0.1:9641" in t else 1)' "$DEPLOY/prometheus.yml" &&
+		ok "prometheus.yml scrapes 127.0.0.1:9641" || fail "prometheus.yml scrapes 127.0.0.1:9641"
+elif grep -q "targets: \['127.0.0.1:9641'\]" "$DEPLOY/prometheus.yml"; then
+	ok "prometheus.yml scrapes 127.0.0.1:9641 (no PyYAML: text check)"
+else
+	fail "prometheus.yml scrapes 127.0.0.1:9641"
+fi
+
+if [ "$FAILS" -ne 0 ]; then
+	echo "$FAILS check(s) failed"
+	exit 1
+fi
+echo "all checks passed"
