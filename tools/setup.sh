@@ -29,7 +29,8 @@ PACKAGES=(
 	build-essential meson ninja-build pkg-config clang llvm lld libclang-rt-14-dev
 	dpdk dpdk-dev libdpdk-dev libbpf-dev bpftool libxdp-dev
 	libxxhash-dev libssl-dev libsqlite3-dev sqlite3 libpcap-dev
-	python3 openssl gnutls-bin curl iproute2 iptables nftables tcpdump tshark
+	python3 openssl gnutls-bin curl iproute2 iptables nftables tcpdump tshark iputils-ping socat
+	linux-libc-dev util-linux
 	sslsplit mitmproxy procps psmisc systemd kmod ethtool
 )
 
@@ -91,8 +92,23 @@ test)
 	build
 	cd "$ROOT"
 	# meson prints the Ok/Fail/Skipped summary and exits non-zero on any failure.
+	rc=0
 	# shellcheck disable=SC2086
-	meson test -C "$BUILDDIR" --print-errorlogs --num-processes 2 ${CW_TEST_ARGS:-}
+	meson test -C "$BUILDDIR" --print-errorlogs --num-processes 2 ${CW_TEST_ARGS:-} || rc=1
+	if [ -z "${CW_TEST_ARGS:-}" ] && [ "${CW_SKIP_SANITIZERS:-0}" != 1 ]; then
+		# Second build: clang with ASan+UBSan and libFuzzer; the parser suites
+		# run again under the sanitizers, then every fuzz target runs for
+		# CW_FUZZ_SECONDS (default 60).
+		if [ ! -f build-san/build.ninja ]; then
+			CC=clang meson setup build-san -Dfuzz=true -Db_sanitize=address,undefined \
+				-Db_lundef=false -Dfuzz_seconds="${CW_FUZZ_SECONDS:-60}"
+		fi
+		ninja -C build-san
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			meson test -C build-san --print-errorlogs --num-processes 2 \
+			--suite unit --suite conformance --suite fuzz || rc=1
+	fi
+	exit $rc
 	;;
 *)
 	usage >&2

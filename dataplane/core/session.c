@@ -281,6 +281,16 @@ on_record(struct cw_session *s, int side, const struct cw_tls_item *it)
 	if (s->cli_side < 0)
 		return CW_SESS_MORE;
 
+	/*
+	 * TLS 1.3 middlebox compatibility: after a HelloRetryRequest both sides
+	 * may send a dummy ChangeCipherSpec, and the second ClientHello and the
+	 * real ServerHello still follow in clear.
+	 */
+	if (s->hrr && !(ev->flags & CW_EVF_SH) && it->rec_type == CW_TLS_CT_CCS) {
+		s->ts[side].ccs = 0;
+		return CW_SESS_MORE;
+	}
+
 	if (s->t13) {
 		if (!from_client) {
 			if (it->rec_type == CW_TLS_CT_CCS)
