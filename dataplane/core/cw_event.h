@@ -30,7 +30,7 @@
 #define CW_EVF_ECH 0x00000100         /* ClientHello carried encrypted_client_hello */
 #define CW_EVF_PSK 0x00000200         /* ClientHello offered a PSK (resumption) */
 #define CW_EVF_EARLY_DATA 0x00000400  /* ClientHello offered 0-RTT */
-#define CW_EVF_RESUMED 0x00000800     /* TLS <= 1.2 abbreviated handshake (no Certificate) */
+#define CW_EVF_RESUMED 0x00000800     /* resumed: TLS <= 1.2 abbreviated, or TLS 1.3 PSK accepted */
 #define CW_EVF_CHAIN_NEW 0x00001000   /* first sighting of chain_id: a blob precedes this event */
 #define CW_EVF_BLOB_DROPPED 0x00002000 /* the chain was new but its blob did not fit the ring */
 #define CW_EVF_CLIENT_ABORT 0x00004000 /* client sent alert/RST right after the server flight */

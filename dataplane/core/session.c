@@ -189,6 +189,10 @@ on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh
 		/* Everything after this in the server direction is encrypted. */
 		s->t13 = 1;
 		s->ts[side].encrypted = 1;
+		/* pre_shared_key (41) in the ServerHello: PSK resumption, no certificate. */
+		for (unsigned int i = 0; i < sh->n_ext; i++)
+			if (sh->ext[i] == 41)
+				ev->flags |= CW_EVF_RESUMED;
 	} else if (s->ch_sid_len > 0 && sh->session_id.len == s->ch_sid_len &&
 		   memcmp(sh->session_id.p, s->ch_sid, s->ch_sid_len) == 0) {
 		/* TLS <= 1.2 session-id resumption: no Certificate will follow. */

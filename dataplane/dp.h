@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Dataplane-wide configuration, per-lcore counters and the stop flags shared by all dataplane files. */
+#ifndef DP_H
+#define DP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <rte_common.h>
+#include <rte_lcore.h>
+
+#include "cw_event.h"
+#include "decode.h"
+
+#define DP_BURST 32            /* packets per rx_burst / ring dequeue */
+#define DP_PREFETCH_OFFSET 3   /* prefetch the frame of pkts[i + 3] while working on pkts[i] */
+#define DP_MAX_WORKERS 64      /* worker lcores (and event rings) per instance */
+#define DP_SCRATCH_BYTES 65536 /* largest multi-segment frame that is linearised */
+
+/* How packets reach the workers; chosen once at start (see dp_modes[] in worker.c). */
+enum dp_mode {
+	DP_MODE_AUTO = -1,
+	DP_MODE_SINGLE = 0, /* the main lcore receives and works: one worker */
+	DP_MODE_DISPATCH,   /* the main lcore receives and hashes to worker rings */
+	DP_MODE_RSS,        /* one RX queue per worker lcore, symmetric RSS */
+	DP_MODE__MAX
+};
+
+/*
+ * Run configuration: filled by main.c from the command line before the
+ * workers start, then read-only for every thread.
+ */
+struct dp_conf {
+	const char *pcap;       /* --pcap FILE, or NULL */
+	uint64_t pcap_packets;  /* frames in the capture, counted with libpcap before start */
+	int linktype;           /* enum cw_linktype of the frames (--pcap: the capture's; else Ethernet) */
+	const char *instance;   /* shared-memory instance name */
+	mode_t shm_mode;        /* permission of the shared-memory object */
+	uint16_t port_id;
+	int port_given;
+	int mode;               /* enum dp_mode; DP_MODE_AUTO until resolved */
+	uint32_t workers;       /* 0 = one per available worker lcore */
+	uint32_t flows;         /* flow-table entries per worker */
+	uint32_t sessions;      /* handshake contexts per worker */
+	uint32_t reasm_kib;     /* reassembly buffer per direction, KiB */
+	uint32_t chains;        /* shared chain-table entries */
+	uint32_t ev_slots;      /* events per ring (power of 2) */
+	uint32_t blob_kib;      /* chain-blob ring per worker, KiB (power of 2) */
+	uint32_t idle_s;        /* flow idle timeout, seconds */
+	uint32_t hs_s;          /* handshake timeout, seconds */
+	uint32_t ring_size;     /* dispatch ring entries per worker (power of 2) */
+	uint32_t rxd;           /* RX descriptors per queue */
+	uint32_t mbufs;         /* mbuf pool size, 0 = computed */
+	uint32_t eof_quiet_ms;  /* --pcap: end of capture after this long without packets */
+	int lossless_dispatch;  /* --pcap: the dispatcher waits for ring space instead of dropping */
+	int quiet;              /* do not print the final counters */
+};
+
+/*
+ * Per-lcore counters. Each lcore writes only its own struct (plain stores);
+ * telemetry and the main lcore read them without locks: 64-bit aligned
+ * loads are atomic on every target, the totals are approximate while
+ * running and exact after the lcores have stopped.
+ */
+enum dp_cnt {
+	DP_C_RX_PKTS = 0,
+	DP_C_RX_BYTES,
+	DP_C_DEC,                            /* + enum cw_dec_res: decode results by reason */
+	DP_C_LINEARIZED = DP_C_DEC + CW_DEC__MAX, /* multi-segment frames copied to scratch */
+	DP_C_TOO_LONG,                       /* frames longer than DP_SCRATCH_BYTES: dropped */
+	DP_C_FLOWS_NEW,
+	DP_C_DONE_PKTS,                      /* packets of finished flows: one lookup each */
+	DP_C_TLS_FLOWS,                      /* flows where a hello was seen */
+	DP_C_HS_DONE,                        /* handshakes followed to completion */
+	DP_C_END,                            /* + enum cw_end_reason: flows ended, by reason */
+	DP_C_NON_TLS = DP_C_END + CW_END__MAX, /* flows ended without a hello: no event */
+	DP_C_EVICT_DONE,                     /* full table: finished flow evicted */
+	DP_C_EVICT_STALLED,                  /* full table: flow without handshake progress evicted */
+	DP_C_EVICT_ACTIVE,                   /* full table: progressing flow evicted */
+	DP_C_EVICT_FAIL,                     /* full table and no victim: packet dropped */
+	DP_C_EXPIRE_IDLE,
+	DP_C_EXPIRE_HS,
+	DP_C_EXPIRE_DONE,                    /* finished flows retired after the idle timeout */
+	DP_C_NO_SESSION,                     /* session pool empty: flow abandoned */
+	DP_C_CHAINS_NEW,
+	DP_C_CHAINS_KNOWN,
+	DP_C_CHAIN_CACHE_HIT,
+	DP_C_CHAIN_TABLE_FULL,               /* chain not stored: sent as new */
+	DP_C_EV_OUT,
+	DP_C_EV_DROP,                        /* event ring full */
+	DP_C_BLOB_OUT,
+	DP_C_BLOB_DROP,                      /* blob ring full or blob larger than the ring */
+	DP_C_DISPATCH_OUT,
+	DP_C_DISPATCH_DROP,                  /* worker ring full (live input) */
+	DP_C_DISPATCH_WAIT,                  /* worker ring full, dispatcher waited (--pcap) */
+	DP_C__MAX
+};
+
+struct dp_stats {
+	uint64_t c[DP_C__MAX];
+} __rte_cache_aligned;
+
+/* Name of a counter, for telemetry and the final report. */
+const char *dp_cnt_name(unsigned int c);
+
+/* Per-lcore counters, indexed by lcore id. */
+extern struct dp_stats dp_lcore_stats[RTE_MAX_LCORE];
+
+/*
+ * Stop flags. dp_quit: set by the signal handler; dp_stop: set by the main
+ * lcore when workers must finish (signal or end of capture). Workers read
+ * dp_stop once per loop iteration.
+ */
+extern volatile int dp_quit;
+extern volatile int dp_stop;
+
+static inline int
+dp_should_stop(void)
+{
+	return __atomic_load_n(&dp_stop, __ATOMIC_RELAXED);
+}
+
+#endif /* DP_H */

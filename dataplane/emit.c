@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Flow end: finish the session, deduplicate its chain and publish the event (and blob) to the ring. */
+#include <string.h>
+
+#include "emit.h"
+
+_Static_assert(CW_TLS_MAX_CERTS <= CW_EV_CHAIN_MAX, "a blob carries every kept certificate");
+
+static inline int
+hello_seen(const struct cw_flow_event *ev)
+{
+	return (ev->flags & (CW_EVF_CH | CW_EVF_SH | CW_EVF_SSLV2)) != 0;
+}
+
+static inline int
+id_is_zero(const uint8_t id[CW_ID_LEN])
+{
+	static const uint8_t zero[CW_ID_LEN];
+
+	return memcmp(id, zero, CW_ID_LEN) == 0;
+}
+
+/* Header plus DER of the chain, leaf first, into w->blob. Returns total bytes, 0 if it does not fit. */
+static uint32_t
+blob_build(struct dp_worker *w, const struct cw_session *s)
+{
+	struct cw_chain_blob *b = (struct cw_chain_blob *)w->blob;
+	uint32_t off = sizeof(*b);
+	uint32_t i;
+
+	memset(b, 0, sizeof(*b));
+	for (i = 0; i < s->certs.n; i++) {
+		if (s->certs.c[i].len > w->blob_cap - off)
+			return 0;
+		memcpy(w->blob + off, s->certs.c[i].p, s->certs.c[i].len);
+		b->len[i] = s->certs.c[i].len;
+		off += s->certs.c[i].len;
+	}
+	b->ncerts = (uint16_t)s->certs.n;
+	b->total_len = off;
+	memcpy(b->chain_id, s->ev.chain_id, CW_ID_LEN);
+	return off;
+}
+
+static void
+publish(struct dp_worker *w, struct cw_flow_event *ev, const struct cw_session *s)
+{
+	uint64_t *c = w->st->c;
+	const struct cw_chain_blob *blob = NULL;
+	uint32_t len = 0;
+	int res = DP_CHAIN_KNOWN, hit, rc;
+
+	ev->worker = (uint8_t)w->id;
+	ev->flags &= ~(uint32_t)(CW_EVF_CHAIN_NEW | CW_EVF_BLOB_DROPPED);
+	if (s != NULL && s->certs.n > 0 && !id_is_zero(ev->chain_id)) {
+		res = dp_chain_seen(w->chains, w->cc, ev->chain_id, &hit);
+		if (res == DP_CHAIN_KNOWN) {
+			c[DP_C_CHAINS_KNOWN]++;
+			c[DP_C_CHAIN_CACHE_HIT] += (uint64_t)hit;
+		} else {
+			c[DP_C_CHAINS_NEW]++;
+			if (res == DP_CHAIN_FULL)
+				c[DP_C_CHAIN_TABLE_FULL]++;
+			len = blob_build(w, s);
+			if (len != 0) {
+				blob = (const struct cw_chain_blob *)w->blob;
+				ev->flags |= CW_EVF_CHAIN_NEW;
+			} else {
+				/* Cannot happen with blob_cap >= reassembly cap; counted, never repeated. */
+				ev->flags |= CW_EVF_BLOB_DROPPED;
+				c[DP_C_BLOB_DROP]++;
+			}
+		}
+	}
+	rc = cw_evring_publish(w->ev, ev, blob, len);
+	if (rc == -ENOBUFS) {
+		c[DP_C_EV_DROP]++;
+		if (blob != NULL && res == DP_CHAIN_NEW)
+			dp_chain_unsent(w->chains, w->cc, ev->chain_id);
+		return;
+	}
+	c[DP_C_EV_OUT]++;
+	if (blob == NULL)
+		return;
+	if (rc == CW_EVRING_BLOB_DROPPED) {
+		c[DP_C_BLOB_DROP]++;
+		if (res == DP_CHAIN_NEW)
+			dp_chain_unsent(w->chains, w->cc, ev->chain_id);
+	} else {
+		c[DP_C_BLOB_OUT]++;
+	}
+}
+
+void
+dp_flow_end(struct dp_worker *w, struct dp_flow *f, enum cw_end_reason why)
+{
+	struct dp_sess *ds = f->sess;
+	struct cw_session *s = &ds->s;
+	uint64_t *c = w->st->c;
+
+	cw_session_finish(s, why);
+	if (hello_seen(&s->ev)) {
+		if (f->actions & DP_ACT_PROBE)
+			c[DP_C_TLS_FLOWS]++;
+		if (s->ev.end_reason < CW_END__MAX)
+			c[DP_C_END + s->ev.end_reason]++;
+		if (s->ev.end_reason == CW_END_DONE)
+			c[DP_C_HS_DONE]++;
+		publish(w, &s->ev, s);
+	} else {
+		c[DP_C_NON_TLS]++;
+	}
+	dp_sess_put(&w->pool, ds);
+	f->sess = NULL;
+	f->actions = 0;
+}
+
+void
+dp_emit_no_buffer(struct dp_worker *w, const struct cw_pkt *pkt, uint64_t ts_ns)
+{
+	struct cw_flow_event ev;
+	/* Best guess of roles: a bare SYN comes from the client, else the lower port is the server. */
+	int src_is_cli = (pkt->tcp_flags & (CW_TCP_SYN | CW_TCP_ACK)) == CW_TCP_SYN ||
+			 (!(pkt->tcp_flags & CW_TCP_SYN) && pkt->dport < pkt->sport);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ts_ns = ts_ns;
+	ev.ts_last_ns = ts_ns;
+	ev.ipver = pkt->ipver;
+	memcpy(ev.cli_addr, src_is_cli ? pkt->saddr : pkt->daddr, 16);
+	memcpy(ev.srv_addr, src_is_cli ? pkt->daddr : pkt->saddr, 16);
+	ev.cli_port = src_is_cli ? pkt->sport : pkt->dport;
+	ev.srv_port = src_is_cli ? pkt->dport : pkt->sport;
+	if (src_is_cli)
+		ev.cli_ttl = pkt->ttl;
+	else
+		ev.srv_ttl = pkt->ttl;
+	if (!(pkt->tcp_flags & CW_TCP_SYN))
+		ev.flags |= CW_EVF_MIDSTREAM;
+	ev.end_reason = CW_END_NO_BUFFER;
+	w->st->c[DP_C_END + CW_END_NO_BUFFER]++;
+	publish(w, &ev, NULL);
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Per-worker flow table (canonical 5-tuple -> flow state) and the bounded handshake-session pool. */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+
+#include "dp.h"
+#include "flow.h"
+
+int
+dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,
+		   uint32_t idle_s, uint32_t hs_s)
+{
+	struct rte_hash_parameters hp = {
+		.name = name,
+		.entries = n,
+		.key_len = sizeof(struct dp_flow_key),
+		.hash_func = rte_hash_crc,
+		.hash_func_init_val = 0,
+		.socket_id = socket,
+		.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	};
+
+	memset(ft, 0, sizeof(*ft));
+	ft->h = rte_hash_create(&hp);
+	if (ft->h == NULL)
+		return rte_errno ? -rte_errno : -ENOMEM;
+	ft->f = rte_zmalloc_socket("dp_flows", (size_t)n * sizeof(struct dp_flow),
+				   RTE_CACHE_LINE_SIZE, socket);
+	if (ft->f == NULL)
+		goto err_hash;
+	ft->n = n;
+	ft->idle_ns = (uint64_t)idle_s * 1000000000ull;
+	ft->hs_ns = (uint64_t)hs_s * 1000000000ull;
+	return 0;
+
+err_hash:
+	rte_hash_free(ft->h);
+	ft->h = NULL;
+	return -ENOMEM;
+}
+
+void
+dp_flow_table_free(struct dp_flow_table *ft)
+{
+	rte_free(ft->f);
+	rte_hash_free(ft->h);
+	memset(ft, 0, sizeof(*ft));
+}
+
+int
+dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, int socket)
+{
+	uint32_t i;
+
+	memset(p, 0, sizeof(*p));
+	p->s = rte_zmalloc_socket("dp_sess", (size_t)n * sizeof(struct dp_sess), RTE_CACHE_LINE_SIZE,
+				  socket);
+	if (p->s == NULL)
+		goto err;
+	p->bufs = rte_malloc_socket("dp_reasm", (size_t)n * 2 * cap, RTE_CACHE_LINE_SIZE, socket);
+	if (p->bufs == NULL)
+		goto err_sess;
+	p->free = rte_malloc_socket("dp_sess_free", (size_t)n * sizeof(uint32_t), 0, socket);
+	if (p->free == NULL)
+		goto err_bufs;
+	for (i = 0; i < n; i++) {
+		p->s[i].idx = i;
+		p->free[i] = n - 1 - i;
+	}
+	p->n = n;
+	p->nfree = n;
+	p->cap = cap;
+	return 0;
+
+err_bufs:
+	rte_free(p->bufs);
+err_sess:
+	rte_free(p->s);
+err:
+	memset(p, 0, sizeof(*p));
+	return -ENOMEM;
+}
+
+void
+dp_sess_pool_free(struct dp_sess_pool *p)
+{
+	rte_free(p->free);
+	rte_free(p->bufs);
+	rte_free(p->s);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+dp_flow_key_make(struct dp_flow_key *k, const struct cw_pkt *pkt)
+{
+	int c = memcmp(pkt->saddr, pkt->daddr, 16);
+
+	if (c < 0 || (c == 0 && pkt->sport <= pkt->dport)) {
+		memcpy(k->a, pkt->saddr, 16);
+		memcpy(k->b, pkt->daddr, 16);
+		k->pa = pkt->sport;
+		k->pb = pkt->dport;
+	} else {
+		memcpy(k->a, pkt->daddr, 16);
+		memcpy(k->b, pkt->saddr, 16);
+		k->pa = pkt->dport;
+		k->pb = pkt->sport;
+	}
+	k->ipver = pkt->ipver;
+	k->pad[0] = k->pad[1] = k->pad[2] = 0;
+}
+
+int32_t
+dp_flow_victim(struct dp_flow_table *ft, uint64_t now, unsigned int *reason)
+{
+	uint64_t stall = ft->hs_ns / 4;
+	int32_t best = -1;
+	uint64_t best_prog = UINT64_MAX, best_last = UINT64_MAX;
+	uint32_t seen = 0, scanned = 0;
+
+	while (seen < DP_EVICT_SCAN && scanned < ft->n) {
+		uint32_t pos = ft->evict_hand;
+		struct dp_flow *f = &ft->f[pos];
+
+		ft->evict_hand = pos + 1 == ft->n ? 0 : pos + 1;
+		scanned++;
+		if (!f->used)
+			continue;
+		seen++;
+		if (f->actions == 0) {
+			*reason = DP_C_EVICT_DONE;
+			return (int32_t)pos;
+		}
+		if (f->progress_ns < best_prog ||
+		    (f->progress_ns == best_prog && f->last_ns < best_last)) {
+			best = (int32_t)pos;
+			best_prog = f->progress_ns;
+			best_last = f->last_ns;
+		}
+	}
+	if (best >= 0)
+		*reason = (best_prog == 0 || (now > best_prog && now - best_prog >= stall)) ? DP_C_EVICT_STALLED
+								       : DP_C_EVICT_ACTIVE;
+	return best;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Per-worker flow table (canonical 5-tuple -> flow state) and the bounded handshake-session pool. */
+#ifndef DP_FLOW_H
+#define DP_FLOW_H
+
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_hash.h>
+
+#include "session.h"
+
+/*
+ * Canonical 5-tuple: endpoint a is the lower (address, port) pair, so both
+ * directions of a connection give the same key. The protocol is always TCP.
+ * VLAN ids are not part of the key.
+ */
+struct dp_flow_key {
+	uint8_t a[16];
+	uint8_t b[16];
+	uint16_t pa, pb;
+	uint8_t ipver;
+	uint8_t pad[3]; /* always zero: keys are compared as bytes */
+};
+
+_Static_assert(sizeof(struct dp_flow_key) == 40, "flow key must have no holes");
+
+/* Action bits: a flow only loses them. No bit left: a later packet costs one lookup. */
+#define DP_ACT_PROBE 0x01   /* no hello seen yet */
+#define DP_ACT_PARSE 0x02   /* feed segments to the session */
+#define DP_ACT_DELIVER 0x04 /* an event is still owed */
+#define DP_ACT_ALL (DP_ACT_PROBE | DP_ACT_PARSE | DP_ACT_DELIVER)
+
+/* A handshake context and its two reassembly buffers, from the worker's pool. */
+struct dp_sess {
+	struct cw_session s;
+	uint32_t idx; /* position in the pool */
+	uint32_t pad;
+};
+
+/*
+ * Flow state, 64 bytes. Indexed by the position rte_hash returns for the
+ * key, so the key itself lives only in the hash. Only the owning worker
+ * reads or writes it.
+ * Invariants: used == 0 -> every other field is meaningless;
+ * sess != NULL <=> actions & DP_ACT_PARSE.
+ */
+struct dp_flow {
+	uint64_t first_ns;    /* time of the first packet */
+	uint64_t last_ns;     /* time of the last packet */
+	uint64_t progress_ns; /* time of the last packet that advanced the handshake, 0 = none */
+	struct dp_sess *sess;
+	uint8_t used;
+	uint8_t actions; /* DP_ACT_* */
+	uint8_t pad[30];
+} __rte_aligned(64);
+
+_Static_assert(sizeof(struct dp_flow) == 64, "flow entry is one cache line");
+
+/*
+ * One worker's table: rte_hash created without concurrency flags (one
+ * writer and reader: the worker) and with the extendable bucket table, so
+ * every one of `n` entries can be used. Bounded to n flows: when full, a
+ * victim is evicted (dp_flow_victim()).
+ * Timers: `hand` walks positions; every call of the expiry scan looks at a
+ * fixed number of positions, so a full sweep takes n / DP_EXPIRE_BATCH
+ * loop iterations.
+ */
+struct dp_flow_table {
+	struct rte_hash *h;
+	struct dp_flow *f; /* [n] */
+	uint32_t n;
+	uint32_t used;
+	uint32_t hand;      /* expiry scan position */
+	uint32_t evict_hand;
+	uint64_t idle_ns;
+	uint64_t hs_ns;
+};
+
+#define DP_EXPIRE_BATCH 64 /* positions the expiry scan looks at per loop iteration */
+#define DP_EVICT_SCAN 32   /* used entries examined to choose an eviction victim */
+
+/*
+ * Bounded session pool: n contexts, each with two cap-byte buffers.
+ * free[0..nfree) is a LIFO stack of free indexes (the most recently freed,
+ * cache-warm context is reused first). Owning worker only.
+ */
+struct dp_sess_pool {
+	struct dp_sess *s; /* [n] */
+	uint8_t *bufs;     /* [n * 2 * cap] */
+	uint32_t *free;    /* [n] */
+	uint32_t n;
+	uint32_t nfree;
+	uint32_t cap;
+};
+
+int dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,
+		       uint32_t idle_s, uint32_t hs_s);
+void dp_flow_table_free(struct dp_flow_table *ft);
+
+int dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, int socket);
+void dp_sess_pool_free(struct dp_sess_pool *p);
+
+static inline struct dp_sess *
+dp_sess_get(struct dp_sess_pool *p)
+{
+	struct dp_sess *s;
+
+	if (p->nfree == 0)
+		return NULL;
+	s = &p->s[p->free[--p->nfree]];
+	cw_session_init(&s->s, p->bufs + (uint64_t)s->idx * 2 * p->cap,
+			p->bufs + ((uint64_t)s->idx * 2 + 1) * p->cap, p->cap);
+	return s;
+}
+
+static inline void
+dp_sess_put(struct dp_sess_pool *p, struct dp_sess *s)
+{
+	p->free[p->nfree++] = s->idx;
+}
+
+/* Build the canonical key of a decoded segment. */
+void dp_flow_key_make(struct dp_flow_key *k, const struct cw_pkt *pkt);
+
+/*
+ * Choose an eviction victim among DP_EVICT_SCAN used entries from the
+ * eviction hand: a finished flow first, then the flow with the oldest
+ * handshake progress (never progressed counts as oldest), ties by the
+ * oldest last packet. Returns the position or -1 (empty table).
+ * *reason receives DP_C_EVICT_DONE / _STALLED / _ACTIVE.
+ * "Stalled" means no handshake progress for at least a quarter of the
+ * handshake timeout.
+ */
+int32_t dp_flow_victim(struct dp_flow_table *ft, uint64_t now, unsigned int *reason);
+
+#endif /* DP_FLOW_H */

@@ -1,0 +1,718 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* chainwatch-dp entry point: options, EAL and port setup, worker launch, shutdown and final counters. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pcap/pcap.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_version.h>
+
+#include "cw_config.h"
+#include "dp.h"
+#include "port.h"
+#include "telemetry.h"
+#include "worker.h"
+
+#define DP_PCAP_VDEV "net_pcap_cw0"
+#define DP_EAL_ARGS_MAX 128
+
+static const struct dp_conf dp_defaults = {
+	.instance = "default",
+	.linktype = CW_LINK_ETHERNET,
+	.shm_mode = 0660,
+	.mode = DP_MODE_AUTO,
+	.workers = 0,
+	.flows = 1u << 20,
+	.sessions = 4096,
+	.reasm_kib = 32,
+	.chains = 1u << 18,
+	.ev_slots = 4096,
+	.blob_kib = 4096,
+	.idle_s = 30,
+	.hs_s = 20,
+	.ring_size = 4096,
+	.rxd = 1024,
+	.mbufs = 0,
+	.eof_quiet_ms = 2000,
+};
+
+static void
+usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"Usage: %s [EAL args] -- [options]\n"
+		"       %s --pcap FILE [options]\n"
+		"\n"
+		"Passive TLS handshake sensor: follows TCP handshakes on a DPDK port, publishes one\n"
+		"event per TLS flow (and each new certificate chain once) to shared memory.\n"
+		"Without \"--\", every argument is an option below and EAL runs with defaults.\n"
+		"\n"
+		"Input:\n"
+		"  --pcap FILE          read a capture (adds a net_pcap vdev; implies --no-pci, and\n"
+		"                       --no-huge when no EAL args are given and no hugepages are free,\n"
+		"                       and lcores for --workers N floating over all CPUs);\n"
+		"                       exits when the whole file is processed and every event flushed\n"
+		"  --port N             DPDK port id to use (default 0; ignored with --pcap)\n"
+		"\n"
+		"Threads:\n"
+		"  --workers N          worker count, 1..%u (default: one per worker lcore, at least 1)\n"
+		"  --mode M             auto|single|dispatch|rss (default auto: rss when the port has\n"
+		"                       RSS and enough queues, else single for 1 worker, else dispatch)\n"
+		"  --dispatch           same as --mode dispatch\n"
+		"  --dispatch-ring N    packets per worker ring in dispatch mode, power of 2 (default %u)\n"
+		"  --rxd N              RX descriptors per queue (default %u)\n"
+		"  --mbufs N            mbuf pool size (default: sized from queues and rings)\n"
+		"\n"
+		"Tables (per worker unless noted):\n"
+		"  --flows N            flow-table entries (default %u)\n"
+		"  --sessions N         concurrent handshakes followed (default %u)\n"
+		"  --reasm-kib N        reassembly buffer per direction in KiB, 1..1024 (default %u)\n"
+		"  --chains N           shared chain-table entries (default %u)\n"
+		"  --idle-timeout S     flow idle timeout in seconds (default %u)\n"
+		"  --hs-timeout S       handshake timeout in seconds (default %u)\n"
+		"\n"
+		"Events (shared memory /dev/shm/chainwatch.<instance>):\n"
+		"  --instance NAME      instance name (default \"default\"); also --shm NAME\n"
+		"  --shm-mode OCTAL     permission of the shared-memory object (default 0660)\n"
+		"  --ring-slots N       events per worker ring, power of 2 (default %u)\n"
+		"  --blob-kib N         chain-blob ring per worker in KiB, power of 2, larger than\n"
+		"                       --reasm-kib (default %u)\n"
+		"\n"
+		"Other:\n"
+		"  --eof-quiet-ms N     --pcap: also treat the capture as finished after N ms without\n"
+		"                       packets (default %u)\n"
+		"  --quiet              do not print the final counters\n"
+		"  --version            print the version and exit\n"
+		"  -h, --help           this text\n"
+		"\n"
+		"Telemetry: /chainwatch/stats and /chainwatch/workers on the EAL telemetry socket\n"
+		"(dpdk-telemetry.py, -f <file-prefix>). SIGINT/SIGTERM: finish, flush, exit 0.\n",
+		prog, prog, DP_MAX_WORKERS, dp_defaults.ring_size, dp_defaults.rxd, dp_defaults.flows,
+		dp_defaults.sessions, dp_defaults.reasm_kib, dp_defaults.chains, dp_defaults.idle_s,
+		dp_defaults.hs_s, dp_defaults.ev_slots, dp_defaults.blob_kib, dp_defaults.eof_quiet_ms);
+}
+
+static void
+die_usage(const char *prog, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry '%s --help'.\n", prog);
+	exit(2);
+}
+
+static uint32_t
+parse_u32(const char *prog, const char *opt, const char *s, uint32_t min, uint32_t max, int pow2)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max ||
+	    (pow2 && (v & (v - 1)) != 0)) {
+		fprintf(stderr, "%s: bad value '%s' for %s: expected %s%u..%u\n", prog, s, opt,
+			pow2 ? "a power of 2 in " : "", min, max);
+		exit(2);
+	}
+	return (uint32_t)v;
+}
+
+enum {
+	OPT_PCAP = 256, OPT_PORT, OPT_WORKERS, OPT_MODE, OPT_DISPATCH, OPT_DISPATCH_RING, OPT_RXD,
+	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_CHAINS, OPT_IDLE, OPT_HS, OPT_INSTANCE,
+	OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION,
+};
+
+static const struct option dp_longopts[] = {
+	{"pcap", required_argument, NULL, OPT_PCAP},
+	{"port", required_argument, NULL, OPT_PORT},
+	{"workers", required_argument, NULL, OPT_WORKERS},
+	{"mode", required_argument, NULL, OPT_MODE},
+	{"dispatch", no_argument, NULL, OPT_DISPATCH},
+	{"dispatch-ring", required_argument, NULL, OPT_DISPATCH_RING},
+	{"rxd", required_argument, NULL, OPT_RXD},
+	{"mbufs", required_argument, NULL, OPT_MBUFS},
+	{"flows", required_argument, NULL, OPT_FLOWS},
+	{"sessions", required_argument, NULL, OPT_SESSIONS},
+	{"reasm-kib", required_argument, NULL, OPT_REASM},
+	{"chains", required_argument, NULL, OPT_CHAINS},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE},
+	{"hs-timeout", required_argument, NULL, OPT_HS},
+	{"instance", required_argument, NULL, OPT_INSTANCE},
+	{"shm", required_argument, NULL, OPT_INSTANCE},
+	{"shm-mode", required_argument, NULL, OPT_SHM_MODE},
+	{"ring-slots", required_argument, NULL, OPT_RING_SLOTS},
+	{"blob-kib", required_argument, NULL, OPT_BLOB_KIB},
+	{"eof-quiet-ms", required_argument, NULL, OPT_EOF_QUIET},
+	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static void
+parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
+{
+	char name[CW_SHM_NAME_MAX];
+	int opt;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", dp_longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_PCAP:
+			conf->pcap = optarg;
+			break;
+		case OPT_PORT:
+			conf->port_id = (uint16_t)parse_u32(prog, "--port", optarg, 0, RTE_MAX_ETHPORTS - 1, 0);
+			conf->port_given = 1;
+			break;
+		case OPT_WORKERS:
+			conf->workers = parse_u32(prog, "--workers", optarg, 1, DP_MAX_WORKERS, 0);
+			break;
+		case OPT_MODE:
+			if (strcmp(optarg, "auto") == 0)
+				conf->mode = DP_MODE_AUTO;
+			else if (strcmp(optarg, "single") == 0)
+				conf->mode = DP_MODE_SINGLE;
+			else if (strcmp(optarg, "dispatch") == 0)
+				conf->mode = DP_MODE_DISPATCH;
+			else if (strcmp(optarg, "rss") == 0)
+				conf->mode = DP_MODE_RSS;
+			else
+				die_usage(prog, "bad --mode '%s': expected auto, single, dispatch or rss", optarg);
+			break;
+		case OPT_DISPATCH:
+			conf->mode = DP_MODE_DISPATCH;
+			break;
+		case OPT_DISPATCH_RING:
+			conf->ring_size = parse_u32(prog, "--dispatch-ring", optarg, 64, 1u << 20, 1);
+			break;
+		case OPT_RXD:
+			conf->rxd = parse_u32(prog, "--rxd", optarg, 32, 32768, 0);
+			break;
+		case OPT_MBUFS:
+			conf->mbufs = parse_u32(prog, "--mbufs", optarg, 1024, 1u << 26, 0);
+			break;
+		case OPT_FLOWS:
+			conf->flows = parse_u32(prog, "--flows", optarg, 8, 1u << 28, 0);
+			break;
+		case OPT_SESSIONS:
+			conf->sessions = parse_u32(prog, "--sessions", optarg, 1, 1u << 24, 0);
+			break;
+		case OPT_REASM:
+			conf->reasm_kib = parse_u32(prog, "--reasm-kib", optarg, 1, 1024, 0);
+			break;
+		case OPT_CHAINS:
+			conf->chains = parse_u32(prog, "--chains", optarg, 8, 1u << 28, 0);
+			break;
+		case OPT_IDLE:
+			conf->idle_s = parse_u32(prog, "--idle-timeout", optarg, 1, 86400, 0);
+			break;
+		case OPT_HS:
+			conf->hs_s = parse_u32(prog, "--hs-timeout", optarg, 1, 86400, 0);
+			break;
+		case OPT_INSTANCE:
+			if (cw_shm_name(optarg, name) < 0)
+				die_usage(prog, "bad --instance '%s': use letters, digits, '-', '_', '.' (up to 50)",
+					  optarg);
+			conf->instance = optarg;
+			break;
+		case OPT_SHM_MODE:
+			conf->shm_mode = (mode_t)parse_u32(prog, "--shm-mode", optarg, 0, 0777, 0);
+			break;
+		case OPT_RING_SLOTS:
+			conf->ev_slots = parse_u32(prog, "--ring-slots", optarg, CW_EVRING_MIN_SLOTS,
+						   CW_EVRING_MAX_SLOTS, 1);
+			break;
+		case OPT_BLOB_KIB:
+			conf->blob_kib = parse_u32(prog, "--blob-kib", optarg, CW_EVRING_MIN_BLOB / 1024,
+						   CW_EVRING_MAX_BLOB / 1024, 1);
+			break;
+		case OPT_EOF_QUIET:
+			conf->eof_quiet_ms = parse_u32(prog, "--eof-quiet-ms", optarg, 10, 3600000, 0);
+			break;
+		case OPT_QUIET:
+			conf->quiet = 1;
+			break;
+		case OPT_VERSION:
+			printf("chainwatch-dp %s (DPDK %s)\n", CW_VERSION, rte_version());
+			exit(0);
+		case 'h':
+			usage(stdout, prog);
+			exit(0);
+		default:
+			die_usage(prog, "unknown or incomplete option '%s'",
+				  optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+		}
+	}
+	if (optind < argc)
+		die_usage(prog, "unexpected argument '%s'", argv[optind]);
+	if (conf->blob_kib <= conf->reasm_kib)
+		die_usage(prog, "--blob-kib must be larger than --reasm-kib (a chain blob can be as large "
+			  "as the server's reassembly buffer)%s", "");
+	if (conf->mode == DP_MODE_SINGLE && conf->workers > 1)
+		die_usage(prog, "--mode single runs exactly one worker%s", "");
+}
+
+/* Frames in the capture, read the same way net_pcap will read them. -1 on error (printed). */
+static int64_t
+pcap_count(const char *prog, const char *file, int *lt)
+{
+	char err[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	int64_t n = 0;
+	pcap_t *p;
+	int rc;
+
+	p = pcap_open_offline(file, err);
+	if (p == NULL) {
+		fprintf(stderr, "%s: cannot read capture %s: %s\n", prog, file, err);
+		return -1;
+	}
+	switch (pcap_datalink(p)) {
+	case DLT_NULL:
+		*lt = CW_LINK_NULL;
+		break;
+	case DLT_EN10MB:
+		*lt = CW_LINK_ETHERNET;
+		break;
+	case DLT_RAW: /* libpcap maps LINKTYPE_RAW (101) to DLT_RAW */
+		*lt = CW_LINK_RAW;
+		break;
+	case DLT_LINUX_SLL:
+		*lt = CW_LINK_LINUX_SLL;
+		break;
+	case CW_LINK_IPV4:
+	case CW_LINK_IPV6:
+	case CW_LINK_LINUX_SLL2:
+		*lt = pcap_datalink(p);
+		break;
+	default:
+		fprintf(stderr, "%s: %s: unsupported link type %d (%s)\n", prog, file,
+			pcap_datalink(p),
+			pcap_datalink_val_to_name(pcap_datalink(p)) ? pcap_datalink_val_to_name(pcap_datalink(p))
+								    : "?");
+		pcap_close(p);
+		return -1;
+	}
+	while ((rc = pcap_next_ex(p, &h, &d)) == 1)
+		n++;
+	if (rc == PCAP_ERROR)
+		fprintf(stderr, "%s: warning: %s is truncated or damaged after %" PRId64
+				" frames; processing those\n", prog, file, n);
+	pcap_close(p);
+	return n;
+}
+
+static int
+hugepages_free(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	long v = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "HugePages_Free: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v > 0;
+}
+
+/* Rough memory need in MiB for an implicit --no-huge run. */
+static unsigned long
+estimate_mib(const struct dp_conf *conf, uint32_t workers)
+{
+	uint64_t per = (uint64_t)conf->flows * 192 +
+		       (uint64_t)conf->sessions * (2ull * conf->reasm_kib * 1024 + 4096) +
+		       (uint64_t)conf->ring_size * 2304 + DP_SCRATCH_BYTES + 65536;
+	uint64_t total = per * workers + (uint64_t)conf->chains * 96 + (64ull << 20);
+
+	return (unsigned long)(total >> 20) + 64;
+}
+
+static void
+on_signal(int sig)
+{
+	RTE_SET_USED(sig);
+	dp_quit = 1;
+}
+
+static uint64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int
+resolve_mode(struct dp_conf *conf, const struct dp_port_caps *caps, unsigned int nlc,
+	     const char **why)
+{
+	uint32_t w = conf->workers ? conf->workers : (nlc > 0 ? nlc : 1);
+
+	if (w > DP_MAX_WORKERS)
+		w = DP_MAX_WORKERS;
+	if (conf->mode == DP_MODE_AUTO) {
+		if (caps->rss && caps->max_rxq >= w && nlc >= w && (w > 1 || conf->workers == 1))
+			conf->mode = DP_MODE_RSS;
+		else if (w == 1)
+			conf->mode = DP_MODE_SINGLE;
+		else
+			conf->mode = DP_MODE_DISPATCH;
+	}
+	conf->workers = w;
+	switch (conf->mode) {
+	case DP_MODE_SINGLE:
+		if (w != 1) {
+			*why = "single mode runs one worker";
+			return -EINVAL;
+		}
+		break;
+	case DP_MODE_RSS:
+		if (!caps->rss) {
+			*why = "the port has no RSS: use --mode dispatch";
+			return -ENOTSUP;
+		}
+		if (caps->max_rxq < w) {
+			*why = "the port has fewer RX queues than workers";
+			return -EINVAL;
+		}
+		/* fall through */
+	case DP_MODE_DISPATCH:
+		if (nlc < w) {
+			*why = "not enough worker lcores for --workers: give EAL more (-l / --lcores)";
+			return -EINVAL;
+		}
+		break;
+	default:
+		*why = "bad mode";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static struct dp_chaintab dp_chains;
+static struct cw_shm dp_shm;
+static struct rte_mempool *dp_pool;
+
+/* Everything after EAL: returns 0 or -errno with *why set; undoes what it did on error. */
+static int
+dp_setup(struct dp_conf *conf, const char **why)
+{
+	struct dp_port_caps caps;
+	unsigned int nlc = rte_lcore_count() - 1, lcore;
+	int socket, rc;
+	uint32_t i, nmbufs;
+
+	if (conf->pcap != NULL) {
+		rc = rte_eth_dev_get_port_by_name(DP_PCAP_VDEV, &conf->port_id);
+		if (rc < 0) {
+			*why = "the pcap vdev did not come up";
+			return rc;
+		}
+	} else if (rte_eth_dev_count_avail() == 0) {
+		*why = "no DPDK port: bind a NIC or pass --vdev (or use --pcap)";
+		return -ENODEV;
+	}
+	rc = dp_port_caps(conf->port_id, &caps);
+	if (rc < 0) {
+		*why = "no such port (--port)";
+		return rc;
+	}
+	rc = resolve_mode(conf, &caps, nlc, why);
+	if (rc < 0)
+		return rc;
+	/* Offline: the dispatcher waits for a busy worker instead of dropping. */
+	conf->lossless_dispatch = conf->pcap != NULL;
+	socket = rte_eth_dev_socket_id(conf->port_id);
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+
+	dp_run.conf = conf;
+	dp_run.port = conf->port_id;
+	dp_run.nworkers = conf->workers;
+	dp_run.tsc_hz = rte_get_tsc_hz();
+	dp_run.tsc0 = rte_rdtsc();
+	dp_run.ns0 = realtime_ns();
+	dp_run.mult = (uint64_t)((__extension__(unsigned __int128)1000000000ull << 32) / dp_run.tsc_hz);
+
+	rc = cw_shm_create(&dp_shm, conf->instance, conf->workers, conf->ev_slots,
+			   conf->blob_kib * 1024u, conf->shm_mode);
+	if (rc < 0) {
+		*why = "cannot create the shared-memory event rings";
+		return rc;
+	}
+	dp_run.shm = &dp_shm;
+
+	rc = dp_chaintab_init(&dp_chains, conf->chains, socket, conf->workers > 1);
+	if (rc < 0) {
+		*why = "cannot allocate the chain table (--chains; EAL memory -m)";
+		goto err_shm;
+	}
+
+	lcore = rte_get_next_lcore(-1, 1, 0);
+	for (i = 0; i < conf->workers; i++) {
+		struct dp_worker *w = rte_zmalloc_socket("dp_worker", sizeof(*w), RTE_CACHE_LINE_SIZE,
+							 socket);
+
+		if (w == NULL) {
+			rc = -ENOMEM;
+			*why = "cannot allocate worker state";
+			goto err_workers;
+		}
+		dp_run.w[i] = w;
+		rc = dp_worker_init(w, i, conf, socket, &dp_chains, &dp_shm.rings[i]);
+		if (rc < 0) {
+			rte_free(w);
+			dp_run.w[i] = NULL;
+			*why = "cannot allocate worker tables (--flows, --sessions, --reasm-kib; EAL memory -m)";
+			goto err_workers;
+		}
+		if (conf->mode == DP_MODE_SINGLE) {
+			w->lcore = rte_get_main_lcore();
+		} else {
+			w->lcore = lcore;
+			lcore = rte_get_next_lcore(lcore, 1, 0);
+		}
+		w->st = &dp_lcore_stats[w->lcore];
+		w->port = conf->port_id;
+		w->linktype = conf->linktype;
+		w->queue = conf->mode == DP_MODE_RSS ? (uint16_t)i : 0;
+		w->clk = conf->pcap != NULL ? &dp_clock_capture : &dp_clock_tsc;
+		if (conf->mode == DP_MODE_DISPATCH) {
+			char name[RTE_RING_NAMESIZE];
+
+			snprintf(name, sizeof(name), "dp_in_%u", i);
+			w->in = rte_ring_create(name, conf->ring_size, socket,
+						RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (w->in == NULL) {
+				rc = -rte_errno;
+				*why = "cannot create a dispatch ring";
+				goto err_workers;
+			}
+		}
+	}
+
+	nmbufs = conf->mbufs;
+	if (nmbufs == 0) {
+		uint32_t nq = conf->mode == DP_MODE_RSS ? conf->workers : 1;
+
+		nmbufs = nq * conf->rxd + 4 * DP_BURST * (conf->workers + 1) + 2 * 256 * (nlc + 1);
+		if (conf->mode == DP_MODE_DISPATCH)
+			nmbufs += conf->workers * conf->ring_size;
+		if (nmbufs < 8192)
+			nmbufs = 8192;
+	}
+	dp_pool = rte_pktmbuf_pool_create("dp_mbufs", nmbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					  socket);
+	if (dp_pool == NULL) {
+		rc = -rte_errno;
+		*why = "cannot create the mbuf pool (--mbufs; EAL memory -m)";
+		goto err_workers;
+	}
+	rc = dp_port_init(conf->port_id, conf->mode == DP_MODE_RSS ? (uint16_t)conf->workers : 1,
+			  conf->mode == DP_MODE_RSS, (uint16_t)conf->rxd, dp_pool, &dp_run.ts_off,
+			  &dp_run.ts_flag);
+	if (rc < 0) {
+		*why = "cannot configure or start the port";
+		goto err_pool;
+	}
+	rc = dp_telemetry_init();
+	if (rc < 0)
+		fprintf(stderr, "chainwatch-dp: warning: telemetry commands not registered (%s)\n",
+			strerror(-rc));
+	return 0;
+
+err_pool:
+	rte_mempool_free(dp_pool);
+	dp_pool = NULL;
+err_workers:
+	for (i = 0; i < conf->workers; i++) {
+		if (dp_run.w[i] == NULL)
+			continue;
+		rte_ring_free(dp_run.w[i]->in);
+		dp_worker_free(dp_run.w[i]);
+		rte_free(dp_run.w[i]);
+		dp_run.w[i] = NULL;
+	}
+	dp_chaintab_free(&dp_chains);
+err_shm:
+	cw_shm_close(&dp_shm);
+	cw_shm_unlink(conf->instance);
+	dp_run.shm = NULL;
+	return rc;
+}
+
+static void
+dp_teardown(const struct dp_conf *conf)
+{
+	uint32_t i;
+
+	dp_port_fini(conf->port_id);
+	for (i = 0; i < conf->workers; i++) {
+		rte_ring_free(dp_run.w[i]->in);
+		dp_worker_free(dp_run.w[i]);
+		rte_free(dp_run.w[i]);
+		dp_run.w[i] = NULL;
+	}
+	rte_mempool_free(dp_pool);
+	dp_chaintab_free(&dp_chains);
+	cw_shm_close(&dp_shm);
+	dp_run.shm = NULL;
+}
+
+static void
+print_counters(const struct dp_conf *conf)
+{
+	struct dp_stats t;
+	uint64_t pub = 0, drop = 0, bdrop = 0;
+	unsigned int c;
+	uint32_t i;
+
+	dp_stats_total(&t);
+	for (i = 0; i < dp_shm.nrings; i++) {
+		pub += atomic_load_explicit(&dp_shm.rings[i].ctl->ev_head, memory_order_relaxed);
+		drop += atomic_load_explicit(&dp_shm.rings[i].ctl->events_dropped, memory_order_relaxed);
+		bdrop += atomic_load_explicit(&dp_shm.rings[i].ctl->blobs_dropped, memory_order_relaxed);
+	}
+	printf("chainwatch-dp: final counters (mode %s, %u worker%s, instance %s%s)\n",
+	       dp_modes[conf->mode].name, conf->workers, conf->workers == 1 ? "" : "s",
+	       conf->instance, dp_run.eof ? ", end of capture" : "");
+	for (c = 0; c < DP_C__MAX; c++)
+		printf("  %-22s %" PRIu64 "\n", dp_cnt_name(c), t.c[c]);
+	printf("  %-22s %" PRIu64 "\n", "ring_events_published", pub);
+	printf("  %-22s %" PRIu64 "\n", "ring_events_dropped", drop);
+	printf("  %-22s %" PRIu64 "\n", "ring_blobs_dropped", bdrop);
+	fflush(stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct dp_conf conf = dp_defaults;
+	const char *prog = "chainwatch-dp";
+	char *eal_argv[DP_EAL_ARGS_MAX];
+	char *app_argv[DP_EAL_ARGS_MAX];
+	char vdev[PATH_MAX + 64], mem[32], lcores[64];
+	int eal_argc = 0, app_argc = 0, user_eal = 0, sep = -1;
+	const char *why = "";
+	unsigned int lcore;
+	int i, rc;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			sep = i;
+			break;
+		}
+	if (argc >= DP_EAL_ARGS_MAX - 8) {
+		fprintf(stderr, "%s: too many arguments\n", prog);
+		return 2;
+	}
+	app_argv[app_argc++] = argv[0];
+	eal_argv[eal_argc++] = argv[0];
+	if (sep < 0) {
+		for (i = 1; i < argc; i++)
+			app_argv[app_argc++] = argv[i];
+	} else {
+		for (i = 1; i < sep; i++)
+			eal_argv[eal_argc++] = argv[i];
+		user_eal = sep > 1;
+		for (i = sep + 1; i < argc; i++)
+			app_argv[app_argc++] = argv[i];
+	}
+	app_argv[app_argc] = NULL;
+	parse_options(app_argc, app_argv, prog, &conf);
+
+	if (conf.pcap != NULL) {
+		int64_t n;
+
+		if (strchr(conf.pcap, ',') != NULL)
+			die_usage(prog, "--pcap path '%s' must not contain ',' (EAL device syntax)",
+				  conf.pcap);
+		n = pcap_count(prog, conf.pcap, &conf.linktype);
+		if (n < 0)
+			return 1;
+		conf.pcap_packets = (uint64_t)n;
+		if (!user_eal) {
+			eal_argv[eal_argc++] = (char *)"--no-pci";
+			if (!hugepages_free()) {
+				long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+				uint32_t w = conf.workers ? conf.workers : (ncpu > 1 ? (uint32_t)ncpu - 1 : 1);
+
+				snprintf(mem, sizeof(mem), "%lu", estimate_mib(&conf, w));
+				eal_argv[eal_argc++] = (char *)"--no-huge";
+				eal_argv[eal_argc++] = (char *)"-m";
+				eal_argv[eal_argc++] = mem;
+			}
+		}
+		if (!user_eal && conf.workers > 1) {
+			/* One main lcore plus one per worker, floating over the CPUs there are. */
+			long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+			snprintf(lcores, sizeof(lcores), "--lcores=(0-%u)@(0-%ld)", conf.workers,
+				 ncpu > 1 ? ncpu - 1 : 0);
+			eal_argv[eal_argc++] = lcores;
+		}
+		snprintf(vdev, sizeof(vdev), "--vdev=%s,rx_pcap=%s", DP_PCAP_VDEV, conf.pcap);
+		eal_argv[eal_argc++] = vdev;
+	}
+	eal_argv[eal_argc] = NULL;
+
+	rc = rte_eal_init(eal_argc, eal_argv);
+	if (rc < 0)
+		rte_exit(EXIT_FAILURE, "EAL init failed: %s\n", rte_strerror(rte_errno));
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	rc = dp_setup(&conf, &why);
+	if (rc < 0)
+		rte_exit(EXIT_FAILURE, "%s: %s\n", why, strerror(-rc));
+
+	if (!conf.quiet)
+		printf("chainwatch-dp: port %u, mode %s, %u worker%s, clock %s, shm %s%s\n",
+		       conf.port_id, dp_modes[conf.mode].name, conf.workers,
+		       conf.workers == 1 ? "" : "s", dp_run.w[0]->clk->name, CW_SHM_PREFIX,
+		       conf.instance);
+	fflush(stdout);
+	cw_shm_set_state(&dp_shm, CW_SHM_RUNNING);
+
+	if (dp_modes[conf.mode].worker_loop != NULL)
+		for (i = 0; i < (int)conf.workers; i++)
+			rte_eal_remote_launch(dp_modes[conf.mode].worker_loop, dp_run.w[i],
+					      dp_run.w[i]->lcore);
+	dp_modes[conf.mode].main_loop();
+	RTE_LCORE_FOREACH_WORKER(lcore)
+		rte_eal_wait_lcore(lcore);
+
+	/* Every event is in the rings now. */
+	cw_shm_set_state(&dp_shm, dp_run.eof && !dp_quit ? CW_SHM_DONE : CW_SHM_EXITED);
+	if (!conf.quiet)
+		print_counters(&conf);
+	dp_teardown(&conf);
+	rte_eal_cleanup();
+	return 0;
+}

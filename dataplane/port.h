@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Port setup: queues, symmetric RSS, capture timestamps, the mbuf pool. */
+#ifndef DP_PORT_H
+#define DP_PORT_H
+
+#include <stdint.h>
+
+#include <rte_mempool.h>
+
+/* Facts about a port that decide the mode. */
+struct dp_port_caps {
+	uint16_t max_rxq;
+	int rss;        /* symmetric RSS over IP/TCP is possible */
+	const char *driver;
+};
+
+int dp_port_caps(uint16_t port, struct dp_port_caps *caps);
+
+/*
+ * Configure and start port with nrxq RX queues (RSS when rss != 0) of
+ * rxd descriptors each, on mbufs from mp. Registers the RX timestamp
+ * dynfield (*ts_off, *ts_flag; -1/0 when unavailable). Returns 0 or -errno.
+ */
+int dp_port_init(uint16_t port, uint16_t nrxq, int rss, uint16_t rxd, struct rte_mempool *mp,
+		 int *ts_off, uint64_t *ts_flag);
+
+void dp_port_fini(uint16_t port);
+
+#endif /* DP_PORT_H */

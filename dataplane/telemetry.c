@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Counter names and the rte_telemetry commands /chainwatch/stats and /chainwatch/workers. */
+#include <string.h>
+
+#include <rte_telemetry.h>
+
+#include "telemetry.h"
+#include "worker.h"
+
+static const char *const dp_cnt_names[DP_C__MAX] = {
+	[DP_C_RX_PKTS] = "rx_packets",
+	[DP_C_RX_BYTES] = "rx_bytes",
+	[DP_C_DEC + CW_DEC_TCP] = "dec_tcp",
+	[DP_C_DEC + CW_DEC_NOT_IP] = "dec_not_ip",
+	[DP_C_DEC + CW_DEC_NOT_TCP] = "dec_not_tcp",
+	[DP_C_DEC + CW_DEC_FRAGMENT] = "dec_fragment",
+	[DP_C_DEC + CW_DEC_TRUNC_L2] = "dec_trunc_l2",
+	[DP_C_DEC + CW_DEC_TRUNC_L3] = "dec_trunc_l3",
+	[DP_C_DEC + CW_DEC_BAD_L3] = "dec_bad_l3",
+	[DP_C_DEC + CW_DEC_TRUNC_L4] = "dec_trunc_l4",
+	[DP_C_DEC + CW_DEC_BAD_L4] = "dec_bad_l4",
+	[DP_C_DEC + CW_DEC_VLAN_DEPTH] = "dec_vlan_depth",
+	[DP_C_DEC + CW_DEC_EXT_DEPTH] = "dec_ext_depth",
+	[DP_C_LINEARIZED] = "linearized",
+	[DP_C_TOO_LONG] = "too_long",
+	[DP_C_FLOWS_NEW] = "flows_new",
+	[DP_C_DONE_PKTS] = "done_flow_packets",
+	[DP_C_TLS_FLOWS] = "tls_flows",
+	[DP_C_HS_DONE] = "handshakes_done",
+	[DP_C_END + CW_END_DONE] = "end_done",
+	[DP_C_END + CW_END_FIN] = "end_fin",
+	[DP_C_END + CW_END_RST] = "end_rst",
+	[DP_C_END + CW_END_IDLE] = "end_idle",
+	[DP_C_END + CW_END_HS_TIMEOUT] = "end_hs_timeout",
+	[DP_C_END + CW_END_EVICTED] = "end_evicted",
+	[DP_C_END + CW_END_NOT_TLS] = "end_not_tls",
+	[DP_C_END + CW_END_BAD] = "end_bad",
+	[DP_C_END + CW_END_NO_BUFFER] = "end_no_buffer",
+	[DP_C_END + CW_END_SHUTDOWN] = "end_shutdown",
+	[DP_C_NON_TLS] = "non_tls_flows",
+	[DP_C_EVICT_DONE] = "evict_done",
+	[DP_C_EVICT_STALLED] = "evict_stalled",
+	[DP_C_EVICT_ACTIVE] = "evict_active",
+	[DP_C_EVICT_FAIL] = "evict_fail",
+	[DP_C_EXPIRE_IDLE] = "expire_idle",
+	[DP_C_EXPIRE_HS] = "expire_hs_timeout",
+	[DP_C_EXPIRE_DONE] = "expire_done",
+	[DP_C_NO_SESSION] = "no_session",
+	[DP_C_CHAINS_NEW] = "chains_new",
+	[DP_C_CHAINS_KNOWN] = "chains_known",
+	[DP_C_CHAIN_CACHE_HIT] = "chain_cache_hits",
+	[DP_C_CHAIN_TABLE_FULL] = "chain_table_full",
+	[DP_C_EV_OUT] = "events_out",
+	[DP_C_EV_DROP] = "events_dropped",
+	[DP_C_BLOB_OUT] = "blobs_out",
+	[DP_C_BLOB_DROP] = "blobs_dropped",
+	[DP_C_DISPATCH_OUT] = "dispatch_out",
+	[DP_C_DISPATCH_DROP] = "dispatch_dropped",
+	[DP_C_DISPATCH_WAIT] = "dispatch_waits",
+};
+
+const char *
+dp_cnt_name(unsigned int c)
+{
+	return c < DP_C__MAX && dp_cnt_names[c] != NULL ? dp_cnt_names[c] : "unknown";
+}
+
+void
+dp_stats_total(struct dp_stats *t)
+{
+	unsigned int l, c;
+
+	memset(t, 0, sizeof(*t));
+	RTE_LCORE_FOREACH(l)
+		for (c = 0; c < DP_C__MAX; c++)
+			t->c[c] += dp_lcore_stats[l].c[c];
+}
+
+static int
+tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dp_stats t;
+	unsigned int c;
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	dp_stats_total(&t);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "mode", dp_modes[dp_run.conf->mode].name);
+	rte_tel_data_add_dict_u64(d, "workers", dp_run.nworkers);
+	for (c = 0; c < DP_C__MAX; c++)
+		rte_tel_data_add_dict_u64(d, dp_cnt_name(c), t.c[c]);
+	if (dp_run.shm != NULL) {
+		uint64_t pub = 0, drop = 0, bdrop = 0;
+		uint32_t i;
+
+		for (i = 0; i < dp_run.shm->nrings; i++) {
+			const struct cw_evring_ctl *ctl = dp_run.shm->rings[i].ctl;
+
+			pub += atomic_load_explicit(&ctl->ev_head, memory_order_relaxed);
+			drop += atomic_load_explicit(&ctl->events_dropped, memory_order_relaxed);
+			bdrop += atomic_load_explicit(&ctl->blobs_dropped, memory_order_relaxed);
+		}
+		rte_tel_data_add_dict_u64(d, "ring_events_published", pub);
+		rte_tel_data_add_dict_u64(d, "ring_events_dropped", drop);
+		rte_tel_data_add_dict_u64(d, "ring_blobs_dropped", bdrop);
+	}
+	return 0;
+}
+
+/* One array per counter, indexed by worker id (the dispatcher's own counters are in /chainwatch/stats). */
+static int
+tel_workers(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	unsigned int c;
+	uint32_t i;
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	rte_tel_data_start_dict(d);
+	{
+		struct rte_tel_data *a = rte_tel_data_alloc();
+
+		if (a == NULL)
+			return -1;
+		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+		for (i = 0; i < dp_run.nworkers; i++)
+			rte_tel_data_add_array_u64(a, dp_run.w[i]->lcore);
+		rte_tel_data_add_dict_container(d, "lcore", a, 0);
+	}
+	for (c = 0; c < DP_C__MAX; c++) {
+		struct rte_tel_data *a = rte_tel_data_alloc();
+
+		if (a == NULL)
+			return -1;
+		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+		for (i = 0; i < dp_run.nworkers; i++)
+			rte_tel_data_add_array_u64(a, dp_run.w[i]->st->c[c]);
+		rte_tel_data_add_dict_container(d, dp_cnt_name(c), a, 0);
+	}
+	{
+		struct rte_tel_data *a = rte_tel_data_alloc();
+		struct rte_tel_data *b = rte_tel_data_alloc();
+
+		if (a == NULL || b == NULL) {
+			rte_tel_data_free(a);
+			rte_tel_data_free(b);
+			return -1;
+		}
+		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+		rte_tel_data_start_array(b, RTE_TEL_U64_VAL);
+		for (i = 0; i < dp_run.nworkers; i++) {
+			const struct cw_evring_ctl *ctl = dp_run.w[i]->ev->ctl;
+
+			rte_tel_data_add_array_u64(a, atomic_load_explicit(&ctl->ev_head,
+									   memory_order_relaxed));
+			rte_tel_data_add_array_u64(b, atomic_load_explicit(&ctl->events_dropped,
+									   memory_order_relaxed));
+		}
+		rte_tel_data_add_dict_container(d, "ring_events_published", a, 0);
+		rte_tel_data_add_dict_container(d, "ring_events_dropped", b, 0);
+	}
+	return 0;
+}
+
+int
+dp_telemetry_init(void)
+{
+	int rc;
+
+	rc = rte_telemetry_register_cmd("/chainwatch/stats", tel_stats,
+					"Dataplane totals over all lcores. No parameters.");
+	if (rc < 0)
+		return rc;
+	return rte_telemetry_register_cmd("/chainwatch/workers", tel_workers,
+					  "Per-worker counters: one array per counter, by worker id. No parameters.");
+}

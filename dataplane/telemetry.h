@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Counter totals and the rte_telemetry commands of the dataplane. */
+#ifndef DP_TELEMETRY_H
+#define DP_TELEMETRY_H
+
+#include "dp.h"
+
+/* Sum of every lcore's counters. */
+void dp_stats_total(struct dp_stats *t);
+
+/* Register /chainwatch/stats and /chainwatch/workers. Returns 0 or -errno. */
+int dp_telemetry_init(void);
+
+#endif /* DP_TELEMETRY_H */

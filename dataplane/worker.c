@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Worker lcore state, the per-packet handshake driver and the RX/dispatch/worker loops. */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_prefetch.h>
+
+#include "emit.h"
+#include "worker.h"
+
+struct dp_stats dp_lcore_stats[RTE_MAX_LCORE];
+volatile int dp_quit;
+volatile int dp_stop;
+struct dp_run dp_run;
+
+/* ---- clocks ---- */
+
+static inline uint64_t
+tsc_to_ns(uint64_t tsc)
+{
+	__extension__ unsigned __int128 d = (unsigned __int128)(tsc - dp_run.tsc0) * dp_run.mult;
+
+	return dp_run.ns0 + (uint64_t)(d >> 32);
+}
+
+static uint64_t
+capture_pkt_ns(struct dp_worker *w, const struct rte_mbuf *m)
+{
+	uint64_t ns;
+
+	if (m->ol_flags & dp_run.ts_flag)
+		ns = *RTE_MBUF_DYNFIELD(m, dp_run.ts_off, const rte_mbuf_timestamp_t *) * 1000ull;
+	else
+		ns = tsc_to_ns(rte_rdtsc()); /* replayed frames (infinite_rx) carry no timestamp */
+	if (ns > w->now_ns)
+		w->now_ns = ns;
+	return ns;
+}
+
+static void
+capture_tick(struct dp_worker *w)
+{
+	RTE_SET_USED(w); /* capture time only moves with packets */
+}
+
+static uint64_t
+tsc_pkt_ns(struct dp_worker *w, const struct rte_mbuf *m)
+{
+	RTE_SET_USED(m);
+	return w->now_ns;
+}
+
+static void
+tsc_tick(struct dp_worker *w)
+{
+	w->now_ns = tsc_to_ns(rte_rdtsc());
+}
+
+const struct dp_clock_ops dp_clock_capture = {
+	.name = "capture",
+	.pkt_ns = capture_pkt_ns,
+	.tick = capture_tick,
+};
+
+const struct dp_clock_ops dp_clock_tsc = {
+	.name = "tsc",
+	.pkt_ns = tsc_pkt_ns,
+	.tick = tsc_tick,
+};
+
+/* ---- setup ---- */
+
+int
+dp_worker_init(struct dp_worker *w, uint32_t id, const struct dp_conf *conf, int socket,
+	       struct dp_chaintab *chains, struct cw_evring *ev)
+{
+	char name[RTE_HASH_NAMESIZE];
+	uint32_t cap = conf->reasm_kib * 1024u;
+	int rc;
+
+	w->id = id;
+	w->chains = chains;
+	w->ev = ev;
+	snprintf(name, sizeof(name), "dp_flows_%u", id);
+	rc = dp_flow_table_init(&w->ft, name, conf->flows, socket, conf->idle_s, conf->hs_s);
+	if (rc < 0)
+		return rc;
+	rc = dp_sess_pool_init(&w->pool, conf->sessions, cap, socket);
+	if (rc < 0)
+		goto err_ft;
+	w->cc = rte_zmalloc_socket("dp_chain_cache", sizeof(*w->cc), RTE_CACHE_LINE_SIZE, socket);
+	if (w->cc == NULL) {
+		rc = -ENOMEM;
+		goto err_pool;
+	}
+	w->scratch = rte_malloc_socket("dp_scratch", DP_SCRATCH_BYTES, RTE_CACHE_LINE_SIZE, socket);
+	if (w->scratch == NULL) {
+		rc = -ENOMEM;
+		goto err_cc;
+	}
+	w->blob_cap = (uint32_t)sizeof(struct cw_chain_blob) + cap;
+	w->blob = rte_malloc_socket("dp_blob", w->blob_cap, RTE_CACHE_LINE_SIZE, socket);
+	if (w->blob == NULL) {
+		rc = -ENOMEM;
+		goto err_scratch;
+	}
+	return 0;
+
+err_scratch:
+	rte_free(w->scratch);
+err_cc:
+	rte_free(w->cc);
+err_pool:
+	dp_sess_pool_free(&w->pool);
+err_ft:
+	dp_flow_table_free(&w->ft);
+	return rc;
+}
+
+void
+dp_worker_free(struct dp_worker *w)
+{
+	rte_free(w->blob);
+	rte_free(w->scratch);
+	rte_free(w->cc);
+	dp_sess_pool_free(&w->pool);
+	dp_flow_table_free(&w->ft);
+}
+
+/* ---- flow table operations that end flows ---- */
+
+static void
+flow_remove(struct dp_worker *w, uint32_t pos)
+{
+	struct dp_flow_table *ft = &w->ft;
+	struct dp_flow_key key;
+	void *kp;
+
+	if (rte_hash_get_key_with_position(ft->h, (int32_t)pos, &kp) == 0) {
+		memcpy(&key, kp, sizeof(key));
+		rte_hash_del_key(ft->h, &key);
+	}
+	memset(&ft->f[pos], 0, sizeof(ft->f[pos]));
+	ft->used--;
+}
+
+/* Look at the next DP_EXPIRE_BATCH positions and end flows past a timeout. */
+static void
+flow_expire(struct dp_worker *w)
+{
+	struct dp_flow_table *ft = &w->ft;
+	uint64_t now = w->now_ns;
+	uint64_t *c = w->st->c;
+	unsigned int k;
+
+	for (k = 0; k < DP_EXPIRE_BATCH; k++) {
+		uint32_t pos = ft->hand;
+		struct dp_flow *f = &ft->f[pos];
+
+		ft->hand = pos + 1 == ft->n ? 0 : pos + 1;
+		if (!f->used)
+			continue;
+		if (now > f->last_ns && now - f->last_ns >= ft->idle_ns) {
+			if (f->actions != 0) {
+				dp_flow_end(w, f, CW_END_IDLE);
+				c[DP_C_EXPIRE_IDLE]++;
+			} else {
+				c[DP_C_EXPIRE_DONE]++;
+			}
+			flow_remove(w, pos);
+		} else if (f->actions != 0 && now > f->first_ns && now - f->first_ns >= ft->hs_ns) {
+			dp_flow_end(w, f, CW_END_HS_TIMEOUT);
+			c[DP_C_EXPIRE_HS]++;
+			flow_remove(w, pos);
+		}
+	}
+}
+
+/* Find the flow of a segment, adding it (and evicting one when full). NULL: dropped, counted. */
+static inline struct dp_flow *
+flow_get(struct dp_worker *w, const struct cw_pkt *pkt, int *is_new)
+{
+	struct dp_flow_table *ft = &w->ft;
+	struct dp_flow_key key;
+	hash_sig_t sig;
+	int32_t pos;
+
+	dp_flow_key_make(&key, pkt);
+	sig = rte_hash_hash(ft->h, &key);
+	pos = rte_hash_lookup_with_hash(ft->h, &key, sig);
+	if (pos >= 0) {
+		*is_new = 0;
+		return &ft->f[pos];
+	}
+	if (ft->used >= ft->n) {
+		unsigned int reason;
+		int32_t v = dp_flow_victim(ft, w->now_ns, &reason);
+
+		if (v < 0) {
+			w->st->c[DP_C_EVICT_FAIL]++;
+			return NULL;
+		}
+		if (ft->f[v].actions != 0)
+			dp_flow_end(w, &ft->f[v], CW_END_EVICTED);
+		flow_remove(w, (uint32_t)v);
+		w->st->c[reason]++;
+	}
+	pos = rte_hash_add_key_with_hash(ft->h, &key, sig);
+	if (pos < 0 || (uint32_t)pos >= ft->n) {
+		if (pos >= 0)
+			rte_hash_del_key_with_hash(ft->h, &key, sig);
+		w->st->c[DP_C_EVICT_FAIL]++;
+		return NULL;
+	}
+	ft->used++;
+	*is_new = 1;
+	return &ft->f[pos];
+}
+
+/* One decoded TCP segment through the flow table and its session. */
+static inline void
+flow_packet(struct dp_worker *w, const struct cw_pkt *pkt, uint64_t ts)
+{
+	uint64_t *c = w->st->c;
+	struct cw_session *s;
+	struct dp_flow *f;
+	int is_new, rc;
+
+	f = flow_get(w, pkt, &is_new);
+	if (f == NULL)
+		return;
+	/* A finished flow whose 5-tuple is reused by a new connection (bare SYN) starts over. */
+	if (!is_new && f->actions == 0 && (pkt->tcp_flags & (CW_TCP_SYN | CW_TCP_ACK)) == CW_TCP_SYN)
+		is_new = 1;
+	if (is_new) {
+		struct dp_sess *ds = dp_sess_get(&w->pool);
+
+		c[DP_C_FLOWS_NEW]++;
+		f->used = 1;
+		f->first_ns = ts;
+		f->last_ns = ts;
+		f->progress_ns = 0;
+		if (ds == NULL) {
+			c[DP_C_NO_SESSION]++;
+			f->sess = NULL;
+			f->actions = 0;
+			dp_emit_no_buffer(w, pkt, ts);
+			return;
+		}
+		f->sess = ds;
+		f->actions = DP_ACT_ALL;
+	} else {
+		if (ts > f->last_ns)
+			f->last_ns = ts;
+		if (f->actions == 0) {
+			c[DP_C_DONE_PKTS]++;
+			return;
+		}
+	}
+	s = &f->sess->s;
+	rc = cw_session_packet(s, pkt, ts);
+	if (s->ev.ts_last_ns != f->progress_ns)
+		f->progress_ns = s->ev.ts_last_ns;
+	if ((f->actions & DP_ACT_PROBE) && (s->ev.flags & (CW_EVF_CH | CW_EVF_SH | CW_EVF_SSLV2))) {
+		f->actions &= (uint8_t)~DP_ACT_PROBE;
+		c[DP_C_TLS_FLOWS]++;
+	}
+	if (rc == CW_SESS_MORE)
+		return;
+	dp_flow_end(w, f, rc == CW_SESS_DONE ? CW_END_DONE : cw_session_abandon_reason(s));
+}
+
+/* Frame bytes of m: in place, or copied to scratch when segmented. NULL: too long, counted. */
+static inline const uint8_t *
+frame_of(struct rte_mbuf *m, uint8_t *scratch, uint64_t *c)
+{
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+
+	if (likely(m->nb_segs == 1))
+		return rte_pktmbuf_mtod(m, const uint8_t *);
+	if (len > DP_SCRATCH_BYTES) {
+		c[DP_C_TOO_LONG]++;
+		return NULL;
+	}
+	c[DP_C_LINEARIZED]++;
+	return rte_pktmbuf_read(m, 0, len, scratch);
+}
+
+static inline void
+handle_pkt(struct dp_worker *w, struct rte_mbuf *m)
+{
+	uint64_t *c = w->st->c;
+	const uint8_t *frame = frame_of(m, w->scratch, c);
+	struct cw_pkt pkt;
+	unsigned int res;
+
+	if (frame == NULL)
+		return;
+	res = (unsigned int)cw_decode((enum cw_linktype)w->linktype, frame, rte_pktmbuf_pkt_len(m),
+				       &pkt);
+	if (res >= CW_DEC__MAX)
+		res = CW_DEC_BAD_L3;
+	c[DP_C_DEC + res]++;
+	if (res != CW_DEC_TCP)
+		return;
+	flow_packet(w, &pkt, w->clk->pkt_ns(w, m));
+}
+
+void
+dp_worker_burst(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t i;
+
+	for (i = 0; i < DP_PREFETCH_OFFSET && i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (i = 0; i + DP_PREFETCH_OFFSET < n; i++) {
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_OFFSET], void *));
+		handle_pkt(w, pkts[i]);
+	}
+	for (; i < n; i++)
+		handle_pkt(w, pkts[i]);
+	rte_pktmbuf_free_bulk(pkts, n);
+}
+
+static inline void
+count_rx(uint64_t *c, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint64_t bytes = 0;
+	uint16_t i;
+
+	for (i = 0; i < n; i++)
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	c[DP_C_RX_PKTS] += n;
+	c[DP_C_RX_BYTES] += bytes;
+}
+
+/* Clock tick every iteration; expiry scan about every millisecond of TSC. */
+static inline void
+worker_housekeeping(struct dp_worker *w, uint64_t *next_scan)
+{
+	uint64_t tsc = rte_rdtsc();
+
+	w->clk->tick(w);
+	if (tsc >= *next_scan) {
+		flow_expire(w);
+		*next_scan = tsc + dp_run.tsc_hz / 1000;
+	}
+}
+
+void
+dp_worker_flush(struct dp_worker *w)
+{
+	struct dp_flow_table *ft = &w->ft;
+	uint32_t pos;
+
+	for (pos = 0; pos < ft->n; pos++) {
+		struct dp_flow *f = &ft->f[pos];
+
+		if (f->used && f->actions != 0)
+			dp_flow_end(w, f, CW_END_SHUTDOWN);
+	}
+}
+
+/* ---- main-lcore housekeeping ---- */
+
+int
+dp_main_tick(void)
+{
+	static uint64_t next, next_hb, last_rx, last_change;
+	const struct dp_conf *conf = dp_run.conf;
+	uint64_t tsc = rte_rdtsc();
+	uint64_t ms = dp_run.tsc_hz / 1000;
+
+	if (tsc < next)
+		return 0;
+	next = tsc + ms;
+	if (dp_quit)
+		return 1;
+	if (tsc >= next_hb) {
+		cw_shm_heartbeat(dp_run.shm);
+		next_hb = tsc + 100 * ms;
+	}
+	if (conf->pcap != NULL) {
+		struct rte_eth_stats es;
+		uint64_t rx = 0, got;
+		unsigned int l;
+
+		RTE_LCORE_FOREACH(l)
+			rx += dp_lcore_stats[l].c[DP_C_RX_PKTS];
+		got = rx;
+		/* net_pcap reads a frame before it allocates the mbuf: a failed allocation loses it. */
+		if (rte_eth_stats_get(dp_run.port, &es) == 0)
+			got += es.ierrors + es.rx_nombuf;
+		if (last_change == 0 || rx != last_rx) {
+			last_rx = rx;
+			last_change = tsc;
+		}
+		if (got >= conf->pcap_packets || tsc - last_change >= conf->eof_quiet_ms * ms) {
+			dp_run.eof = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static inline void
+stop_workers(void)
+{
+	__atomic_store_n(&dp_stop, 1, __ATOMIC_RELEASE);
+}
+
+/* ---- single: the main lcore receives and works ---- */
+
+static int
+single_main_loop(void)
+{
+	struct dp_worker *w = dp_run.w[0];
+	struct rte_mbuf *pkts[DP_BURST];
+	uint64_t next_scan = 0;
+	uint16_t n;
+
+	while (!dp_main_tick()) {
+		worker_housekeeping(w, &next_scan);
+		n = rte_eth_rx_burst(w->port, 0, pkts, DP_BURST);
+		if (n == 0)
+			continue;
+		count_rx(w->st->c, pkts, n);
+		dp_worker_burst(w, pkts, n);
+	}
+	stop_workers();
+	dp_worker_flush(w);
+	return 0;
+}
+
+/* ---- RSS: every worker polls its own queue; the main lcore supervises ---- */
+
+static int
+rss_worker_loop(void *arg)
+{
+	struct dp_worker *w = arg;
+	struct rte_mbuf *pkts[DP_BURST];
+	uint64_t next_scan = 0;
+	uint16_t n;
+
+	while (!dp_should_stop()) {
+		worker_housekeeping(w, &next_scan);
+		n = rte_eth_rx_burst(w->port, w->queue, pkts, DP_BURST);
+		if (n == 0)
+			continue;
+		count_rx(w->st->c, pkts, n);
+		dp_worker_burst(w, pkts, n);
+	}
+	dp_worker_flush(w);
+	return 0;
+}
+
+static int
+rss_main_loop(void)
+{
+	while (!dp_main_tick())
+		rte_delay_us_sleep(1000);
+	stop_workers();
+	return 0;
+}
+
+/* ---- dispatch: the main lcore receives and hashes each flow to one worker ring ---- */
+
+typedef void (*dp_enqueue_fn)(struct dp_worker *w, struct rte_mbuf **m, unsigned int n,
+			      uint64_t *c);
+
+/* Live input: a full worker ring drops the packet. */
+static void
+enqueue_lossy(struct dp_worker *w, struct rte_mbuf **m, unsigned int n, uint64_t *c)
+{
+	unsigned int k = rte_ring_sp_enqueue_burst(w->in, (void **)m, n, NULL);
+
+	c[DP_C_DISPATCH_OUT] += k;
+	if (k < n) {
+		c[DP_C_DISPATCH_DROP] += n - k;
+		rte_pktmbuf_free_bulk(m + k, n - k);
+	}
+}
+
+/* A capture file: the dispatcher waits for the worker; nothing is lost (unless signalled). */
+static void
+enqueue_lossless(struct dp_worker *w, struct rte_mbuf **m, unsigned int n, uint64_t *c)
+{
+	unsigned int k = 0;
+
+	for (;;) {
+		k += rte_ring_sp_enqueue_burst(w->in, (void **)(m + k), n - k, NULL);
+		if (k == n || dp_quit)
+			break;
+		c[DP_C_DISPATCH_WAIT]++;
+		rte_pause();
+	}
+	c[DP_C_DISPATCH_OUT] += k;
+	if (k < n) {
+		c[DP_C_DISPATCH_DROP] += n - k;
+		rte_pktmbuf_free_bulk(m + k, n - k);
+	}
+}
+
+static int
+dispatch_main_loop(void)
+{
+	static uint8_t scratch[DP_SCRATCH_BYTES];
+	struct rte_mbuf *pkts[DP_BURST];
+	struct rte_mbuf *out[DP_MAX_WORKERS][DP_BURST];
+	unsigned int nout[DP_MAX_WORKERS];
+	const dp_enqueue_fn enq = dp_run.conf->lossless_dispatch ? enqueue_lossless : enqueue_lossy;
+	uint64_t *c = dp_lcore_stats[rte_lcore_id()].c;
+	const enum cw_linktype lt = (enum cw_linktype)dp_run.conf->linktype;
+	uint32_t nw = dp_run.nworkers;
+	uint16_t n, i;
+	uint32_t k;
+
+	memset(nout, 0, sizeof(nout));
+	while (!dp_main_tick()) {
+		n = rte_eth_rx_burst(dp_run.port, 0, pkts, DP_BURST);
+		if (n == 0)
+			continue;
+		count_rx(c, pkts, n);
+		for (i = 0; i < n; i++) {
+			struct rte_mbuf *m = pkts[i];
+			const uint8_t *frame;
+			struct dp_flow_key key;
+			struct cw_pkt pkt;
+			unsigned int res;
+			uint32_t h;
+
+			if (i + DP_PREFETCH_OFFSET < n)
+				rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_OFFSET], void *));
+			frame = frame_of(m, scratch, c);
+			if (frame == NULL) {
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			res = (unsigned int)cw_decode(lt, frame, rte_pktmbuf_pkt_len(m), &pkt);
+			if (res != CW_DEC_TCP) {
+				/* The worker counts the TCP results when it decodes them again. */
+				c[DP_C_DEC + (res < CW_DEC__MAX ? res : CW_DEC_BAD_L3)]++;
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			dp_flow_key_make(&key, &pkt);
+			h = rte_hash_crc(&key, sizeof(key), 0);
+			k = (uint32_t)(((uint64_t)h * nw) >> 32);
+			out[k][nout[k]++] = m;
+		}
+		for (k = 0; k < nw; k++) {
+			if (nout[k] == 0)
+				continue;
+			enq(dp_run.w[k], out[k], nout[k], c);
+			nout[k] = 0;
+		}
+	}
+	stop_workers();
+	return 0;
+}
+
+static int
+dispatch_worker_loop(void *arg)
+{
+	struct dp_worker *w = arg;
+	struct rte_mbuf *pkts[DP_BURST];
+	uint64_t next_scan = 0;
+	unsigned int n;
+	int stop;
+
+	for (;;) {
+		/* Read the flag before the ring: once set, an empty ring stays empty. */
+		stop = __atomic_load_n(&dp_stop, __ATOMIC_ACQUIRE);
+		worker_housekeeping(w, &next_scan);
+		n = rte_ring_sc_dequeue_burst(w->in, (void **)pkts, DP_BURST, NULL);
+		if (n == 0) {
+			if (stop)
+				break;
+			continue;
+		}
+		dp_worker_burst(w, pkts, (uint16_t)n);
+	}
+	dp_worker_flush(w);
+	return 0;
+}
+
+const struct dp_mode_ops dp_modes[DP_MODE__MAX] = {
+	[DP_MODE_SINGLE] = {
+		.name = "single",
+		.main_loop = single_main_loop,
+		.worker_loop = NULL,
+	},
+	[DP_MODE_DISPATCH] = {
+		.name = "dispatch",
+		.main_loop = dispatch_main_loop,
+		.worker_loop = dispatch_worker_loop,
+	},
+	[DP_MODE_RSS] = {
+		.name = "rss",
+		.main_loop = rss_main_loop,
+		.worker_loop = rss_worker_loop,
+	},
+};

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Worker lcore state, the per-packet handshake driver and the RX/dispatch/worker loops. */
+#ifndef DP_WORKER_H
+#define DP_WORKER_H
+
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "chaintab.h"
+#include "dp.h"
+#include "evring.h"
+#include "flow.h"
+
+struct dp_worker;
+
+/*
+ * Time source, chosen once per run. Capture time (--pcap): the packet's
+ * pcap timestamp from the mbuf dynfield; timers run on the newest capture
+ * time the worker has seen. Live: CLOCK_REALTIME at start plus TSC cycles
+ * since then, read once per burst.
+ */
+struct dp_clock_ops {
+	const char *name;
+	uint64_t (*pkt_ns)(struct dp_worker *w, const struct rte_mbuf *m);
+	void (*tick)(struct dp_worker *w); /* once per loop iteration: advance w->now_ns */
+};
+
+/*
+ * One worker. Allocated cache-aligned per worker; after setup only the
+ * worker's own lcore writes it (the main lcore reads counters through
+ * dp_lcore_stats and frees everything after the lcores have stopped).
+ */
+struct dp_worker {
+	uint32_t id;               /* 0..nworkers-1: event ring index and ev.worker */
+	unsigned int lcore;
+	uint16_t port;
+	uint16_t queue;            /* RSS mode: the RX queue it polls */
+	int linktype;              /* enum cw_linktype of the frames */
+	struct rte_ring *in;       /* dispatch mode: SP/SC ring from the dispatcher */
+	struct dp_stats *st;       /* &dp_lcore_stats[lcore] */
+	const struct dp_clock_ops *clk;
+	uint64_t now_ns;           /* timer clock (see struct dp_clock_ops) */
+	struct dp_flow_table ft;
+	struct dp_sess_pool pool;
+	struct dp_chaintab *chains; /* shared */
+	struct dp_chain_cache *cc;
+	struct cw_evring *ev;       /* this worker's event ring (producer side) */
+	uint8_t *scratch;           /* [DP_SCRATCH_BYTES]: linearised multi-segment frames */
+	uint8_t *blob;              /* [blob_cap]: chain blob being built */
+	uint32_t blob_cap;
+} __rte_cache_aligned;
+
+/* Global run state shared by the loops; written by main.c before launch. */
+struct dp_run {
+	const struct dp_conf *conf;
+	struct dp_worker *w[DP_MAX_WORKERS];
+	uint32_t nworkers;
+	uint16_t port;
+	int ts_off;        /* mbuf timestamp dynfield offset, -1 if none */
+	uint64_t ts_flag;  /* mbuf flag telling the dynfield is valid */
+	uint64_t tsc_hz;
+	uint64_t tsc0;     /* TSC at start */
+	uint64_t ns0;      /* CLOCK_REALTIME at start */
+	uint64_t mult;     /* ns per TSC cycle, 32.32 fixed point */
+	int eof;           /* --pcap: the whole capture was received */
+	struct cw_shm *shm;
+};
+
+extern struct dp_run dp_run;
+
+/* Mode operations, chosen once: what the main lcore runs, what each worker lcore runs. */
+struct dp_mode_ops {
+	const char *name;
+	int (*main_loop)(void);          /* returns when stopping; flushes what it owns */
+	int (*worker_loop)(void *arg);   /* NULL: no worker lcores in this mode */
+};
+
+extern const struct dp_mode_ops dp_modes[DP_MODE__MAX];
+extern const struct dp_clock_ops dp_clock_capture;
+extern const struct dp_clock_ops dp_clock_tsc;
+
+int dp_worker_init(struct dp_worker *w, uint32_t id, const struct dp_conf *conf, int socket,
+		   struct dp_chaintab *chains, struct cw_evring *ev);
+void dp_worker_free(struct dp_worker *w);
+
+/* Work on a burst of frames received for this worker, then free them (counts are the caller's: rx). */
+void dp_worker_burst(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n);
+
+/* Finish every live session with CW_END_SHUTDOWN and emit its event. */
+void dp_worker_flush(struct dp_worker *w);
+
+/* Main-lcore housekeeping: heartbeat, end-of-capture detection, signals. Returns 1 to stop. */
+int dp_main_tick(void);
+
+#endif /* DP_WORKER_H */

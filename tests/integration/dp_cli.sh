@@ -1,0 +1,28 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Command line: --help documents every option, bad input gives a clear message and a non-zero exit
+# before anything starts.
+# Usage: dp_cli.sh BUILD_DIR SOURCE_ROOT
+set -eu
+dp=$1/chainwatch-dp; src=$2
+fail() { echo "FAIL: $*"; exit 1; }
+help=$("$dp" --help) || fail "--help exit status"
+for opt in $(sed -n 's/^\t{"\([a-z-]*\)", .*/\1/p' "$src/dataplane/main.c"); do
+	echo "$help" | grep -q -- "--$opt" || fail "--help does not document --$opt"
+done
+expect() { # status, message pattern, args...
+	want=$1; pat=$2; shift 2
+	rc=0; out=$("$dp" "$@" 2>&1) || rc=$?
+	[ "$rc" -eq "$want" ] || fail "'$*': exit $rc, want $want ($out)"
+	echo "$out" | grep -q -- "$pat" || fail "'$*': message lacks '$pat' ($out)"
+	echo "ok: $* -> $rc"
+}
+expect 2 "bad value 'abc' for --flows" --flows abc
+expect 2 "bad value '1000' for --ring-slots" --ring-slots 1000
+expect 2 "unknown or incomplete option" --no-such-option
+expect 2 "bad --mode" --mode fastest
+expect 2 "blob-kib must be larger" --reasm-kib 64 --blob-kib 64
+expect 2 "bad --instance" --instance a/b
+expect 1 "cannot read capture" --pcap /nonexistent.pcap
+expect 2 "unexpected argument" stray
+echo ok

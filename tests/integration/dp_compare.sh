@@ -1,0 +1,45 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# chainwatch-dp --pcap must report the same TLS flows (addresses, SNI, JA3/JA4, chain ids and
+# certificates) as the offline chainwatch-scan, for every capture given, with 1 and 2 workers.
+# Usage: dp_compare.sh BUILD_DIR WORKERS CAPTURE_OR_DIR...   (a directory: every *.pcap, *.pcapng in it)
+set -eu
+build=$1; workers=$2; shift 2
+caps=$(for a in "$@"; do
+	if [ -d "$a" ]; then find "$a" -name '*.pcap' -o -name '*.pcapng'; else echo "$a"; fi
+done | sort)
+[ -n "$caps" ] || { echo "no captures given"; exit 1; }
+set -- $caps
+dp=$build/chainwatch-dp; scan=$build/chainwatch-scan; evdump=$build/cw-evdump
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+# Fields compared: the flow and handshake identity. Timestamps, end reasons and the dataplane's
+# own flag bits (chain new / blob dropped) legitimately differ.
+fields() {
+	sed -n 's/^[^ ]* \(cli=[^ ]*\) \(srv=[^ ]*\) \(sni=[^ ]*\) \(ch_ver=[^ ]*\) \(sh_ver=[^ ]*\) \(cipher=[^ ]*\) \(alpn=[^ ]*\) \(ja3=[^ ]*\) \(ja3s=[^ ]*\) \(ja4=[^ ]*\) \(chain_id=[^ ]*\) \(certs=[^ ]*\) \(ncerts=[^ ]*\).*/\1 \2 \3 \4 \5 \6 \7 \8 \9 \10 \11 \12 \13/p' | sort
+}
+fail=0; n=0
+for cap in "$@"; do
+	n=$((n + 1))
+	inst="cmp$$-$n"
+	"$scan" "$cap" 2>/dev/null | fields > "$tmp/scan.txt" || true
+	rm -f "/dev/shm/chainwatch.$inst"
+	"$evdump" --shm "$inst" --wait-done --timeout 60 > "$tmp/ev.txt" 2> "$tmp/evdump.err" &
+	evpid=$!
+	# One main lcore plus one per worker, floating over the CPUs there are.
+	if ! "$dp" --no-huge -m 512 --no-pci --file-prefix "$inst" --lcores "(0-$workers)@(0-$(($(nproc) - 1)))" -- \
+		--pcap "$cap" --instance "$inst" --workers "$workers" --flows 4096 --sessions 256 \
+		--chains 4096 --blob-kib 1024 --quiet > "$tmp/dp.out" 2>&1; then
+		echo "FAIL $cap: chainwatch-dp exited non-zero"; cat "$tmp/dp.out"; fail=1
+	fi
+	wait "$evpid" || { echo "FAIL $cap: cw-evdump failed"; cat "$tmp/evdump.err"; fail=1; }
+	rm -rf "/dev/shm/chainwatch.$inst" "/var/run/dpdk/$inst"
+	fields < "$tmp/ev.txt" > "$tmp/dp.txt"
+	if ! cmp -s "$tmp/scan.txt" "$tmp/dp.txt"; then
+		echo "FAIL $cap: dataplane and chainwatch-scan differ (< scan, > dataplane)"
+		diff "$tmp/scan.txt" "$tmp/dp.txt" | head -20
+		fail=1
+	else
+		echo "ok   $cap: $(wc -l < "$tmp/dp.txt") TLS flows"
+	fi
+done
+exit $fail
