@@ -390,8 +390,9 @@ learn(struct cp_engine *e, const struct cp_verdict *v, const struct cw_flow_even
 		b.not_after = l->not_after;
 		ret = cp_store_base_learn(e->store, name, &b, ts);
 	}
-	if (ret == 0 && (ev->flags & CW_EVF_SH) && name[0] != '\0' &&
-	    !cp_verdict_blocks_srv_learning(v))
+	/* A resumed handshake has a different ServerHello and no certificate: not the baseline. */
+	if (ret == 0 && (ev->flags & CW_EVF_SH) && !(ev->flags & CW_EVF_RESUMED) &&
+	    name[0] != '\0' && !cp_verdict_blocks_srv_learning(v))
 		ret = cp_store_srv_learn(e->store, srv, name, ev->ja3s, ev->sh_version, ev->cipher,
 					 ce == NULL && ev->sh_version == 0x0304 ? ev->t13_bytes : 0,
 					 ts);
@@ -414,7 +415,7 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 {
 	struct cp_base_leaf base[CP_BASE_LEAVES_MAX];
 	char name[CP_NAME_MAX], srv[48], cli[48], bdom[CP_NAME_MAX], pin[65], sni[CW_EV_SNI_MAX];
-	char ja3[33], ja3s[33], ja4[40];
+	char ja3[33], ja3s[33], ja4[40], srvkey[64];
 	struct cp_centry *ce = NULL;
 	struct cp_srv_base sb;
 	struct cp_facts f;
@@ -442,6 +443,8 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 	}
 	flow_name(ev, ce ? &ce->chain : NULL, name, sizeof(name));
 	addr_str(ev->srv_addr, ev->ipver, srv, sizeof(srv));
+	/* Server baselines are per service: one address can serve different stacks per port. */
+	snprintf(srvkey, sizeof(srvkey), ev->ipver == 6 ? "[%s]:%u" : "%s:%u", srv, ev->srv_port);
 	cp_base_domain(name, bdom, sizeof(bdom));
 
 	f.ev = ev;
@@ -469,17 +472,20 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 		}
 	}
 	if (name[0] != '\0') {
-		cp_store_srv_get(e->store, srv, name, &sb);
+		cp_store_srv_get(e->store, srvkey, name, &sb);
 		f.srv = &sb;
-		if (ce == NULL)
-			cp_store_assoc(e->store, srv, name, ts - (int64_t)e->cfg.assoc_window_s,
-				       &f.assoc_srv, &f.assoc_name, &f.assoc_last);
+	}
+	if (ce == NULL && (ev->flags & CW_EVF_SH)) {
+		cp_store_assoc(e->store, srv, ev->srv_port, name, ts - (int64_t)e->cfg.assoc_window_s,
+			       &f.assoc_srv, &f.assoc_name, &f.assoc_last);
+		if (name[0] == '\0')
+			f.assoc_name = 0;
 	}
 	cp_verdict_judge(&e->cfg, &f, out);
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	out->chain = ce ? &ce->chain : NULL;
 
-	ret = learn(e, out, ev, ce, name, srv, ts);
+	ret = learn(e, out, ev, ce, name, srvkey, ts);
 	if (ret)
 		return ret;
 

@@ -145,7 +145,8 @@ static const char *const stmt_sql[S__MAX] = {
 			  " LIMIT ?3)",
 	[S_FANOUT] = "SELECT COUNT(DISTINCT base), MIN(ts) FROM flows WHERE issuer_key=?1 AND ts>=?2"
 		     " AND path_valid=0 AND base<>?3",
-	[S_ASSOC] = "SELECT SUM(srv_ip=?1), COUNT(*), MAX(ts) FROM flows WHERE name=?2 AND ts>=?3"
+	[S_ASSOC] = "SELECT SUM(srv_ip=?1 AND srv_port=?4), SUM(name=?2), MAX(ts) FROM flows"
+		    " WHERE (name=?2 OR (srv_ip=?1 AND srv_port=?4)) AND ts>=?3"
 		    " AND verdict='substituted' AND chain_id<>'' AND version<=771",
 	[S_FLOW_PUT] = "INSERT INTO flows(ts, ts_ns, cli_ip, cli_port, srv_ip, srv_port, sni, name,"
 		       " base, version, cipher, ja3, ja3s, ja4, chain_id, issuer_key, path_valid,"
@@ -633,14 +634,15 @@ cp_store_fanout(struct cp_store *s, const char *issuer_key, int64_t since, const
 }
 
 int
-cp_store_assoc(struct cp_store *s, const char *srv, const char *name, int64_t since,
-	       unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts)
+cp_store_assoc(struct cp_store *s, const char *srv, unsigned int port, const char *name,
+	       int64_t since, unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts)
 {
 	sqlite3_stmt *st = stmt(s, S_ASSOC);
 
 	bind_text(st, 1, srv);
 	bind_text(st, 2, name);
 	sqlite3_bind_int64(st, 3, since);
+	sqlite3_bind_int(st, 4, (int)port);
 	*same_srv = *same_name = 0;
 	*last_ts = 0;
 	if (sqlite3_step(st) == SQLITE_ROW) {

@@ -107,9 +107,13 @@ int cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, co
 int cp_store_fanout(struct cp_store *s, const char *issuer_key, int64_t since,
 		    const char *exclude_base, int64_t *first_ts);
 
-/* Substituted TLS <= 1.2 flows since ts: to (srv, name) in *same_srv, to name anywhere in *same_name. */
-int cp_store_assoc(struct cp_store *s, const char *srv, const char *name, int64_t since,
-		   unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts);
+/*
+ * Substituted TLS <= 1.2 flows since ts: to the same server address and port
+ * (any name) in *same_srv, to name on any server in *same_name. name may be ""
+ * (then *same_name is meaningless).
+ */
+int cp_store_assoc(struct cp_store *s, const char *srv, unsigned int port, const char *name,
+		   int64_t since, unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts);
 
 /* Store a flow; an alert row too when alert is set. */
 int cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert);

@@ -39,6 +39,7 @@ static const struct sig_def {
 	{"mimicry_extensions_stripped", SIG_SUPPORT, 25, 0, 1},
 	{"mimicry_no_sct", SIG_SUPPORT, 25, 0, 1},
 	{"weak_key", SIG_SUPPORT, 30, 0, 1},
+	{"leaf_reuses_issuer_key", SIG_SUPPORT, 40, 0, 1},
 	{"validity_shift", SIG_SUPPORT, 25, 0, 1},
 	{"name_mismatch", SIG_SUPPORT, 20, 0, 1},
 	{"server_hello_change", SIG_SUPPORT, 25, 1, 1},
@@ -201,6 +202,24 @@ chain_signals(const struct cp_config *cfg, const struct cp_facts *f, struct cp_v
 		}
 	}
 
+	/*
+	 * A CA never certifies its own key for a server name; interceptors that
+	 * skip per-site key generation do (one key for the CA and every leaf).
+	 */
+	if (strcmp(leaf->subject, leaf->issuer) != 0) {
+		for (i = 1; i < c->n; i++) {
+			if (strcmp(c->cert[i].spki_sha256, leaf->spki_sha256) == 0) {
+				fire(v, "leaf_reuses_issuer_key",
+				     "leaf key %s is also the key of certificate %u (%.80s)",
+				     short_hash(leaf->spki_sha256, h1), i, c->cert[i].subject);
+				break;
+			}
+		}
+		if (i == c->n && leaf->ski[0] != '\0' && strcmp(leaf->ski, leaf->aki) == 0)
+			fire(v, "leaf_reuses_issuer_key",
+			     "leaf subject key id equals its authority key id (%.16s...)", leaf->ski);
+	}
+
 	if (f->issuer_key[0] != '\0' && c->path_valid == 0 &&
 	    f->fanout_names + 1 >= cfg->fanout_names)
 		fire(v, "issuer_fanout",
@@ -307,14 +326,17 @@ handshake_signals(const struct cp_config *cfg, const struct cp_facts *f, struct 
 		     "client offered TLS1.3 but the ServerHello random carries the %s downgrade sentinel (%s negotiated)",
 		     ev->flags & CW_EVF_DOWNGRADE12 ? "DOWNGRD\\x01" : "DOWNGRD\\x00",
 		     ver_name(ev->sh_version));
-	if (mature && (ev->flags & CW_EVF_SH) && !fp_known(s, ev))
+	/* Resumption changes the ServerHello (pre_shared_key) and drops the certificate. */
+	int resumed = (ev->flags & CW_EVF_RESUMED) != 0;
+
+	if (mature && !resumed && (ev->flags & CW_EVF_SH) && !fp_known(s, ev))
 		fire(v, "server_hello_change",
 		     "ServerHello %s/%s/0x%04x not among %u learned for this server and name (%llu flows)",
 		     ev->ja3s, ver_name(ev->sh_version), ev->cipher, s->nfp,
 		     (unsigned long long)s->n);
 	if (f->chain != NULL)
 		return; /* the rest stands in for a chain that could not be seen */
-	if (ev->t13_bytes > 0 && s != NULL && s->t13_n >= cfg->t13_min_baseline) {
+	if (ev->t13_bytes > 0 && !resumed && s != NULL && s->t13_n >= cfg->t13_min_baseline) {
 		uint64_t lo = (uint64_t)s->min_bytes * (100 - cfg->t13_size_tolerance_pct) / 100;
 		uint64_t hi = (uint64_t)s->max_bytes * (100 + cfg->t13_size_tolerance_pct) / 100;
 
@@ -326,9 +348,11 @@ handshake_signals(const struct cp_config *cfg, const struct cp_facts *f, struct 
 	}
 	if (f->assoc_srv > 0)
 		fire(v, "t13_assoc_substituted",
-		     "%u substituted TLS<=1.2 flows to this server and name within %us, last %s",
+		     "%u substituted TLS<=1.2 flows to this server address and port within %us, last %s",
 		     f->assoc_srv, cfg->assoc_window_s, day(f->assoc_last, d1));
-	else if (f->assoc_name > 0)
+	else if (f->assoc_name > 0 && (s == NULL || s->n == 0))
+		/* Only for a service with no clean history of its own: interception keyed
+		 * on the name shows up on every path, a per-service redirect does not. */
 		fire(v, "t13_assoc_name",
 		     "%u substituted TLS<=1.2 flows to %.80s (other servers) within %us, last %s",
 		     f->assoc_name, f->name, cfg->assoc_window_s, day(f->assoc_last, d1));

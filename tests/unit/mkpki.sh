@@ -119,6 +119,11 @@ ca kzint
 rsa forged 2048 3
 sign kzint forged "/C=US/O=Example Inc/CN=example.com" 20190531180000Z 20200531180000Z ext-forged.cnf
 
+# An interceptor that signs every leaf with its own CA key (mitmproxy does): no per-site key.
+cp kzint.key mitm.key
+printf 'subjectAltName = DNS:shop.example.com\nextendedKeyUsage = serverAuth\n' > ext-mitm.cnf
+sign kzint mitm "/CN=shop.example.com/O=mitmproxy" 20190601000000Z 20200601000000Z ext-mitm.cnf
+
 # Fan-out: the same interception intermediate forging leaves for unrelated names (EC: fast).
 i=1
 for n in alpha.org bravo.net charlie.com delta.io echo.kz foxtrot.de; do

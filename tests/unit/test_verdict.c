@@ -263,6 +263,12 @@ test_tls13(void)
 	cp_engine_flow(e, &ev, &v);
 	CHECK(v.result == CP_SUSPICIOUS && t_has(&v, "t13_size_divergence"), "size: %s",
 	      t_sigs(&v));
+	/* PSK resumption: no certificate in the flight and another ServerHello, by design. */
+	t_event(&ev, t0 + 505, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-psk", 300);
+	ev.flags |= CW_EVF_RESUMED | CW_EVF_PSK;
+	cp_engine_flow(e, &ev, &v);
+	CHECK(!t_has(&v, "t13_size_divergence") && !t_has(&v, "server_hello_change"),
+	      "resumed: %s", t_sigs(&v));
 	/* A different ServerHello for the same server and name. */
 	t_event(&ev, t0 + 510, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-other", 5000);
 	cp_engine_flow(e, &ev, &v);
@@ -286,13 +292,26 @@ test_tls13(void)
 	cp_engine_flow(e, &ev, &v);
 	CHECK(t_has(&v, "t13_assoc_name") && !t_has(&v, "t13_assoc_substituted"), "name assoc: %s",
 	      t_sigs(&v));
+	/* Another port of the same address is another service: no association. */
+	t_event(&ev, t0 + 722, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-t13", 5000);
+	ev.srv_port = 8443;
+	cp_engine_flow(e, &ev, &v);
+	CHECK(!t_has(&v, "t13_assoc_substituted"), "other port: %s", t_sigs(&v));
+	/* Without SNI the server address and port alone carry the association. */
+	t_event(&ev, t0 + 724, "", SRV, CLI, NULL, 0x0304, "ja3s-t13", 5000);
+	cp_engine_flow(e, &ev, &v);
+	CHECK(t_has(&v, "t13_assoc_substituted") && v.result >= CP_SUSPICIOUS, "no SNI: %s %s",
+	      cp_result_name(v.result), t_sigs(&v));
 	/* Outside the window nothing is associated. */
 	t_event(&ev, t0 + 600 + 601, "mail.example.org", SRV, CLI, NULL, 0x0304, "ja3s-t13", 5000);
 	cp_engine_flow(e, &ev, &v);
 	CHECK(!t_has(&v, "t13_assoc_substituted"), "association expired: %s", t_sigs(&v));
 
-	/* A TLS 1.3 client answered with TLS 1.2 and the downgrade sentinel. */
-	t_event(&ev, t0 + 800, "www.example.org", SRV, CLI, NULL, 0x0303, "ja3s-x", 0);
+	/*
+	 * A TLS 1.3 client answered with TLS 1.2 and the downgrade sentinel, at a
+	 * server with no substituted history (SRV has some, for another name).
+	 */
+	t_event(&ev, t0 + 800, "www.example.org", "203.0.113.80", CLI, NULL, 0x0303, "ja3s-x", 0);
 	ev.flags |= CW_EVF_DOWNGRADE12;
 	cp_engine_flow(e, &ev, &v);
 	CHECK(t_has(&v, "downgrade_sentinel") && v.result == CP_SUSPICIOUS, "sentinel: %s",
@@ -300,6 +319,28 @@ test_tls13(void)
 	ev.ch_version = 0x0303; /* a TLS 1.2-only client: the sentinel is expected */
 	cp_engine_flow(e, &ev, &v);
 	CHECK(!t_has(&v, "downgrade_sentinel"), "sentinel for a 1.2 client");
+	cp_engine_close(e);
+}
+
+/* A leaf signed with the CA's own key, for a name with no history: only the chain tells. */
+static void
+test_leaf_reuses_issuer_key(void)
+{
+	static const char *const mitm[] = {"mitm", "kzint"};
+	static struct t_chain m;
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+
+	t_config(&cfg);
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	CHECK(t_chain(&m, mitm, 2, 0) == 0 && feed(e, &m) == 0, "mitm chain");
+	judge(e, t_time(2019, 8, 1), "shop.example.com", SRV, &m, &v);
+	CHECK(t_has(&v, "leaf_reuses_issuer_key") && t_has(&v, "untrusted_path") &&
+		      v.result == CP_SUBSTITUTED,
+	      "leaf with the CA key: %s %s", cp_result_name(v.result), t_sigs(&v));
 	cp_engine_close(e);
 }
 
@@ -348,6 +389,7 @@ main(void)
 	test_anchor();
 	test_fanout();
 	test_tls13();
+	test_leaf_reuses_issuer_key();
 	test_pins();
 	t_rmpki();
 	printf("test_verdict: %d checks, %d failed\n", t_run, t_fail);
