@@ -54,6 +54,7 @@
 #define CW_EVA_URG 0x00002000          /* TCP urgent data in the handshake */
 #define CW_EVA_IP_OPTS 0x00004000      /* IPv4 options or IPv6 extension headers */
 #define CW_EVA_TOO_MANY_EXT 0x00008000 /* more extensions than the parser keeps */
+#define CW_EVA_BAD_RST 0x00010000      /* RST/FIN outside the sender's sequence space: ignored */
 
 /* Why the dataplane stopped following the flow. */
 enum cw_end_reason {

@@ -180,7 +180,8 @@ on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh
 	else if (sh->downgrade == 11)
 		ev->flags |= CW_EVF_DOWNGRADE11;
 	n = sh->alpn.len < CW_EV_ALPN_SEL_MAX - 1 ? sh->alpn.len : CW_EV_ALPN_SEL_MAX - 1;
-	memcpy(ev->alpn_sel, sh->alpn.p, n);
+	if (n > 0)
+		memcpy(ev->alpn_sel, sh->alpn.p, n);
 	ev->alpn_sel[n] = '\0';
 	if (s->hooks && s->hooks->server_hello)
 		s->hooks->server_hello(s->hook_arg, sh);
@@ -327,6 +328,9 @@ on_record(struct cw_session *s, int side, const struct cw_tls_item *it)
 			ev->flags |= CW_EVF_CLIENT_ABORT;
 		return (ev->flags & CW_EVF_SH) ? CW_SESS_DONE : CW_SESS_MORE;
 	case CW_TLS_CT_APPDATA:
+		/* 0-RTT: the client's early data precedes the ServerHello. */
+		if (from_client && (ev->flags & CW_EVF_EARLY_DATA) && !(ev->flags & CW_EVF_SH))
+			return CW_SESS_MORE;
 		/* Application data before the handshake we follow completed: stop. */
 		return CW_SESS_DONE;
 	default:
@@ -417,6 +421,30 @@ parse_side(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_sid
 	}
 }
 
+/*
+ * Would the peer accept a RST or FIN with this sequence number? Only the
+ * exact next byte of the sender's stream counts, or a point past data we
+ * know is missing or was not kept. Without any reference (no SYN, no data
+ * from that side) it is accepted. This stops a third party from ending our
+ * view of a handshake with a RST the endpoints themselves ignore.
+ */
+static int
+seq_plausible(const struct cw_reasm *r, uint32_t seq)
+{
+	int32_t d;
+
+	if (!r->have_base)
+		return 1;
+	d = (int32_t)(seq - (r->base_seq + r->contig));
+	if (d == 0)
+		return 1;
+	if (d < 0)
+		return 0;
+	if (r->stopped || r->contig >= r->cap)
+		return 1; /* bytes past what we keep are unknown */
+	return r->nooo > 0 && (uint32_t)d <= r->ooo[r->nooo - 1].end - r->contig;
+}
+
 int
 cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns)
 {
@@ -457,6 +485,11 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 			rc = parse_side(s, side, pkt, side);
 	}
 	if (rc == CW_SESS_MORE && (pkt->tcp_flags & (CW_TCP_FIN | CW_TCP_RST))) {
+		if (!seq_plausible(&s->ra[side], pkt->seq + pkt->payload_len)) {
+			/* A receiver would drop it (RFC 9293 3.10.7.4, RFC 5961): so do we. */
+			ev->anomalies |= CW_EVA_BAD_RST;
+			return CW_SESS_MORE;
+		}
 		if (s->t13 && ev->t13_nrec > 0 && side == s->cli_side) {
 			ev->flags |= CW_EVF_CLIENT_ABORT;
 			return CW_SESS_DONE;
