@@ -329,7 +329,14 @@ handshake_signals(const struct cp_config *cfg, const struct cp_facts *f, struct 
 	/* Resumption changes the ServerHello (pre_shared_key) and drops the certificate. */
 	int resumed = (ev->flags & CW_EVF_RESUMED) != 0;
 
-	if (mature && !resumed && (ev->flags & CW_EVF_SH) && !fp_known(s, ev))
+	/*
+	 * A visible chain that validates speaks for itself; the ServerHello also
+	 * varies with what each client offers, so it only stands in for a chain
+	 * that is hidden or does not validate.
+	 */
+	int chain_ok = f->chain != NULL && f->chain->path_valid == 1;
+
+	if (mature && !resumed && !chain_ok && (ev->flags & CW_EVF_SH) && !fp_known(s, ev))
 		fire(v, "server_hello_change",
 		     "ServerHello %s/%s/0x%04x not among %u learned for this server and name (%llu flows)",
 		     ev->ja3s, ver_name(ev->sh_version), ev->cipher, s->nfp,
