@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* chainwatch-dp entry point: options, EAL and port setup, worker launch, shutdown and final counters. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -609,6 +610,30 @@ print_counters(const struct dp_conf *conf)
 	fflush(stdout);
 }
 
+/*
+ * EAL leaves its runtime directory (config, fbarray files, sockets) behind.
+ * An offline run that chose its own prefix removes it, so analysing many
+ * captures does not fill /var/run/dpdk. Only plain files one level deep.
+ */
+static void
+remove_runtime_dir(const char *dir)
+{
+	struct dirent *de;
+	char path[PATH_MAX];
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -616,7 +641,8 @@ main(int argc, char **argv)
 	const char *prog = "chainwatch-dp";
 	char *eal_argv[DP_EAL_ARGS_MAX];
 	char *app_argv[DP_EAL_ARGS_MAX];
-	char vdev[PATH_MAX + 64], mem[32], lcores[64];
+	char vdev[PATH_MAX + 64], mem[32], lcores[64], prefix[96], runtime[PATH_MAX];
+	int own_runtime = 0;
 	int eal_argc = 0, app_argc = 0, user_eal = 0, sep = -1;
 	const char *why = "";
 	unsigned int lcore;
@@ -657,6 +683,15 @@ main(int argc, char **argv)
 			return 1;
 		conf.pcap_packets = (uint64_t)n;
 		if (!user_eal) {
+			/*
+			 * Offline runs get their own runtime directory (so several can
+			 * run at once) and only EAL warnings on the console.
+			 */
+			snprintf(prefix, sizeof(prefix), "--file-prefix=chainwatch-%s", conf.instance);
+			eal_argv[eal_argc++] = prefix;
+			own_runtime = 1;
+			eal_argv[eal_argc++] = (char *)"--log-level=lib.eal:warning";
+			eal_argv[eal_argc++] = (char *)"--log-level=lib.telemetry:warning";
 			eal_argv[eal_argc++] = (char *)"--no-pci";
 			if (!hugepages_free()) {
 				long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -713,6 +748,10 @@ main(int argc, char **argv)
 	if (!conf.quiet)
 		print_counters(&conf);
 	dp_teardown(&conf);
+	if (own_runtime)
+		snprintf(runtime, sizeof(runtime), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	if (own_runtime)
+		remove_runtime_dir(runtime);
 	return 0;
 }
