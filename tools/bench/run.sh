@@ -1,0 +1,210 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# One-command benchmark run: synthesize the three mixes (cached), microbenchmarks, offline peers
+# (tshark vs chainwatch-scan, one core), then chainwatch-dp vs dpdk-testpmd rxonly on net_pcap.
+#
+# Usage: tools/bench/run.sh            (from the source tree; prints a markdown report)
+# Environment (defaults in brackets):
+#   BUILD     build directory with cw-synth, cw-microbench, cw-chaintab-bench, chainwatch-scan
+#             [build-bench]; configured and built here if missing
+#   DP        chainwatch-dp binary [build/chainwatch-dp, else $BUILD/chainwatch-dp]
+#   CACHE     certificates and captures [$BUILD/bench-cache]
+#   OUT       report and raw logs [$BUILD/bench-results/<UTC time>]
+#   R         repeats of every timed run, medians reported [3]
+#   DURATION  seconds measured per dataplane run, after WARMUP seconds [5, 2]
+#   CPU       core for the single-core offline peers [last online CPU]
+#   SKIP      space-separated steps to skip: micro peers dp
+set -eu
+
+src=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$src"
+BUILD=${BUILD:-build-bench}
+CACHE=${CACHE:-$BUILD/bench-cache}
+OUT=${OUT:-$BUILD/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
+R=${R:-3}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-2}
+CPU=${CPU:-$(($(nproc) - 1))}
+SKIP=${SKIP:-}
+if [ -z "${DP:-}" ]; then
+	if [ -x build/chainwatch-dp ]; then DP=build/chainwatch-dp; else DP=$BUILD/chainwatch-dp; fi
+fi
+mkdir -p "$CACHE" "$OUT"
+report="$OUT/report.md"
+: >"$report"
+
+say() { printf '%s\n' "$*" | tee -a "$report"; }
+log() { printf '[bench] %s\n' "$*" >&2; }
+skip() { case " $SKIP " in *" $1 "*) return 0 ;; esac; return 1; }
+# median/min/max of numbers on stdin: "median min max"
+stats() { sort -g | awk '{v[NR]=$1} END {if (NR) printf "%s %s %s\n", v[int((NR+1)/2)], v[1], v[NR]}'; }
+
+# ---- build ----
+if [ ! -f "$BUILD/build.ninja" ]; then
+	meson setup "$BUILD" --buildtype=release >&2
+fi
+ninja -C "$BUILD" cw-synth cw-microbench cw-chaintab-bench chainwatch-scan >&2
+
+# ---- inputs: certificates and the three mixes (regenerated when cw-synth or the certificates change) ----
+tools/bench/mkcerts.sh "$CACHE/certs" 64
+synth() {
+	name=$1
+	shift
+	if [ ! -s "$CACHE/$name.pcap" ] || [ "$BUILD/cw-synth" -nt "$CACHE/$name.pcap" ] ||
+		[ "$CACHE/certs/.complete-64" -nt "$CACHE/$name.pcap" ]; then
+		log "synthesizing $name"
+		"$BUILD/cw-synth" -o "$CACHE/$name.pcap" --certs "$CACHE/certs" "$@" \
+			2>"$CACHE/$name.summary"
+	fi
+}
+synth realistic --mix realistic --names 64 --seed 1
+synth handshake --mix handshake --names 64 --seed 2
+synth ackflood --mix ackflood --seed 3
+tools/bench/check-synth.sh "$BUILD/cw-synth" "$BUILD/chainwatch-scan" "$CACHE/certs" \
+	"$OUT/check" >&2
+
+say "# chainwatch benchmark run $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+say ""
+say "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs," \
+	"$(free -g | awk '/^Mem:/ {print $2}') GiB RAM; kernel $(uname -r);" \
+	"commit $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+	"(plus uncommitted changes: $(git -C "$src" status --porcelain 2>/dev/null | wc -l) files)."
+say ""
+say "## Captures"
+say ""
+say "| mix | packets | bytes | flows | handshakes | TLS 1.2 / 1.3 | handshake packet share | distinct names |"
+say "|---|---:|---:|---:|---:|---|---:|---:|"
+for m in realistic handshake ackflood; do
+	kvf() { tr ' ' '\n' <"$CACHE/$m.summary" | sed -n "s/^$1=//p"; }
+	say "| $m | $(kvf packets) | $(kvf bytes) | $(kvf flows) | $(kvf handshakes) |" \
+		"$(kvf tls12) / $(kvf tls13) | $(kvf hs_share) | $(kvf names_used) |"
+done
+say ""
+
+# ---- microbenchmarks ----
+if ! skip micro; then
+	log "microbenchmarks"
+	say "## Parsing core (cw-microbench, one thread pinned to CPU $CPU)"
+	say ""
+	taskset -c "$CPU" "$BUILD/cw-microbench" -r 11 -m 50 | tee -a "$report"
+	say ""
+	say "## Chain table (cw-chaintab-bench, one lcore)"
+	say ""
+	"$BUILD/cw-chaintab-bench" --no-huge -m 256 --no-pci --file-prefix "cwbench-ct-$$" \
+		-l "$CPU" --log-level=error -- -r 11 | tee -a "$report"
+	say ""
+fi
+
+# ---- offline peers: same capture, one core ----
+# time_cmd NAME CMD...: R timed runs (hyperfine when installed); prints "median min max" seconds.
+time_cmd() {
+	tname=$1
+	shift
+	if command -v hyperfine >/dev/null; then
+		hyperfine -N --runs "$R" --warmup 1 --export-json "$OUT/$tname.json" \
+			--output=null -- "$*" >"$OUT/$tname.hyperfine" 2>&1
+		python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["results"][0]["times"]; t.sort(); print(t[len(t)//2], t[0], t[-1])' \
+			"$OUT/$tname.json"
+	else
+		i=0
+		while [ $i -lt "$R" ]; do
+			t0=$(date +%s%N)
+			"$@" >/dev/null 2>&1
+			t1=$(date +%s%N)
+			echo "$(((t1 - t0) / 1000))e-6"
+			i=$((i + 1))
+		done | stats
+	fi
+}
+if ! skip peers; then
+	if ! command -v tshark >/dev/null; then
+		log "tshark missing: apt-get install -y tshark"
+	fi
+	say "## Offline: tshark vs chainwatch-scan (same capture, CPU $CPU, $R runs, seconds)"
+	say ""
+	say "| mix | tool | median s | min | max | packets/s (median) | time ratio to chainwatch-scan |"
+	say "|---|---|---:|---:|---:|---:|---:|"
+	for m in handshake realistic; do
+		pcap="$CACHE/$m.pcap"
+		pk=$(tr ' ' '\n' <"$CACHE/$m.summary" | sed -n 's/^packets=//p')
+		log "peers on $m"
+		set -- $(time_cmd "scan-$m" taskset -c "$CPU" "$BUILD/chainwatch-scan" "$pcap")
+		scan_med=$1
+		say "| $m | chainwatch-scan | $(printf '%.3f | %.3f | %.3f' "$1" "$2" "$3") |" \
+			"$(awk "BEGIN {printf \"%.0f\", $pk / $1}") | 1.00 |"
+		if command -v tshark >/dev/null; then
+			set -- $(time_cmd "tshark-$m" taskset -c "$CPU" tshark -r "$pcap" -T fields \
+				-e tls.handshake.ja3 -e tls.handshake.ja3s)
+			say "| $m | tshark -T fields -e ja3 -e ja3s | $(printf '%.3f | %.3f | %.3f' "$1" "$2" "$3") |" \
+				"$(awk "BEGIN {printf \"%.0f\", $pk / $1}") |" \
+				"$(awk "BEGIN {printf \"%.1f\", $1 / $scan_med}") |"
+		fi
+	done
+	say ""
+fi
+
+# ---- dataplane vs rx-only baseline on net_pcap infinite_rx ----
+# dp_run KIND MIX: one run, prints the rate line of dp-rate.py.
+dp_run() {
+	kind=$1 mix=$2
+	pcap="$CACHE/$mix.pcap"
+	pk=$(tr ' ' '\n' <"$CACHE/$mix.summary" | sed -n 's/^packets=//p')
+	mbufs=$(((pk + 16384 + 1023) / 1024 * 1024))
+	prefix="cwbench-$kind-$$"
+	vdev="net_pcap0,rx_pcap=$pcap,infinite_rx=1"
+	if [ "$kind" = dp ]; then
+		"$DP" --no-huge -m 1024 --no-pci --file-prefix "$prefix" -l 0,1 --log-level=error \
+			--vdev "$vdev" -- --workers 1 --mode single --mbufs "$mbufs" \
+			--instance "bench-$$" >>"$OUT/dp-$mix.log" 2>&1 &
+		cmd=/chainwatch/stats
+		fields="rx_packets handshakes_done"
+	else
+		dpdk-testpmd --no-huge -m 1024 --no-pci --file-prefix "$prefix" -l 0,1 \
+			--log-level=error --vdev "$vdev" -- --forward-mode=rxonly \
+			--total-num-mbufs="$mbufs" --stats-period 1 </dev/null \
+			>>"$OUT/testpmd-$mix.log" 2>&1 &
+		cmd=/ethdev/stats,0
+		fields=ipackets
+	fi
+	pid=$!
+	# shellcheck disable=SC2086
+	python3 tools/bench/dp-rate.py "$prefix" "$cmd" $fields --warmup "$WARMUP" \
+		--duration "$DURATION" || true
+	kill -INT "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	rm -f "/dev/shm/chainwatch.bench-$$"
+}
+if ! skip dp; then
+	if [ ! -x "$DP" ]; then
+		log "no chainwatch-dp at $DP: dataplane step skipped"
+	elif ! command -v dpdk-testpmd >/dev/null; then
+		log "dpdk-testpmd missing (apt-get install -y dpdk): dataplane step skipped"
+	else
+		say "## Dataplane: chainwatch-dp vs dpdk-testpmd rxonly (net_pcap infinite_rx, 1 worker, $R runs of ${DURATION} s after ${WARMUP} s)"
+		say ""
+		say "| mix | testpmd rxonly Mpps (median [min, max]) | chainwatch-dp Mpps | ratio dp/rxonly | handshakes/s (median [min, max]) |"
+		say "|---|---:|---:|---:|---:|"
+		for m in ackflood realistic handshake; do
+			log "dataplane on $m"
+			: >"$OUT/rates-$m"
+			i=0
+			while [ $i -lt "$R" ]; do
+				tp=$(dp_run testpmd "$m" | sed -n 's/.*ipackets=\([0-9.]*\).*/\1/p')
+				dl=$(dp_run dp "$m")
+				echo "${tp:-0} $(echo "$dl" | sed -n 's/.*rx_packets=\([0-9.]*\).*/\1/p') $(echo "$dl" | sed -n 's/.*handshakes_done=\([0-9.]*\).*/\1/p')" >>"$OUT/rates-$m"
+				i=$((i + 1))
+			done
+			set -- $(awk '{print $1 / 1e6}' "$OUT/rates-$m" | stats)
+			tpm=$1 tpl=$2 tph=$3
+			set -- $(awk '{print $2 / 1e6}' "$OUT/rates-$m" | stats)
+			dpm=$1 dpl=$2 dph=$3
+			set -- $(awk '{print $3}' "$OUT/rates-$m" | stats)
+			say "| $m | $(printf '%.3f [%.3f, %.3f]' "$tpm" "$tpl" "$tph") |" \
+				"$(printf '%.3f [%.3f, %.3f]' "$dpm" "$dpl" "$dph") |" \
+				"$(awk "BEGIN {printf \"%.3f\", ($tpm > 0 ? $dpm / $tpm : 0)}") |" \
+				"$(printf '%.0f [%.0f, %.0f]' "$1" "$2" "$3") |"
+		done
+		say ""
+	fi
+fi
+log "report: $report"
