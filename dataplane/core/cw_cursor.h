@@ -106,10 +106,14 @@ cw_view(struct cw_cur *c, size_t n, const uint8_t **out)
 	return CW_OK;
 }
 
-/* Split off the next n bytes as a sub-cursor bounded to exactly that range. */
+/*
+ * Split off the next n bytes as a sub-cursor bounded to exactly that range.
+ * On failure sub is an empty cursor, so it never holds stale bounds.
+ */
 static inline int
 cw_sub(struct cw_cur *c, size_t n, struct cw_cur *sub)
 {
+	sub->p = sub->end = c->p;
 	if (n > cw_left(c))
 		return CW_MORE;
 	sub->p = c->p;
@@ -129,6 +133,7 @@ cw_vec(struct cw_cur *c, unsigned int lenbytes, struct cw_cur *sub)
 	uint32_t n = 0;
 	int rc;
 
+	sub->p = sub->end = c->p;
 	switch (lenbytes) {
 	case 1: {
 		uint8_t v = 0;
