@@ -128,13 +128,18 @@ sink_end(struct fp_sink *s)
 		s->out[s->len < s->outsz ? s->len : s->outsz - 1] = '\0';
 }
 
+/* Decimal without snprintf: JA3 formats every list entry, and printf parsing dominated. */
 static void
 sink_dec(struct fp_sink *s, unsigned int v)
 {
-	char b[8];
-	int n = snprintf(b, sizeof(b), "%u", v);
+	char b[10];
+	size_t i = sizeof(b);
 
-	sink_put(s, b, (size_t)n);
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0 && i > 0);
+	sink_put(s, b + i, sizeof(b) - i);
 }
 
 static const char hexdig[] = "0123456789abcdef";

@@ -2,6 +2,10 @@
 /* Per-flow handshake driver: routes segments to reassembly and TLS framing and fills the flow event. */
 #include <string.h>
 
+/* XXH3_state_t on the stack: no allocation per hello. */
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
 #include "cw_cursor.h"
 #include "fingerprint.h"
 #include "session.h"
@@ -125,6 +129,71 @@ copy_alpn(struct cw_flow_event *ev, const struct cw_view *v)
 	ev->alpn_len = (uint8_t)used;
 }
 
+/*
+ * JA3 and JA4 cost two digests over a few hundred formatted bytes (about
+ * 2-3 us), yet most ClientHellos on a link come from a few client builds.
+ * Each thread keeps a direct-mapped cache of the results keyed by XXH3-128
+ * over every input the two fingerprints read, so a repeated hello costs one
+ * XXH3 pass. Bound: CW_FP_CACHE entries per thread (about 96 KiB); a new
+ * hello overwrites its slot.
+ */
+#define CW_FP_CACHE 1024
+
+struct fp_cache_ent {
+	uint8_t key[16];
+	uint8_t valid;
+	char ja3[33];
+	char ja4[40];
+};
+
+static _Thread_local struct fp_cache_ent fp_cache[CW_FP_CACHE];
+
+static void
+fp_key_view(XXH3_state_t *st, const struct cw_view *v)
+{
+	uint32_t len = v->len;
+
+	XXH3_128bits_update(st, &len, sizeof(len));
+	if (len > 0)
+		XXH3_128bits_update(st, v->p, len);
+}
+
+static void
+fingerprints(const struct cw_client_hello *ch, struct cw_flow_event *ev)
+{
+	XXH3_state_t st;
+	XXH128_hash_t h;
+	XXH128_canonical_t key;
+	struct fp_cache_ent *e;
+	uint16_t hdr[4] = {ch->legacy_version, ch->version, ch->has_sni, ch->sslv2};
+
+	XXH3_128bits_reset(&st);
+	XXH3_128bits_update(&st, hdr, sizeof(hdr));
+	XXH3_128bits_update(&st, &ch->n_ext, sizeof(ch->n_ext));
+	XXH3_128bits_update(&st, ch->ext, (size_t)ch->n_ext * sizeof(ch->ext[0]));
+	fp_key_view(&st, &ch->ciphers);
+	fp_key_view(&st, &ch->groups);
+	fp_key_view(&st, &ch->point_formats);
+	fp_key_view(&st, &ch->sigalgs);
+	fp_key_view(&st, &ch->versions);
+	fp_key_view(&st, &ch->alpn);
+	h = XXH3_128bits_digest(&st);
+	XXH128_canonicalFromHash(&key, h);
+
+	e = &fp_cache[h.low64 & (CW_FP_CACHE - 1)];
+	if (e->valid && memcmp(e->key, key.digest, sizeof(e->key)) == 0) {
+		memcpy(ev->ja3, e->ja3, sizeof(ev->ja3));
+		memcpy(ev->ja4, e->ja4, sizeof(ev->ja4));
+		return;
+	}
+	cw_ja3(ch, NULL, 0, ev->ja3);
+	cw_ja4(ch, 't', CW_JA4, ev->ja4, sizeof(ev->ja4));
+	memcpy(e->key, key.digest, sizeof(e->key));
+	memcpy(e->ja3, ev->ja3, sizeof(e->ja3));
+	memcpy(e->ja4, ev->ja4, sizeof(e->ja4));
+	e->valid = 1;
+}
+
 static void
 on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
 {
@@ -155,8 +224,7 @@ on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
 	}
 	if (s->hooks && s->hooks->client_hello)
 		s->hooks->client_hello(s->hook_arg, ch);
-	cw_ja3(ch, NULL, 0, ev->ja3);
-	cw_ja4(ch, 't', CW_JA4, ev->ja4, sizeof(ev->ja4));
+	fingerprints(ch, ev);
 }
 
 static void
