@@ -70,6 +70,7 @@ enum dp_cnt {
 	DP_C_TOO_LONG,                       /* frames longer than DP_SCRATCH_BYTES: dropped */
 	DP_C_FLOWS_NEW,
 	DP_C_DONE_PKTS,                      /* packets of finished flows: one lookup each */
+	DP_C_UNTRACKED,                      /* no flow, not a SYN, payload not TLS-like: no state */
 	DP_C_TLS_FLOWS,                      /* flows where a hello was seen */
 	DP_C_HS_DONE,                        /* handshakes followed to completion */
 	DP_C_END,                            /* + enum cw_end_reason: flows ended, by reason */

@@ -25,6 +25,7 @@ static const char *const dp_cnt_names[DP_C__MAX] = {
 	[DP_C_TOO_LONG] = "too_long",
 	[DP_C_FLOWS_NEW] = "flows_new",
 	[DP_C_DONE_PKTS] = "done_flow_packets",
+	[DP_C_UNTRACKED] = "untracked_packets",
 	[DP_C_TLS_FLOWS] = "tls_flows",
 	[DP_C_HS_DONE] = "handshakes_done",
 	[DP_C_END + CW_END_DONE] = "end_done",

@@ -181,6 +181,20 @@ flow_expire(struct dp_worker *w)
 	}
 }
 
+/*
+ * Is an unknown segment worth a flow entry? A SYN opens a flow; otherwise only
+ * a payload that starts like TLS (a mid-stream pickup of a handshake). Bare
+ * ACKs and bulk data of flows we never saw open cost one lookup and no state,
+ * so an ACK flood or the data phase of old connections cannot fill the table.
+ */
+static inline int
+flow_worth_tracking(const struct cw_pkt *pkt)
+{
+	if (pkt->tcp_flags & CW_TCP_SYN)
+		return 1;
+	return pkt->payload_len > 0 && cw_tls_probe(pkt->payload, pkt->payload_len) != 0;
+}
+
 /* Find the flow of a segment, adding it (and evicting one when full). NULL: dropped, counted. */
 static inline struct dp_flow *
 flow_get(struct dp_worker *w, const struct cw_pkt *pkt, int *is_new)
@@ -196,6 +210,10 @@ flow_get(struct dp_worker *w, const struct cw_pkt *pkt, int *is_new)
 	if (pos >= 0) {
 		*is_new = 0;
 		return &ft->f[pos];
+	}
+	if (!flow_worth_tracking(pkt)) {
+		w->st->c[DP_C_UNTRACKED]++;
+		return NULL;
 	}
 	if (ft->used >= ft->n) {
 		unsigned int reason;
