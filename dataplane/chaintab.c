@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Shared lock-free table of chain ids already sent to control, with a per-worker cache in front. */
 #include <errno.h>
+#include <stdalign.h>
 #include <string.h>
 
 #include <rte_errno.h>
@@ -45,14 +46,25 @@ cache_slot(const uint8_t id[CW_ID_LEN])
 	return v & (DP_CHAIN_CACHE - 1);
 }
 
+/*
+ * rte_hash_crc() reads its key 8 bytes at a time; ids inside events are only
+ * 4-byte aligned, so the table always gets an aligned copy.
+ */
+struct dp_chain_key {
+	alignas(8) uint8_t b[CW_ID_LEN];
+};
+
 int
-dp_chain_seen(struct dp_chaintab *t, struct dp_chain_cache *c, const uint8_t id[CW_ID_LEN],
+dp_chain_seen(struct dp_chaintab *t, struct dp_chain_cache *c, const uint8_t id_in[CW_ID_LEN],
 	      int *cache_hit)
 {
-	uint8_t *slot = c->id[cache_slot(id)];
+	struct dp_chain_key k;
+	const uint8_t *id = k.b;
+	uint8_t *slot = c->id[cache_slot(id_in)];
 	void *data = NULL;
 	int rc;
 
+	memcpy(k.b, id_in, CW_ID_LEN);
 	if (memcmp(slot, id, CW_ID_LEN) == 0) {
 		*cache_hit = 1;
 		return DP_CHAIN_KNOWN;
@@ -70,10 +82,13 @@ dp_chain_seen(struct dp_chaintab *t, struct dp_chain_cache *c, const uint8_t id[
 }
 
 void
-dp_chain_unsent(struct dp_chaintab *t, struct dp_chain_cache *c, const uint8_t id[CW_ID_LEN])
+dp_chain_unsent(struct dp_chaintab *t, struct dp_chain_cache *c, const uint8_t id_in[CW_ID_LEN])
 {
-	uint8_t *slot = c->id[cache_slot(id)];
+	struct dp_chain_key k;
+	const uint8_t *id = k.b;
+	uint8_t *slot = c->id[cache_slot(id_in)];
 
+	memcpy(k.b, id_in, CW_ID_LEN);
 	if (memcmp(slot, id, CW_ID_LEN) == 0)
 		memset(slot, 0, CW_ID_LEN);
 	/* Updating the data of an existing key never needs a free slot. */
