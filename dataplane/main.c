@@ -5,11 +5,14 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <net/if.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +25,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
+#include <rte_telemetry.h>
 #include <rte_version.h>
 
 #include "cw_config.h"
@@ -29,9 +33,45 @@
 #include "port.h"
 #include "telemetry.h"
 #include "worker.h"
+#ifdef CW_HAVE_XDP_STEER
+#include "xdp_steer.h"
+#endif
 
 #define DP_PCAP_VDEV "net_pcap_cw0"
+#define DP_XDP_VDEV "net_af_xdp_cw0"
 #define DP_EAL_ARGS_MAX 128
+#define DP_RUN_DIR "/run/chainwatch"       /* configured XDP objects for --iface */
+#define DP_XDP_OBJ_NAME "cw_steer.bpf.o"
+#define DP_XDP_OBJ_INSTALLED CW_DATADIR "/bpf/" DP_XDP_OBJ_NAME
+#ifdef CW_HAVE_XDP_STEER
+#define DP_STEER_PORTS_MAX CW_STEER_MAX_PORTS
+#else
+#define DP_STEER_PORTS_MAX 16
+#endif
+
+/*
+ * --iface: AF_XDP input with the cw_steer program. Filled by parse_options(); obj is the
+ * configured copy written before EAL starts (removed at exit), xdp the program found on the
+ * interface after the port started. xdp is read by the main lcore at exit and by the telemetry
+ * thread, so both take xdp_lock.
+ */
+struct dp_live {
+	const char *iface;
+	uint32_t queues;
+	const char *obj_src;        /* --xdp-obj, or NULL: the build tree's or the installed one */
+	const char *steer_ports;    /* --steer-ports LIST, or NULL: every port */
+	char obj[PATH_MAX];         /* the configured copy, "" until written */
+	char obj_dir[PATH_MAX / 2]; /* a temporary directory we made for it, or "" */
+#ifdef CW_HAVE_XDP_STEER
+	struct dp_xdp_steer *xdp;
+#endif
+	pthread_mutex_t xdp_lock;
+};
+
+static struct dp_live dp_live = {
+	.queues = 1,
+	.xdp_lock = PTHREAD_MUTEX_INITIALIZER,
+};
 
 static const struct dp_conf dp_defaults = {
 	.instance = "default",
@@ -58,7 +98,7 @@ usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"Usage: %s [EAL args] -- [options]\n"
-		"       %s --pcap FILE [options]\n"
+		"       %s --pcap FILE | --iface IFACE [options]\n"
 		"\n"
 		"Passive TLS handshake sensor: follows TCP handshakes on a DPDK port, publishes one\n"
 		"event per TLS flow (and each new certificate chain once) to shared memory.\n"
@@ -69,12 +109,27 @@ usage(FILE *f, const char *prog)
 		"                       --no-huge when no EAL args are given and no hugepages are free,\n"
 		"                       and lcores for --workers N floating over all CPUs);\n"
 		"                       exits when the whole file is processed and every event flushed\n"
-		"  --port N             DPDK port id to use (default 0; ignored with --pcap)\n"
+		"  --port N             DPDK port id to use (default 0; ignored with --pcap and --iface)\n"
+		"  --iface IFACE        live input from a kernel interface through AF_XDP with the cw_steer\n"
+		"                       program: adds --vdev net_af_xdp,iface=IFACE,...,xdp_prog=<copy of\n"
+		"                       cw_steer.bpf.o configured by --steer-ports, written to %s>;\n"
+		"                       without EAL args also --no-pci, --file-prefix chainwatch-<instance>,\n"
+		"                       lcores floating over all CPUs, and --no-huge when no hugepages\n"
+		"                       are free. Runs until SIGINT/SIGTERM, then prints the program's\n"
+		"                       counters with its own (needs root; IFACE must have no XDP program)\n"
+		"  --queues N           --iface: RX queues 0..N-1 of IFACE, one worker each (default 1)\n"
+		"  --steer-ports LIST   --iface: only TCP on these ports (comma-separated, up to %u) is\n"
+		"                       steered to the dataplane; other TCP stays with the kernel\n"
+		"                       (default: every port, for a dedicated TAP/SPAN interface)\n"
+		"  --xdp-obj PATH       --iface: cw_steer object to configure (default: the build tree's\n"
+		"                       when run from it, else %s)\n"
 		"\n"
 		"Threads:\n"
-		"  --workers N          worker count, 1..%u (default: one per worker lcore, at least 1)\n"
+		"  --workers N          worker count, 1..%u (default: one per worker lcore, at least 1;\n"
+		"                       with --iface, --queues)\n"
 		"  --mode M             auto|single|dispatch|rss (default auto: rss when the port has\n"
-		"                       RSS and enough queues, else single for 1 worker, else dispatch)\n"
+		"                       RSS and enough queues, or is net_af_xdp with one queue per\n"
+		"                       worker, else single for 1 worker, else dispatch)\n"
 		"  --dispatch           same as --mode dispatch\n"
 		"  --dispatch-ring N    packets per worker ring in dispatch mode, power of 2 (default %u)\n"
 		"  --rxd N              RX descriptors per queue (default %u)\n"
@@ -103,8 +158,10 @@ usage(FILE *f, const char *prog)
 		"  -h, --help           this text\n"
 		"\n"
 		"Telemetry: /chainwatch/stats and /chainwatch/workers on the EAL telemetry socket\n"
-		"(dpdk-telemetry.py, -f <file-prefix>). SIGINT/SIGTERM: finish, flush, exit 0.\n",
-		prog, prog, DP_MAX_WORKERS, dp_defaults.ring_size, dp_defaults.rxd, dp_defaults.flows,
+		"(dpdk-telemetry.py, -f <file-prefix>), and /chainwatch/xdp with --iface.\n"
+		"SIGINT/SIGTERM: finish, flush, exit 0.\n",
+		prog, prog, DP_RUN_DIR, DP_STEER_PORTS_MAX, DP_XDP_OBJ_INSTALLED, DP_MAX_WORKERS,
+		dp_defaults.ring_size, dp_defaults.rxd, dp_defaults.flows,
 		dp_defaults.sessions, dp_defaults.reasm_kib, dp_defaults.chains, dp_defaults.idle_s,
 		dp_defaults.hs_s, dp_defaults.ev_slots, dp_defaults.blob_kib, dp_defaults.eof_quiet_ms);
 }
@@ -138,12 +195,17 @@ parse_u32(const char *prog, const char *opt, const char *s, uint32_t min, uint32
 enum {
 	OPT_PCAP = 256, OPT_PORT, OPT_WORKERS, OPT_MODE, OPT_DISPATCH, OPT_DISPATCH_RING, OPT_RXD,
 	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_CHAINS, OPT_IDLE, OPT_HS, OPT_INSTANCE,
-	OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION,
+	OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION, OPT_IFACE,
+	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ,
 };
 
 static const struct option dp_longopts[] = {
 	{"pcap", required_argument, NULL, OPT_PCAP},
 	{"port", required_argument, NULL, OPT_PORT},
+	{"iface", required_argument, NULL, OPT_IFACE},
+	{"queues", required_argument, NULL, OPT_QUEUES},
+	{"steer-ports", required_argument, NULL, OPT_STEER_PORTS},
+	{"xdp-obj", required_argument, NULL, OPT_XDP_OBJ},
 	{"workers", required_argument, NULL, OPT_WORKERS},
 	{"mode", required_argument, NULL, OPT_MODE},
 	{"dispatch", no_argument, NULL, OPT_DISPATCH},
@@ -184,6 +246,21 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 		case OPT_PORT:
 			conf->port_id = (uint16_t)parse_u32(prog, "--port", optarg, 0, RTE_MAX_ETHPORTS - 1, 0);
 			conf->port_given = 1;
+			break;
+		case OPT_IFACE:
+			if (optarg[0] == '\0' || strlen(optarg) >= IF_NAMESIZE ||
+			    strpbrk(optarg, ",=/ ") != NULL)
+				die_usage(prog, "bad --iface '%s': not an interface name", optarg);
+			dp_live.iface = optarg;
+			break;
+		case OPT_QUEUES:
+			dp_live.queues = parse_u32(prog, "--queues", optarg, 1, DP_MAX_WORKERS, 0);
+			break;
+		case OPT_STEER_PORTS:
+			dp_live.steer_ports = optarg;
+			break;
+		case OPT_XDP_OBJ:
+			dp_live.obj_src = optarg;
 			break;
 		case OPT_WORKERS:
 			conf->workers = parse_u32(prog, "--workers", optarg, 1, DP_MAX_WORKERS, 0);
@@ -271,6 +348,18 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 			  "as the server's reassembly buffer)%s", "");
 	if (conf->mode == DP_MODE_SINGLE && conf->workers > 1)
 		die_usage(prog, "--mode single runs exactly one worker%s", "");
+	if (dp_live.iface == NULL) {
+		if (dp_live.queues != 1 || dp_live.steer_ports != NULL || dp_live.obj_src != NULL)
+			die_usage(prog, "--queues, --steer-ports and --xdp-obj go with --iface%s", "");
+		return;
+	}
+	if (conf->pcap != NULL)
+		die_usage(prog, "--iface and --pcap exclude each other%s", "");
+	/* Every queue has its own AF_XDP socket: one worker per queue polls them all. */
+	if (conf->workers == 0)
+		conf->workers = dp_live.queues;
+	if (dp_live.queues > 1 && conf->workers != dp_live.queues)
+		die_usage(prog, "--iface with --queues N runs exactly N workers (one per queue)%s", "");
 }
 
 /* Frames in the capture, read the same way net_pcap will read them. -1 on error (printed). */
@@ -352,6 +441,258 @@ estimate_mib(const struct dp_conf *conf, uint32_t workers)
 	return (unsigned long)(total >> 20) + 64;
 }
 
+/* ---- --iface: AF_XDP input with the cw_steer program ---- */
+
+#ifdef CW_HAVE_XDP_STEER
+/* "443,8443" into cfg->ports (at most CW_STEER_MAX_PORTS, each 1..65535). Returns 0 or -EINVAL. */
+static int
+parse_steer_ports(const char *list, struct cw_steer_cfg *cfg)
+{
+	const char *p = list;
+
+	cfg->nports = 0;
+	for (;;) {
+		unsigned long v;
+		char *end;
+
+		errno = 0;
+		v = strtoul(p, &end, 10);
+		if (errno != 0 || end == p || *p == '-' || *p == '+' || v == 0 || v > 65535 ||
+		    cfg->nports >= CW_STEER_MAX_PORTS || (*end != ',' && *end != '\0'))
+			return -EINVAL;
+		cfg->ports[cfg->nports++] = (__u16)v;
+		if (*end == '\0')
+			return 0;
+		p = end + 1;
+	}
+}
+
+/*
+ * The object --iface configures: --xdp-obj; else the build tree's when this binary runs from the
+ * build tree (so a test never picks up an older installed copy); else the installed one; else the
+ * build tree's. NULL when none is readable.
+ */
+static const char *
+xdp_obj_source(void)
+{
+	char exe[PATH_MAX], root[PATH_MAX];
+	ssize_t n;
+
+	if (dp_live.obj_src != NULL)
+		return dp_live.obj_src;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0 && realpath(CW_BUILD_ROOT, root) != NULL) {
+		size_t rl = strlen(root);
+
+		exe[n] = '\0';
+		if (strncmp(exe, root, rl) == 0 && exe[rl] == '/' && access(CW_BPF_OBJ_BUILD, R_OK) == 0)
+			return CW_BPF_OBJ_BUILD;
+	}
+	if (access(DP_XDP_OBJ_INSTALLED, R_OK) == 0)
+		return DP_XDP_OBJ_INSTALLED;
+	if (access(CW_BPF_OBJ_BUILD, R_OK) == 0)
+		return CW_BPF_OBJ_BUILD;
+	return NULL;
+}
+
+/* atexit: the configured copy is only needed until the PMD has loaded it. */
+static void
+xdp_obj_remove(void)
+{
+	if (dp_live.obj[0] != '\0')
+		unlink(dp_live.obj);
+	if (dp_live.obj_dir[0] != '\0')
+		rmdir(dp_live.obj_dir);
+}
+
+/*
+ * Before EAL: checks the interface exists (in this network namespace) and writes the configured
+ * copy of the object into DP_RUN_DIR, or into a new directory under $TMPDIR when DP_RUN_DIR is
+ * not writable. Returns 0, 2 for a usage error, 1 for other errors (printed).
+ */
+static int
+live_prepare(const char *prog, const struct dp_conf *conf)
+{
+	struct cw_steer_cfg cfg;
+	const char *src, *tmp;
+	int rc;
+
+	if (if_nametoindex(dp_live.iface) == 0) {
+		fprintf(stderr, "%s: --iface %s: %s\n", prog, dp_live.iface, strerror(errno));
+		return 1;
+	}
+	dp_xdp_steer_cfg_default(&cfg);
+	if (dp_live.steer_ports != NULL && parse_steer_ports(dp_live.steer_ports, &cfg) < 0) {
+		fprintf(stderr, "%s: bad --steer-ports '%s': up to %u ports 1..65535, comma-separated\n"
+				"Try '%s --help'.\n", prog, dp_live.steer_ports, CW_STEER_MAX_PORTS, prog);
+		return 2;
+	}
+	src = xdp_obj_source();
+	if (src == NULL) {
+		fprintf(stderr, "%s: --iface: no cw_steer object (neither %s nor %s is readable); "
+				"give --xdp-obj PATH\n", prog, DP_XDP_OBJ_INSTALLED, CW_BPF_OBJ_BUILD);
+		return 1;
+	}
+	atexit(xdp_obj_remove);
+	if ((mkdir(DP_RUN_DIR, 0755) == 0 || errno == EEXIST) && access(DP_RUN_DIR, W_OK) == 0) {
+		snprintf(dp_live.obj, sizeof(dp_live.obj), "%s/dp-%s.%s", DP_RUN_DIR, conf->instance,
+			 DP_XDP_OBJ_NAME);
+	} else {
+		tmp = getenv("TMPDIR");
+		if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > sizeof(dp_live.obj_dir) / 2)
+			tmp = "/tmp";
+		snprintf(dp_live.obj_dir, sizeof(dp_live.obj_dir), "%s/chainwatch-dp.XXXXXX", tmp);
+		if (mkdtemp(dp_live.obj_dir) == NULL) {
+			fprintf(stderr, "%s: cannot create a directory for the XDP object: %s\n", prog,
+				strerror(errno));
+			dp_live.obj_dir[0] = '\0';
+			return 1;
+		}
+		snprintf(dp_live.obj, sizeof(dp_live.obj), "%s/%s", dp_live.obj_dir, DP_XDP_OBJ_NAME);
+	}
+	if (strchr(dp_live.obj, ',') != NULL) {
+		fprintf(stderr, "%s: XDP object path %s must not contain ',' (EAL device syntax)\n", prog,
+			dp_live.obj);
+		dp_live.obj[0] = '\0';
+		return 1;
+	}
+	rc = dp_xdp_steer_write_object(src, dp_live.obj, &cfg);
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot write the configured XDP object %s from %s: %s\n", prog,
+			dp_live.obj, src,
+			rc == -ENOEXEC ? "not a cw_steer object of this version" : strerror(-rc));
+		dp_live.obj[0] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+/* redirected = sum(steer_*) - redirect_fail: what reached the AF_XDP sockets (cw_steer.h). */
+static uint64_t
+xdp_redirected(const struct dp_xdp_steer_counters *c)
+{
+	uint64_t steered = 0;
+	unsigned int i;
+
+	for (i = CW_CNT_STEER_TLS_RECORD; i <= CW_CNT_STEER_FLOW; i++)
+		steered += c->v[i];
+	return steered - c->v[CW_CNT_REDIRECT_FAIL];
+}
+
+/* Telemetry thread. */
+static int
+tel_xdp(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dp_xdp_steer_counters c;
+	unsigned int i;
+	int rc = -ENOENT;
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	pthread_mutex_lock(&dp_live.xdp_lock);
+	if (dp_live.xdp != NULL)
+		rc = dp_xdp_steer_counters(dp_live.xdp, &c);
+	if (rc == 0) {
+		rte_tel_data_start_dict(d);
+		rte_tel_data_add_dict_string(d, "iface", dp_live.iface);
+		rte_tel_data_add_dict_u64(d, "prog_id", dp_xdp_steer_prog_id(dp_live.xdp));
+		rte_tel_data_add_dict_string(d, "xdp_mode", dp_xdp_steer_mode_name(dp_live.xdp));
+		for (i = 0; i < CW_CNT_MAX; i++)
+			rte_tel_data_add_dict_u64(d, dp_xdp_steer_counter_name(i), c.v[i]);
+		rte_tel_data_add_dict_u64(d, "redirected", xdp_redirected(&c));
+	}
+	pthread_mutex_unlock(&dp_live.xdp_lock);
+	return rc == 0 ? 0 : -1;
+}
+
+/*
+ * After the port started (the PMD attached the program): find it for its counters. Reading them
+ * needs CAP_SYS_ADMIN (BPF_PROG_GET_FD_BY_ID); without it the dataplane runs on, with a warning.
+ */
+static void
+live_open_xdp(const char *prog)
+{
+	struct dp_xdp_steer *h;
+	int rc;
+
+	rc = dp_xdp_steer_open(dp_live.iface, &h);
+	if (rc < 0) {
+		fprintf(stderr, "%s: warning: cannot read the XDP program's counters on %s: %s\n", prog,
+			dp_live.iface,
+			rc == -EPROTO ? "the attached program is not cw_steer" : strerror(-rc));
+		return;
+	}
+	pthread_mutex_lock(&dp_live.xdp_lock);
+	dp_live.xdp = h;
+	pthread_mutex_unlock(&dp_live.xdp_lock);
+	rc = rte_telemetry_register_cmd("/chainwatch/xdp", tel_xdp,
+					"cw_steer XDP program on the --iface interface: counters. No parameters.");
+	if (rc < 0)
+		fprintf(stderr, "%s: warning: /chainwatch/xdp not registered (%s)\n", prog, strerror(-rc));
+}
+
+/*
+ * At exit, after the workers stopped and before the port closes (the PMD detaches the program
+ * then): the program's counters next to the port's, so that redirected == port_ipackets ==
+ * rx_packets can be checked; then frees the handle.
+ */
+static void
+live_report_close(const struct dp_conf *conf)
+{
+	struct dp_xdp_steer_counters c;
+	struct rte_eth_stats es;
+	struct dp_xdp_steer *h;
+	unsigned int i;
+
+	pthread_mutex_lock(&dp_live.xdp_lock);
+	h = dp_live.xdp;
+	dp_live.xdp = NULL;
+	pthread_mutex_unlock(&dp_live.xdp_lock);
+	if (!conf->quiet && rte_eth_stats_get(conf->port_id, &es) == 0) {
+		printf("chainwatch-dp: port %u (%s, %u queue%s)\n", conf->port_id, dp_live.iface,
+		       dp_live.queues, dp_live.queues == 1 ? "" : "s");
+		printf("  %-22s %" PRIu64 "\n", "port_ipackets", es.ipackets);
+		printf("  %-22s %" PRIu64 "\n", "port_imissed", es.imissed);
+		printf("  %-22s %" PRIu64 "\n", "port_ierrors", es.ierrors);
+		printf("  %-22s %" PRIu64 "\n", "port_rx_nombuf", es.rx_nombuf);
+	}
+	if (h == NULL)
+		return;
+	if (!conf->quiet && dp_xdp_steer_counters(h, &c) == 0) {
+		printf("chainwatch-dp: XDP program cw_steer on %s (prog id %u, %s mode)\n",
+		       dp_live.iface, dp_xdp_steer_prog_id(h), dp_xdp_steer_mode_name(h));
+		for (i = 0; i < CW_CNT_MAX; i++)
+			printf("  xdp_%-18s %" PRIu64 "\n", dp_xdp_steer_counter_name(i), c.v[i]);
+		printf("  %-22s %" PRIu64 "\n", "xdp_redirected", xdp_redirected(&c));
+	}
+	fflush(stdout);
+	dp_xdp_steer_close(h);
+}
+#else
+static int
+live_prepare(const char *prog, const struct dp_conf *conf)
+{
+	RTE_SET_USED(conf);
+	fprintf(stderr, "%s: --iface is not available: this chainwatch-dp was built without the "
+			"cw_steer XDP program (clang and bpftool were missing at build time). Rebuild "
+			"with them, or pass the net_af_xdp vdev as EAL arguments (docs/DEPLOY.md).\n",
+		prog);
+	return 1;
+}
+
+static void
+live_open_xdp(const char *prog)
+{
+	RTE_SET_USED(prog);
+}
+
+static void
+live_report_close(const struct dp_conf *conf)
+{
+	RTE_SET_USED(conf);
+}
+#endif
+
 static void
 on_signal(int sig)
 {
@@ -377,7 +718,8 @@ resolve_mode(struct dp_conf *conf, const struct dp_port_caps *caps, unsigned int
 	if (w > DP_MAX_WORKERS)
 		w = DP_MAX_WORKERS;
 	if (conf->mode == DP_MODE_AUTO) {
-		if (caps->rss && caps->max_rxq >= w && nlc >= w && (w > 1 || conf->workers == 1))
+		if ((caps->rss || caps->spread) && caps->max_rxq >= w && nlc >= w &&
+		    (w > 1 || conf->workers == 1))
 			conf->mode = DP_MODE_RSS;
 		else if (w == 1)
 			conf->mode = DP_MODE_SINGLE;
@@ -385,6 +727,12 @@ resolve_mode(struct dp_conf *conf, const struct dp_port_caps *caps, unsigned int
 			conf->mode = DP_MODE_DISPATCH;
 	}
 	conf->workers = w;
+	/* Without DPDK RSS, only RSS mode polls more than queue 0. */
+	if (caps->spread && !caps->rss && conf->mode != DP_MODE_RSS) {
+		*why = "the port's queues are fed by the kernel (net_af_xdp queue_count > 1): only rss "
+		       "mode, one worker per queue, polls them all";
+		return -EINVAL;
+	}
 	switch (conf->mode) {
 	case DP_MODE_SINGLE:
 		if (w != 1) {
@@ -393,12 +741,17 @@ resolve_mode(struct dp_conf *conf, const struct dp_port_caps *caps, unsigned int
 		}
 		break;
 	case DP_MODE_RSS:
-		if (!caps->rss) {
+		if (!caps->rss && !caps->spread) {
 			*why = "the port has no RSS: use --mode dispatch";
 			return -ENOTSUP;
 		}
 		if (caps->max_rxq < w) {
 			*why = "the port has fewer RX queues than workers";
+			return -EINVAL;
+		}
+		if (!caps->rss && caps->max_rxq != w) {
+			*why = "the port's queues are fed by the kernel (net_af_xdp queue_count): run "
+			       "one worker per queue";
 			return -EINVAL;
 		}
 		/* fall through */
@@ -432,6 +785,12 @@ dp_setup(struct dp_conf *conf, const char **why)
 		rc = rte_eth_dev_get_port_by_name(DP_PCAP_VDEV, &conf->port_id);
 		if (rc < 0) {
 			*why = "the pcap vdev did not come up";
+			return rc;
+		}
+	} else if (dp_live.iface != NULL) {
+		rc = rte_eth_dev_get_port_by_name(DP_XDP_VDEV, &conf->port_id);
+		if (rc < 0) {
+			*why = "the net_af_xdp vdev did not come up (see the PMD's messages above)";
 			return rc;
 		}
 	} else if (rte_eth_dev_count_avail() == 0) {
@@ -535,8 +894,8 @@ dp_setup(struct dp_conf *conf, const char **why)
 		goto err_workers;
 	}
 	rc = dp_port_init(conf->port_id, conf->mode == DP_MODE_RSS ? (uint16_t)conf->workers : 1,
-			  conf->mode == DP_MODE_RSS, (uint16_t)conf->rxd, dp_pool, &dp_run.ts_off,
-			  &dp_run.ts_flag);
+			  conf->mode == DP_MODE_RSS && caps.rss, (uint16_t)conf->rxd, dp_pool,
+			  &dp_run.ts_off, &dp_run.ts_flag);
 	if (rc < 0) {
 		*why = "cannot configure or start the port";
 		goto err_pool;
@@ -634,6 +993,17 @@ remove_runtime_dir(const char *dir)
 	rmdir(dir);
 }
 
+/* The runtime directory of a run that chose its own prefix, for runtime_dir_atexit(). */
+static char dp_runtime_dir[PATH_MAX];
+
+/* Also after rte_exit() (which cleans EAL up, then exits): a failed start leaves nothing behind. */
+static void
+runtime_dir_atexit(void)
+{
+	if (dp_runtime_dir[0] != '\0')
+		remove_runtime_dir(dp_runtime_dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -641,7 +1011,7 @@ main(int argc, char **argv)
 	const char *prog = "chainwatch-dp";
 	char *eal_argv[DP_EAL_ARGS_MAX];
 	char *app_argv[DP_EAL_ARGS_MAX];
-	char vdev[PATH_MAX + 64], mem[32], lcores[64], prefix[96], runtime[PATH_MAX];
+	char vdev[2 * PATH_MAX], mem[32], lcores[64], prefix[96];
 	int own_runtime = 0;
 	int eal_argc = 0, app_argc = 0, user_eal = 0, sep = -1;
 	const char *why = "";
@@ -713,6 +1083,34 @@ main(int argc, char **argv)
 		}
 		snprintf(vdev, sizeof(vdev), "--vdev=%s,rx_pcap=%s", DP_PCAP_VDEV, conf.pcap);
 		eal_argv[eal_argc++] = vdev;
+	} else if (dp_live.iface != NULL) {
+		rc = live_prepare(prog, &conf);
+		if (rc != 0)
+			return rc;
+		if (!user_eal) {
+			long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+			snprintf(prefix, sizeof(prefix), "--file-prefix=chainwatch-%s", conf.instance);
+			eal_argv[eal_argc++] = prefix;
+			own_runtime = 1;
+			eal_argv[eal_argc++] = (char *)"--log-level=lib.eal:warning";
+			eal_argv[eal_argc++] = (char *)"--log-level=lib.telemetry:warning";
+			eal_argv[eal_argc++] = (char *)"--no-pci";
+			if (!hugepages_free()) {
+				snprintf(mem, sizeof(mem), "%lu", estimate_mib(&conf, conf.workers));
+				eal_argv[eal_argc++] = (char *)"--no-huge";
+				eal_argv[eal_argc++] = (char *)"-m";
+				eal_argv[eal_argc++] = mem;
+			}
+			/* The main lcore plus one per worker, floating over the CPUs there are. */
+			snprintf(lcores, sizeof(lcores), "--lcores=(0-%u)@(0-%ld)", conf.workers,
+				 ncpu > 1 ? ncpu - 1 : 0);
+			eal_argv[eal_argc++] = lcores;
+		}
+		snprintf(vdev, sizeof(vdev),
+			 "--vdev=%s,iface=%s,start_queue=0,queue_count=%u,xdp_prog=%s", DP_XDP_VDEV,
+			 dp_live.iface, dp_live.queues, dp_live.obj);
+		eal_argv[eal_argc++] = vdev;
 	}
 	eal_argv[eal_argc] = NULL;
 
@@ -720,18 +1118,25 @@ main(int argc, char **argv)
 	if (rc < 0)
 		rte_exit(EXIT_FAILURE, "EAL init failed: %s\n", rte_strerror(rte_errno));
 
+	if (own_runtime) {
+		snprintf(dp_runtime_dir, sizeof(dp_runtime_dir), "%s", rte_eal_get_runtime_dir());
+		atexit(runtime_dir_atexit);
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
 	rc = dp_setup(&conf, &why);
 	if (rc < 0)
 		rte_exit(EXIT_FAILURE, "%s: %s\n", why, strerror(-rc));
+	if (dp_live.iface != NULL)
+		live_open_xdp(prog);
 
 	if (!conf.quiet)
-		printf("chainwatch-dp: port %u, mode %s, %u worker%s, clock %s, shm %s%s\n",
-		       conf.port_id, dp_modes[conf.mode].name, conf.workers,
-		       conf.workers == 1 ? "" : "s", dp_run.w[0]->clk->name, CW_SHM_PREFIX,
-		       conf.instance);
+		printf("chainwatch-dp: port %u%s%s, mode %s, %u worker%s, clock %s, shm %s%s\n",
+		       conf.port_id, dp_live.iface != NULL ? ", AF_XDP on " : "",
+		       dp_live.iface != NULL ? dp_live.iface : "", dp_modes[conf.mode].name,
+		       conf.workers, conf.workers == 1 ? "" : "s", dp_run.w[0]->clk->name,
+		       CW_SHM_PREFIX, conf.instance);
 	fflush(stdout);
 	cw_shm_set_state(&dp_shm, CW_SHM_RUNNING);
 
@@ -747,11 +1152,9 @@ main(int argc, char **argv)
 	cw_shm_set_state(&dp_shm, dp_run.eof && !dp_quit ? CW_SHM_DONE : CW_SHM_EXITED);
 	if (!conf.quiet)
 		print_counters(&conf);
+	if (dp_live.iface != NULL)
+		live_report_close(&conf);
 	dp_teardown(&conf);
-	if (own_runtime)
-		snprintf(runtime, sizeof(runtime), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
-	if (own_runtime)
-		remove_runtime_dir(runtime);
-	return 0;
+	return 0; /* runtime_dir_atexit() removes an own runtime directory */
 }

@@ -11,15 +11,18 @@
 struct dp_port_caps {
 	uint16_t max_rxq;
 	int rss;        /* symmetric RSS over IP/TCP is possible */
+	int spread;     /* the queues are already spread by flow outside DPDK (net_af_xdp: the
+			 * kernel driver's RSS feeds one socket per queue); RSS mode may poll them */
 	const char *driver;
 };
 
 int dp_port_caps(uint16_t port, struct dp_port_caps *caps);
 
 /*
- * Configure and start port with nrxq RX queues (RSS when rss != 0) of
- * rxd descriptors each, on mbufs from mp. Registers the RX timestamp
- * dynfield (*ts_off, *ts_flag; -1/0 when unavailable). Returns 0 or -errno.
+ * Configure and start port with nrxq RX queues (DPDK RSS with the symmetric key when rss != 0; a
+ * port whose queues are spread outside DPDK takes rss == 0) of rxd descriptors each, on mbufs from
+ * mp. Registers the RX timestamp dynfield (*ts_off, *ts_flag; -1/0 when unavailable).
+ * Returns 0 or -errno.
  */
 int dp_port_init(uint16_t port, uint16_t nrxq, int rss, uint16_t rxd, struct rte_mempool *mp,
 		 int *ts_off, uint64_t *ts_flag);

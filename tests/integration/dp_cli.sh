@@ -25,4 +25,7 @@ expect 2 "blob-kib must be larger" --reasm-kib 64 --blob-kib 64
 expect 2 "bad --instance" --instance a/b
 expect 1 "cannot read capture" --pcap /nonexistent.pcap
 expect 2 "unexpected argument" stray
+expect 2 "go with --iface" --queues 2
+expect 2 "exclude each other" --iface lo --pcap /nonexistent.pcap
+expect 1 "iface" --iface cwnosuchif0
 echo ok

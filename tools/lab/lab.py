@@ -713,14 +713,15 @@ def analyse_pcap(pcap):
 def postprocess(lab, recs, pcap):
     """Fill src_port from the capture where the client could not bind it, then check the labels."""
     streams = analyse_pcap(pcap)
-    by_port = {s["src_port"]: (k, s) for k, s in streams.items() if "src_port" in s}
+    # the kernel reuses a source port towards another destination: key by port and destination
+    by_port = {(s["src_port"], s["dst_ip"], s["dst_port"]): (k, s) for k, s in streams.items() if "src_port" in s}
     syns = sorted((s["t_syn"], k) for k, s in streams.items() if "t_syn" in s and s["dst_port"] != 80)
     used = set()
     errors = []
     for r in recs:
         if r["src_port"] is not None:
-            hit = by_port.get(r["src_port"])
-            if not hit or hit[1]["dst_ip"] != r["dst_ip"] or hit[1]["dst_port"] != r["dst_port"]:
+            hit = by_port.get((r["src_port"], r["dst_ip"], r["dst_port"]))
+            if not hit:
                 errors.append(f"no SYN in capture for bound port {r['src_port']} ({r['tool']} {r['dst_ip']}:{r['dst_port']})")
                 continue
             used.add(hit[0])
@@ -737,7 +738,7 @@ def postprocess(lab, recs, pcap):
             r["src_port_source"] = "pcap-time-match"
     # a client that aborts on a bad chain does not report the version; the ServerHello does
     for r in recs:
-        st = by_port.get(r["src_port"], (None, {}))[1]
+        st = by_port.get((r["src_port"], r["dst_ip"], r["dst_port"]), (None, {}))[1]
         r["wire_version"] = st.get("sh_version")
         if r["negotiated_version"] is None and st.get("sh_version"):
             r["negotiated_version"] = st["sh_version"]
@@ -749,7 +750,7 @@ def postprocess(lab, recs, pcap):
     for r in recs:
         if r["src_port"] is None or r["negotiated_version"] != "TLSv1.2" or r["resumed"] or not r["chain_sha256"]:
             continue
-        st = by_port[r["src_port"]][1]
+        st = by_port.get((r["src_port"], r["dst_ip"], r["dst_port"]), (None, {}))[1]
         wire = st.get("chain_sha256")
         want = wire[:1] if not r["chain_complete"] else wire
         if wire is None or want != r["chain_sha256"]:
