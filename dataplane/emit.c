@@ -95,9 +95,16 @@ void
 dp_flow_end(struct dp_worker *w, struct dp_flow *f, enum cw_end_reason why)
 {
 	struct dp_sess *ds = f->sess;
-	struct cw_session *s = &ds->s;
+	struct cw_session *s;
 	uint64_t *c = w->st->c;
 
+	if (ds == NULL) {
+		/* Ended before any payload: no hello, no event. */
+		c[DP_C_NON_TLS]++;
+		f->actions = 0;
+		return;
+	}
+	s = &ds->s;
 	cw_session_finish(s, why);
 	if (hello_seen(&s->ev)) {
 		if (f->actions & DP_ACT_PROBE)

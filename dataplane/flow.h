@@ -4,6 +4,7 @@
 #define DP_FLOW_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_common.h>
 #include <rte_hash.h>
@@ -38,22 +39,40 @@ struct dp_sess {
 	uint32_t pad;
 };
 
+/* dp_flow.syn bits, per canonical side (0: key.a, 1: key.b). */
+#define DP_SYN_SEEN(side) (0x1u << (side))
+#define DP_SYN_ACK(side) (0x4u << (side))
+
 /*
  * Flow state, 64 bytes. Indexed by the position rte_hash returns for the
  * key, so the key itself lives only in the hash. Only the owning worker
  * reads or writes it.
+ * A session (and its reassembly buffers) is taken from the pool only when
+ * the first payload arrives: until then the SYN/SYN-ACK sequence numbers
+ * wait here, so a SYN flood holds table entries but no sessions.
  * Invariants: used == 0 -> every other field is meaningless;
- * sess != NULL <=> actions & DP_ACT_PARSE.
+ * sess != NULL -> actions & DP_ACT_PARSE; actions == 0 -> sess == NULL.
  */
 struct dp_flow {
 	uint64_t first_ns;    /* time of the first packet */
 	uint64_t last_ns;     /* time of the last packet */
 	uint64_t progress_ns; /* time of the last packet that advanced the handshake, 0 = none */
 	struct dp_sess *sess;
+	uint32_t isn[2];      /* SYN sequence numbers by canonical side, valid per `syn` */
 	uint8_t used;
-	uint8_t actions; /* DP_ACT_* */
-	uint8_t pad[30];
+	uint8_t actions;      /* DP_ACT_* */
+	uint8_t syn;          /* DP_SYN_* */
+	uint8_t pad[21];
 } __rte_aligned(64);
+
+/* Canonical side (0: key.a, 1: key.b) of a segment's sender; matches dp_flow_key_make(). */
+static inline unsigned int
+dp_pkt_side(const struct cw_pkt *pkt)
+{
+	int c = memcmp(pkt->saddr, pkt->daddr, 16);
+
+	return (c < 0 || (c == 0 && pkt->sport <= pkt->dport)) ? 0 : 1;
+}
 
 _Static_assert(sizeof(struct dp_flow) == 64, "flow entry is one cache line");
 

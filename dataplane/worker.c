@@ -240,6 +240,54 @@ flow_get(struct dp_worker *w, const struct cw_pkt *pkt, int *is_new)
 	return &ft->f[pos];
 }
 
+/* Remember a SYN or SYN-ACK of a flow that has no session yet. */
+static inline void
+flow_note_syn(struct dp_flow *f, const struct cw_pkt *pkt)
+{
+	unsigned int side;
+
+	if (!(pkt->tcp_flags & CW_TCP_SYN))
+		return;
+	side = dp_pkt_side(pkt);
+	f->syn |= (uint8_t)DP_SYN_SEEN(side);
+	if (pkt->tcp_flags & CW_TCP_ACK)
+		f->syn |= (uint8_t)DP_SYN_ACK(side);
+	f->isn[side] = pkt->seq;
+}
+
+/*
+ * A session was just taken for the first payload: tell it about the SYNs
+ * seen before (bare SYN first), as zero-length segments at the flow's first
+ * packet time, so roles and stream bases are what they would have been.
+ */
+static void
+flow_replay_syn(struct dp_flow *f, const struct cw_pkt *pkt)
+{
+	unsigned int here = dp_pkt_side(pkt), order[2], k;
+
+	if (f->syn == 0)
+		return;
+	order[0] = (f->syn & DP_SYN_ACK(0)) ? 1 : 0;
+	order[1] = !order[0];
+	for (k = 0; k < 2; k++) {
+		unsigned int side = order[k];
+		int same = side == here;
+		struct cw_pkt syn;
+
+		if (!(f->syn & DP_SYN_SEEN(side)))
+			continue;
+		memset(&syn, 0, sizeof(syn));
+		memcpy(syn.saddr, same ? pkt->saddr : pkt->daddr, 16);
+		memcpy(syn.daddr, same ? pkt->daddr : pkt->saddr, 16);
+		syn.sport = same ? pkt->sport : pkt->dport;
+		syn.dport = same ? pkt->dport : pkt->sport;
+		syn.ipver = pkt->ipver;
+		syn.seq = f->isn[side];
+		syn.tcp_flags = (uint8_t)(CW_TCP_SYN | ((f->syn & DP_SYN_ACK(side)) ? CW_TCP_ACK : 0));
+		cw_session_packet(&f->sess->s, &syn, f->first_ns);
+	}
+}
+
 /* One decoded TCP segment through the flow table and its session. */
 static inline void
 flow_packet(struct dp_worker *w, const struct cw_pkt *pkt, uint64_t ts)
@@ -256,21 +304,15 @@ flow_packet(struct dp_worker *w, const struct cw_pkt *pkt, uint64_t ts)
 	if (!is_new && f->actions == 0 && (pkt->tcp_flags & (CW_TCP_SYN | CW_TCP_ACK)) == CW_TCP_SYN)
 		is_new = 1;
 	if (is_new) {
-		struct dp_sess *ds = dp_sess_get(&w->pool);
-
 		c[DP_C_FLOWS_NEW]++;
+		if (f->sess != NULL) /* a reused 5-tuple whose entry still held a session */
+			dp_flow_end(w, f, CW_END_EVICTED);
 		f->used = 1;
 		f->first_ns = ts;
 		f->last_ns = ts;
 		f->progress_ns = 0;
-		if (ds == NULL) {
-			c[DP_C_NO_SESSION]++;
-			f->sess = NULL;
-			f->actions = 0;
-			dp_emit_no_buffer(w, pkt, ts);
-			return;
-		}
-		f->sess = ds;
+		f->sess = NULL;
+		f->syn = 0;
 		f->actions = DP_ACT_ALL;
 	} else {
 		if (ts > f->last_ns)
@@ -279,6 +321,25 @@ flow_packet(struct dp_worker *w, const struct cw_pkt *pkt, uint64_t ts)
 			c[DP_C_DONE_PKTS]++;
 			return;
 		}
+	}
+	if (f->sess == NULL) {
+		struct dp_sess *ds;
+
+		if (pkt->payload_len == 0) {
+			flow_note_syn(f, pkt);
+			if (pkt->tcp_flags & (CW_TCP_FIN | CW_TCP_RST))
+				dp_flow_end(w, f, CW_END_FIN);
+			return;
+		}
+		ds = dp_sess_get(&w->pool);
+		if (ds == NULL) {
+			c[DP_C_NO_SESSION]++;
+			f->actions = 0;
+			dp_emit_no_buffer(w, pkt, ts);
+			return;
+		}
+		f->sess = ds;
+		flow_replay_syn(f, pkt);
 	}
 	s = &f->sess->s;
 	rc = cw_session_packet(s, pkt, ts);

@@ -32,14 +32,7 @@ import time
 
 # Known bugs: the assertion is checked; a failure is reported as XFAIL, and a pass as XPASS (a
 # failure of the test, so that the mark is removed once the bug is fixed).
-XFAIL = {
-    ("ratio", "judged"): "DP-SESSION-STARVATION: a bare SYN takes a handshake session at once "
-                         "and a flow holding one is only evicted when 32 scanned entries hold no "
-                         "finished flow, which never happens once flows without a session fill "
-                         "the table; the pool stays held by the first SYN-only flows until "
-                         "--hs-timeout and every later flow, real handshakes included, gets "
-                         "no_session",
-}
+XFAIL = {}
 
 FIELDS = ("sni", "ch_ver", "sh_ver", "cipher", "alpn", "ja3", "ja3s", "ja4", "chain_id", "certs")
 OVERHEAD_MIB = 64  # code, libraries, EAL and libpcap state outside the -m heap
