@@ -187,6 +187,16 @@ read_pubkey(const char *path)
 	return k;
 }
 
+/* Only whitespace? */
+static int
+blank(const char *line)
+{
+	for (; *line != '\0'; line++)
+		if (!isspace((unsigned char)*line))
+			return 0;
+	return 1;
+}
+
 /*
  * manifest.tsv columns: file kind section category cert_sha256 spki_sha256
  * subject not_after inc_list note. kind is cert (PEM), pubkey (.key PEM) or
@@ -213,11 +223,17 @@ load_manifest(struct cp_anchors *an, const char *dir, char *errbuf, size_t errle
 		char spki[65];
 		int nf;
 
-		if (lineno++ == 0 || line[0] == '#')
+		if (lineno++ == 0 || line[0] == '#' || blank(line))
 			continue;
 		nf = tsv_split(line, f, TSV_FIELDS);
-		if (nf < 7 || !is_hex64(f[5]))
-			continue;
+		if (nf < 7 || !is_hex64(f[5])) {
+			snprintf(errbuf, errlen,
+				 "%s:%d: expected tab-separated file, kind, section, category, "
+				 "cert SHA-256, SPKI SHA-256, subject",
+				 path, lineno);
+			ret = -EINVAL;
+			break;
+		}
 		snprintf(spki, sizeof(spki), "%s", f[5]);
 		lower(spki);
 		if (strcmp(f[1], "cert") == 0 || strcmp(f[1], "pubkey") == 0) {
@@ -326,19 +342,38 @@ cp_anchors_load_extra(struct cp_anchors *an, const char *path, char *errbuf, siz
 	size_t cap = 0;
 	FILE *fp;
 	X509 *x;
-	int ret = 0;
+	int ret = 0, lineno = 0, in_pem = 0, added = 0;
+	unsigned int before = an->n;
 
 	fp = fopen(path, "r");
 	if (fp == NULL) {
 		snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
 		return -errno;
 	}
-	/* Hash lines first; PEM blocks in the same file are read in a second pass. */
+	/*
+	 * Hash lines first; PEM blocks in the same file are read in a second
+	 * pass. Anything else (but blank lines and # comments) is an error, so
+	 * a mistyped file never silently yields fewer anchors.
+	 */
 	while (ret == 0 && getline(&line, &cap, fp) > 0) {
 		int nf;
 
-		if (!is_hex64(line))
+		lineno++;
+		if (strncmp(line, "-----BEGIN", 10) == 0)
+			in_pem = 1;
+		if (in_pem || line[0] == '#' || blank(line)) {
+			if (strncmp(line, "-----END", 8) == 0)
+				in_pem = 0;
 			continue;
+		}
+		if (!is_hex64(line)) {
+			snprintf(errbuf, errlen,
+				 "%s:%d: expected an SPKI SHA-256 (64 hex digits, optional tab and "
+				 "label) or a PEM certificate",
+				 path, lineno);
+			ret = -EINVAL;
+			break;
+		}
 		nf = tsv_split(line, f, TSV_FIELDS);
 		f[0][64] = '\0';
 		ret = add(an, f[0], "operator", nf > 1 && f[1][0] ? f[1] : "operator anchor", NULL,
@@ -352,9 +387,14 @@ cp_anchors_load_extra(struct cp_anchors *an, const char *path, char *errbuf, siz
 		cp_x509_spki_hex(x, spki);
 		X509_NAME_oneline(X509_get_subject_name(x), label, sizeof(label));
 		ret = add(an, spki, "operator", label, x, NULL);
+		added++;
 	}
 	fclose(fp);
 	ERR_clear_error();
+	if (ret == 0 && added == 0 && an->n == before) {
+		snprintf(errbuf, errlen, "%s: no anchors (SPKI hash lines or PEM certificates)", path);
+		ret = -EINVAL;
+	}
 	if (ret == -E2BIG)
 		snprintf(errbuf, errlen, "more than %d anchors", CP_ANCHORS_MAX);
 	return ret;

@@ -389,6 +389,11 @@ parse_args(int argc, char **argv, struct args *a)
 			"chainwatchd: --anon-key-file is only used with --anonymise keyed\n");
 		return -EINVAL;
 	}
+	/* Resolve the user now: finding out only after a dataplane appears is too late. */
+	if (geteuid() == 0 && strcmp(a->user, "root") != 0 && getpwnam(a->user) == NULL) {
+		fprintf(stderr, "chainwatchd: --user %s: no such user\n", a->user);
+		return -EINVAL;
+	}
 	if (strcmp(a->db, "none") == 0 || strcmp(a->db, ":memory:") == 0)
 		a->cfg.db_path = NULL;
 	else

@@ -27,7 +27,8 @@ dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int s
 	memset(ft, 0, sizeof(*ft));
 	ft->h = rte_hash_create(&hp);
 	if (ft->h == NULL)
-		return rte_errno ? -rte_errno : -ENOMEM;
+		/* rte_hash reports a failed memzone reservation as ENOENT: it is memory. */
+		return rte_errno == EEXIST || rte_errno == EINVAL ? -rte_errno : -ENOMEM;
 	ft->f = rte_zmalloc_socket("dp_flows", (size_t)n * sizeof(struct dp_flow),
 				   RTE_CACHE_LINE_SIZE, socket);
 	if (ft->f == NULL)

@@ -441,6 +441,42 @@ estimate_mib(const struct dp_conf *conf, uint32_t workers)
 	return (unsigned long)(total >> 20) + 64;
 }
 
+/* MemAvailable from /proc/meminfo in MiB, 0 when unknown. */
+static unsigned long
+mem_available_mib(void)
+{
+	char line[256];
+	unsigned long kib = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "MemAvailable: %lu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib / 1024;
+}
+
+/*
+ * Refuse tables that cannot fit before EAL maps and touches them (which
+ * takes many seconds and then fails with a message naming no option).
+ */
+static void
+check_memory(const char *prog, const struct dp_conf *conf, uint32_t workers)
+{
+	unsigned long need = estimate_mib(conf, workers), avail = mem_available_mib();
+
+	if (avail != 0 && need > avail) {
+		fprintf(stderr,
+			"%s: the tables need about %lu MiB (--flows %u, --sessions %u, --reasm-kib %u, "
+			"--chains %u, %u worker%s) but only %lu MiB are available\n",
+			prog, need, conf->flows, conf->sessions, conf->reasm_kib, conf->chains, workers,
+			workers == 1 ? "" : "s", avail);
+		exit(1);
+	}
+}
+
 /* ---- --iface: AF_XDP input with the cw_steer program ---- */
 
 #ifdef CW_HAVE_XDP_STEER
@@ -1114,16 +1150,33 @@ main(int argc, char **argv)
 	}
 	eal_argv[eal_argc] = NULL;
 
+	check_memory(prog, &conf, conf.workers ? conf.workers : 1);
+	if (own_runtime) {
+		/*
+		 * Where EAL will put its runtime directory (the same rule as
+		 * eal_create_runtime_dir()), registered before EAL starts so a
+		 * failed or interrupted start removes it too.
+		 */
+		const char *base = getuid() == 0 ? "/var/run" : getenv("XDG_RUNTIME_DIR");
+
+		snprintf(dp_runtime_dir, sizeof(dp_runtime_dir), "%s/dpdk/%s", base ? base : "/tmp",
+			 prefix + strlen("--file-prefix="));
+		atexit(runtime_dir_atexit);
+	}
+	/* A signal during EAL start-up is honoured right after it. */
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
 	rc = rte_eal_init(eal_argc, eal_argv);
 	if (rc < 0)
 		rte_exit(EXIT_FAILURE, "EAL init failed: %s\n", rte_strerror(rte_errno));
-
-	if (own_runtime) {
+	if (own_runtime)
 		snprintf(dp_runtime_dir, sizeof(dp_runtime_dir), "%s", rte_eal_get_runtime_dir());
-		atexit(runtime_dir_atexit);
+	if (dp_quit) {
+		fprintf(stderr, "%s: stopped by a signal during start-up\n", prog);
+		rte_eal_cleanup();
+		return 0;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 
 	rc = dp_setup(&conf, &why);
 	if (rc < 0)
