@@ -101,7 +101,7 @@ def main():
                     errors.append("visible chain %s sni=%s intercepted=%s verdict=%s signals=%s" % (
                         k, l.get("sni"), intercepted, result,
                         [s["name"] for s in o["verdict"]["signals"]]))
-            elif l.get("negotiated_version") == "TLSv1.3" or o["tls"].get("version") in ("TLSv1.3", "1.3", 772):
+            elif l.get("negotiated_version") == "TLSv1.3" or o["tls"].get("version") == "TLS 1.3":
                 t13_pred.append(result in ("substituted", "suspicious"))
                 t13_truth.append(intercepted)
 
