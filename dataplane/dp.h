@@ -54,6 +54,10 @@ struct dp_conf {
 	uint32_t eof_quiet_ms;  /* --pcap: end of capture after this long without packets */
 	int lossless_dispatch;  /* --pcap: the dispatcher waits for ring space instead of dropping */
 	int quiet;              /* do not print the final counters */
+	uint32_t duration_s;    /* --duration: stop after this many seconds of running, 0 = never */
+	uint32_t stats_s;       /* --stats-interval: one rate line every this many seconds, 0 = none */
+	int rx_only;            /* --rx-only: workers free what they receive (baseline) */
+	int events_discard;     /* --events-discard: a built-in consumer drains the event rings */
 };
 
 /*
@@ -65,6 +69,7 @@ struct dp_conf {
 enum dp_cnt {
 	DP_C_RX_PKTS = 0,
 	DP_C_RX_BYTES,
+	DP_C_PROCESSED,                      /* frames a worker decoded and followed (not --rx-only) */
 	DP_C_DEC,                            /* + enum cw_dec_res: decode results by reason */
 	DP_C_LINEARIZED = DP_C_DEC + CW_DEC__MAX, /* multi-segment frames copied to scratch */
 	DP_C_TOO_LONG,                       /* frames longer than DP_SCRATCH_BYTES: dropped */

@@ -92,6 +92,8 @@ struct dp_flow_table {
 	uint32_t used;
 	uint32_t hand;      /* expiry scan position */
 	uint32_t evict_hand;
+	uint32_t removed;   /* entries removed so far: a change invalidates positions looked up earlier */
+	uint32_t added;     /* entries added so far: a change may turn an earlier lookup miss into a hit */
 	uint64_t idle_ns;
 	uint64_t hs_ns;
 };

@@ -150,6 +150,17 @@ usage(FILE *f, const char *prog)
 		"  --blob-kib N         chain-blob ring per worker in KiB, power of 2, larger than\n"
 		"                       --reasm-kib (default %u)\n"
 		"\n"
+		"Benchmarking:\n"
+		"  --duration S         stop after S seconds of running, as on SIGTERM (default: run\n"
+		"                       until a signal or the end of --pcap)\n"
+		"  --rx-only            workers free each burst untouched: no decode, no flows, no\n"
+		"                       events (the receive-only baseline of this binary, same core)\n"
+		"  --stats-interval S   print one line every S seconds: rx and processed packets/s,\n"
+		"                       handshakes/s, events/s, drops by reason in the interval\n"
+		"  --events-discard     a built-in consumer drains every event ring and throws the\n"
+		"                       events away (on a spare lcore if EAL has one, else a control\n"
+		"                       thread), so publishing costs what it costs with a real reader\n"
+		"\n"
 		"Other:\n"
 		"  --eof-quiet-ms N     --pcap: also treat the capture as finished after N ms without\n"
 		"                       packets (default %u)\n"
@@ -196,7 +207,8 @@ enum {
 	OPT_PCAP = 256, OPT_PORT, OPT_WORKERS, OPT_MODE, OPT_DISPATCH, OPT_DISPATCH_RING, OPT_RXD,
 	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_CHAINS, OPT_IDLE, OPT_HS, OPT_INSTANCE,
 	OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION, OPT_IFACE,
-	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ,
+	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ, OPT_DURATION, OPT_RX_ONLY, OPT_STATS_INTERVAL,
+	OPT_EVENTS_DISCARD,
 };
 
 static const struct option dp_longopts[] = {
@@ -225,6 +237,10 @@ static const struct option dp_longopts[] = {
 	{"blob-kib", required_argument, NULL, OPT_BLOB_KIB},
 	{"eof-quiet-ms", required_argument, NULL, OPT_EOF_QUIET},
 	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"duration", required_argument, NULL, OPT_DURATION},
+	{"rx-only", no_argument, NULL, OPT_RX_ONLY},
+	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+	{"events-discard", no_argument, NULL, OPT_EVENTS_DISCARD},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -329,6 +345,18 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 			break;
 		case OPT_QUIET:
 			conf->quiet = 1;
+			break;
+		case OPT_DURATION:
+			conf->duration_s = parse_u32(prog, "--duration", optarg, 1, 31536000, 0);
+			break;
+		case OPT_RX_ONLY:
+			conf->rx_only = 1;
+			break;
+		case OPT_STATS_INTERVAL:
+			conf->stats_s = parse_u32(prog, "--stats-interval", optarg, 1, 86400, 0);
+			break;
+		case OPT_EVENTS_DISCARD:
+			conf->events_discard = 1;
 			break;
 		case OPT_VERSION:
 			printf("chainwatch-dp %s (DPDK %s)\n", CW_VERSION, rte_version());
@@ -729,6 +757,116 @@ live_report_close(const struct dp_conf *conf)
 }
 #endif
 
+/*
+ * --events-discard: a consumer of our own rings, attached through its own mapping as a
+ * reader process would be. It reads every event (and blob) and throws it away, so the
+ * producer sees a draining ring. Runs on the first lcore no worker uses (busy polling),
+ * else on a control thread that sleeps 100 us when every ring is empty. Stops when the
+ * workers stop (dp_stop), after one last pass.
+ */
+struct dp_discard {
+	struct cw_shm shm;
+	unsigned int lcore;  /* spare lcore it runs on, RTE_MAX_LCORE: control thread */
+	pthread_t tid;
+	uint64_t events;
+	uint64_t blobs;
+};
+
+static struct dp_discard dp_discard;
+
+static uint64_t
+discard_pass(struct dp_discard *d)
+{
+	struct cw_flow_event ev;
+	const struct cw_chain_blob *blob;
+	uint64_t got = 0;
+	uint32_t i;
+	int rc;
+
+	for (i = 0; i < d->shm.nrings; i++) {
+		while ((rc = cw_evring_read(&d->shm.rings[i], &ev, &blob)) != 0) {
+			got++;
+			d->blobs += blob != NULL;
+		}
+		cw_evring_release(&d->shm.rings[i]);
+	}
+	d->events += got;
+	return got;
+}
+
+static int
+discard_lcore(void *arg)
+{
+	struct dp_discard *d = arg;
+
+	while (!__atomic_load_n(&dp_stop, __ATOMIC_ACQUIRE))
+		if (discard_pass(d) == 0)
+			rte_pause();
+	discard_pass(d);
+	return 0;
+}
+
+static void *
+discard_thread(void *arg)
+{
+	struct dp_discard *d = arg;
+
+	while (!__atomic_load_n(&dp_stop, __ATOMIC_ACQUIRE))
+		if (discard_pass(d) == 0)
+			rte_delay_us_sleep(100);
+	discard_pass(d);
+	return NULL;
+}
+
+/* Attach and start the consumer. Returns 0 or -errno (with *why). */
+static int
+discard_start(const struct dp_conf *conf, const char **why)
+{
+	struct dp_discard *d = &dp_discard;
+	unsigned int l;
+	uint32_t i;
+	int rc;
+
+	rc = cw_shm_attach(&d->shm, conf->instance);
+	if (rc < 0) {
+		*why = "--events-discard: cannot attach to the event rings";
+		return rc;
+	}
+	d->lcore = RTE_MAX_LCORE;
+	RTE_LCORE_FOREACH_WORKER(l) {
+		for (i = 0; i < conf->workers; i++)
+			if (dp_run.w[i]->lcore == l)
+				break;
+		if (i == conf->workers) {
+			d->lcore = l;
+			break;
+		}
+	}
+	if (d->lcore != RTE_MAX_LCORE)
+		rc = rte_eal_remote_launch(discard_lcore, d, d->lcore);
+	else
+		rc = rte_ctrl_thread_create(&d->tid, "cw-discard", NULL, discard_thread, d);
+	if (rc != 0) {
+		cw_shm_close(&d->shm);
+		*why = "--events-discard: cannot start the consumer";
+		return rc < 0 ? rc : -rc;
+	}
+	return 0;
+}
+
+/* After the workers stopped (dp_stop set): wait for the consumer (a spare lcore is waited by main()). */
+static void
+discard_stop(void)
+{
+	struct dp_discard *d = &dp_discard;
+
+	if (d->lcore == RTE_MAX_LCORE)
+		pthread_join(d->tid, NULL);
+	else
+		rte_eal_wait_lcore(d->lcore);
+	cw_shm_close(&d->shm);
+}
+
 static void
 on_signal(int sig)
 {
@@ -898,6 +1036,7 @@ dp_setup(struct dp_conf *conf, const char **why)
 		w->linktype = conf->linktype;
 		w->queue = conf->mode == DP_MODE_RSS ? (uint16_t)i : 0;
 		w->clk = conf->pcap != NULL ? &dp_clock_capture : &dp_clock_tsc;
+		w->work = &dp_work[conf->rx_only ? DP_WORK_RX_ONLY : DP_WORK_HANDSHAKE];
 		if (conf->mode == DP_MODE_DISPATCH) {
 			char name[RTE_RING_NAMESIZE];
 
@@ -1002,6 +1141,10 @@ print_counters(const struct dp_conf *conf)
 	printf("  %-22s %" PRIu64 "\n", "ring_events_published", pub);
 	printf("  %-22s %" PRIu64 "\n", "ring_events_dropped", drop);
 	printf("  %-22s %" PRIu64 "\n", "ring_blobs_dropped", bdrop);
+	if (conf->events_discard) {
+		printf("  %-22s %" PRIu64 "\n", "discarded_events", dp_discard.events);
+		printf("  %-22s %" PRIu64 "\n", "discarded_blobs", dp_discard.blobs);
+	}
 	fflush(stdout);
 }
 
@@ -1185,14 +1328,21 @@ main(int argc, char **argv)
 		live_open_xdp(prog);
 
 	if (!conf.quiet)
-		printf("chainwatch-dp: port %u%s%s, mode %s, %u worker%s, clock %s, shm %s%s\n",
+		printf("chainwatch-dp: port %u%s%s, mode %s, %u worker%s, work %s, clock %s, shm %s%s\n",
 		       conf.port_id, dp_live.iface != NULL ? ", AF_XDP on " : "",
 		       dp_live.iface != NULL ? dp_live.iface : "", dp_modes[conf.mode].name,
-		       conf.workers, conf.workers == 1 ? "" : "s", dp_run.w[0]->clk->name,
-		       CW_SHM_PREFIX, conf.instance);
+		       conf.workers, conf.workers == 1 ? "" : "s", dp_run.w[0]->work->name,
+		       dp_run.w[0]->clk->name, CW_SHM_PREFIX, conf.instance);
 	fflush(stdout);
 	cw_shm_set_state(&dp_shm, CW_SHM_RUNNING);
+	if (conf.events_discard) {
+		rc = discard_start(&conf, &why);
+		if (rc < 0)
+			rte_exit(EXIT_FAILURE, "%s: %s\n", why, strerror(-rc));
+	}
 
+	if (conf.duration_s != 0)
+		dp_run.stop_tsc = rte_rdtsc() + (uint64_t)conf.duration_s * rte_get_tsc_hz();
 	if (dp_modes[conf.mode].worker_loop != NULL)
 		for (i = 0; i < (int)conf.workers; i++)
 			rte_eal_remote_launch(dp_modes[conf.mode].worker_loop, dp_run.w[i],
@@ -1200,6 +1350,8 @@ main(int argc, char **argv)
 	dp_modes[conf.mode].main_loop();
 	RTE_LCORE_FOREACH_WORKER(lcore)
 		rte_eal_wait_lcore(lcore);
+	if (conf.events_discard)
+		discard_stop();
 
 	/* Every event is in the rings now. */
 	cw_shm_set_state(&dp_shm, dp_run.eof && !dp_quit ? CW_SHM_DONE : CW_SHM_EXITED);

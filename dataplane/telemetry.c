@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Counter names and the rte_telemetry commands /chainwatch/stats and /chainwatch/workers. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
+#include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
 #include "telemetry.h"
@@ -10,6 +13,7 @@
 static const char *const dp_cnt_names[DP_C__MAX] = {
 	[DP_C_RX_PKTS] = "rx_packets",
 	[DP_C_RX_BYTES] = "rx_bytes",
+	[DP_C_PROCESSED] = "processed_packets",
 	[DP_C_DEC + CW_DEC_TCP] = "dec_tcp",
 	[DP_C_DEC + CW_DEC_NOT_IP] = "dec_not_ip",
 	[DP_C_DEC + CW_DEC_NOT_TCP] = "dec_not_tcp",
@@ -75,6 +79,50 @@ dp_stats_total(struct dp_stats *t)
 	RTE_LCORE_FOREACH(l)
 		for (c = 0; c < DP_C__MAX; c++)
 			t->c[c] += dp_lcore_stats[l].c[c];
+}
+
+/* Counters that mean a packet, flow, event or blob was lost, in the order of the stats line. */
+static const unsigned int dp_drop_cnt[] = {
+	DP_C_TOO_LONG, DP_C_EVICT_FAIL, DP_C_NO_SESSION, DP_C_EV_DROP, DP_C_BLOB_DROP,
+	DP_C_DISPATCH_DROP,
+};
+
+void
+dp_stats_line(uint64_t dt_ns)
+{
+	static struct dp_stats prev;
+	static uint64_t prev_missed, prev_nombuf;
+	struct rte_eth_stats es;
+	struct dp_stats t;
+	uint64_t missed = prev_missed, nombuf = prev_nombuf;
+	double s = (double)dt_ns / 1e9;
+	char drops[512];
+	size_t off = 0;
+	unsigned int k;
+
+	dp_stats_total(&t);
+	if (rte_eth_stats_get(dp_run.port, &es) == 0) {
+		missed = es.imissed;
+		nombuf = es.rx_nombuf;
+	}
+	if (dt_ns == 0) /* the first call only takes the starting point */
+		goto out;
+	for (k = 0; k < RTE_DIM(dp_drop_cnt) && off < sizeof(drops); k++)
+		off += (size_t)snprintf(drops + off, sizeof(drops) - off, " %s=%" PRIu64,
+					dp_cnt_name(dp_drop_cnt[k]),
+					t.c[dp_drop_cnt[k]] - prev.c[dp_drop_cnt[k]]);
+	printf("chainwatch-dp: stats rx_pps=%.0f processed_pps=%.0f handshakes_ps=%.0f"
+	       " events_ps=%.0f drops: port_imissed=%" PRIu64 " port_rx_nombuf=%" PRIu64 "%s\n",
+	       (double)(t.c[DP_C_RX_PKTS] - prev.c[DP_C_RX_PKTS]) / s,
+	       (double)(t.c[DP_C_PROCESSED] - prev.c[DP_C_PROCESSED]) / s,
+	       (double)(t.c[DP_C_HS_DONE] - prev.c[DP_C_HS_DONE]) / s,
+	       (double)(t.c[DP_C_EV_OUT] - prev.c[DP_C_EV_OUT]) / s, missed - prev_missed,
+	       nombuf - prev_nombuf, drops);
+	fflush(stdout);
+out:
+	prev = t;
+	prev_missed = missed;
+	prev_nombuf = nombuf;
 }
 
 static int

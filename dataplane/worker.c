@@ -11,6 +11,7 @@
 #include <rte_prefetch.h>
 
 #include "emit.h"
+#include "telemetry.h"
 #include "worker.h"
 
 struct dp_stats dp_lcore_stats[RTE_MAX_LCORE];
@@ -28,48 +29,59 @@ tsc_to_ns(uint64_t tsc)
 	return dp_run.ns0 + (uint64_t)(d >> 32);
 }
 
-static uint64_t
-capture_pkt_ns(struct dp_worker *w, const struct rte_mbuf *m)
+static void
+capture_stamp(struct dp_worker *w, struct rte_mbuf *const *pkts, uint16_t n, uint64_t *ts)
 {
-	uint64_t ns;
+	uint64_t now = w->now_ns, ns;
+	uint16_t i;
 
-	if (m->ol_flags & dp_run.ts_flag)
-		ns = *RTE_MBUF_DYNFIELD(m, dp_run.ts_off, const rte_mbuf_timestamp_t *) * 1000ull;
-	else
-		ns = tsc_to_ns(rte_rdtsc()); /* replayed frames (infinite_rx) carry no timestamp */
-	if (ns > w->now_ns)
-		w->now_ns = ns;
-	return ns;
+	for (i = 0; i < n; i++) {
+		const struct rte_mbuf *m = pkts[i];
+
+		if (m->ol_flags & dp_run.ts_flag)
+			ns = *RTE_MBUF_DYNFIELD(m, dp_run.ts_off, const rte_mbuf_timestamp_t *) * 1000ull;
+		else
+			ns = tsc_to_ns(rte_rdtsc()); /* replayed frames (infinite_rx) carry no timestamp */
+		if (ns > now)
+			now = ns;
+		ts[i] = ns;
+	}
+	w->now_ns = now;
 }
 
 static void
-capture_tick(struct dp_worker *w)
+capture_tick(struct dp_worker *w, uint64_t tsc)
 {
 	RTE_SET_USED(w); /* capture time only moves with packets */
-}
-
-static uint64_t
-tsc_pkt_ns(struct dp_worker *w, const struct rte_mbuf *m)
-{
-	RTE_SET_USED(m);
-	return w->now_ns;
+	RTE_SET_USED(tsc);
 }
 
 static void
-tsc_tick(struct dp_worker *w)
+tsc_stamp(struct dp_worker *w, struct rte_mbuf *const *pkts, uint16_t n, uint64_t *ts)
 {
-	w->now_ns = tsc_to_ns(rte_rdtsc());
+	uint64_t now = w->now_ns;
+	uint16_t i;
+
+	RTE_SET_USED(pkts);
+	for (i = 0; i < n; i++)
+		ts[i] = now;
+}
+
+static void
+tsc_tick(struct dp_worker *w, uint64_t tsc)
+{
+	w->now_ns = tsc_to_ns(tsc);
 }
 
 const struct dp_clock_ops dp_clock_capture = {
 	.name = "capture",
-	.pkt_ns = capture_pkt_ns,
+	.stamp = capture_stamp,
 	.tick = capture_tick,
 };
 
 const struct dp_clock_ops dp_clock_tsc = {
 	.name = "tsc",
-	.pkt_ns = tsc_pkt_ns,
+	.stamp = tsc_stamp,
 	.tick = tsc_tick,
 };
 
@@ -147,6 +159,7 @@ flow_remove(struct dp_worker *w, uint32_t pos)
 	}
 	memset(&ft->f[pos], 0, sizeof(ft->f[pos]));
 	ft->used--;
+	ft->removed++;
 }
 
 /* Look at the next DP_EXPIRE_BATCH positions and end flows past a timeout. */
@@ -195,26 +208,16 @@ flow_worth_tracking(const struct cw_pkt *pkt)
 	return pkt->payload_len > 0 && cw_tls_probe(pkt->payload, pkt->payload_len) != 0;
 }
 
-/* Find the flow of a segment, adding it (and evicting one when full). NULL: dropped, counted. */
-static inline struct dp_flow *
-flow_get(struct dp_worker *w, const struct cw_pkt *pkt, int *is_new)
+/*
+ * Add the flow of a segment that missed the lookup and is worth tracking
+ * (evicting one when the table is full). NULL: dropped, counted.
+ */
+static struct dp_flow *
+flow_add(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
 {
 	struct dp_flow_table *ft = &w->ft;
-	struct dp_flow_key key;
-	hash_sig_t sig;
 	int32_t pos;
 
-	dp_flow_key_make(&key, pkt);
-	sig = rte_hash_hash(ft->h, &key);
-	pos = rte_hash_lookup_with_hash(ft->h, &key, sig);
-	if (pos >= 0) {
-		*is_new = 0;
-		return &ft->f[pos];
-	}
-	if (!flow_worth_tracking(pkt)) {
-		w->st->c[DP_C_UNTRACKED]++;
-		return NULL;
-	}
 	if (ft->used >= ft->n) {
 		unsigned int reason;
 		int32_t v = dp_flow_victim(ft, w->now_ns, &reason);
@@ -228,16 +231,43 @@ flow_get(struct dp_worker *w, const struct cw_pkt *pkt, int *is_new)
 		flow_remove(w, (uint32_t)v);
 		w->st->c[reason]++;
 	}
-	pos = rte_hash_add_key_with_hash(ft->h, &key, sig);
+	pos = rte_hash_add_key_with_hash(ft->h, key, sig);
 	if (pos < 0 || (uint32_t)pos >= ft->n) {
 		if (pos >= 0)
-			rte_hash_del_key_with_hash(ft->h, &key, sig);
+			rte_hash_del_key_with_hash(ft->h, key, sig);
 		w->st->c[DP_C_EVICT_FAIL]++;
 		return NULL;
 	}
 	ft->used++;
-	*is_new = 1;
+	ft->added++;
 	return &ft->f[pos];
+}
+
+/*
+ * Find the flow of a segment, adding it when worth it. *is_new tells an
+ * added entry. NULL: dropped or untracked, counted. The slow path of a
+ * burst: for segments that missed the bulk lookup (an earlier segment of
+ * the same burst may have added their flow since) and for the rest of a
+ * burst once an entry was removed.
+ */
+static struct dp_flow *
+flow_get(struct dp_worker *w, const struct cw_pkt *pkt, const struct dp_flow_key *key,
+	 int *is_new)
+{
+	struct dp_flow_table *ft = &w->ft;
+	hash_sig_t sig = rte_hash_hash(ft->h, key);
+	int32_t pos = rte_hash_lookup_with_hash(ft->h, key, sig);
+
+	if (pos >= 0) {
+		*is_new = 0;
+		return &ft->f[pos];
+	}
+	if (!flow_worth_tracking(pkt)) {
+		w->st->c[DP_C_UNTRACKED]++;
+		return NULL;
+	}
+	*is_new = 1;
+	return flow_add(w, key, sig);
 }
 
 /* Remember a SYN or SYN-ACK of a flow that has no session yet. */
@@ -288,18 +318,19 @@ flow_replay_syn(struct dp_flow *f, const struct cw_pkt *pkt)
 	}
 }
 
-/* One decoded TCP segment through the flow table and its session. */
-static inline void
-flow_packet(struct dp_worker *w, const struct cw_pkt *pkt, uint64_t ts)
+/*
+ * One decoded TCP segment of flow f (is_new: its entry was just added)
+ * through its session. f is not a finished flow's entry hit by a non-SYN:
+ * the burst loop counts those itself.
+ */
+static void
+flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_pkt *pkt,
+	    uint64_t ts)
 {
 	uint64_t *c = w->st->c;
 	struct cw_session *s;
-	struct dp_flow *f;
-	int is_new, rc;
+	int rc;
 
-	f = flow_get(w, pkt, &is_new);
-	if (f == NULL)
-		return;
 	/* A finished flow whose 5-tuple is reused by a new connection (bare SYN) starts over. */
 	if (!is_new && f->actions == 0 && (pkt->tcp_flags & (CW_TCP_SYN | CW_TCP_ACK)) == CW_TCP_SYN)
 		is_new = 1;
@@ -370,41 +401,161 @@ frame_of(struct rte_mbuf *m, uint8_t *scratch, uint64_t *c)
 	return rte_pktmbuf_read(m, 0, len, scratch);
 }
 
-static inline void
-handle_pkt(struct dp_worker *w, struct rte_mbuf *m)
+/*
+ * Per-burst scratch of dp_worker_burst(), on the worker's stack: the decoded
+ * TCP segments, their canonical keys and the positions of one bulk lookup.
+ */
+struct dp_burst {
+	struct cw_pkt pkt[DP_BURST];
+	struct dp_flow_key key[DP_BURST];
+	const void *kp[DP_BURST];
+	int32_t pos[DP_BURST];
+	uint64_t ts[DP_BURST];
+};
+
+/*
+ * Decode pkts[*i..n) into b, from *i on; returns the number of TCP segments
+ * (b->pkt[0..k)) and advances *i. Stops after a TCP segment of a
+ * multi-segment frame: it was linearised into the worker's scratch, which
+ * the next such frame would overwrite, so it must be followed first.
+ */
+static inline uint32_t
+burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *pi,
+	     struct dp_burst *b, const uint64_t *stamp)
 {
 	uint64_t *c = w->st->c;
-	const uint8_t *frame = frame_of(m, w->scratch, c);
-	struct cw_pkt pkt;
-	unsigned int res;
+	const enum cw_linktype lt = (enum cw_linktype)w->linktype;
+	uint32_t k = 0;
+	uint16_t i;
 
-	if (frame == NULL)
-		return;
-	res = (unsigned int)cw_decode((enum cw_linktype)w->linktype, frame, rte_pktmbuf_pkt_len(m),
-				       &pkt);
-	if (res >= CW_DEC__MAX)
-		res = CW_DEC_BAD_L3;
-	c[DP_C_DEC + res]++;
-	if (res != CW_DEC_TCP)
-		return;
-	flow_packet(w, &pkt, w->clk->pkt_ns(w, m));
+	for (i = *pi; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		const uint8_t *frame;
+		unsigned int res;
+
+		if (i + DP_PREFETCH_OFFSET < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_OFFSET], void *));
+		frame = frame_of(m, w->scratch, c);
+		if (frame == NULL)
+			continue;
+		res = (unsigned int)cw_decode(lt, frame, rte_pktmbuf_pkt_len(m), &b->pkt[k]);
+		if (res != CW_DEC_TCP) {
+			c[DP_C_DEC + (res < CW_DEC__MAX ? res : CW_DEC_BAD_L3)]++;
+			continue;
+		}
+		dp_flow_key_make(&b->key[k], &b->pkt[k]);
+		b->kp[k] = &b->key[k];
+		b->ts[k] = stamp[i];
+		k++;
+		if (m->nb_segs != 1) {
+			i++;
+			break;
+		}
+	}
+	*pi = i;
+	c[DP_C_DEC + CW_DEC_TCP] += k;
+	return k;
+}
+
+/*
+ * Follow the k decoded segments of b in order: one bulk lookup, prefetch of
+ * the entries found, then each segment. Returns the packets of finished
+ * flows (counted by the caller once per burst).
+ */
+static inline uint32_t
+burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
+{
+	struct dp_flow_table *ft = &w->ft;
+	uint32_t j, removed, added, done = 0, untracked = 0;
+
+	rte_hash_lookup_bulk(ft->h, b->kp, k, b->pos);
+	for (j = 0; j < k; j++)
+		if (b->pos[j] >= 0)
+			rte_prefetch0(&ft->f[b->pos[j]]);
+	/*
+	 * Positions stay valid until an entry is removed (an eviction while
+	 * adding a flow): from then on the rest of the burst looks up again.
+	 * A miss stays a miss until an entry is added: until then it needs no
+	 * second lookup (an ACK flood of unknown flows costs one lookup each).
+	 */
+	removed = ft->removed;
+	added = ft->added;
+	for (j = 0; j < k; j++) {
+		const struct cw_pkt *pkt = &b->pkt[j];
+		struct dp_flow *f;
+		int is_new = 0;
+
+		if (b->pos[j] < 0 && ft->added == added) {
+			if (!flow_worth_tracking(pkt)) {
+				untracked++;
+				continue;
+			}
+			f = flow_add(w, &b->key[j], rte_hash_hash(ft->h, &b->key[j]));
+			if (f == NULL)
+				continue;
+			is_new = 1;
+		} else if (b->pos[j] >= 0 && ft->removed == removed) {
+			f = &ft->f[b->pos[j]];
+			/* A finished flow: one lookup, unless a bare SYN starts a new connection. */
+			if (f->actions == 0 &&
+			    (pkt->tcp_flags & (CW_TCP_SYN | CW_TCP_ACK)) != CW_TCP_SYN) {
+				if (b->ts[j] > f->last_ns)
+					f->last_ns = b->ts[j];
+				done++;
+				continue;
+			}
+		} else {
+			f = flow_get(w, pkt, &b->key[j], &is_new);
+			if (f == NULL)
+				continue;
+		}
+		flow_packet(w, f, is_new, pkt, b->ts[j]);
+	}
+	w->st->c[DP_C_UNTRACKED] += untracked;
+	return done;
 }
 
 void
 dp_worker_burst(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n)
 {
+	uint64_t *c = w->st->c;
+	uint64_t stamp[DP_BURST];
+	struct dp_burst b;
+	uint32_t k, done = 0;
 	uint16_t i;
 
 	for (i = 0; i < DP_PREFETCH_OFFSET && i < n; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
-	for (i = 0; i + DP_PREFETCH_OFFSET < n; i++) {
-		rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_OFFSET], void *));
-		handle_pkt(w, pkts[i]);
+	w->clk->stamp(w, pkts, n, stamp);
+	i = 0;
+	while (i < n) {
+		k = burst_decode(w, pkts, n, &i, &b, stamp);
+		if (k > 0)
+			done += burst_follow(w, &b, k);
 	}
-	for (; i < n; i++)
-		handle_pkt(w, pkts[i]);
+	c[DP_C_DONE_PKTS] += done;
+	c[DP_C_PROCESSED] += n;
 	rte_pktmbuf_free_bulk(pkts, n);
 }
+
+/* --rx-only: the frames are freed untouched (the rx counters are the caller's). */
+static void
+rx_only_burst(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n)
+{
+	RTE_SET_USED(w);
+	rte_pktmbuf_free_bulk(pkts, n);
+}
+
+const struct dp_work_ops dp_work[DP_WORK__MAX] = {
+	[DP_WORK_HANDSHAKE] = {
+		.name = "handshake",
+		.burst = dp_worker_burst,
+	},
+	[DP_WORK_RX_ONLY] = {
+		.name = "rx-only",
+		.burst = rx_only_burst,
+	},
+};
 
 static inline void
 count_rx(uint64_t *c, struct rte_mbuf **pkts, uint16_t n)
@@ -418,13 +569,11 @@ count_rx(uint64_t *c, struct rte_mbuf **pkts, uint16_t n)
 	c[DP_C_RX_BYTES] += bytes;
 }
 
-/* Clock tick every iteration; expiry scan about every millisecond of TSC. */
+/* Clock tick every iteration (tsc: read once by the loop); expiry scan about every millisecond. */
 static inline void
-worker_housekeeping(struct dp_worker *w, uint64_t *next_scan)
+worker_housekeeping(struct dp_worker *w, uint64_t *next_scan, uint64_t tsc)
 {
-	uint64_t tsc = rte_rdtsc();
-
-	w->clk->tick(w);
+	w->clk->tick(w, tsc);
 	if (tsc >= *next_scan) {
 		flow_expire(w);
 		*next_scan = tsc + dp_run.tsc_hz / 1000;
@@ -448,11 +597,10 @@ dp_worker_flush(struct dp_worker *w)
 /* ---- main-lcore housekeeping ---- */
 
 int
-dp_main_tick(void)
+dp_main_tick(uint64_t tsc)
 {
-	static uint64_t next, next_hb, last_rx, last_change;
+	static uint64_t next, next_hb, last_rx, last_change, next_stats, last_stats;
 	const struct dp_conf *conf = dp_run.conf;
-	uint64_t tsc = rte_rdtsc();
 	uint64_t ms = dp_run.tsc_hz / 1000;
 
 	if (tsc < next)
@@ -460,9 +608,16 @@ dp_main_tick(void)
 	next = tsc + ms;
 	if (dp_quit)
 		return 1;
+	if (dp_run.stop_tsc != 0 && tsc >= dp_run.stop_tsc)
+		return 1;
 	if (tsc >= next_hb) {
 		cw_shm_heartbeat(dp_run.shm);
 		next_hb = tsc + 100 * ms;
+	}
+	if (conf->stats_s != 0 && tsc >= next_stats) {
+		dp_stats_line(last_stats != 0 ? (tsc - last_stats) * 1000000ull / ms : 0);
+		last_stats = tsc;
+		next_stats = tsc + (uint64_t)conf->stats_s * 1000 * ms;
 	}
 	if (conf->pcap != NULL) {
 		struct rte_eth_stats es;
@@ -503,13 +658,18 @@ single_main_loop(void)
 	uint64_t next_scan = 0;
 	uint16_t n;
 
-	while (!dp_main_tick()) {
-		worker_housekeeping(w, &next_scan);
+	uint64_t tsc;
+
+	for (;;) {
+		tsc = rte_rdtsc();
+		if (dp_main_tick(tsc))
+			break;
+		worker_housekeeping(w, &next_scan, tsc);
 		n = rte_eth_rx_burst(w->port, 0, pkts, DP_BURST);
 		if (n == 0)
 			continue;
 		count_rx(w->st->c, pkts, n);
-		dp_worker_burst(w, pkts, n);
+		w->work->burst(w, pkts, n);
 	}
 	stop_workers();
 	dp_worker_flush(w);
@@ -527,12 +687,12 @@ rss_worker_loop(void *arg)
 	uint16_t n;
 
 	while (!dp_should_stop()) {
-		worker_housekeeping(w, &next_scan);
+		worker_housekeeping(w, &next_scan, rte_rdtsc());
 		n = rte_eth_rx_burst(w->port, w->queue, pkts, DP_BURST);
 		if (n == 0)
 			continue;
 		count_rx(w->st->c, pkts, n);
-		dp_worker_burst(w, pkts, n);
+		w->work->burst(w, pkts, n);
 	}
 	dp_worker_flush(w);
 	return 0;
@@ -541,7 +701,7 @@ rss_worker_loop(void *arg)
 static int
 rss_main_loop(void)
 {
-	while (!dp_main_tick())
+	while (!dp_main_tick(rte_rdtsc()))
 		rte_delay_us_sleep(1000);
 	stop_workers();
 	return 0;
@@ -600,7 +760,7 @@ dispatch_main_loop(void)
 	uint32_t k;
 
 	memset(nout, 0, sizeof(nout));
-	while (!dp_main_tick()) {
+	while (!dp_main_tick(rte_rdtsc())) {
 		n = rte_eth_rx_burst(dp_run.port, 0, pkts, DP_BURST);
 		if (n == 0)
 			continue;
@@ -655,14 +815,14 @@ dispatch_worker_loop(void *arg)
 	for (;;) {
 		/* Read the flag before the ring: once set, an empty ring stays empty. */
 		stop = __atomic_load_n(&dp_stop, __ATOMIC_ACQUIRE);
-		worker_housekeeping(w, &next_scan);
+		worker_housekeeping(w, &next_scan, rte_rdtsc());
 		n = rte_ring_sc_dequeue_burst(w->in, (void **)pkts, DP_BURST, NULL);
 		if (n == 0) {
 			if (stop)
 				break;
 			continue;
 		}
-		dp_worker_burst(w, pkts, (uint16_t)n);
+		w->work->burst(w, pkts, (uint16_t)n);
 	}
 	dp_worker_flush(w);
 	return 0;

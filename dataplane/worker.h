@@ -20,12 +20,31 @@ struct dp_worker;
  * Time source, chosen once per run. Capture time (--pcap): the packet's
  * pcap timestamp from the mbuf dynfield; timers run on the newest capture
  * time the worker has seen. Live: CLOCK_REALTIME at start plus TSC cycles
- * since then, read once per burst.
+ * since then, read once per loop iteration: every packet of a burst gets
+ * the same time.
  */
 struct dp_clock_ops {
 	const char *name;
-	uint64_t (*pkt_ns)(struct dp_worker *w, const struct rte_mbuf *m);
-	void (*tick)(struct dp_worker *w); /* once per loop iteration: advance w->now_ns */
+	/* ts[i] = time of pkts[i], for the n frames of one burst (one call per burst) */
+	void (*stamp)(struct dp_worker *w, struct rte_mbuf *const *pkts, uint16_t n, uint64_t *ts);
+	void (*tick)(struct dp_worker *w, uint64_t tsc); /* once per loop iteration: advance w->now_ns */
+};
+
+/*
+ * What a worker does with a burst, chosen once per run: follow handshakes
+ * (dp_worker_burst), or free the frames untouched (--rx-only: the baseline
+ * of the same binary on the same core and input). Called once per burst;
+ * the callee frees the frames.
+ */
+struct dp_work_ops {
+	const char *name;
+	void (*burst)(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n);
+};
+
+enum dp_work {
+	DP_WORK_HANDSHAKE = 0,
+	DP_WORK_RX_ONLY,
+	DP_WORK__MAX
 };
 
 /*
@@ -42,6 +61,7 @@ struct dp_worker {
 	struct rte_ring *in;       /* dispatch mode: SP/SC ring from the dispatcher */
 	struct dp_stats *st;       /* &dp_lcore_stats[lcore] */
 	const struct dp_clock_ops *clk;
+	const struct dp_work_ops *work;
 	uint64_t now_ns;           /* timer clock (see struct dp_clock_ops) */
 	struct dp_flow_table ft;
 	struct dp_sess_pool pool;
@@ -66,6 +86,7 @@ struct dp_run {
 	uint64_t ns0;      /* CLOCK_REALTIME at start */
 	uint64_t mult;     /* ns per TSC cycle, 32.32 fixed point */
 	int eof;           /* --pcap: the whole capture was received */
+	uint64_t stop_tsc; /* --duration: stop at this TSC, 0 = never (set at launch) */
 	struct cw_shm *shm;
 };
 
@@ -81,18 +102,28 @@ struct dp_mode_ops {
 extern const struct dp_mode_ops dp_modes[DP_MODE__MAX];
 extern const struct dp_clock_ops dp_clock_capture;
 extern const struct dp_clock_ops dp_clock_tsc;
+extern const struct dp_work_ops dp_work[DP_WORK__MAX];
 
 int dp_worker_init(struct dp_worker *w, uint32_t id, const struct dp_conf *conf, int socket,
 		   struct dp_chaintab *chains, struct cw_evring *ev);
 void dp_worker_free(struct dp_worker *w);
 
-/* Work on a burst of frames received for this worker, then free them (counts are the caller's: rx). */
+/*
+ * Work on a burst of up to DP_BURST frames received for this worker, then
+ * free them (counts are the caller's: rx). Decodes the whole burst, looks
+ * every TCP segment's flow up in one bulk call, then follows the segments
+ * in order; a packet of a finished flow costs its decode and its share of
+ * the bulk lookup.
+ */
 void dp_worker_burst(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n);
 
 /* Finish every live session with CW_END_SHUTDOWN and emit its event. */
 void dp_worker_flush(struct dp_worker *w);
 
-/* Main-lcore housekeeping: heartbeat, end-of-capture detection, signals. Returns 1 to stop. */
-int dp_main_tick(void);
+/*
+ * Main-lcore housekeeping at TSC tsc (read once by the caller's loop): heartbeat,
+ * end-of-capture detection, signals, --duration, --stats-interval. Returns 1 to stop.
+ */
+int dp_main_tick(uint64_t tsc);
 
 #endif /* DP_WORKER_H */

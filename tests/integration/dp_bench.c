@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Microbenchmark of the dataplane fast path: chain-table hit/insert, full handshakes, done-flow packets. */
+/*
+ * Microbenchmark of the dataplane fast path: chain-table hit/insert, full handshakes, done-flow
+ * packets (dp_bench CAPTURE), and the cost of a packet as concurrent flows grow
+ * (dp_bench --curve N[,N...]).
+ */
 #include <inttypes.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -83,6 +87,140 @@ ns(uint64_t cyc)
 	return (double)cyc * 1e9 / (double)rte_get_tsc_hz();
 }
 
+/* ---- --curve: per-packet cost over N concurrent (finished) flows ---- */
+
+#define CURVE_FRAME 60
+#define CURVE_PACKETS 4000000u /* timed packets per point (at least 2 per flow) */
+
+/* 60-byte Ethernet/IPv4/TCP frame of flow i (client 10.x.y.z:port -> 172.16.a.b:443). */
+static void
+curve_frame(uint8_t *p, uint32_t i, uint8_t flags, uint32_t seq)
+{
+	static const uint8_t tmpl[CURVE_FRAME] = {
+		0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,             /* Ethernet */
+		0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 0, 172, 16, 0, 0, /* IPv4 */
+		0, 0, 0x01, 0xbb, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0, 0xff, 0xff, 0, 0, 0, 0, /* TCP */
+	};
+	uint32_t host = i >> 4;
+	uint16_t port = (uint16_t)(40000 + (i & 15));
+
+	memcpy(p, tmpl, sizeof(tmpl));
+	p[27] = (uint8_t)(host >> 16);
+	p[28] = (uint8_t)(host >> 8);
+	p[29] = (uint8_t)host;
+	p[32] = (uint8_t)(i >> 8);
+	p[33] = (uint8_t)i;
+	p[34] = (uint8_t)(port >> 8);
+	p[35] = (uint8_t)port;
+	p[38] = (uint8_t)(seq >> 24);
+	p[39] = (uint8_t)(seq >> 16);
+	p[40] = (uint8_t)(seq >> 8);
+	p[41] = (uint8_t)seq;
+	p[47] = flags;
+}
+
+/* Feed n frames of the flows flow_of(k) with flags through the worker; returns cycles in bursts. */
+static uint64_t
+curve_run(struct dp_worker *w, struct rte_mempool *mp, uint32_t nflows, uint64_t n, int random,
+	  uint8_t flags, uint64_t *rng)
+{
+	struct rte_mbuf *b[DP_BURST];
+	uint64_t cyc = 0, k = 0;
+
+	while (k < n) {
+		uint16_t m = 0;
+
+		for (; m < DP_BURST && k < n; m++, k++) {
+			struct rte_mbuf *mb = rte_pktmbuf_alloc(mp);
+			uint32_t i;
+
+			if (random) {
+				*rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+				i = (uint32_t)(((*rng >> 32) * nflows) >> 32);
+			} else {
+				i = (uint32_t)k;
+			}
+			curve_frame(rte_pktmbuf_mtod(mb, uint8_t *), i, flags, (uint32_t)k);
+			mb->data_len = CURVE_FRAME;
+			mb->pkt_len = CURVE_FRAME;
+			b[m] = mb;
+		}
+		uint64_t t0 = rte_rdtsc_precise();
+		dp_worker_burst(w, b, m);
+		cyc += rte_rdtsc_precise() - t0;
+	}
+	return cyc;
+}
+
+/*
+ * For each N: a worker with a table of N + N/8 entries; N flows opened by a
+ * SYN and closed by a FIN before any payload (finished entries, as the bulk
+ * traffic of established flows finds them); then CURVE_PACKETS bare ACKs
+ * (or 2 per flow, whichever is more) to uniformly random flows, timed.
+ * One line per N: cycles and ns per packet, and the Mpps that is.
+ */
+static int
+curve(const char *list)
+{
+	static struct dp_conf conf;
+	struct rte_mempool *mp;
+	struct dp_chaintab ct;
+	struct cw_shm shm;
+	char inst[64];
+	const char *p = list;
+	uint64_t rng = 1;
+
+	snprintf(inst, sizeof(inst), "dpbenchc%d", (int)getpid());
+	if (dp_chaintab_init(&ct, 1024, 0, 0) < 0 || cw_shm_create(&shm, inst, 1, 1024, 1u << 20, 0600) < 0)
+		return 1;
+	mp = rte_pktmbuf_pool_create("curve", 4096, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+	if (mp == NULL)
+		return 1;
+	dp_run.tsc_hz = rte_get_tsc_hz();
+	printf("| concurrent flows | cycles/packet | ns/packet | Mpps | done-flow packets |\n");
+	printf("|---:|---:|---:|---:|---:|\n");
+	while (*p != '\0') {
+		char *end;
+		uint32_t nflows = (uint32_t)strtoul(p, &end, 0);
+		uint64_t c0, cyc, npk;
+		struct dp_worker *w;
+
+		if (end == p || nflows == 0 || nflows > (1u << 26)) {
+			fprintf(stderr, "dp_bench: bad --curve list '%s'\n", list);
+			return 2;
+		}
+		p = *end == ',' ? end + 1 : end;
+		conf.flows = nflows + nflows / 8;
+		conf.sessions = 64;
+		conf.reasm_kib = 4;
+		conf.idle_s = 3600;
+		conf.hs_s = 3600;
+		w = rte_zmalloc(NULL, sizeof(*w), 64);
+		if (w == NULL || dp_worker_init(w, 0, &conf, 0, &ct, &shm.rings[0]) < 0) {
+			fprintf(stderr, "dp_bench: no memory for %u flows (EAL -m)\n", nflows);
+			return 1;
+		}
+		w->st = &dp_lcore_stats[rte_lcore_id()];
+		w->clk = &dp_clock_tsc;
+		w->linktype = CW_LINK_ETHERNET;
+		curve_run(w, mp, nflows, nflows, 0, CW_TCP_SYN, &rng);
+		curve_run(w, mp, nflows, nflows, 0, CW_TCP_FIN | CW_TCP_ACK, &rng);
+		npk = (uint64_t)nflows * 2 > CURVE_PACKETS ? (uint64_t)nflows * 2 : CURVE_PACKETS;
+		c0 = w->st->c[DP_C_DONE_PKTS];
+		cyc = curve_run(w, mp, nflows, npk, 1, CW_TCP_ACK, &rng);
+		printf("| %u | %.0f | %.1f | %.2f | %.3f |\n", nflows, (double)cyc / (double)npk,
+		       ns(cyc) / (double)npk, (double)npk * 1e3 / ns(cyc),
+		       (double)(w->st->c[DP_C_DONE_PKTS] - c0) / (double)npk);
+		fflush(stdout);
+		dp_worker_free(w);
+		rte_free(w);
+	}
+	cw_shm_close(&shm);
+	cw_shm_unlink(inst);
+	dp_chaintab_free(&ct);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -98,15 +236,38 @@ main(int argc, char **argv)
 	uint64_t t0, cyc, c0[DP_C__MAX];
 	uint32_t i, n, rounds = 20, r;
 	int hit;
-	char *eal[] = {argv[0], "--no-huge", "-m", "512", "--no-pci", "-l", "0", "--log-level", "3",
+	char mem[32] = "512";
+	char *eal[] = {argv[0], "--no-huge", "-m", mem, "--no-pci", "-l", "0", "--log-level", "3",
 		       "--file-prefix", prefix, NULL};
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: dp_bench CAPTURE.pcap(ng)\n");
+	if (argc < 2 || (strcmp(argv[1], "--curve") == 0 && argc < 3)) {
+		fprintf(stderr, "usage: dp_bench CAPTURE.pcap(ng) | dp_bench --curve N[,N...]\n");
 		return 2;
 	}
-	snprintf(prefix, sizeof(prefix), "dpbench");
+	snprintf(prefix, sizeof(prefix), "dpbench%d", (int)getpid());
 	snprintf(inst, sizeof(inst), "dpbench%d", (int)getpid());
+	if (strcmp(argv[1], "--curve") == 0) {
+		/* ~200 B per flow-table entry (entry, key, buckets) for the largest N, plus slack. */
+		unsigned long max = 0;
+		const char *p = argv[2];
+
+		while (*p != '\0') {
+			char *end;
+			unsigned long v = strtoul(p, &end, 0);
+
+			if (end == p)
+				break;
+			if (v > max)
+				max = v;
+			p = *end == ',' ? end + 1 : end;
+		}
+		snprintf(mem, sizeof(mem), "%lu", 512 + max * 9 / 8 * 200 / (1u << 20));
+		if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0)
+			return 1;
+		n = (uint32_t)curve(argv[2]);
+		rte_eal_cleanup();
+		return (int)n;
+	}
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0)
 		return 1;
 	load(argv[1]);

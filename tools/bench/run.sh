@@ -1,19 +1,21 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # One-command benchmark run: synthesize the three mixes (cached), microbenchmarks, offline peers
-# (tshark vs chainwatch-scan, one core), then chainwatch-dp vs dpdk-testpmd rxonly on net_pcap.
+# (tshark vs chainwatch-scan, one core), then chainwatch-dp against its own --rx-only baseline
+# and dpdk-testpmd rxonly on net_pcap, and the per-packet cost as concurrent flows grow.
 #
 # Usage: tools/bench/run.sh            (from the source tree; prints a markdown report)
 # Environment (defaults in brackets):
 #   BUILD     build directory with cw-synth, cw-microbench, cw-chaintab-bench, chainwatch-scan
 #             [build-bench]; configured and built here if missing
-#   DP        chainwatch-dp binary [build/chainwatch-dp, else $BUILD/chainwatch-dp]
+#   DP        chainwatch-dp binary [$BUILD/chainwatch-dp, else build/chainwatch-dp]
 #   CACHE     certificates and captures [$BUILD/bench-cache]
 #   OUT       report and raw logs [$BUILD/bench-results/<UTC time>]
 #   R         repeats of every timed run, medians reported [3]
 #   DURATION  seconds measured per dataplane run, after WARMUP seconds [5, 2]
 #   CPU       core for the single-core offline peers [last online CPU]
-#   SKIP      space-separated steps to skip: micro peers dp
+#   CURVE     concurrent-flow counts of the curve step [10000,100000,1000000,10000000]
+#   SKIP      space-separated steps to skip: micro peers dp curve
 set -eu
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,9 +28,7 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-2}
 CPU=${CPU:-$(($(nproc) - 1))}
 SKIP=${SKIP:-}
-if [ -z "${DP:-}" ]; then
-	if [ -x build/chainwatch-dp ]; then DP=build/chainwatch-dp; else DP=$BUILD/chainwatch-dp; fi
-fi
+CURVE=${CURVE:-10000,100000,1000000,10000000}
 mkdir -p "$CACHE" "$OUT"
 report="$OUT/report.md"
 : >"$report"
@@ -43,7 +43,11 @@ stats() { sort -g | awk '{v[NR]=$1} END {if (NR) printf "%s %s %s\n", v[int((NR+
 if [ ! -f "$BUILD/build.ninja" ]; then
 	meson setup "$BUILD" --buildtype=release >&2
 fi
-ninja -C "$BUILD" cw-synth cw-microbench cw-chaintab-bench chainwatch-scan >&2
+ninja -C "$BUILD" cw-synth cw-microbench cw-chaintab-bench chainwatch-scan chainwatch-dp \
+	tests/integration/dp_bench >&2
+if [ -z "${DP:-}" ]; then
+	if [ -x "$BUILD/chainwatch-dp" ]; then DP=$BUILD/chainwatch-dp; else DP=build/chainwatch-dp; fi
+fi
 
 # ---- inputs: certificates and the three mixes (regenerated when cw-synth or the certificates change) ----
 tools/bench/mkcerts.sh "$CACHE/certs" 64
@@ -143,8 +147,10 @@ if ! skip peers; then
 	say ""
 fi
 
-# ---- dataplane vs rx-only baseline on net_pcap infinite_rx ----
-# dp_run KIND MIX: one run, prints the rate line of dp-rate.py.
+# ---- dataplane vs rx-only baselines on net_pcap infinite_rx ----
+# dp_run KIND MIX: one run, prints the rate line of dp-rate.py. KIND: testpmd (rxonly forwarding),
+# rxonly (chainwatch-dp --rx-only: same binary, core and input, frames freed undecoded) or dp
+# (chainwatch-dp with its built-in event consumer, --events-discard).
 dp_run() {
 	kind=$1 mix=$2
 	pcap="$CACHE/$mix.pcap"
@@ -152,20 +158,26 @@ dp_run() {
 	mbufs=$(((pk + 16384 + 1023) / 1024 * 1024))
 	prefix="cwbench-$kind-$$"
 	vdev="net_pcap0,rx_pcap=$pcap,infinite_rx=1"
-	if [ "$kind" = dp ]; then
+	# A stop of its own a minute after the window, should the signal below not arrive.
+	limit=$((WARMUP + DURATION + 60))
+	case $kind in
+	dp | rxonly)
+		if [ "$kind" = dp ]; then extra=--events-discard; else extra=--rx-only; fi
 		"$DP" --no-huge -m 1024 --no-pci --file-prefix "$prefix" -l 0,1 --log-level=error \
 			--vdev "$vdev" -- --workers 1 --mode single --mbufs "$mbufs" \
-			--instance "bench-$$" >>"$OUT/dp-$mix.log" 2>&1 &
+			--instance "bench-$$" --duration "$limit" $extra >>"$OUT/$kind-$mix.log" 2>&1 &
 		cmd=/chainwatch/stats
 		fields="rx_packets handshakes_done"
-	else
+		;;
+	*)
 		dpdk-testpmd --no-huge -m 1024 --no-pci --file-prefix "$prefix" -l 0,1 \
 			--log-level=error --vdev "$vdev" -- --forward-mode=rxonly \
 			--total-num-mbufs="$mbufs" --stats-period 1 </dev/null \
 			>>"$OUT/testpmd-$mix.log" 2>&1 &
 		cmd=/ethdev/stats,0
 		fields=ipackets
-	fi
+		;;
+	esac
 	pid=$!
 	# shellcheck disable=SC2086
 	python3 tools/bench/dp-rate.py "$prefix" "$cmd" $fields --warmup "$WARMUP" \
@@ -174,37 +186,76 @@ dp_run() {
 	wait "$pid" 2>/dev/null || true
 	rm -f "/dev/shm/chainwatch.bench-$$"
 }
+# fmt3 "median min max" [scale]: "median [min, max]" with 3 decimals
+fmt3() { printf '%.3f [%.3f, %.3f]' "$1" "$2" "$3"; }
 if ! skip dp; then
 	if [ ! -x "$DP" ]; then
 		log "no chainwatch-dp at $DP: dataplane step skipped"
-	elif ! command -v dpdk-testpmd >/dev/null; then
-		log "dpdk-testpmd missing (apt-get install -y dpdk): dataplane step skipped"
 	else
-		say "## Dataplane: chainwatch-dp vs dpdk-testpmd rxonly (net_pcap infinite_rx, 1 worker, $R runs of ${DURATION} s after ${WARMUP} s)"
+		if ! command -v dpdk-testpmd >/dev/null; then
+			log "dpdk-testpmd missing (apt-get install -y dpdk): its column stays empty"
+		fi
+		say "## Dataplane: chainwatch-dp vs its --rx-only baseline and dpdk-testpmd rxonly (net_pcap infinite_rx, 1 worker, $R runs of ${DURATION} s after ${WARMUP} s)"
 		say ""
-		say "| mix | testpmd rxonly Mpps (median [min, max]) | chainwatch-dp Mpps | ratio dp/rxonly | handshakes/s (median [min, max]) |"
-		say "|---|---:|---:|---:|---:|"
+		say "Primary ratio: chainwatch-dp / chainwatch-dp --rx-only (same binary, core and input, run"
+		say "back to back); secondary: / dpdk-testpmd rxonly. Ratios are medians of the per-repeat ratios."
+		say ""
+		say "| mix | rx-only Mpps | chainwatch-dp Mpps | ratio dp / rx-only | testpmd rxonly Mpps | ratio dp / testpmd | handshakes/s |"
+		say "|---|---:|---:|---:|---:|---:|---:|"
 		for m in ackflood realistic handshake; do
 			log "dataplane on $m"
 			: >"$OUT/rates-$m"
 			i=0
 			while [ $i -lt "$R" ]; do
-				tp=$(dp_run testpmd "$m" | sed -n 's/.*ipackets=\([0-9.]*\).*/\1/p')
+				tp=
+				if command -v dpdk-testpmd >/dev/null; then
+					tp=$(dp_run testpmd "$m" | sed -n 's/.*ipackets=\([0-9.]*\).*/\1/p')
+				fi
+				ro=$(dp_run rxonly "$m" | sed -n 's/.*rx_packets=\([0-9.]*\).*/\1/p')
 				dl=$(dp_run dp "$m")
-				echo "${tp:-0} $(echo "$dl" | sed -n 's/.*rx_packets=\([0-9.]*\).*/\1/p') $(echo "$dl" | sed -n 's/.*handshakes_done=\([0-9.]*\).*/\1/p')" >>"$OUT/rates-$m"
+				# testpmd rx-only dp handshakes
+				echo "${tp:-0} ${ro:-0} $(echo "$dl" | sed -n 's/.*rx_packets=\([0-9.]*\).*/\1/p') $(echo "$dl" | sed -n 's/.*handshakes_done=\([0-9.]*\).*/\1/p')" >>"$OUT/rates-$m"
 				i=$((i + 1))
 			done
-			set -- $(awk '{print $1 / 1e6}' "$OUT/rates-$m" | stats)
-			tpm=$1 tpl=$2 tph=$3
-			set -- $(awk '{print $2 / 1e6}' "$OUT/rates-$m" | stats)
-			dpm=$1 dpl=$2 dph=$3
-			set -- $(awk '{print $3}' "$OUT/rates-$m" | stats)
-			say "| $m | $(printf '%.3f [%.3f, %.3f]' "$tpm" "$tpl" "$tph") |" \
-				"$(printf '%.3f [%.3f, %.3f]' "$dpm" "$dpl" "$dph") |" \
-				"$(awk "BEGIN {printf \"%.3f\", ($tpm > 0 ? $dpm / $tpm : 0)}") |" \
-				"$(printf '%.0f [%.0f, %.0f]' "$1" "$2" "$3") |"
+			tpr=$(awk '{print $1 / 1e6}' "$OUT/rates-$m" | stats)
+			ror=$(awk '{print $2 / 1e6}' "$OUT/rates-$m" | stats)
+			dpr=$(awk '{print $3 / 1e6}' "$OUT/rates-$m" | stats)
+			rr=$(awk '{print ($2 > 0 ? $3 / $2 : 0)}' "$OUT/rates-$m" | stats)
+			rt=$(awk '{print ($1 > 0 ? $3 / $1 : 0)}' "$OUT/rates-$m" | stats)
+			hs=$(awk '{print $4}' "$OUT/rates-$m" | stats)
+			# shellcheck disable=SC2086
+			say "| $m | $(fmt3 $ror) | $(fmt3 $dpr) | $(fmt3 $rr) | $(fmt3 $tpr) | $(fmt3 $rt) |" \
+				"$(set -- $hs; printf '%.0f [%.0f, %.0f]' "$1" "$2" "$3") |"
 		done
 		say ""
 	fi
+fi
+
+# ---- per-packet cost as concurrent flows grow (dp_bench --curve: dp_worker_burst, no RX) ----
+if ! skip curve; then
+	log "concurrency curve $CURVE"
+	say "## Cost per packet vs concurrent flows (dp_bench --curve, CPU $CPU, median of $R runs)"
+	say ""
+	say "N finished flows in a table of N + N/8 entries, then bare ACKs to uniformly random flows"
+	say "through dp_worker_burst (decode, bulk lookup, free); frame writing is not timed."
+	say ""
+	: >"$OUT/curve"
+	i=0
+	while [ $i -lt "$R" ]; do
+		taskset -c "$CPU" "$BUILD/tests/integration/dp_bench" --curve "$CURVE" 2>>"$OUT/curve.err" |
+			tee -a "$OUT/curve.raw" | awk -F'|' '$2 ~ /[0-9]/ {gsub(/ /, ""); print $2, $3, $4}' >>"$OUT/curve"
+		i=$((i + 1))
+	done
+	say "| concurrent flows | cycles/packet (median [min, max]) | ns/packet | Mpps per worker (from the median) |"
+	say "|---:|---:|---:|---:|"
+	for n in $(echo "$CURVE" | tr ',' ' '); do
+		set -- $(awk -v n="$n" '$1 == n {print $2}' "$OUT/curve" | stats)
+		[ $# -eq 3 ] || continue
+		cm=$1 cl=$2 ch=$3
+		set -- $(awk -v n="$n" '$1 == n {print $3}' "$OUT/curve" | stats)
+		say "| $n | $(printf '%.0f [%.0f, %.0f]' "$cm" "$cl" "$ch") | $(printf '%.1f' "$1") |" \
+			"$(awk "BEGIN {printf \"%.2f\", 1e3 / $1}") |"
+	done
+	say ""
 fi
 log "report: $report"
