@@ -27,10 +27,11 @@ enum cw_rc {
 	CW_BAD = -1,
 };
 
+/* An empty view may have p == NULL: no arithmetic on it then (p + 0 on NULL is undefined). */
 static inline struct cw_cur
 cw_cur_init(const uint8_t *p, size_t n)
 {
-	struct cw_cur c = {p, p + n};
+	struct cw_cur c = {p, p != NULL ? p + n : p};
 	return c;
 }
 

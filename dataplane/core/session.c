@@ -98,7 +98,8 @@ copy_sni(struct cw_flow_event *ev, const struct cw_view *v)
 		n = CW_EV_SNI_MAX - 1;
 		ev->anomalies |= CW_EVA_SNI_TRUNC;
 	}
-	memcpy(ev->sni, v->p, n);
+	if (n > 0) /* an empty view may carry p == NULL */
+		memcpy(ev->sni, v->p, n);
 	ev->sni[n] = '\0';
 	/* An embedded NUL would silently shorten the name downstream: keep it visible. */
 	for (uint32_t i = 0; i < n; i++)
@@ -123,7 +124,8 @@ copy_alpn(struct cw_flow_event *ev, const struct cw_view *v)
 			break;
 		}
 		ev->alpn[used] = (uint8_t)n;
-		memcpy(ev->alpn + used + 1, name.p, n);
+		if (n > 0)
+			memcpy(ev->alpn + used + 1, name.p, n);
 		used += 1 + (uint32_t)n;
 	}
 	ev->alpn_len = (uint8_t)used;
@@ -220,7 +222,8 @@ on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
 		copy_alpn(ev, &ch->alpn);
 	if (ch->session_id.len <= sizeof(s->ch_sid)) {
 		s->ch_sid_len = (uint8_t)ch->session_id.len;
-		memcpy(s->ch_sid, ch->session_id.p, ch->session_id.len);
+		if (ch->session_id.len > 0)
+			memcpy(s->ch_sid, ch->session_id.p, ch->session_id.len);
 	}
 	if (s->hooks && s->hooks->client_hello)
 		s->hooks->client_hello(s->hook_arg, ch);

@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Runs one libFuzzer target for a fixed time from seeds built out of the reference captures.
-# Usage: run_fuzz.sh FUZZER MKSEEDS SECONDS [REGRESSION_DIR]
+# Usage: run_fuzz.sh FUZZER MKSEEDS SECONDS [REGRESSION_DIR [ARTIFACT_DIR]]
+# A crash input is kept in ARTIFACT_DIR (default: the build's fuzz-artifacts) for the regressions.
 set -euo pipefail
-fuzzer=$1 mkseeds=$2 secs=$3 regress=${4:-}
+fuzzer=$1 mkseeds=$2 secs=$3 regress=${4:-} keep=${5:-fuzz-artifacts}
 name=$(basename "$fuzzer")
 work=$(mktemp -d "${TMPDIR:-/tmp}/cw-$name.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -23,6 +24,14 @@ if [ -n "$regress" ] && [ -d "$regress" ]; then
 		"$fuzzer" "${crashes[@]}"
 	fi
 fi
+rc=0
 "$fuzzer" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 \
-	-artifact_prefix="$work/artifacts/" "$corpus" 2>&1 | tail -25
+	-artifact_prefix="$work/artifacts/" "$corpus" > "$work/log" 2>&1 || rc=$?
+tail -25 "$work/log"
+if [ $rc -ne 0 ]; then
+	mkdir -p "$keep"
+	cp "$work"/artifacts/* "$keep"/ 2>/dev/null || true
+	echo "$name: FAILED (exit $rc); crash inputs kept in $keep: add them to $regress" >&2
+	exit 1
+fi
 echo "$name: seeds=$seeds seconds=$secs: clean"
