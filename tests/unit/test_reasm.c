@@ -10,29 +10,7 @@
 #include "decode.h"
 #include "reasm.h"
 
-static int failures;
-static int checks;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		checks++;                                                                          \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
-
-#define CHECK_EQ(a, b)                                                                             \
-	do {                                                                                       \
-		long long a_ = (long long)(a), b_ = (long long)(b);                                \
-		checks++;                                                                          \
-		if (a_ != b_) {                                                                    \
-			fprintf(stderr,                                                            \
-				"%s:%d: %s == %s failed: %lld (0x%llx) != %lld (0x%llx)\n",        \
-				__FILE__, __LINE__, #a, #b, a_, a_, b_, b_);                       \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "cw_check.h"
 
 /* The struct invariants from reasm.h, checked after every step. */
 static void
