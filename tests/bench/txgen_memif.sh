@@ -28,6 +28,12 @@ flows=$("$scan" "$cap" 2>/dev/null | wc -l)
 	--vdev "net_memif0,role=server,socket=$sock" -- --instance "$inst" --workers 1 --mode single \
 	--flows 4096 --sessions 256 --chains 4096 --blob-kib 1024 > "$tmp/dp.out" 2>&1 &
 dp_pid=$!
+# The memif client needs the server's socket: wait until the dataplane is up (slow under ASan).
+for _ in $(seq 200); do
+	grep -q "^chainwatch-dp: port" "$tmp/dp.out" 2>/dev/null && break
+	kill -0 "$dp_pid" 2>/dev/null || { cat "$tmp/dp.out"; fail "chainwatch-dp exited at start"; }
+	sleep 0.1
+done
 "$txgen" --no-huge -m 256 --no-pci --file-prefix "$tx" -l 0 --log-level=error \
 	--vdev "net_memif0,role=client,socket=$sock" -- --pcap "$cap" --rate-pps 20000 \
 	--link-wait 20 > "$tmp/tx.out" 2> "$tmp/tx.err" || { cat "$tmp/tx.err" "$tmp/dp.out"; fail "cw-txgen exited non-zero"; }

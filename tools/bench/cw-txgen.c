@@ -706,12 +706,16 @@ main(int argc, char **argv)
 	opt_argv[opt_argc] = NULL;
 	eal_argv[eal_argc] = NULL;
 	rc = parse_options(opt_argc, opt_argv, &c);
+	free(opt_argv);
 	if (rc == 1) {
 		usage(stdout);
+		free(eal_argv);
 		return 0;
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		free(eal_argv);
 		return 2;
+	}
 
 	rc = rte_eal_init(eal_argc, eal_argv);
 	if (rc < 0)
@@ -774,5 +778,6 @@ main(int argc, char **argv)
 	capture_free(&cap);
 	rte_mempool_free(rx_pool);
 	rte_eal_cleanup();
+	free(eal_argv);
 	return 0;
 }
