@@ -100,6 +100,13 @@ main(int argc, char **argv)
 	double hz;
 	int c, eal;
 
+	/* --help before any "--" is ours, not EAL's. */
+	for (c = 1; c < argc && strcmp(argv[c], "--") != 0; c++) {
+		if (strcmp(argv[c], "--help") == 0 || strcmp(argv[c], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+	}
 	eal = rte_eal_init(argc, argv);
 	if (eal < 0)
 		rte_exit(EXIT_FAILURE, "cw-chaintab-bench: EAL init failed\n");
