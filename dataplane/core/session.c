@@ -196,6 +196,45 @@ fingerprints(const struct cw_client_hello *ch, struct cw_flow_event *ev)
 	e->valid = 1;
 }
 
+/*
+ * JA3S reads only the ServerHello's legacy version, cipher and extension
+ * types, and a server answers the same way again and again: the same kind
+ * of per-thread cache, CW_FP_CACHE entries of about 56 bytes.
+ */
+struct ja3s_cache_ent {
+	uint8_t key[16];
+	uint8_t valid;
+	char ja3s[33];
+};
+
+static _Thread_local struct ja3s_cache_ent ja3s_cache[CW_FP_CACHE];
+
+static void
+ja3s_cached(const struct cw_server_hello *sh, char out[33])
+{
+	XXH3_state_t st;
+	XXH128_hash_t h;
+	XXH128_canonical_t key;
+	struct ja3s_cache_ent *e;
+	uint16_t hdr[2] = {sh->legacy_version, sh->cipher};
+
+	XXH3_128bits_reset(&st);
+	XXH3_128bits_update(&st, hdr, sizeof(hdr));
+	XXH3_128bits_update(&st, &sh->n_ext, sizeof(sh->n_ext));
+	XXH3_128bits_update(&st, sh->ext, (size_t)sh->n_ext * sizeof(sh->ext[0]));
+	h = XXH3_128bits_digest(&st);
+	XXH128_canonicalFromHash(&key, h);
+	e = &ja3s_cache[h.low64 & (CW_FP_CACHE - 1)];
+	if (e->valid && memcmp(e->key, key.digest, sizeof(e->key)) == 0) {
+		memcpy(out, e->ja3s, sizeof(e->ja3s));
+		return;
+	}
+	cw_ja3s(sh, NULL, 0, out);
+	memcpy(e->key, key.digest, sizeof(e->key));
+	memcpy(e->ja3s, out, sizeof(e->ja3s));
+	e->valid = 1;
+}
+
 static void
 on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
 {
@@ -256,7 +295,7 @@ on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh
 	ev->alpn_sel[n] = '\0';
 	if (s->hooks && s->hooks->server_hello)
 		s->hooks->server_hello(s->hook_arg, sh);
-	cw_ja3s(sh, NULL, 0, ev->ja3s);
+	ja3s_cached(sh, ev->ja3s);
 	if (sh->version == 0x0304) {
 		/* Everything after this in the server direction is encrypted. */
 		s->t13 = 1;
