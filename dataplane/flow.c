@@ -40,7 +40,7 @@ dp_flow_key_cmp(const void *a, const void *b, size_t len)
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) != 0;
 }
 
-_Static_assert(sizeof(struct dp_flow_key) == 5 * sizeof(uint64_t), "dp_flow_hash reads 5 words");
+_Static_assert(sizeof(struct cw_flow_key) == 5 * sizeof(uint64_t), "dp_flow_hash reads 5 words");
 
 int
 dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,
@@ -49,7 +49,7 @@ dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int s
 	struct rte_hash_parameters hp = {
 		.name = name,
 		.entries = n,
-		.key_len = sizeof(struct dp_flow_key),
+		.key_len = sizeof(struct cw_flow_key),
 		.hash_func = dp_flow_hash,
 		.hash_func_init_val = 0,
 		.socket_id = socket,
@@ -126,26 +126,6 @@ dp_sess_pool_free(struct dp_sess_pool *p)
 	rte_free(p->bufs);
 	rte_free(p->s);
 	memset(p, 0, sizeof(*p));
-}
-
-void
-dp_flow_key_make(struct dp_flow_key *k, const struct cw_pkt *pkt)
-{
-	int c = memcmp(pkt->saddr, pkt->daddr, 16);
-
-	if (c < 0 || (c == 0 && pkt->sport <= pkt->dport)) {
-		memcpy(k->a, pkt->saddr, 16);
-		memcpy(k->b, pkt->daddr, 16);
-		k->pa = pkt->sport;
-		k->pb = pkt->dport;
-	} else {
-		memcpy(k->a, pkt->daddr, 16);
-		memcpy(k->b, pkt->saddr, 16);
-		k->pa = pkt->dport;
-		k->pb = pkt->sport;
-	}
-	k->ipver = pkt->ipver;
-	k->pad[0] = k->pad[1] = k->pad[2] = 0;
 }
 
 int32_t

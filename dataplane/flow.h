@@ -11,20 +11,6 @@
 
 #include "session.h"
 
-/*
- * Canonical 5-tuple: endpoint a is the lower (address, port) pair, so both
- * directions of a connection give the same key. The protocol is always TCP.
- * VLAN ids are not part of the key.
- */
-struct dp_flow_key {
-	uint8_t a[16];
-	uint8_t b[16];
-	uint16_t pa, pb;
-	uint8_t ipver;
-	uint8_t pad[3]; /* always zero: keys are compared as bytes */
-};
-
-_Static_assert(sizeof(struct dp_flow_key) == 40, "flow key must have no holes");
 
 /* Action bits: a flow only loses them. No bit left: a later packet costs one lookup. */
 #define DP_ACT_PROBE 0x01   /* no hello seen yet */
@@ -65,14 +51,6 @@ struct dp_flow {
 	uint8_t pad[21];
 } __rte_aligned(64);
 
-/* Canonical side (0: key.a, 1: key.b) of a segment's sender; matches dp_flow_key_make(). */
-static inline unsigned int
-dp_pkt_side(const struct cw_pkt *pkt)
-{
-	int c = memcmp(pkt->saddr, pkt->daddr, 16);
-
-	return (c < 0 || (c == 0 && pkt->sport <= pkt->dport)) ? 0 : 1;
-}
 
 _Static_assert(sizeof(struct dp_flow) == 64, "flow entry is one cache line");
 
@@ -141,8 +119,6 @@ dp_sess_put(struct dp_sess_pool *p, struct dp_sess *s)
 	p->free[p->nfree++] = s->idx;
 }
 
-/* Build the canonical key of a decoded segment. */
-void dp_flow_key_make(struct dp_flow_key *k, const struct cw_pkt *pkt);
 
 /*
  * Choose an eviction victim among DP_EVICT_SCAN used entries from the

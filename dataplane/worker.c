@@ -150,7 +150,7 @@ static void
 flow_remove(struct dp_worker *w, uint32_t pos)
 {
 	struct dp_flow_table *ft = &w->ft;
-	struct dp_flow_key key;
+	struct cw_flow_key key;
 	void *kp;
 
 	if (rte_hash_get_key_with_position(ft->h, (int32_t)pos, &kp) == 0) {
@@ -213,7 +213,7 @@ flow_worth_tracking(const struct cw_pkt *pkt)
  * (evicting one when the table is full). NULL: dropped, counted.
  */
 static struct dp_flow *
-flow_add(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
+flow_add(struct dp_worker *w, const struct cw_flow_key *key, hash_sig_t sig)
 {
 	struct dp_flow_table *ft = &w->ft;
 	int32_t pos;
@@ -251,7 +251,7 @@ flow_add(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
  * burst once an entry was removed.
  */
 static struct dp_flow *
-flow_get(struct dp_worker *w, const struct cw_pkt *pkt, const struct dp_flow_key *key,
+flow_get(struct dp_worker *w, const struct cw_pkt *pkt, const struct cw_flow_key *key,
 	 int *is_new)
 {
 	struct dp_flow_table *ft = &w->ft;
@@ -278,7 +278,7 @@ flow_note_syn(struct dp_flow *f, const struct cw_pkt *pkt)
 
 	if (!(pkt->tcp_flags & CW_TCP_SYN))
 		return;
-	side = dp_pkt_side(pkt);
+	side = cw_pkt_side(pkt);
 	f->syn |= (uint8_t)DP_SYN_SEEN(side);
 	if (pkt->tcp_flags & CW_TCP_ACK)
 		f->syn |= (uint8_t)DP_SYN_ACK(side);
@@ -293,7 +293,7 @@ flow_note_syn(struct dp_flow *f, const struct cw_pkt *pkt)
 static void
 flow_replay_syn(struct dp_flow *f, const struct cw_pkt *pkt)
 {
-	unsigned int here = dp_pkt_side(pkt), order[2], k;
+	unsigned int here = cw_pkt_side(pkt), order[2], k;
 
 	if (f->syn == 0)
 		return;
@@ -407,7 +407,7 @@ frame_of(struct rte_mbuf *m, uint8_t *scratch, uint64_t *c)
  */
 struct dp_burst {
 	struct cw_pkt pkt[DP_BURST];
-	struct dp_flow_key key[DP_BURST];
+	struct cw_flow_key key[DP_BURST];
 	const void *kp[DP_BURST];
 	int32_t pos[DP_BURST];
 	uint64_t ts[DP_BURST];
@@ -443,7 +443,7 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 			c[DP_C_DEC + (res < CW_DEC__MAX ? res : CW_DEC_BAD_L3)]++;
 			continue;
 		}
-		dp_flow_key_make(&b->key[k], &b->pkt[k]);
+		cw_flow_key_make(&b->key[k], &b->pkt[k]);
 		b->kp[k] = &b->key[k];
 		b->ts[k] = stamp[i];
 		k++;
@@ -768,7 +768,7 @@ dispatch_main_loop(void)
 		for (i = 0; i < n; i++) {
 			struct rte_mbuf *m = pkts[i];
 			const uint8_t *frame;
-			struct dp_flow_key key;
+			struct cw_flow_key key;
 			struct cw_pkt pkt;
 			unsigned int res;
 			uint32_t h;
@@ -787,7 +787,7 @@ dispatch_main_loop(void)
 				rte_pktmbuf_free(m);
 				continue;
 			}
-			dp_flow_key_make(&key, &pkt);
+			cw_flow_key_make(&key, &pkt);
 			h = rte_hash_crc(&key, sizeof(key), 0);
 			k = (uint32_t)(((uint64_t)h * nw) >> 32);
 			out[k][nout[k]++] = m;

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* cw-evdump: attach to a dataplane's shared-memory event rings and print each flow event as a text line. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -12,6 +11,7 @@
 
 #include "chain.h"
 #include "cw_config.h"
+#include "evtext.h"
 #include "evring.h"
 #include "fingerprint.h"
 
@@ -122,41 +122,6 @@ chain_learn(const struct cw_chain_blob *b)
 	return 0;
 }
 
-static void
-fmt_addr(const uint8_t *a, uint8_t ipver, uint16_t port, char *out, size_t n)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	inet_ntop(ipver == 6 ? AF_INET6 : AF_INET, a, ip, sizeof(ip));
-	if (ipver == 6)
-		snprintf(out, n, "[%s]:%u", ip, port);
-	else
-		snprintf(out, n, "%s:%u", ip, port);
-}
-
-static void
-fmt_alpn(const struct cw_flow_event *ev, char *out, size_t n)
-{
-	size_t o = 0;
-	unsigned int i, j, len;
-
-	out[0] = '\0';
-	for (i = 0; i < ev->alpn_len && i < CW_EV_ALPN_MAX && o + 1 < n;) {
-		len = ev->alpn[i++];
-		if (o > 0 && o + 1 < n)
-			out[o++] = ',';
-		for (j = 0; j < len && i < ev->alpn_len && i < CW_EV_ALPN_MAX && o + 4 < n; j++, i++) {
-			uint8_t c = ev->alpn[i];
-
-			if (c > 0x20 && c < 0x7f && c != ',')
-				out[o++] = (char)c;
-			else
-				o += (size_t)snprintf(out + o, n - o, "%%%02x", c);
-		}
-		out[o] = '\0';
-	}
-}
-
 /* Copy a NUL-terminated event string, escaping what would break the line format. */
 static void
 fmt_str(const char *s, size_t max, char *out, size_t n)
@@ -195,9 +160,9 @@ print_event(const struct cw_flow_event *ev, const struct cw_chain_blob *blob)
 	}
 	gmtime_r(&secs, &tm);
 	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
-	fmt_addr(ev->cli_addr, ev->ipver, ev->cli_port, cli, sizeof(cli));
-	fmt_addr(ev->srv_addr, ev->ipver, ev->srv_port, srv, sizeof(srv));
-	fmt_alpn(ev, alpn, sizeof(alpn));
+	cw_evtext_addr(ev->cli_addr, ev->ipver, ev->cli_port, cli, sizeof(cli));
+	cw_evtext_addr(ev->srv_addr, ev->ipver, ev->srv_port, srv, sizeof(srv));
+	cw_evtext_alpn(ev, alpn, sizeof(alpn));
 	fmt_str(ev->sni, sizeof(ev->sni), sni, sizeof(sni));
 	fmt_str(ev->ja3, sizeof(ev->ja3), ja3, sizeof(ja3));
 	fmt_str(ev->ja3s, sizeof(ev->ja3s), ja3s, sizeof(ja3s));

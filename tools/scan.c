@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* chainwatch-scan: offline handshake dump, one line per TLS flow of a capture, no DPDK needed. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -14,6 +13,7 @@
 
 #include "cw_config.h"
 #include "decode.h"
+#include "evtext.h"
 #include "fingerprint.h"
 #include "session.h"
 
@@ -39,7 +39,7 @@ struct scan_ctx {
 struct scan_flow {
 	uint8_t used;
 	uint8_t done;     /* handshake over: later packets are ignored */
-	uint8_t key[40];  /* canonical 5-tuple */
+	struct cw_flow_key key;
 	struct scan_ctx *x;
 };
 
@@ -87,46 +87,19 @@ usage(FILE *f)
 		SCAN_DEFAULT_MAX_FLOWS, CW_REASM_DEFAULT_CAP / 1024);
 }
 
-static void
-canon_key(const struct cw_pkt *p, uint8_t key[40])
-{
-	int swap = memcmp(p->saddr, p->daddr, 16);
-
-	if (swap == 0)
-		swap = p->sport > p->dport;
-	else
-		swap = swap > 0;
-	memset(key, 0, 40);
-	key[0] = p->ipver;
-	if (!swap) {
-		memcpy(key + 4, p->saddr, 16);
-		memcpy(key + 20, p->daddr, 16);
-		key[36] = (uint8_t)(p->sport >> 8);
-		key[37] = (uint8_t)p->sport;
-		key[38] = (uint8_t)(p->dport >> 8);
-		key[39] = (uint8_t)p->dport;
-	} else {
-		memcpy(key + 4, p->daddr, 16);
-		memcpy(key + 20, p->saddr, 16);
-		key[36] = (uint8_t)(p->dport >> 8);
-		key[37] = (uint8_t)p->dport;
-		key[38] = (uint8_t)(p->sport >> 8);
-		key[39] = (uint8_t)p->sport;
-	}
-}
-
 static uint32_t
-key_hash(const uint8_t key[40])
+key_hash(const struct cw_flow_key *key)
 {
+	const uint8_t *b = (const uint8_t *)key;
 	uint32_t h = 2166136261u;
 
-	for (int i = 0; i < 40; i++)
-		h = (h ^ key[i]) * 16777619u;
+	for (size_t i = 0; i < sizeof(*key); i++)
+		h = (h ^ b[i]) * 16777619u;
 	return h;
 }
 
 static struct scan_flow *
-flow_find(struct scan *sc, const uint8_t key[40], int create)
+flow_find(struct scan *sc, const struct cw_flow_key *key, int create)
 {
 	uint32_t i = key_hash(key) & sc->mask;
 
@@ -140,46 +113,13 @@ flow_find(struct scan *sc, const uint8_t key[40], int create)
 				return NULL;
 			}
 			f->used = 1;
-			memcpy(f->key, key, 40);
+			f->key = *key;
 			sc->live++;
 			return f;
 		}
-		if (memcmp(f->key, key, 40) == 0)
+		if (memcmp(&f->key, key, sizeof(*key)) == 0)
 			return f;
 		i = (i + 1) & sc->mask;
-	}
-}
-
-static void
-fmt_addr(const uint8_t *a, uint8_t ipver, uint16_t port, char *out, size_t n)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	inet_ntop(ipver == 6 ? AF_INET6 : AF_INET, a, ip, sizeof(ip));
-	if (ipver == 6)
-		snprintf(out, n, "[%s]:%u", ip, port);
-	else
-		snprintf(out, n, "%s:%u", ip, port);
-}
-
-static void
-fmt_alpn(const struct cw_flow_event *ev, char *out, size_t n)
-{
-	size_t o = 0;
-
-	out[0] = '\0';
-	for (unsigned int i = 0; i < ev->alpn_len && o + 1 < n;) {
-		unsigned int len = ev->alpn[i++];
-		if (o > 0 && o + 1 < n)
-			out[o++] = ',';
-		for (unsigned int j = 0; j < len && i < ev->alpn_len && o + 4 < n; j++, i++) {
-			uint8_t c = ev->alpn[i];
-			if (c > 0x20 && c < 0x7f && c != ',')
-				out[o++] = (char)c;
-			else
-				o += (size_t)snprintf(out + o, n - o, "%%%02x", c);
-		}
-		out[o] = '\0';
 	}
 }
 
@@ -199,9 +139,9 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 		sc->tls_flows++;
 	gmtime_r(&secs, &tm);
 	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
-	fmt_addr(ev->cli_addr, ev->ipver, ev->cli_port, cli, sizeof(cli));
-	fmt_addr(ev->srv_addr, ev->ipver, ev->srv_port, srv, sizeof(srv));
-	fmt_alpn(ev, alpn, sizeof(alpn));
+	cw_evtext_addr(ev->cli_addr, ev->ipver, ev->cli_port, cli, sizeof(cli));
+	cw_evtext_addr(ev->srv_addr, ev->ipver, ev->srv_port, srv, sizeof(srv));
+	cw_evtext_alpn(ev, alpn, sizeof(alpn));
 	cw_hex(ev->chain_id, 16, idhex);
 	printf("%s.%06uZ cli=%s srv=%s sni=%s ch_ver=%04x sh_ver=%04x cipher=%04x alpn=%s "
 	       "ja3=%s ja3s=%s ja4=%s chain_id=%s certs=",
@@ -300,7 +240,7 @@ static int
 scan_packet(struct scan *sc, int lt, const struct pcap_pkthdr *h, const uint8_t *data)
 {
 	struct cw_pkt pkt;
-	uint8_t key[40];
+	struct cw_flow_key key;
 	struct scan_flow *f;
 	uint64_t ts;
 	int res, rc;
@@ -311,8 +251,8 @@ scan_packet(struct scan *sc, int lt, const struct pcap_pkthdr *h, const uint8_t 
 	if (res != CW_DEC_TCP)
 		return 0;
 	sc->tcp++;
-	canon_key(&pkt, key);
-	f = flow_find(sc, key, 1);
+	cw_flow_key_make(&key, &pkt);
+	f = flow_find(sc, &key, 1);
 	if (!f)
 		return 0;
 	if (f->done) {

@@ -4,6 +4,7 @@
 #define CW_DECODE_H
 
 #include <stdint.h>
+#include <string.h>
 
 /* Why a packet did not yield a TCP segment; indexes per-lcore counters. */
 enum cw_dec_res {
@@ -70,6 +71,44 @@ struct cw_pkt {
 	const uint8_t *payload;
 	uint32_t payload_len;
 };
+
+/*
+ * Canonical 5-tuple: endpoint a is the lower (address, port) pair, so both
+ * directions of a connection give the same key. The protocol is always TCP.
+ * VLAN ids are not part of the key. 40 bytes with no holes: keys compare
+ * and hash as bytes.
+ */
+struct cw_flow_key {
+	uint8_t a[16];
+	uint8_t b[16];
+	uint16_t pa, pb;
+	uint8_t ipver;
+	uint8_t pad[3]; /* always zero */
+};
+
+_Static_assert(sizeof(struct cw_flow_key) == 40, "flow key must have no holes");
+
+/* Canonical side of a segment's sender: 0 when it is endpoint a of cw_flow_key_make(). */
+static inline unsigned int
+cw_pkt_side(const struct cw_pkt *pkt)
+{
+	int c = memcmp(pkt->saddr, pkt->daddr, 16);
+
+	return (c < 0 || (c == 0 && pkt->sport <= pkt->dport)) ? 0 : 1;
+}
+
+static inline void
+cw_flow_key_make(struct cw_flow_key *k, const struct cw_pkt *pkt)
+{
+	unsigned int side = cw_pkt_side(pkt);
+
+	memcpy(k->a, side == 0 ? pkt->saddr : pkt->daddr, 16);
+	memcpy(k->b, side == 0 ? pkt->daddr : pkt->saddr, 16);
+	k->pa = side == 0 ? pkt->sport : pkt->dport;
+	k->pb = side == 0 ? pkt->dport : pkt->sport;
+	k->ipver = pkt->ipver;
+	k->pad[0] = k->pad[1] = k->pad[2] = 0;
+}
 
 /* Decode a frame of the given link type. Returns an enum cw_dec_res. */
 int cw_decode(enum cw_linktype lt, const uint8_t *frame, uint32_t len, struct cw_pkt *pkt);

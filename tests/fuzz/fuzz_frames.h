@@ -68,22 +68,4 @@ fz_link_selector(int dlt)
 	}
 }
 
-static inline void
-fz_canon_key(const struct cw_pkt *p, uint8_t key[40])
-{
-	int c = memcmp(p->saddr, p->daddr, 16);
-	int swap = c > 0 || (c == 0 && p->sport > p->dport);
-	const uint8_t *a = swap ? p->daddr : p->saddr, *b = swap ? p->saddr : p->daddr;
-	uint16_t pa = swap ? p->dport : p->sport, pb = swap ? p->sport : p->dport;
-
-	memset(key, 0, 40);
-	key[0] = p->ipver;
-	memcpy(key + 4, a, 16);
-	memcpy(key + 20, b, 16);
-	key[36] = (uint8_t)(pa >> 8);
-	key[37] = (uint8_t)pa;
-	key[38] = (uint8_t)(pb >> 8);
-	key[39] = (uint8_t)pb;
-}
-
 #endif /* FUZZ_FRAMES_H */

@@ -12,7 +12,7 @@
 
 struct fz_flow {
 	int used, done;
-	uint8_t key[40];
+	struct cw_flow_key key;
 	struct cw_session s;
 	uint8_t buf[2 * FZ_CAP];
 };
@@ -22,17 +22,17 @@ static struct fz_flow flows[FZ_FLOWS];
 static struct fz_flow *
 lookup(const struct cw_pkt *p)
 {
-	uint8_t key[40];
+	struct cw_flow_key key;
 
-	fz_canon_key(p, key);
+	cw_flow_key_make(&key, p);
 	for (int i = 0; i < FZ_FLOWS; i++)
-		if (flows[i].used && memcmp(flows[i].key, key, 40) == 0)
+		if (flows[i].used && memcmp(&flows[i].key, &key, sizeof(key)) == 0)
 			return &flows[i];
 	for (int i = 0; i < FZ_FLOWS; i++) {
 		if (!flows[i].used) {
 			flows[i].used = 1;
 			flows[i].done = 0;
-			memcpy(flows[i].key, key, 40);
+			flows[i].key = key;
 			cw_session_init(&flows[i].s, flows[i].buf, flows[i].buf + FZ_CAP, FZ_CAP);
 			return &flows[i];
 		}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Text forms of flow-event fields shared by chainwatch-scan and cw-evdump (same line format). */
+#ifndef CW_EVTEXT_H
+#define CW_EVTEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cw_event.h"
+
+/* "a.b.c.d:port" or "[v6]:port". */
+void cw_evtext_addr(const uint8_t *a, uint8_t ipver, uint16_t port, char *out, size_t n);
+
+/*
+ * The client's ALPN list as "name,name": bytes outside 0x21..0x7e and ','
+ * as %XX. Reads at most alpn_len and CW_EV_ALPN_MAX bytes (the event may
+ * come from another process); output cut to n - 1 characters.
+ */
+void cw_evtext_alpn(const struct cw_flow_event *ev, char *out, size_t n);
+
+#endif /* CW_EVTEXT_H */
