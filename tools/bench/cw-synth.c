@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cw_config.h"
+#include "../inet_csum.h"
 
 #ifndef SYNTH_TEMPLATES
 #define SYNTH_TEMPLATES "tools/bench/templates"
@@ -671,24 +672,6 @@ flow_start(struct synth *s, struct synth_flow *f, double bulk_mean)
 }
 
 /* ---- frames ---- */
-
-static uint32_t
-csum_add(uint32_t sum, const uint8_t *p, uint32_t n)
-{
-	for (; n > 1; n -= 2, p += 2)
-		sum += (uint32_t)p[0] << 8 | p[1];
-	if (n)
-		sum += (uint32_t)p[0] << 8;
-	return sum;
-}
-
-static uint16_t
-csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 /* Emit one Ethernet/IPv4/TCP frame of a flow; payload may be NULL (zeroes are never sent). */
 static void

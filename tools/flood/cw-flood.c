@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <pcap/pcap.h>
+#include "../inet_csum.h"
 
 /*
  * Output: classic Ethernet pcap (microseconds). Packet i of the output has the capture time
@@ -98,26 +99,6 @@ wr32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
-{
-	uint32_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += rd16(p + i);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t
-csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
 }
 
 /* IPv4 header checksum and TCP checksum (pseudo-header) of a frame, recomputed in place. */
