@@ -903,8 +903,8 @@ resolve_mode(struct dp_conf *conf, const struct dp_port_caps *caps, unsigned int
 	conf->workers = w;
 	/* Without DPDK RSS, only RSS mode polls more than queue 0. */
 	if (caps->spread && !caps->rss && conf->mode != DP_MODE_RSS) {
-		*why = "the port's queues are fed by the kernel (net_af_xdp queue_count > 1): only rss "
-		       "mode, one worker per queue, polls them all";
+		*why = "the port's queues are fed outside DPDK (net_af_xdp queue_count > 1, net_pcap "
+		       "with several rx_pcap=): only rss mode, one worker per queue, polls them all";
 		return -EINVAL;
 	}
 	switch (conf->mode) {
@@ -924,8 +924,8 @@ resolve_mode(struct dp_conf *conf, const struct dp_port_caps *caps, unsigned int
 			return -EINVAL;
 		}
 		if (!caps->rss && caps->max_rxq != w) {
-			*why = "the port's queues are fed by the kernel (net_af_xdp queue_count): run "
-			       "one worker per queue";
+			*why = "the port's queues are fed outside DPDK (net_af_xdp queue_count, net_pcap "
+			       "rx_pcap= count): run one worker per queue";
 			return -EINVAL;
 		}
 		/* fall through */

@@ -18,9 +18,12 @@
 /*
  * net_af_xdp reports no RSS offload: each of its queues is the AF_XDP socket of one kernel RX
  * queue, already spread by the NIC's own RSS (symmetric only when the NIC's key is, see
- * docs/DEPLOY.md).
+ * docs/DEPLOY.md). net_pcap has one RX queue per rx_pcap=/rx_iface= argument, each its own
+ * capture: the operator splits by flow (one tap or file per flow group), as the benchmark's
+ * multi-worker runs do with one synthesized capture per queue.
  */
 #define DP_AF_XDP_DRIVER "net_af_xdp"
+#define DP_PCAP_DRIVER "net_pcap"
 
 int
 dp_port_caps(uint16_t port, struct dp_port_caps *caps)
@@ -36,7 +39,9 @@ dp_port_caps(uint16_t port, struct dp_port_caps *caps)
 	caps->max_rxq = info.max_rx_queues;
 	caps->rss = (info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP)) != 0 &&
 		    info.hash_key_size > 0 && info.hash_key_size <= DP_RSS_KEY_MAX;
-	caps->spread = info.driver_name != NULL && strcmp(info.driver_name, DP_AF_XDP_DRIVER) == 0 &&
+	caps->spread = info.driver_name != NULL &&
+		       (strcmp(info.driver_name, DP_AF_XDP_DRIVER) == 0 ||
+			strcmp(info.driver_name, DP_PCAP_DRIVER) == 0) &&
 		       info.max_rx_queues > 1;
 	caps->driver = info.driver_name;
 	return 0;

@@ -11,8 +11,9 @@
 struct dp_port_caps {
 	uint16_t max_rxq;
 	int rss;        /* symmetric RSS over IP/TCP is possible */
-	int spread;     /* the queues are already spread by flow outside DPDK (net_af_xdp: the
-			 * kernel driver's RSS feeds one socket per queue); RSS mode may poll them */
+	int spread;     /* the queues are fed separately outside DPDK (net_af_xdp: the kernel
+			 * driver's RSS feeds one socket per queue; net_pcap: one capture file or
+			 * interface per queue); RSS mode may poll them, one worker each */
 	const char *driver;
 };
 

@@ -12,16 +12,12 @@ done | sort)
 set -- $caps
 dp=$build/chainwatch-dp; scan=$build/chainwatch-scan; evdump=$build/cw-evdump
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-# Fields compared: the flow and handshake identity. Timestamps, end reasons and the dataplane's
-# own flag bits (chain new / blob dropped) legitimately differ.
-fields() {
-	sed -n 's/^[^ ]* \(cli=[^ ]*\) \(srv=[^ ]*\) \(sni=[^ ]*\) \(ch_ver=[^ ]*\) \(sh_ver=[^ ]*\) \(cipher=[^ ]*\) \(alpn=[^ ]*\) \(ja3=[^ ]*\) \(ja3s=[^ ]*\) \(ja4=[^ ]*\) \(chain_id=[^ ]*\) \(certs=[^ ]*\) \(ncerts=[^ ]*\).*/\1 \2 \3 \4 \5 \6 \7 \8 \9 \10 \11 \12 \13/p' | sort
-}
+. "$(dirname "$0")/evfields.sh"
 fail=0; n=0
 for cap in "$@"; do
 	n=$((n + 1))
 	inst="cmp$$-$n"
-	"$scan" "$cap" 2>/dev/null | fields > "$tmp/scan.txt" || true
+	"$scan" "$cap" 2>/dev/null | evfields > "$tmp/scan.txt" || true
 	rm -f "/dev/shm/chainwatch.$inst"
 	"$evdump" --shm "$inst" --wait-done --timeout 60 > "$tmp/ev.txt" 2> "$tmp/evdump.err" &
 	evpid=$!
@@ -33,7 +29,7 @@ for cap in "$@"; do
 	fi
 	wait "$evpid" || { echo "FAIL $cap: cw-evdump failed"; cat "$tmp/evdump.err"; fail=1; }
 	rm -rf "/dev/shm/chainwatch.$inst" "/var/run/dpdk/$inst"
-	fields < "$tmp/ev.txt" > "$tmp/dp.txt"
+	evfields < "$tmp/ev.txt" > "$tmp/dp.txt"
 	if ! cmp -s "$tmp/scan.txt" "$tmp/dp.txt"; then
 		echo "FAIL $cap: dataplane and chainwatch-scan differ (< scan, > dataplane)"
 		diff "$tmp/scan.txt" "$tmp/dp.txt" | head -20

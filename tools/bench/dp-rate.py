@@ -3,11 +3,13 @@
 """Rate of DPDK counters over a steady-state window, read from the EAL telemetry socket.
 
 Usage: dp-rate.py FILE_PREFIX COMMAND FIELD [FIELD...] [--warmup S] [--duration S] [--timeout S]
+                  [--pid PID]
 
 Waits for /var/run/dpdk/FILE_PREFIX/dpdk_telemetry.v2, waits until FIELD[0] is non-zero (the
 application is receiving) plus --warmup seconds, samples COMMAND, sleeps --duration seconds,
 samples again and prints one line "FIELD=per_second ..." (e.g. /ethdev/stats,0 ipackets, or
-/chainwatch/stats rx_packets handshakes_done). Exit status 1 if the socket never appears.
+/chainwatch/stats rx_packets handshakes_done). Exit status 1 if the socket never appears, or
+if process PID (--pid: the application) exits first.
 """
 import argparse
 import json
@@ -28,6 +30,14 @@ def query(path, cmd):
     return val if isinstance(val, dict) else {}
 
 
+def alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('prefix')
@@ -36,6 +46,7 @@ def main():
     ap.add_argument('--warmup', type=float, default=2.0)
     ap.add_argument('--duration', type=float, default=5.0)
     ap.add_argument('--timeout', type=float, default=120.0)
+    ap.add_argument('--pid', type=int, default=0)
     a = ap.parse_args()
     runtime = os.environ.get('XDG_RUNTIME_DIR') if os.getuid() != 0 else None
     base = os.path.join(runtime or '/var/run', 'dpdk', a.prefix, 'dpdk_telemetry.v2')
@@ -49,6 +60,8 @@ def main():
                 break
         except (OSError, ValueError):
             pass
+        if a.pid and not alive(a.pid):
+            sys.exit('dp-rate: process %d exited before its telemetry answered' % a.pid)
         time.sleep(0.2)
     if first is None:
         sys.exit('dp-rate: no telemetry from %s within %.0f s' % (base, a.timeout))

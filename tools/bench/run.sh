@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # One-command benchmark run: synthesize the three mixes (cached), microbenchmarks, offline peers
 # (tshark vs chainwatch-scan, one core), then chainwatch-dp against its own --rx-only baseline
-# and dpdk-testpmd rxonly on net_pcap, and the per-packet cost as concurrent flows grow.
+# and dpdk-testpmd rxonly on net_pcap, the per-packet cost as concurrent flows grow, and the
+# worker scaling curve (tools/bench/scale.sh: 1, 2, 4, 8 workers, those the CPUs allow).
 #
 # Usage: tools/bench/run.sh            (from the source tree; prints a markdown report)
 # Environment (defaults in brackets):
@@ -15,7 +16,7 @@
 #   DURATION  seconds measured per dataplane run, after WARMUP seconds [5, 2]
 #   CPU       core for the single-core offline peers [last online CPU]
 #   CURVE     concurrent-flow counts of the curve step [10000,100000,1000000,10000000]
-#   SKIP      space-separated steps to skip: micro peers dp curve
+#   SKIP      space-separated steps to skip: micro peers dp curve scale
 set -eu
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -257,5 +258,14 @@ if ! skip curve; then
 			"$(awk "BEGIN {printf \"%.2f\", 1e3 / $1}") |"
 	done
 	say ""
+fi
+
+# ---- worker scaling: 1, 2, 4, 8 workers, those that fit the CPUs (tools/bench/scale.sh) ----
+if ! skip scale; then
+	log "worker scaling"
+	BUILD=$BUILD DP=$DP SYNTH=$BUILD/cw-synth CACHE=$CACHE OUT=$OUT/scale R=$R \
+		DURATION=$DURATION WARMUP=$WARMUP tools/bench/scale.sh >/dev/null
+	cat "$OUT/scale/report.md" >>"$report"
+	cat "$OUT/scale/report.md"
 fi
 log "report: $report"
