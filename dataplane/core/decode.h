@@ -88,11 +88,33 @@ struct cw_flow_key {
 
 _Static_assert(sizeof(struct cw_flow_key) == 40, "flow key must have no holes");
 
-/* Canonical side of a segment's sender: 0 when it is endpoint a of cw_flow_key_make(). */
+/* Lexicographic (memcmp) order of two 16-byte addresses: -1, 0 or 1, as big-endian words. */
+static inline int
+cw_addr_cmp(const uint8_t a[16], const uint8_t b[16])
+{
+	uint64_t x, y;
+
+	memcpy(&x, a, 8);
+	memcpy(&y, b, 8);
+	if (x == y) {
+		memcpy(&x, a + 8, 8);
+		memcpy(&y, b + 8, 8);
+		if (x == y)
+			return 0;
+	}
+	x = __builtin_bswap64(x);
+	y = __builtin_bswap64(y);
+	return x < y ? -1 : 1;
+}
+
+/*
+ * Canonical side of a segment's sender: 0 when it is endpoint a of cw_flow_key_make(). Every
+ * packet takes this; a libc memcmp() call here was ~18 % of the done-flow path.
+ */
 static inline unsigned int
 cw_pkt_side(const struct cw_pkt *pkt)
 {
-	int c = memcmp(pkt->saddr, pkt->daddr, 16);
+	int c = cw_addr_cmp(pkt->saddr, pkt->daddr);
 
 	return (c < 0 || (c == 0 && pkt->sport <= pkt->dport)) ? 0 : 1;
 }

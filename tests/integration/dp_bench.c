@@ -2,7 +2,7 @@
 /*
  * Microbenchmark of the dataplane fast path: chain-table hit/insert, full handshakes, done-flow
  * packets (dp_bench CAPTURE), and the cost of a packet as concurrent flows grow
- * (dp_bench --curve N[,N...]).
+ * (dp_bench --curve N[,N...]); --huge first takes EAL memory from reserved hugepages.
  */
 #include <inttypes.h>
 #include <pcap/pcap.h>
@@ -240,8 +240,15 @@ main(int argc, char **argv)
 	char *eal[] = {argv[0], "--no-huge", "-m", mem, "--no-pci", "-l", "0", "--log-level", "3",
 		       "--file-prefix", prefix, NULL};
 
+	if (argc > 1 && strcmp(argv[1], "--huge") == 0) {
+		/* EAL memory from the reserved hugepages (files unlinked at once), not 4 KiB pages. */
+		eal[1] = "--huge-unlink";
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
 	if (argc < 2 || (strcmp(argv[1], "--curve") == 0 && argc < 3)) {
-		fprintf(stderr, "usage: dp_bench CAPTURE.pcap(ng) | dp_bench --curve N[,N...]\n");
+		fprintf(stderr, "usage: dp_bench [--huge] CAPTURE.pcap(ng) | dp_bench [--huge] --curve N[,N...]\n");
 		return 2;
 	}
 	snprintf(prefix, sizeof(prefix), "dpbench%d", (int)getpid());

@@ -883,9 +883,72 @@ test_names(void)
 	CHECK(strcmp(cw_dec_res_name(CW_DEC__MAX), "unknown") == 0);
 }
 
+/* cw_addr_cmp is memcmp order (the canonical flow side depends on it), and the key is symmetric. */
+static int
+sign(int v)
+{
+	return (v > 0) - (v < 0);
+}
+
+static void
+test_addr_order(void)
+{
+	uint64_t x = 88172645463325252ull;
+	uint8_t a[16], b[16];
+	int i, k;
+
+	for (i = 0; i < 200000; i++) {
+		for (k = 0; k < 16; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			a[k] = (uint8_t)x;
+			/* Often equal prefixes, so the second word and the tie are exercised too. */
+			b[k] = (i & 3) == 0 || k < (int)(x >> 60) ? a[k] : (uint8_t)(x >> 8);
+		}
+		if ((i & 7) == 1)
+			b[(x >> 32) & 15] ^= (uint8_t)(0x80 >> ((x >> 40) & 7));
+		CHECK_EQ(sign(cw_addr_cmp(a, b)), sign(memcmp(a, b, 16)));
+		CHECK_EQ(sign(cw_addr_cmp(b, a)), sign(memcmp(b, a, 16)));
+	}
+	/* Byte order matters: 0x01 00.. sorts after 0x00 ff.. */
+	memset(a, 0, 16);
+	memset(b, 0xff, 16);
+	a[0] = 1;
+	b[0] = 0;
+	CHECK(cw_addr_cmp(a, b) > 0 && cw_addr_cmp(b, a) < 0);
+	memcpy(b, a, 16);
+	CHECK(cw_addr_cmp(a, b) == 0);
+	{
+		struct cw_pkt p, q;
+		struct cw_flow_key kp, kq;
+
+		memset(&p, 0, sizeof(p));
+		p.ipver = 4;
+		memcpy(p.saddr, "\xc6\x12\x00\x02", 4);
+		memcpy(p.daddr, "\xc6\x12\x00\x01", 4);
+		p.sport = 443;
+		p.dport = 50000;
+		q = p;
+		memcpy(q.saddr, p.daddr, 16);
+		memcpy(q.daddr, p.saddr, 16);
+		q.sport = p.dport;
+		q.dport = p.sport;
+		CHECK(cw_pkt_side(&p) == 1 && cw_pkt_side(&q) == 0);
+		cw_flow_key_make(&kp, &p);
+		cw_flow_key_make(&kq, &q);
+		CHECK(memcmp(&kp, &kq, sizeof(kp)) == 0);
+		/* Same address both ways: the sender with the lower port is side 0. */
+		memcpy(p.daddr, p.saddr, 16);
+		CHECK(cw_pkt_side(&p) == 0);
+		p.sport = 50000;
+		p.dport = 443;
+		CHECK(cw_pkt_side(&p) == 1);
+	}
+}
+
 int
 main(void)
 {
+	test_addr_order();
 	test_captures();
 	test_known_packets();
 	test_truncation();
