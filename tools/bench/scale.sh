@@ -161,8 +161,13 @@ for m in $MIXES; do
 		pw=$(awk -v w="$w" '{print $2 / w}' "$raw" | stats)
 		hpw=$(awk -v w="$w" '{print $4 / w}' "$raw" | stats)
 		dpmed=${dpr%% *}
-		[ -n "$one" ] || one=$dpmed
-		eff=$(awk -v d="$dpmed" -v o="$one" -v w="$w" 'BEGIN {printf "%.2f", (o > 0 ? d / (w * o) : 0)}')
+		# Efficiency needs the 1-worker row of the same table.
+		if [ "$w" -eq 1 ]; then one=$dpmed; fi
+		if [ -n "$one" ]; then
+			eff=$(awk -v d="$dpmed" -v o="$one" -v w="$w" 'BEGIN {printf "%.2f", (o > 0 ? d / (w * o) : 0)}')
+		else
+			eff=-
+		fi
 		# shellcheck disable=SC2086
 		say "| $m | $w | $(fmt 3 $ror) | $(fmt 3 $dpr) | $(fmt 3 $rr) | $(fmt 3 $pw) |" \
 			"$(fmt 2 $gb) | $(fmt 0 $hs) | $(fmt 0 $hpw) | $(fmt 4 $hit) | $(fmt 0 $dr) | $eff |"
