@@ -108,6 +108,25 @@ cw_view(struct cw_cur *c, size_t n, const uint8_t **out)
 }
 
 /*
+ * Fixed-layout headers (IPv4, TCP): take the whole header with one cw_view(), which proves its n
+ * bytes are there, then read fields at constant offsets with these. Only for a view of proven
+ * length n with off + width <= n; big-endian by byte shifts, never by casting pointers. One
+ * bounds check per header instead of one per field: the decoder runs for every packet.
+ */
+static inline uint16_t
+cw_be16_at(const uint8_t *v, size_t off)
+{
+	return (uint16_t)((uint16_t)v[off] << 8 | v[off + 1]);
+}
+
+static inline uint32_t
+cw_be32_at(const uint8_t *v, size_t off)
+{
+	return (uint32_t)v[off] << 24 | (uint32_t)v[off + 1] << 16 | (uint32_t)v[off + 2] << 8 |
+	       v[off + 3];
+}
+
+/*
  * Split off the next n bytes as a sub-cursor bounded to exactly that range.
  * On failure sub is an empty cursor, so it never holds stale bounds.
  */

@@ -67,16 +67,21 @@ static int
 decode_tcp(struct cw_cur *c, struct cw_pkt *pkt)
 {
 	struct cw_cur opts;
-	uint16_t csum;
-	uint8_t off, flags;
+	const uint8_t *h;
+	uint8_t flags;
 	size_t hlen;
 
-	if (cw_u16(c, &pkt->sport) != CW_OK || cw_u16(c, &pkt->dport) != CW_OK ||
-	    cw_u32(c, &pkt->seq) != CW_OK || cw_u32(c, &pkt->ack) != CW_OK ||
-	    cw_u8(c, &off) != CW_OK || cw_u8(c, &flags) != CW_OK || cw_u16(c, &pkt->win) != CW_OK ||
-	    cw_u16(c, &csum) != CW_OK || cw_u16(c, &pkt->urg_ptr) != CW_OK)
+	if (cw_view(c, 20, &h) != CW_OK)
 		return CW_DEC_TRUNC_L4;
-	hlen = (size_t)(off >> 4) * 4;
+	pkt->sport = cw_be16_at(h, 0);
+	pkt->dport = cw_be16_at(h, 2);
+	pkt->seq = cw_be32_at(h, 4);
+	pkt->ack = cw_be32_at(h, 8);
+	hlen = (size_t)(h[12] >> 4) * 4;
+	flags = h[13];
+	pkt->win = cw_be16_at(h, 14);
+	/* h[16..17]: checksum, not verified (see above) */
+	pkt->urg_ptr = cw_be16_at(h, 18);
 	if (hlen < 20)
 		return CW_DEC_BAD_L4;
 	if (cw_sub(c, hlen - 20, &opts) != CW_OK)
@@ -106,24 +111,23 @@ decode_tcp(struct cw_cur *c, struct cw_pkt *pkt)
 static int
 decode_ipv4(struct cw_cur *c, struct cw_pkt *pkt)
 {
-	struct cw_cur hdr, opts, body;
-	const uint8_t *sa = NULL, *da = NULL;
-	uint16_t tot = 0, frag = 0, skip16;
-	uint8_t vihl = 0, tos, proto = 0;
+	struct cw_cur opts, body;
+	const uint8_t *h, *sa, *da;
+	uint16_t tot, frag;
+	uint8_t vihl, proto;
 	size_t hlen;
 
-	if (cw_sub(c, 20, &hdr) != CW_OK)
+	if (cw_view(c, 20, &h) != CW_OK)
 		return CW_DEC_TRUNC_L3;
-	(void)cw_u8(&hdr, &vihl);
-	(void)cw_u8(&hdr, &tos);
-	(void)cw_u16(&hdr, &tot);
-	(void)cw_u16(&hdr, &skip16); /* identification */
-	(void)cw_u16(&hdr, &frag);
-	(void)cw_u8(&hdr, &pkt->ttl);
-	(void)cw_u8(&hdr, &proto);
-	(void)cw_u16(&hdr, &skip16); /* checksum: see decode_tcp() */
-	(void)cw_view(&hdr, 4, &sa);
-	(void)cw_view(&hdr, 4, &da);
+	vihl = h[0];
+	tot = cw_be16_at(h, 2);
+	/* h[4..5]: identification */
+	frag = cw_be16_at(h, 6);
+	pkt->ttl = h[8];
+	proto = h[9];
+	/* h[10..11]: checksum, see decode_tcp() */
+	sa = h + 12;
+	da = h + 16;
 
 	if (vihl >> 4 != 4)
 		return CW_DEC_BAD_L3;
