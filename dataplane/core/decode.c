@@ -366,7 +366,8 @@ decode_sll(struct cw_cur *c, struct cw_pkt *pkt, int v2)
 	return decode_ethertype(c, proto, pkt);
 }
 
-int
+/* Every packet comes through here: flatten inlines the whole header chain into it. */
+__attribute__((flatten)) int
 cw_decode(enum cw_linktype lt, const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
 {
 	struct cw_cur c = cw_cur_init(frame, len);
