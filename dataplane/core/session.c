@@ -2,8 +2,12 @@
 /* Per-flow handshake driver: routes segments to reassembly and TLS framing and fills the flow event. */
 #include <string.h>
 
-/* XXH3_state_t on the stack: no allocation per hello. */
-#define XXH_STATIC_LINKING_ONLY
+/*
+ * XXH3_state_t on the stack: no allocation per hello. The fingerprint-cache keys feed XXH3 a
+ * dozen short pieces per hello; with the library's header-only form (XXH_INLINE_ALL) those
+ * streaming calls are inlined here instead of a call into libxxhash each.
+ */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "cw_cursor.h"
