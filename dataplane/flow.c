@@ -13,20 +13,14 @@
 /*
  * The table's hash and key compare, specialised for the 40-byte key: rte_hash's generic
  * CRC loop and memcmp() (it has vector compares only for multiples of 16 bytes) cost more
- * than the lookup itself on the done-flow path. The hash equals rte_hash_crc(key, 40, init).
+ * than the lookup itself on the done-flow path. The hash is dp_flow_key_hash() (flow.h).
  */
 static uint32_t
 dp_flow_hash(const void *key, uint32_t len, uint32_t init)
 {
-	uint64_t w[5];
-
 	RTE_SET_USED(len);
-	memcpy(w, key, sizeof(w));
-	init = rte_hash_crc_8byte(w[0], init);
-	init = rte_hash_crc_8byte(w[1], init);
-	init = rte_hash_crc_8byte(w[2], init);
-	init = rte_hash_crc_8byte(w[3], init);
-	return rte_hash_crc_8byte(w[4], init);
+	RTE_SET_USED(init); /* always 0: hash_func_init_val below */
+	return dp_flow_key_hash(key);
 }
 
 static int
@@ -40,7 +34,7 @@ dp_flow_key_cmp(const void *a, const void *b, size_t len)
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) != 0;
 }
 
-_Static_assert(sizeof(struct cw_flow_key) == 5 * sizeof(uint64_t), "dp_flow_hash reads 5 words");
+_Static_assert(sizeof(struct cw_flow_key) == 5 * sizeof(uint64_t), "dp_flow_key_hash reads 5 words");
 
 int
 dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,

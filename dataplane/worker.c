@@ -409,6 +409,7 @@ struct dp_burst {
 	struct cw_pkt pkt[DP_BURST];
 	struct cw_flow_key key[DP_BURST];
 	const void *kp[DP_BURST];
+	hash_sig_t sig[DP_BURST];
 	int32_t pos[DP_BURST];
 	uint64_t ts[DP_BURST];
 };
@@ -445,6 +446,7 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 		}
 		cw_flow_key_make(&b->key[k], &b->pkt[k]);
 		b->kp[k] = &b->key[k];
+		b->sig[k] = dp_flow_key_hash(&b->key[k]);
 		b->ts[k] = stamp[i];
 		k++;
 		if (m->nb_segs != 1) {
@@ -468,7 +470,7 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 	struct dp_flow_table *ft = &w->ft;
 	uint32_t j, removed, added, done = 0, untracked = 0;
 
-	rte_hash_lookup_bulk(ft->h, b->kp, k, b->pos);
+	rte_hash_lookup_with_hash_bulk(ft->h, b->kp, b->sig, k, b->pos);
 	for (j = 0; j < k; j++)
 		if (b->pos[j] >= 0)
 			rte_prefetch0(&ft->f[b->pos[j]]);
@@ -490,7 +492,7 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 				untracked++;
 				continue;
 			}
-			f = flow_add(w, &b->key[j], rte_hash_hash(ft->h, &b->key[j]));
+			f = flow_add(w, &b->key[j], b->sig[j]);
 			if (f == NULL)
 				continue;
 			is_new = 1;
