@@ -149,6 +149,7 @@ if ! skip peers; then
 fi
 
 # ---- dataplane vs rx-only baselines on net_pcap infinite_rx ----
+. tools/bench/rates.sh
 # dp_run KIND MIX: one run, prints the rate line of dp-rate.py. KIND: testpmd (rxonly forwarding),
 # rxonly (chainwatch-dp --rx-only: same binary, core and input, frames freed undecoded) or dp
 # (chainwatch-dp with its built-in event consumer, --events-discard).
@@ -168,7 +169,7 @@ dp_run() {
 			--vdev "$vdev" -- --workers 1 --mode single --mbufs "$mbufs" \
 			--instance "bench-$$" --duration "$limit" $extra >>"$OUT/$kind-$mix.log" 2>&1 &
 		cmd=/chainwatch/stats
-		fields="rx_packets handshakes_done"
+		fields=$DP_RATE_FIELDS
 		;;
 	*)
 		dpdk-testpmd --no-huge -m 1024 --no-pci --file-prefix "$prefix" -l 0,1 \
@@ -201,8 +202,8 @@ if ! skip dp; then
 		say "Primary ratio: chainwatch-dp / chainwatch-dp --rx-only (same binary, core and input, run"
 		say "back to back); secondary: / dpdk-testpmd rxonly. Ratios are medians of the per-repeat ratios."
 		say ""
-		say "| mix | rx-only Mpps | chainwatch-dp Mpps | ratio dp / rx-only | testpmd rxonly Mpps | ratio dp / testpmd | handshakes/s |"
-		say "|---|---:|---:|---:|---:|---:|---:|"
+		say "| mix | rx-only Mpps | chainwatch-dp Mpps | ratio dp / rx-only | testpmd rxonly Mpps | ratio dp / testpmd | handshakes/s | Gbit/s | chain hit rate | drops/s |"
+		say "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 		for m in ackflood realistic handshake; do
 			log "dataplane on $m"
 			: >"$OUT/rates-$m"
@@ -214,19 +215,25 @@ if ! skip dp; then
 				fi
 				ro=$(dp_run rxonly "$m" | sed -n 's/.*rx_packets=\([0-9.]*\).*/\1/p')
 				dl=$(dp_run dp "$m")
-				# testpmd rx-only dp handshakes
-				echo "${tp:-0} ${ro:-0} $(echo "$dl" | sed -n 's/.*rx_packets=\([0-9.]*\).*/\1/p') $(echo "$dl" | sed -n 's/.*handshakes_done=\([0-9.]*\).*/\1/p')" >>"$OUT/rates-$m"
+				# testpmd and rx-only packets/s, then dp Mpps Gbit/s handshakes/s hit-rate drops/s
+				echo "${tp:-0} ${ro:-0} $(rate_summary "$dl")" >>"$OUT/rates-$m"
 				i=$((i + 1))
 			done
 			tpr=$(awk '{print $1 / 1e6}' "$OUT/rates-$m" | stats)
 			ror=$(awk '{print $2 / 1e6}' "$OUT/rates-$m" | stats)
-			dpr=$(awk '{print $3 / 1e6}' "$OUT/rates-$m" | stats)
-			rr=$(awk '{print ($2 > 0 ? $3 / $2 : 0)}' "$OUT/rates-$m" | stats)
-			rt=$(awk '{print ($1 > 0 ? $3 / $1 : 0)}' "$OUT/rates-$m" | stats)
-			hs=$(awk '{print $4}' "$OUT/rates-$m" | stats)
+			dpr=$(awk '{print $3}' "$OUT/rates-$m" | stats)
+			rr=$(awk '{print ($2 > 0 ? $3 * 1e6 / $2 : 0)}' "$OUT/rates-$m" | stats)
+			rt=$(awk '{print ($1 > 0 ? $3 * 1e6 / $1 : 0)}' "$OUT/rates-$m" | stats)
+			gb=$(awk '{print $4}' "$OUT/rates-$m" | stats)
+			hs=$(awk '{print $5}' "$OUT/rates-$m" | stats)
+			hit=$(awk '{print $6}' "$OUT/rates-$m" | stats)
+			dr=$(awk '{print $7}' "$OUT/rates-$m" | stats)
 			# shellcheck disable=SC2086
 			say "| $m | $(fmt3 $ror) | $(fmt3 $dpr) | $(fmt3 $rr) | $(fmt3 $tpr) | $(fmt3 $rt) |" \
-				"$(set -- $hs; printf '%.0f [%.0f, %.0f]' "$1" "$2" "$3") |"
+				"$(set -- $hs; printf '%.0f [%.0f, %.0f]' "$1" "$2" "$3") |" \
+				"$(set -- $gb; printf '%.2f [%.2f, %.2f]' "$1" "$2" "$3") |" \
+				"$(set -- $hit; printf '%.4f [%.4f, %.4f]' "$1" "$2" "$3") |" \
+				"$(set -- $dr; printf '%.0f [%.0f, %.0f]' "$1" "$2" "$3") |"
 		done
 		say ""
 	fi

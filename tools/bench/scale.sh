@@ -84,8 +84,7 @@ for m in $MIXES; do
 	done
 done
 
-fields="rx_packets rx_bytes handshakes_done chains_known chains_new chain_cache_hits \
-events_dropped blobs_dropped no_session evict_fail too_long dispatch_dropped"
+. tools/bench/rates.sh
 # run KIND MIX W: one run, prints dp-rate.py's line. KIND: rxonly | dp (--events-discard).
 run() {
 	kind=$1 m=$2 w=$3
@@ -116,13 +115,12 @@ run() {
 		>>"$OUT/$kind-$m-w$w.log" 2>&1 &
 	pid=$!
 	# shellcheck disable=SC2086
-	python3 tools/bench/dp-rate.py "$prefix" /chainwatch/stats $fields --warmup "$WARMUP" \
+	python3 tools/bench/dp-rate.py "$prefix" /chainwatch/stats $DP_RATE_FIELDS --warmup "$WARMUP" \
 		--duration "$DURATION" --pid "$pid" || log "no rate from $kind ($OUT/$kind-$m-w$w.log)" 
 	kill -INT "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	rm -f "/dev/shm/chainwatch.scale-$$"
 }
-val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 log "workers:$WORKERS; mixes: $MIXES; $R repeats of ${DURATION} s after ${WARMUP} s"
 say "## Worker scaling (net_pcap infinite_rx, one capture per queue, $R runs of ${DURATION} s after ${WARMUP} s)"
@@ -141,18 +139,9 @@ for m in $MIXES; do
 			log "$m, $w worker(s), repeat $((i + 1))/$R"
 			ro=$(run rxonly "$m" "$w")
 			dl=$(run dp "$m" "$w")
-			drops=0
-			for f in events_dropped blobs_dropped no_session evict_fail too_long dispatch_dropped; do
-				v=$(val "$dl" $f)
-				drops=$(awk "BEGIN {print $drops + ${v:-0}}")
-			done
-			kn=$(val "$dl" chains_known) nw=$(val "$dl" chains_new)
-			# rx-only dp Mpps Gbit/s handshakes/s hit-rate drops/s
-			a=$(val "$ro" rx_packets) b=$(val "$dl" rx_packets) c=$(val "$dl" rx_bytes)
-			h=$(val "$dl" handshakes_done)
-			echo "${a:-0} ${b:-0} ${c:-0} ${h:-0} ${kn:-0} ${nw:-0} $drops" |
-				awk '{printf "%.6f %.6f %.6f %.0f %.6f %.0f\n", $1 / 1e6, $2 / 1e6, $3 * 8 / 1e9, $4,
-				      (($5 + $6) > 0 ? $5 / ($5 + $6) : 0), $7}' >>"$raw"
+			# rx-only Mpps, then dp Mpps Gbit/s handshakes/s hit-rate drops/s
+			a=$(rate_val "$ro" rx_packets)
+			echo "$(awk "BEGIN {printf \"%.6f\", ${a:-0} / 1e6}") $(rate_summary "$dl")" >>"$raw"
 			i=$((i + 1))
 		done
 		col() { awk "{print \$$1}" "$raw" | stats; }

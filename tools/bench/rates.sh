@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Sourced by run.sh and scale.sh: which /chainwatch/stats counters a dataplane run samples
+# (tools/bench/dp-rate.py), and how one sample line becomes the reported quantities.
+
+# Counters sampled from chainwatch-dp. The loss counters are every one that means a packet,
+# flow, event or blob was lost (the stats line's drop list).
+DP_RATE_FIELDS="rx_packets rx_bytes handshakes_done chains_known chains_new \
+events_dropped blobs_dropped no_session evict_fail too_long dispatch_dropped"
+DP_DROP_FIELDS="events_dropped blobs_dropped no_session evict_fail too_long dispatch_dropped"
+
+# rate_val LINE FIELD: FIELD's per-second rate in a dp-rate.py line (empty if absent)
+rate_val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+# rate_summary LINE: "Mpps Gbit/s handshakes/s chain-hit-rate drops/s" of a chainwatch-dp line
+# (zeros for a run that gave no line)
+rate_summary() {
+	_drops=0
+	for _f in $DP_DROP_FIELDS; do
+		_v=$(rate_val "$1" "$_f")
+		_drops=$(awk "BEGIN {print $_drops + ${_v:-0}}")
+	done
+	_p=$(rate_val "$1" rx_packets) _b=$(rate_val "$1" rx_bytes) _h=$(rate_val "$1" handshakes_done)
+	_k=$(rate_val "$1" chains_known) _n=$(rate_val "$1" chains_new)
+	echo "${_p:-0} ${_b:-0} ${_h:-0} ${_k:-0} ${_n:-0} $_drops" |
+		awk '{printf "%.6f %.6f %.0f %.6f %.0f\n", $1 / 1e6, $2 * 8 / 1e9, $3,
+		      (($4 + $5) > 0 ? $4 / ($4 + $5) : 0), $6}'
+}
