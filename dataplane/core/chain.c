@@ -4,14 +4,6 @@
 
 #include <openssl/evp.h>
 #include <xxhash.h>
-#if defined(__x86_64__) || defined(__i386__)
-/*
- * Certificates are 0.5-2 KiB: XXH3's long-input loop. libxxhash's dispatch entry points pick
- * the widest vector unit the CPU has (AVX2, AVX-512) at run time instead of the build's SSE2
- * baseline; the hash value is the same. This header maps XXH3_128bits to them.
- */
-#include <xxh_x86dispatch.h>
-#endif
 
 #include "chain.h"
 
