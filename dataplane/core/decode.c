@@ -367,33 +367,58 @@ decode_sll(struct cw_cur *c, struct cw_pkt *pkt, int v2)
 }
 
 /*
- * The frame nearly every packet is: Ethernet II, IPv4 without options or fragmentation, TCP.
- * One view proves the 54 bytes of the three fixed headers; fields are then read at constant
- * offsets:
+ * The frames nearly every packet is: Ethernet II, then IPv4 without options or fragmentation, or
+ * IPv6 without extension headers, then TCP. One view proves the fixed headers (54 or 74 bytes);
+ * fields are then read at constant offsets:
  *   Ethernet  0: dst(6) src(6) type(2)
  *   IPv4     14: 0x45 tos(1) total_length(2) id(2) frag(2) ttl(1) proto(1) csum(2) src(4) dst(4)
- *   TCP      34: sport(2) dport(2) seq(4) ack(4) data_offset(1) flags(1) win(2) csum(2) urg(2)
- * Returns CW_DEC_TCP with pkt filled exactly as the general path fills it, or -1 for anything
- * else (VLAN tags, IPv6, options, fragments, any length that does not add up): the general path
- * then decides and counts what the frame is. test_decode compares the two on every frame of its
- * captures and on mutated frames.
+ *   IPv6     14: 0x6. tc/flow(3) payload_length(2) next_header(1) hop_limit(1) src(16) dst(16)
+ *   TCP  34/54: sport(2) dport(2) seq(4) ack(4) data_offset(1) flags(1) win(2) csum(2) urg(2)
+ * Each returns CW_DEC_TCP with pkt filled exactly as the general path fills it, or -1 for
+ * anything else (VLAN tags, options, extension headers, fragments, any length that does not add
+ * up): the general path then decides and counts what the frame is. test_decode compares the two
+ * on every frame of its captures and on mutated frames.
  */
+
+/* TCP from t (its 20 fixed bytes, already in view), c just past them; dlen: the IP payload. */
+static inline int
+fast_tcp(struct cw_cur *c, const uint8_t *t, size_t dlen, struct cw_pkt *pkt)
+{
+	struct cw_cur opts;
+	size_t thl = (size_t)(t[12] >> 4) * 4;
+
+	if (thl < 20 || thl > dlen)
+		return -1;
+	if (cw_sub(c, thl - 20, &opts) != CW_OK || walk_options(opts) != CW_OK)
+		return -1;
+	pkt->sport = cw_be16_at(t, 0);
+	pkt->dport = cw_be16_at(t, 2);
+	pkt->seq = cw_be32_at(t, 4);
+	pkt->ack = cw_be32_at(t, 8);
+	pkt->tcp_flags = t[13];
+	if (t[13] & CW_TCP_URG)
+		pkt->flags |= CW_PKT_F_URG;
+	pkt->win = cw_be16_at(t, 14);
+	pkt->urg_ptr = cw_be16_at(t, 18);
+	pkt->payload_len = (uint32_t)(dlen - thl);
+	if (cw_view(c, pkt->payload_len, &pkt->payload) != CW_OK)
+		return -1; /* cannot happen: dlen fits the frame */
+	return CW_DEC_TCP;
+}
+
 static int
 decode_eth_ipv4_tcp(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
 {
-	struct cw_cur c = cw_cur_init(frame, len), opts;
+	struct cw_cur c = cw_cur_init(frame, len);
 	const uint8_t *h;
-	size_t tot, thl;
+	size_t tot;
 
 	if (cw_view(&c, 54, &h) != CW_OK || cw_be16_at(h, 12) != CW_ETH_IPV4 || h[14] != 0x45 ||
 	    (cw_be16_at(h, 20) & 0x3fff) != 0 || h[23] != CW_IPPROTO_TCP)
 		return -1;
 	tot = cw_be16_at(h, 16);
-	thl = (size_t)(h[46] >> 4) * 4;
-	/* len >= 54 here: the datagram must fit the frame, the TCP header the datagram. */
-	if (tot > (size_t)len - 14 || thl < 20 || tot < 20 + thl)
-		return -1;
-	if (cw_sub(&c, thl - 20, &opts) != CW_OK || walk_options(opts) != CW_OK)
+	/* len >= 54 here: the datagram must fit the frame, and hold the TCP header. */
+	if (tot > (size_t)len - 14 || tot < 40)
 		return -1;
 	memset(pkt, 0, sizeof(*pkt));
 	pkt->ipver = 4;
@@ -402,19 +427,31 @@ decode_eth_ipv4_tcp(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
 	pkt->ttl = h[22];
 	if (tot < (size_t)len - 14)
 		pkt->flags |= CW_PKT_F_L2_PAD;
-	pkt->sport = cw_be16_at(h, 34);
-	pkt->dport = cw_be16_at(h, 36);
-	pkt->seq = cw_be32_at(h, 38);
-	pkt->ack = cw_be32_at(h, 42);
-	pkt->tcp_flags = h[47];
-	if (h[47] & CW_TCP_URG)
-		pkt->flags |= CW_PKT_F_URG;
-	pkt->win = cw_be16_at(h, 48);
-	pkt->urg_ptr = cw_be16_at(h, 52);
-	pkt->payload_len = (uint32_t)(tot - 20 - thl);
-	if (cw_view(&c, pkt->payload_len, &pkt->payload) != CW_OK)
-		return -1; /* cannot happen: tot fits the frame */
-	return CW_DEC_TCP;
+	return fast_tcp(&c, h + 34, tot - 20, pkt);
+}
+
+static int
+decode_eth_ipv6_tcp(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
+{
+	struct cw_cur c = cw_cur_init(frame, len);
+	const uint8_t *h;
+	size_t plen;
+
+	if (cw_view(&c, 74, &h) != CW_OK || cw_be16_at(h, 12) != CW_ETH_IPV6 || h[14] >> 4 != 6 ||
+	    h[20] != CW_IPPROTO_TCP)
+		return -1;
+	plen = cw_be16_at(h, 18);
+	/* len >= 74 here: the payload must fit the frame (0 would be a jumbogram), hold TCP's 20. */
+	if (plen > (size_t)len - 54 || plen < 20)
+		return -1;
+	memset(pkt, 0, sizeof(*pkt));
+	pkt->ipver = 6;
+	memcpy(pkt->saddr, h + 22, 16);
+	memcpy(pkt->daddr, h + 38, 16);
+	pkt->ttl = h[21];
+	if (plen < (size_t)len - 54)
+		pkt->flags |= CW_PKT_F_L2_PAD;
+	return fast_tcp(&c, h + 54, plen, pkt);
 }
 
 /* Every packet comes through here: flatten inlines the whole header chain into it. */
@@ -433,7 +470,8 @@ cw_decode(enum cw_linktype lt, const uint8_t *frame, uint32_t len, struct cw_pkt
 
 	switch (lt) {
 	case CW_LINK_ETHERNET:
-		if (decode_eth_ipv4_tcp(frame, len, pkt) == CW_DEC_TCP)
+		if (decode_eth_ipv4_tcp(frame, len, pkt) == CW_DEC_TCP ||
+		    decode_eth_ipv6_tcp(frame, len, pkt) == CW_DEC_TCP)
 			return CW_DEC_TCP;
 		memset(pkt, 0, sizeof(*pkt));
 		return decode_eth(&c, pkt);

@@ -884,8 +884,8 @@ test_names(void)
 }
 
 /*
- * cw_decode() takes a fast path for Ethernet/IPv4/TCP without IP options; cw_decode_eth() is the
- * general path. Both must give the same result and the same cw_pkt for every frame: each
+ * cw_decode() takes a fast path for Ethernet/IPv4/TCP without IP options and Ethernet/IPv6/TCP
+ * without extension headers; cw_decode_eth() is the general path. Both must give the same result and the same cw_pkt for every frame: each
  * Ethernet frame of the test captures, each of its truncations, and mutations of its headers.
  */
 static unsigned int diff_frames;
@@ -906,9 +906,12 @@ diff_one(const uint8_t *f, uint32_t len)
 static void
 test_fast_path(void)
 {
-	static const uint8_t hot[] = {12, 13, 14, 16, 17, 20, 21, 23, 46, 47};
+	/* EtherType; IPv4 version, length, flags, protocol, TCP offset; IPv6 version, length, next
+	 * header, TCP offset. */
+	static const uint8_t hot4[] = {12, 13, 14, 16, 17, 20, 21, 23, 46, 47};
+	static const uint8_t hot6[] = {12, 13, 14, 18, 19, 20, 66, 67};
 	uint64_t x = 0x9e3779b97f4a7c15ull;
-	unsigned int ci, tcp4 = 0;
+	unsigned int ci, tcp4 = 0, tcp6 = 0;
 
 	for (ci = 0; ci < sizeof(captures) / sizeof(captures[0]); ci++) {
 		struct pcap_pkthdr *h;
@@ -926,28 +929,33 @@ test_fast_path(void)
 			diff_one(m, len);
 			if (len >= 54 && m[12] == 0x08 && m[13] == 0x00 && m[14] == 0x45)
 				tcp4++;
+			if (len >= 74 && m[12] == 0x86 && m[13] == 0xdd && m[20] == 6)
+				tcp6++;
 			for (cut = 0; cut < len && cut < 128; cut++)
 				diff_one(m, cut);
-			/* The header bytes the fast path tests, and random ones in the first 64. */
-			for (k = 0; k < 64; k++) {
+			/* The header bytes the fast path tests, and random ones in the first 80. */
+			for (k = 0; k < 80; k++) {
+				const uint8_t *hot = m[12] == 0x86 ? hot6 : hot4;
+				uint32_t nhot = m[12] == 0x86 ? sizeof(hot6) : sizeof(hot4);
 				uint8_t save;
 				uint32_t at;
 
 				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-				at = k < sizeof(hot) ? hot[k] : (uint32_t)(x % 64);
+				at = k < nhot ? hot[k] : (uint32_t)(x % 80);
 				if (at >= len)
 					continue;
 				save = m[at];
-				m[at] = (uint8_t)(k < sizeof(hot) ? save ^ (1u << (x % 8)) : x >> 8);
+				m[at] = (uint8_t)(k < nhot ? save ^ (1u << (x % 8)) : x >> 8);
 				diff_one(m, len);
 				m[at] = save;
 			}
 		}
 		pcap_close(p);
 	}
-	fprintf(stderr, "  fast path: %u frames compared (%u Ethernet/IPv4 originals)\n", diff_frames,
-		tcp4);
+	fprintf(stderr, "  fast path: %u frames compared (%u Ethernet/IPv4/TCP and %u IPv6/TCP originals)\n",
+		diff_frames, tcp4, tcp6);
 	CHECK(tcp4 > 1000);
+	CHECK(tcp6 > 50);
 }
 
 /* cw_addr_cmp is memcmp order (the canonical flow side depends on it), and the key is symmetric. */
