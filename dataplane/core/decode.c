@@ -406,6 +406,20 @@ fast_tcp(struct cw_cur *c, const uint8_t *t, size_t dlen, struct cw_pkt *pkt)
 	return CW_DEC_TCP;
 }
 
+/* The IP part both fast paths fill: version, addresses (alen bytes each), TTL, L2 padding. */
+static inline void
+fast_ip(struct cw_pkt *pkt, uint8_t ver, const uint8_t *sa, const uint8_t *da, size_t alen,
+	uint8_t ttl, int pad)
+{
+	memset(pkt, 0, sizeof(*pkt));
+	pkt->ipver = ver;
+	memcpy(pkt->saddr, sa, alen);
+	memcpy(pkt->daddr, da, alen);
+	pkt->ttl = ttl;
+	if (pad)
+		pkt->flags |= CW_PKT_F_L2_PAD;
+}
+
 static int
 decode_eth_ipv4_tcp(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
 {
@@ -420,13 +434,7 @@ decode_eth_ipv4_tcp(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
 	/* len >= 54 here: the datagram must fit the frame, and hold the TCP header. */
 	if (tot > (size_t)len - 14 || tot < 40)
 		return -1;
-	memset(pkt, 0, sizeof(*pkt));
-	pkt->ipver = 4;
-	memcpy(pkt->saddr, h + 26, 4);
-	memcpy(pkt->daddr, h + 30, 4);
-	pkt->ttl = h[22];
-	if (tot < (size_t)len - 14)
-		pkt->flags |= CW_PKT_F_L2_PAD;
+	fast_ip(pkt, 4, h + 26, h + 30, 4, h[22], tot < (size_t)len - 14);
 	return fast_tcp(&c, h + 34, tot - 20, pkt);
 }
 
@@ -444,13 +452,7 @@ decode_eth_ipv6_tcp(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
 	/* len >= 74 here: the payload must fit the frame (0 would be a jumbogram), hold TCP's 20. */
 	if (plen > (size_t)len - 54 || plen < 20)
 		return -1;
-	memset(pkt, 0, sizeof(*pkt));
-	pkt->ipver = 6;
-	memcpy(pkt->saddr, h + 22, 16);
-	memcpy(pkt->daddr, h + 38, 16);
-	pkt->ttl = h[21];
-	if (plen < (size_t)len - 54)
-		pkt->flags |= CW_PKT_F_L2_PAD;
+	fast_ip(pkt, 6, h + 22, h + 38, 16, h[21], plen < (size_t)len - 54);
 	return fast_tcp(&c, h + 54, plen, pkt);
 }
 
