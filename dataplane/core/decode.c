@@ -368,43 +368,17 @@ decode_sll(struct cw_cur *c, struct cw_pkt *pkt, int v2)
 
 /*
  * The frames nearly every packet is: Ethernet II, then IPv4 without options or fragmentation, or
- * IPv6 without extension headers, then TCP. One view proves the fixed headers (54 or 74 bytes);
- * fields are then read at constant offsets:
+ * IPv6 without extension headers, then TCP. One view proves the fixed L2 and L3 headers (34 or
+ * 54 bytes); their fields are read at constant offsets:
  *   Ethernet  0: dst(6) src(6) type(2)
  *   IPv4     14: 0x45 tos(1) total_length(2) id(2) frag(2) ttl(1) proto(1) csum(2) src(4) dst(4)
  *   IPv6     14: 0x6. tc/flow(3) payload_length(2) next_header(1) hop_limit(1) src(16) dst(16)
- *   TCP  34/54: sport(2) dport(2) seq(4) ack(4) data_offset(1) flags(1) win(2) csum(2) urg(2)
- * Each returns CW_DEC_TCP with pkt filled exactly as the general path fills it, or -1 for
- * anything else (VLAN tags, options, extension headers, fragments, any length that does not add
- * up): the general path then decides and counts what the frame is. test_decode compares the two
- * on every frame of its captures and on mutated frames.
+ * The IP payload then goes to decode_tcp(), as on the general path. Each returns
+ * decode_tcp()'s result with pkt filled exactly as the general path fills it, or -1 before
+ * touching pkt for anything else (VLAN tags, options, extension headers, fragments, a datagram
+ * longer than the frame): the general path then decides and counts what the frame is.
+ * test_decode compares the two on every frame of its captures and on mutated frames.
  */
-
-/* TCP from t (its 20 fixed bytes, already in view), c just past them; dlen: the IP payload. */
-static inline int
-fast_tcp(struct cw_cur *c, const uint8_t *t, size_t dlen, struct cw_pkt *pkt)
-{
-	struct cw_cur opts;
-	size_t thl = (size_t)(t[12] >> 4) * 4;
-
-	if (thl < 20 || thl > dlen)
-		return -1;
-	if (cw_sub(c, thl - 20, &opts) != CW_OK || walk_options(opts) != CW_OK)
-		return -1;
-	pkt->sport = cw_be16_at(t, 0);
-	pkt->dport = cw_be16_at(t, 2);
-	pkt->seq = cw_be32_at(t, 4);
-	pkt->ack = cw_be32_at(t, 8);
-	pkt->tcp_flags = t[13];
-	if (t[13] & CW_TCP_URG)
-		pkt->flags |= CW_PKT_F_URG;
-	pkt->win = cw_be16_at(t, 14);
-	pkt->urg_ptr = cw_be16_at(t, 18);
-	pkt->payload_len = (uint32_t)(dlen - thl);
-	if (cw_view(c, pkt->payload_len, &pkt->payload) != CW_OK)
-		return -1; /* cannot happen: dlen fits the frame */
-	return CW_DEC_TCP;
-}
 
 /* The IP part both fast paths fill: version, addresses (alen bytes each), TTL, L2 padding. */
 static inline void
@@ -423,37 +397,39 @@ fast_ip(struct cw_pkt *pkt, uint8_t ver, const uint8_t *sa, const uint8_t *da, s
 static int
 decode_eth_ipv4_tcp(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
 {
-	struct cw_cur c = cw_cur_init(frame, len);
+	struct cw_cur c = cw_cur_init(frame, len), body;
 	const uint8_t *h;
-	size_t tot;
+	size_t dlen;
 
-	if (cw_view(&c, 54, &h) != CW_OK || cw_be16_at(h, 12) != CW_ETH_IPV4 || h[14] != 0x45 ||
-	    (cw_be16_at(h, 20) & 0x3fff) != 0 || h[23] != CW_IPPROTO_TCP)
+	if (cw_view(&c, 34, &h) != CW_OK || cw_be16_at(h, 12) != CW_ETH_IPV4 || h[14] != 0x45 ||
+	    (cw_be16_at(h, 20) & 0x3fff) != 0 || h[23] != CW_IPPROTO_TCP ||
+	    cw_be16_at(h, 16) < 20)
 		return -1;
-	tot = cw_be16_at(h, 16);
-	/* len >= 54 here: the datagram must fit the frame, and hold the TCP header. */
-	if (tot > (size_t)len - 14 || tot < 40)
+	dlen = (size_t)cw_be16_at(h, 16) - 20;
+	if (dlen > cw_left(&c))
 		return -1;
-	fast_ip(pkt, 4, h + 26, h + 30, 4, h[22], tot < (size_t)len - 14);
-	return fast_tcp(&c, h + 34, tot - 20, pkt);
+	fast_ip(pkt, 4, h + 26, h + 30, 4, h[22], dlen < cw_left(&c));
+	(void)cw_sub(&c, dlen, &body);
+	return decode_tcp(&body, pkt);
 }
 
 static int
 decode_eth_ipv6_tcp(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
 {
-	struct cw_cur c = cw_cur_init(frame, len);
+	struct cw_cur c = cw_cur_init(frame, len), body;
 	const uint8_t *h;
 	size_t plen;
 
-	if (cw_view(&c, 74, &h) != CW_OK || cw_be16_at(h, 12) != CW_ETH_IPV6 || h[14] >> 4 != 6 ||
-	    h[20] != CW_IPPROTO_TCP)
+	/* payload_length 0 would be a jumbogram: the general path rejects it. */
+	if (cw_view(&c, 54, &h) != CW_OK || cw_be16_at(h, 12) != CW_ETH_IPV6 || h[14] >> 4 != 6 ||
+	    h[20] != CW_IPPROTO_TCP || cw_be16_at(h, 18) == 0)
 		return -1;
 	plen = cw_be16_at(h, 18);
-	/* len >= 74 here: the payload must fit the frame (0 would be a jumbogram), hold TCP's 20. */
-	if (plen > (size_t)len - 54 || plen < 20)
+	if (plen > cw_left(&c))
 		return -1;
-	fast_ip(pkt, 6, h + 22, h + 38, 16, h[21], plen < (size_t)len - 54);
-	return fast_tcp(&c, h + 54, plen, pkt);
+	fast_ip(pkt, 6, h + 22, h + 38, 16, h[21], plen < cw_left(&c));
+	(void)cw_sub(&c, plen, &body);
+	return decode_tcp(&body, pkt);
 }
 
 /* Every packet comes through here: flatten inlines the whole header chain into it. */
@@ -461,6 +437,7 @@ __attribute__((flatten)) int
 cw_decode(enum cw_linktype lt, const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
 {
 	struct cw_cur c = cw_cur_init(frame, len);
+	int res;
 
 	/*
 	 * libpcap's pcap_datalink() reports raw IP as DLT_RAW (12, or 14 on
@@ -472,9 +449,11 @@ cw_decode(enum cw_linktype lt, const uint8_t *frame, uint32_t len, struct cw_pkt
 
 	switch (lt) {
 	case CW_LINK_ETHERNET:
-		if (decode_eth_ipv4_tcp(frame, len, pkt) == CW_DEC_TCP ||
-		    decode_eth_ipv6_tcp(frame, len, pkt) == CW_DEC_TCP)
-			return CW_DEC_TCP;
+		res = decode_eth_ipv4_tcp(frame, len, pkt);
+		if (res < 0)
+			res = decode_eth_ipv6_tcp(frame, len, pkt);
+		if (res >= 0)
+			return res;
 		memset(pkt, 0, sizeof(*pkt));
 		return decode_eth(&c, pkt);
 	case CW_LINK_RAW:
