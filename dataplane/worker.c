@@ -244,18 +244,16 @@ flow_add(struct dp_worker *w, const struct cw_flow_key *key, hash_sig_t sig)
 }
 
 /*
- * Find the flow of a segment, adding it when worth it. *is_new tells an
- * added entry. NULL: dropped or untracked, counted. The slow path of a
- * burst: for segments that missed the bulk lookup (an earlier segment of
- * the same burst may have added their flow since) and for the rest of a
- * burst once an entry was removed.
+ * Find the flow of a segment (sig: its key's hash, from the burst decode), adding it when worth
+ * it. *is_new tells an added entry. NULL: dropped or untracked, counted. The slow path of a
+ * burst: for segments that missed the bulk lookup (an earlier segment of the same burst may
+ * have added their flow since) and for the rest of a burst once an entry was removed.
  */
 static struct dp_flow *
 flow_get(struct dp_worker *w, const struct cw_pkt *pkt, const struct cw_flow_key *key,
-	 int *is_new)
+	 hash_sig_t sig, int *is_new)
 {
 	struct dp_flow_table *ft = &w->ft;
-	hash_sig_t sig = rte_hash_hash(ft->h, key);
 	int32_t pos = rte_hash_lookup_with_hash(ft->h, key, sig);
 
 	if (pos >= 0) {
@@ -507,7 +505,7 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 				continue;
 			}
 		} else {
-			f = flow_get(w, pkt, &b->key[j], &is_new);
+			f = flow_get(w, pkt, &b->key[j], b->sig[j], &is_new);
 			if (f == NULL)
 				continue;
 		}
