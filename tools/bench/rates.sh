@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Sourced by run.sh and scale.sh: which /chainwatch/stats counters a dataplane run samples
-# (tools/bench/dp-rate.py), and how one sample line becomes the reported quantities.
+# (tools/bench/dp-rate.py), how one sample line becomes the reported quantities, and how
+# repeats are summarised.
 
 # Counters sampled from chainwatch-dp. The loss counters are every one that means a packet,
 # flow, event or blob was lost (the stats line's drop list).
-DP_RATE_FIELDS="rx_packets rx_bytes handshakes_done chains_known chains_new \
-events_dropped blobs_dropped no_session evict_fail too_long dispatch_dropped"
 DP_DROP_FIELDS="events_dropped blobs_dropped no_session evict_fail too_long dispatch_dropped"
+DP_RATE_FIELDS="rx_packets rx_bytes handshakes_done chains_known chains_new $DP_DROP_FIELDS"
 
 # rate_val LINE FIELD: FIELD's per-second rate in a dp-rate.py line (empty if absent)
 rate_val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
@@ -25,3 +25,9 @@ rate_summary() {
 		awk '{printf "%.6f %.6f %.0f %.6f %.0f\n", $1 / 1e6, $2 * 8 / 1e9, $3,
 		      (($4 + $5) > 0 ? $4 / ($4 + $5) : 0), $6}'
 }
+
+# stats: "median min max" of the numbers on stdin
+stats() { sort -g | awk '{v[NR]=$1} END {if (NR) printf "%s %s %s\n", v[int((NR+1)/2)], v[1], v[NR]}'; }
+
+# fmt DECIMALS MEDIAN MIN MAX: "median [min, max]"
+fmt() { printf "%.${1}f [%.${1}f, %.${1}f]" "$2" "$3" "$4"; }

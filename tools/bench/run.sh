@@ -37,8 +37,7 @@ report="$OUT/report.md"
 say() { printf '%s\n' "$*" | tee -a "$report"; }
 log() { printf '[bench] %s\n' "$*" >&2; }
 skip() { case " $SKIP " in *" $1 "*) return 0 ;; esac; return 1; }
-# median/min/max of numbers on stdin: "median min max"
-stats() { sort -g | awk '{v[NR]=$1} END {if (NR) printf "%s %s %s\n", v[int((NR+1)/2)], v[1], v[NR]}'; }
+. tools/bench/rates.sh
 
 # ---- build ----
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -149,7 +148,6 @@ if ! skip peers; then
 fi
 
 # ---- dataplane vs rx-only baselines on net_pcap infinite_rx ----
-. tools/bench/rates.sh
 # dp_run KIND MIX: one run, prints the rate line of dp-rate.py. KIND: testpmd (rxonly forwarding),
 # rxonly (chainwatch-dp --rx-only: same binary, core and input, frames freed undecoded) or dp
 # (chainwatch-dp with its built-in event consumer, --events-discard).
@@ -188,8 +186,6 @@ dp_run() {
 	wait "$pid" 2>/dev/null || true
 	rm -f "/dev/shm/chainwatch.bench-$$"
 }
-# fmt3 "median min max" [scale]: "median [min, max]" with 3 decimals
-fmt3() { printf '%.3f [%.3f, %.3f]' "$1" "$2" "$3"; }
 if ! skip dp; then
 	if [ ! -x "$DP" ]; then
 		log "no chainwatch-dp at $DP: dataplane step skipped"
@@ -229,11 +225,8 @@ if ! skip dp; then
 			hit=$(awk '{print $6}' "$OUT/rates-$m" | stats)
 			dr=$(awk '{print $7}' "$OUT/rates-$m" | stats)
 			# shellcheck disable=SC2086
-			say "| $m | $(fmt3 $ror) | $(fmt3 $dpr) | $(fmt3 $rr) | $(fmt3 $tpr) | $(fmt3 $rt) |" \
-				"$(set -- $hs; printf '%.0f [%.0f, %.0f]' "$1" "$2" "$3") |" \
-				"$(set -- $gb; printf '%.2f [%.2f, %.2f]' "$1" "$2" "$3") |" \
-				"$(set -- $hit; printf '%.4f [%.4f, %.4f]' "$1" "$2" "$3") |" \
-				"$(set -- $dr; printf '%.0f [%.0f, %.0f]' "$1" "$2" "$3") |"
+			say "| $m | $(fmt 3 $ror) | $(fmt 3 $dpr) | $(fmt 3 $rr) | $(fmt 3 $tpr) | $(fmt 3 $rt) |" \
+				"$(fmt 0 $hs) | $(fmt 2 $gb) | $(fmt 4 $hit) | $(fmt 0 $dr) |"
 		done
 		say ""
 	fi
@@ -261,7 +254,7 @@ if ! skip curve; then
 		[ $# -eq 3 ] || continue
 		cm=$1 cl=$2 ch=$3
 		set -- $(awk -v n="$n" '$1 == n {print $3}' "$OUT/curve" | stats)
-		say "| $n | $(printf '%.0f [%.0f, %.0f]' "$cm" "$cl" "$ch") | $(printf '%.1f' "$1") |" \
+		say "| $n | $(fmt 0 "$cm" "$cl" "$ch") | $(printf '%.1f' "$1") |" \
 			"$(awk "BEGIN {printf \"%.2f\", 1e3 / $1}") |"
 	done
 	say ""

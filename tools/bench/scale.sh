@@ -3,7 +3,7 @@
 # Worker scaling: chainwatch-dp on 1, 2, 4, 8... workers against its own --rx-only baseline on the
 # same lcores and input, in the same run. Each worker polls its own net_pcap queue, which replays
 # its own synthesized capture from memory (infinite_rx): queue i is cw-synth's preset MIX with
-# seed BASE+i, so workers see different 5-tuples but the same server names and chains.
+# seed BASE+1000i, so workers see different 5-tuples but the same server names and chains.
 #
 # Usage: tools/bench/scale.sh           (from the source tree; prints a markdown table)
 # Environment (defaults in brackets):
@@ -49,11 +49,10 @@ mkdir -p "$CACHE" "$OUT"
 report="$OUT/report.md"
 : >"$report"
 
+. tools/bench/rates.sh
 say() { printf '%s\n' "$*" | tee -a "$report"; }
 log() { printf '[scale] %s\n' "$*" >&2; }
 die() { printf 'scale.sh: %s\n' "$*" >&2; exit 1; }
-stats() { sort -g | awk '{v[NR]=$1} END {if (NR) printf "%s %s %s\n", v[int((NR+1)/2)], v[1], v[NR]}'; }
-fmt() { printf "%.${1}f [%.${1}f, %.${1}f]" "$2" "$3" "$4"; }
 
 [ -x "$DP" ] || die "no chainwatch-dp at $DP (ninja -C $BUILD chainwatch-dp)"
 [ -x "$SYNTH" ] || die "no cw-synth at $SYNTH (ninja -C $BUILD cw-synth)"
@@ -84,7 +83,6 @@ for m in $MIXES; do
 	done
 done
 
-. tools/bench/rates.sh
 # run KIND MIX W: one run, prints dp-rate.py's line. KIND: rxonly | dp (--events-discard).
 run() {
 	kind=$1 m=$2 w=$3
