@@ -43,6 +43,7 @@ struct dp_conf {
 	uint32_t flows;         /* flow-table entries per worker */
 	uint32_t sessions;      /* handshake contexts per worker */
 	uint32_t reasm_kib;     /* reassembly buffer per direction, KiB */
+	uint32_t reasm_big;     /* buffers of reasm_kib per worker, 0 = sessions / 8 */
 	uint32_t chains;        /* shared chain-table entries */
 	uint32_t ev_slots;      /* events per ring (power of 2) */
 	uint32_t blob_kib;      /* chain-blob ring per worker, KiB (power of 2) */
@@ -88,6 +89,7 @@ enum dp_cnt {
 	DP_C_EXPIRE_HS,
 	DP_C_EXPIRE_DONE,                    /* finished flows retired after the idle timeout */
 	DP_C_NO_SESSION,                     /* session pool empty: flow abandoned */
+	DP_C_BUF_SHORT,                      /* no larger reassembly buffer free: handshake bytes cut */
 	DP_C_CHAINS_NEW,
 	DP_C_CHAINS_KNOWN,
 	DP_C_CHAIN_CACHE_HIT,
@@ -119,6 +121,15 @@ extern struct dp_stats dp_lcore_stats[RTE_MAX_LCORE];
  */
 extern volatile int dp_quit;
 extern volatile int dp_stop;
+
+/* Buffers of the full --reasm-kib per worker: --reasm-big, or one per 8 sessions (at least 1). */
+static inline uint32_t
+dp_conf_reasm_big(const struct dp_conf *conf)
+{
+	if (conf->reasm_big != 0)
+		return conf->reasm_big;
+	return conf->sessions / 8 > 0 ? conf->sessions / 8 : 1;
+}
 
 static inline int
 dp_should_stop(void)

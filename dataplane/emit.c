@@ -106,6 +106,8 @@ dp_flow_end(struct dp_worker *w, struct dp_flow *f, enum cw_end_reason why)
 	}
 	s = &ds->s;
 	cw_session_finish(s, why);
+	if (s->buf_short)
+		c[DP_C_BUF_SHORT]++;
 	if (hello_seen(&s->ev)) {
 		if (f->actions & DP_ACT_PROBE)
 			c[DP_C_TLS_FLOWS]++;

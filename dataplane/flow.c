@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <rte_debug.h>
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
@@ -79,22 +80,109 @@ dp_flow_table_free(struct dp_flow_table *ft)
 	memset(ft, 0, sizeof(*ft));
 }
 
-int
-dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, int socket)
+/* Class sizes for a cap: 2 KiB, 8 KiB and the cap, without sizes at or above the cap. */
+static uint32_t
+buf_classes(uint32_t n, uint32_t cap, uint32_t big, uint32_t size[DP_BUF_CLASSES],
+	    uint32_t count[DP_BUF_CLASSES])
 {
-	uint32_t i;
+	uint32_t k = 0;
+
+	if (DP_BUF_SMALL < cap) {
+		size[k] = DP_BUF_SMALL;
+		count[k++] = 2 * n; /* every direction of every session */
+	}
+	if (DP_BUF_MID < cap) {
+		size[k] = DP_BUF_MID;
+		count[k++] = n;
+	}
+	/* The cap's own class: every direction when it is the only one, else `big`. */
+	size[k] = cap;
+	count[k] = k == 0 ? 2 * n : big;
+	return k + 1;
+}
+
+uint64_t
+dp_sess_pool_bytes(uint32_t n, uint32_t cap, uint32_t big)
+{
+	uint32_t size[DP_BUF_CLASSES], count[DP_BUF_CLASSES], k = buf_classes(n, cap, big, size, count);
+	uint64_t b = (uint64_t)n * (sizeof(struct dp_sess) + sizeof(uint32_t));
+
+	for (uint32_t i = 0; i < k; i++)
+		b += (uint64_t)count[i] * (size[i] + sizeof(uint8_t *));
+	return b;
+}
+
+/* The class whose block holds buf, or -1. */
+static int
+buf_class_of(const struct dp_sess_pool *p, const uint8_t *buf)
+{
+	for (uint32_t i = 0; i < p->nclass; i++) {
+		const struct dp_buf_class *c = &p->cls[i];
+
+		if (buf >= c->mem && buf < c->mem + (uint64_t)c->n * c->size)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* struct cw_buf_ops get: the smallest class that holds need and has a free buffer. */
+static uint8_t *
+dp_buf_get(void *arg, uint32_t need, uint32_t *cap)
+{
+	struct dp_sess_pool *p = arg;
+
+	for (uint32_t i = 0; i < p->nclass; i++) {
+		struct dp_buf_class *c = &p->cls[i];
+
+		if (c->size < need || c->nfree == 0)
+			continue;
+		*cap = c->size;
+		return c->free[--c->nfree];
+	}
+	return NULL;
+}
+
+void
+dp_buf_put(void *arg, uint8_t *buf, uint32_t cap)
+{
+	struct dp_sess_pool *p = arg;
+	int i = buf_class_of(p, buf);
+
+	(void)cap;
+	RTE_VERIFY(i >= 0 && p->cls[i].nfree < p->cls[i].n);
+	p->cls[i].free[p->cls[i].nfree++] = buf;
+}
+
+int
+dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, uint32_t big, int socket)
+{
+	uint32_t size[DP_BUF_CLASSES], count[DP_BUF_CLASSES], i, j;
 
 	memset(p, 0, sizeof(*p));
 	p->s = rte_zmalloc_socket("dp_sess", (size_t)n * sizeof(struct dp_sess), RTE_CACHE_LINE_SIZE,
 				  socket);
-	if (p->s == NULL)
-		goto err;
-	p->bufs = rte_malloc_socket("dp_reasm", (size_t)n * 2 * cap, RTE_CACHE_LINE_SIZE, socket);
-	if (p->bufs == NULL)
-		goto err_sess;
 	p->free = rte_malloc_socket("dp_sess_free", (size_t)n * sizeof(uint32_t), 0, socket);
-	if (p->free == NULL)
-		goto err_bufs;
+	if (p->s == NULL || p->free == NULL)
+		goto err;
+	p->nclass = buf_classes(n, cap, big, size, count);
+	for (i = 0; i < p->nclass; i++) {
+		struct dp_buf_class *c = &p->cls[i];
+
+		c->size = size[i];
+		c->n = count[i];
+		if (c->n == 0)
+			continue;
+		c->mem = rte_malloc_socket("dp_reasm", (size_t)c->n * c->size, RTE_CACHE_LINE_SIZE,
+					   socket);
+		c->free = rte_malloc_socket("dp_reasm_free", (size_t)c->n * sizeof(uint8_t *), 0,
+					    socket);
+		if (c->mem == NULL || c->free == NULL)
+			goto err;
+		/* Lowest address on top of the stack. */
+		for (j = 0; j < c->n; j++)
+			c->free[j] = c->mem + (uint64_t)(c->n - 1 - j) * c->size;
+		c->nfree = c->n;
+	}
 	for (i = 0; i < n; i++) {
 		p->s[i].idx = i;
 		p->free[i] = n - 1 - i;
@@ -102,22 +190,25 @@ dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, int socket)
 	p->n = n;
 	p->nfree = n;
 	p->cap = cap;
+	p->ops.get = dp_buf_get;
+	p->ops.put = dp_buf_put;
+	p->ops.arg = p;
+	p->ops.limit = cap;
 	return 0;
 
-err_bufs:
-	rte_free(p->bufs);
-err_sess:
-	rte_free(p->s);
 err:
-	memset(p, 0, sizeof(*p));
+	dp_sess_pool_free(p);
 	return -ENOMEM;
 }
 
 void
 dp_sess_pool_free(struct dp_sess_pool *p)
 {
+	for (uint32_t i = 0; i < DP_BUF_CLASSES; i++) {
+		rte_free(p->cls[i].free);
+		rte_free(p->cls[i].mem);
+	}
 	rte_free(p->free);
-	rte_free(p->bufs);
 	rte_free(p->s);
 	memset(p, 0, sizeof(*p));
 }

@@ -99,25 +99,55 @@ struct dp_flow_table {
 #define DP_EVICT_SCAN 32   /* used entries examined to choose an eviction victim */
 
 /*
- * Bounded session pool: n contexts, each with two cap-byte buffers.
- * free[0..nfree) is a LIFO stack of free indexes (the most recently freed,
- * cache-warm context is reused first). Owning worker only.
+ * Reassembly buffers in size classes, taken by a direction when its bytes
+ * first need one and exchanged for a larger class when they outgrow it
+ * (struct cw_buf_ops): a ClientHello fits the smallest class, a server's
+ * certificate flight usually the middle one, and only flights beyond that
+ * hold a buffer of the full cap. Each class is one block of n equal buffers
+ * with a LIFO stack of free ones, so a buffer's class is known from its
+ * address. When the class a direction needs is empty, a larger one serves;
+ * when every larger one is empty too, get fails and the direction keeps what
+ * it has (the flow is counted as reasm_buf_short; its event gets CW_EVA_CAP).
+ */
+#define DP_BUF_CLASSES 3
+#define DP_BUF_SMALL 2048u  /* class 0: bytes per buffer (or the cap when smaller) */
+#define DP_BUF_MID 8192u    /* class 1 */
+
+struct dp_buf_class {
+	uint8_t *mem;    /* [n * size] */
+	uint8_t **free;  /* [n] LIFO of free buffers */
+	uint32_t size;
+	uint32_t n;
+	uint32_t nfree;
+};
+
+/*
+ * Bounded session pool: n contexts, and the buffer classes their
+ * directions draw from. free[0..nfree) is a LIFO stack of free indexes (the
+ * most recently freed, cache-warm context is reused first). Owning worker
+ * only.
  */
 struct dp_sess_pool {
 	struct dp_sess *s; /* [n] */
-	uint8_t *bufs;     /* [n * 2 * cap] */
 	uint32_t *free;    /* [n] */
 	uint32_t n;
 	uint32_t nfree;
-	uint32_t cap;
+	uint32_t cap;      /* most bytes per direction: the largest class */
+	uint32_t nclass;
+	struct dp_buf_class cls[DP_BUF_CLASSES];
+	struct cw_buf_ops ops; /* every session's buffer ops: dp_buf_get/put on this pool */
 };
 
 int dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,
 		       uint32_t idle_s, uint32_t hs_s);
 void dp_flow_table_free(struct dp_flow_table *ft);
 
-int dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, int socket);
+/* Counts per class for n sessions and `big` buffers of the full cap. */
+int dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, uint32_t big, int socket);
 void dp_sess_pool_free(struct dp_sess_pool *p);
+
+/* Bytes a pool of these parameters reserves: sessions and buffers. */
+uint64_t dp_sess_pool_bytes(uint32_t n, uint32_t cap, uint32_t big);
 
 static inline struct dp_sess *
 dp_sess_get(struct dp_sess_pool *p)
@@ -127,17 +157,21 @@ dp_sess_get(struct dp_sess_pool *p)
 	if (p->nfree == 0)
 		return NULL;
 	s = &p->s[p->free[--p->nfree]];
-	cw_session_init(&s->s, p->bufs + (uint64_t)s->idx * 2 * p->cap,
-			p->bufs + ((uint64_t)s->idx * 2 + 1) * p->cap, p->cap);
+	cw_session_init_bufs(&s->s, &p->ops);
 	return s;
 }
 
+void dp_buf_put(void *arg, uint8_t *buf, uint32_t cap);
+
+/* Back to the pool, with whatever buffers the session's directions hold. */
 static inline void
 dp_sess_put(struct dp_sess_pool *p, struct dp_sess *s)
 {
+	for (int i = 0; i < 2; i++)
+		if (s->s.ra[i].buf != NULL)
+			dp_buf_put(p, s->s.ra[i].buf, s->s.ra[i].cap);
 	p->free[p->nfree++] = s->idx;
 }
-
 
 /*
  * Choose an eviction victim among DP_EVICT_SCAN used entries from the

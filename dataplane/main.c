@@ -30,6 +30,7 @@
 
 #include "cw_config.h"
 #include "dp.h"
+#include "flow.h"
 #include "port.h"
 #include "telemetry.h"
 #include "worker.h"
@@ -138,7 +139,12 @@ usage(FILE *f, const char *prog)
 		"Tables (per worker unless noted):\n"
 		"  --flows N            flow-table entries (default %u)\n"
 		"  --sessions N         concurrent handshakes followed (default %u)\n"
-		"  --reasm-kib N        reassembly buffer per direction in KiB, 1..1024 (default %u)\n"
+		"  --reasm-kib N        most handshake bytes kept per direction in KiB, 1..1024\n"
+		"                       (default %u). Directions take buffers on demand: 2 KiB\n"
+		"                       (2 per session), then 8 KiB (1 per session), then the full\n"
+		"                       size (--reasm-big); a flow that finds none free keeps what\n"
+		"                       it has and counts as reasm_buf_short\n"
+		"  --reasm-big N        buffers of the full --reasm-kib (default: --sessions / 8)\n"
 		"  --chains N           shared chain-table entries (default %u)\n"
 		"  --idle-timeout S     flow idle timeout in seconds (default %u)\n"
 		"  --hs-timeout S       handshake timeout in seconds (default %u)\n"
@@ -205,7 +211,7 @@ parse_u32(const char *prog, const char *opt, const char *s, uint32_t min, uint32
 
 enum {
 	OPT_PCAP = 256, OPT_PORT, OPT_WORKERS, OPT_MODE, OPT_DISPATCH, OPT_DISPATCH_RING, OPT_RXD,
-	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_CHAINS, OPT_IDLE, OPT_HS, OPT_INSTANCE,
+	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_REASM_BIG, OPT_CHAINS, OPT_IDLE, OPT_HS, OPT_INSTANCE,
 	OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION, OPT_IFACE,
 	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ, OPT_DURATION, OPT_RX_ONLY, OPT_STATS_INTERVAL,
 	OPT_EVENTS_DISCARD,
@@ -227,6 +233,7 @@ static const struct option dp_longopts[] = {
 	{"flows", required_argument, NULL, OPT_FLOWS},
 	{"sessions", required_argument, NULL, OPT_SESSIONS},
 	{"reasm-kib", required_argument, NULL, OPT_REASM},
+	{"reasm-big", required_argument, NULL, OPT_REASM_BIG},
 	{"chains", required_argument, NULL, OPT_CHAINS},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
 	{"hs-timeout", required_argument, NULL, OPT_HS},
@@ -313,6 +320,9 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 			break;
 		case OPT_REASM:
 			conf->reasm_kib = parse_u32(prog, "--reasm-kib", optarg, 1, 1024, 0);
+			break;
+		case OPT_REASM_BIG:
+			conf->reasm_big = parse_u32(prog, "--reasm-big", optarg, 1, 1u << 24, 0);
 			break;
 		case OPT_CHAINS:
 			conf->chains = parse_u32(prog, "--chains", optarg, 8, 1u << 28, 0);
@@ -462,7 +472,9 @@ static unsigned long
 estimate_mib(const struct dp_conf *conf, uint32_t workers)
 {
 	uint64_t per = (uint64_t)conf->flows * 192 +
-		       (uint64_t)conf->sessions * (2ull * conf->reasm_kib * 1024 + 4096) +
+		       dp_sess_pool_bytes(conf->sessions, conf->reasm_kib * 1024u,
+					  dp_conf_reasm_big(conf)) +
+		       (uint64_t)conf->sessions * 4096 +
 		       (uint64_t)conf->ring_size * 2304 + DP_SCRATCH_BYTES + 65536;
 	uint64_t total = per * workers + (uint64_t)conf->chains * 96 + (64ull << 20);
 

@@ -51,6 +51,7 @@ static const char *const dp_cnt_names[DP_C__MAX] = {
 	[DP_C_EXPIRE_HS] = "expire_hs_timeout",
 	[DP_C_EXPIRE_DONE] = "expire_done",
 	[DP_C_NO_SESSION] = "no_session",
+	[DP_C_BUF_SHORT] = "reasm_buf_short",
 	[DP_C_CHAINS_NEW] = "chains_new",
 	[DP_C_CHAINS_KNOWN] = "chains_known",
 	[DP_C_CHAIN_CACHE_HIT] = "chain_cache_hits",
@@ -83,7 +84,7 @@ dp_stats_total(struct dp_stats *t)
 
 /* Counters that mean a packet, flow, event or blob was lost, in the order of the stats line. */
 static const unsigned int dp_drop_cnt[] = {
-	DP_C_TOO_LONG, DP_C_EVICT_FAIL, DP_C_NO_SESSION, DP_C_EV_DROP, DP_C_BLOB_DROP,
+	DP_C_TOO_LONG, DP_C_EVICT_FAIL, DP_C_NO_SESSION, DP_C_BUF_SHORT, DP_C_EV_DROP, DP_C_BLOB_DROP,
 	DP_C_DISPATCH_DROP,
 };
 

@@ -102,7 +102,7 @@ dp_worker_init(struct dp_worker *w, uint32_t id, const struct dp_conf *conf, int
 	rc = dp_flow_table_init(&w->ft, name, conf->flows, socket, conf->idle_s, conf->hs_s);
 	if (rc < 0)
 		return rc;
-	rc = dp_sess_pool_init(&w->pool, conf->sessions, cap, socket);
+	rc = dp_sess_pool_init(&w->pool, conf->sessions, cap, dp_conf_reasm_big(conf), socket);
 	if (rc < 0)
 		goto err_ft;
 	w->cc = rte_zmalloc_socket("dp_chain_cache", sizeof(*w->cc), RTE_CACHE_LINE_SIZE, socket);

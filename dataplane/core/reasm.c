@@ -21,9 +21,53 @@ cw_reasm_attach(struct cw_reasm *r, uint8_t *buf, uint32_t cap)
 {
 	r->buf = buf;
 	r->cap = buf ? cap : 0;
+	r->limit = r->cap;
 	r->contig = 0;
 	r->consumed = 0;
 	r->nooo = 0;
+}
+
+/* Offsets as cw_reasm_add() computes them, without storing anything. */
+uint32_t
+cw_reasm_need(const struct cw_reasm *r, uint32_t seq, uint32_t len)
+{
+	uint32_t off, skip;
+	int32_t d;
+
+	if (r->stopped || len == 0)
+		return 0;
+	if (!r->have_base)
+		return len < r->limit ? len : r->limit;
+	d = (int32_t)(seq - r->base_seq);
+	if (d < 0) {
+		skip = r->base_seq - seq;
+		if (skip >= len)
+			return 0;
+		len -= skip;
+		off = 0;
+	} else {
+		off = (uint32_t)d;
+	}
+	if (off < r->consumed) {
+		if (len <= r->consumed - off)
+			return 0;
+		len -= r->consumed - off;
+		off = r->consumed;
+	}
+	if (off >= r->limit)
+		return 0;
+	return len > r->limit - off ? r->limit : off + len;
+}
+
+void
+cw_reasm_move(struct cw_reasm *r, uint8_t *buf, uint32_t cap)
+{
+	uint32_t n = cw_reasm_extent(r);
+
+	if (n > 0 && r->buf != NULL)
+		memcpy(buf, r->buf, n);
+	r->buf = buf;
+	r->cap = cap;
 }
 
 /*
@@ -106,7 +150,8 @@ cw_reasm_add(struct cw_reasm *r, uint32_t seq, const uint8_t *data, uint32_t len
 
 	if (r->stopped)
 		return CW_RA_STOPPED;
-	if (r->buf == NULL || r->cap == 0)
+	/* A growable direction without a buffer yet (limit > 0) cuts at cap 0 below: CW_RA_CAP. */
+	if (r->limit == 0)
 		return CW_RA_NOBUF;
 	if (len == 0 || data == NULL)
 		return 0;

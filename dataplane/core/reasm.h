@@ -23,8 +23,15 @@
  * Per-direction state. buf is owned by the caller (a bounded pool) and is
  * attached with cw_reasm_attach(); cw_reasm never allocates.
  *
+ * `cap` is the size of the buffer attached now and `limit` the most bytes
+ * the direction will ever hold: the framing parser gives up on what cannot
+ * fit below `limit`. They are equal unless the owner grows the buffer on
+ * demand (cw_reasm_need() tells it how much a segment needs,
+ * cw_reasm_move() switches to the larger buffer); an owner that cannot
+ * grow it any more sets limit = cap.
+ *
  * Invariants:
- *   consumed <= contig <= cap
+ *   consumed <= contig <= cap <= limit
  *   ooo[0..nooo) are disjoint, sorted, non-adjacent to each other, and all
  *   lie in (contig, cap].
  * Bytes [0, consumed) belong to the parser, which may rewrite them in
@@ -34,7 +41,8 @@
  */
 struct cw_reasm {
 	uint8_t *buf;
-	uint32_t cap;
+	uint32_t cap;       /* size of buf */
+	uint32_t limit;     /* most bytes ever held (>= cap) */
 	uint32_t base_seq;  /* sequence number of buf[0] */
 	uint32_t contig;    /* [0, contig) filled, in order */
 	uint32_t consumed;  /* [0, consumed) handed to the parser */
@@ -49,8 +57,28 @@ struct cw_reasm {
 
 void cw_reasm_init(struct cw_reasm *r);
 
-/* Give the direction its buffer; data before this is not held. */
+/* Give the direction its buffer; data before this is not held. Sets limit = cap. */
 void cw_reasm_attach(struct cw_reasm *r, uint8_t *buf, uint32_t cap);
+
+/*
+ * Buffer size (at most limit) that adding this segment would fill up to,
+ * or 0 when it would store nothing (stopped, empty, old, or past limit).
+ */
+uint32_t cw_reasm_need(const struct cw_reasm *r, uint32_t seq, uint32_t len);
+
+/* Offset just past the last byte held (the contiguous prefix or the last out-of-order range). */
+static inline uint32_t
+cw_reasm_extent(const struct cw_reasm *r)
+{
+	return r->nooo > 0 ? r->ooo[r->nooo - 1].end : r->contig;
+}
+
+/*
+ * Switch to buf (cap bytes, at least cw_reasm_extent() and at most limit),
+ * copying everything held; nothing else changes. The old buffer is free
+ * again when this returns. Pointers into it must be moved by the caller.
+ */
+void cw_reasm_move(struct cw_reasm *r, uint8_t *buf, uint32_t cap);
 
 /* A SYN (or SYN-ACK) was seen with this ISN: the stream starts at isn + 1. */
 void cw_reasm_set_isn(struct cw_reasm *r, uint32_t isn);

@@ -29,6 +29,60 @@ cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap
 	s->end_hint = CW_END_DONE;
 }
 
+void
+cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops)
+{
+	cw_session_init(s, NULL, NULL, 0);
+	s->bufs = ops;
+	s->ra[0].limit = ops->limit;
+	s->ra[1].limit = ops->limit;
+}
+
+/* Move views that point into [from, from + n) to the same offsets of to. */
+static void
+move_views(struct cw_session *s, const uint8_t *from, uint32_t n, const uint8_t *to)
+{
+	for (uint32_t i = 0; i < s->certs.n; i++) {
+		struct cw_view *v = &s->certs.c[i];
+
+		if (v->p >= from && v->p < from + n)
+			v->p = to + (v->p - from);
+	}
+}
+
+/*
+ * Before a segment is added: give its direction a buffer large enough for
+ * it, from the session's buffer ops. When none can be had, the direction is
+ * capped at the buffer it has (limit = cap), so reassembly and framing treat
+ * it exactly like a configured cap of that size.
+ */
+static void
+ensure_buf(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt)
+{
+	uint32_t need = cw_reasm_need(r, pkt->seq, pkt->payload_len), ncap = 0;
+	uint8_t *nb, *old = r->buf;
+	uint32_t ocap = r->cap;
+
+	if (need <= r->cap)
+		return;
+	nb = s->bufs->get(s->bufs->arg, need, &ncap);
+	if (nb == NULL || ncap < need) {
+		if (nb != NULL)
+			s->bufs->put(s->bufs->arg, nb, ncap);
+		r->limit = r->cap;
+		s->buf_short = 1;
+		s->ev.anomalies |= CW_EVA_CAP;
+		return;
+	}
+	if (ncap > r->limit)
+		ncap = r->limit;
+	cw_reasm_move(r, nb, ncap);
+	if (old != NULL) {
+		move_views(s, old, ocap, nb);
+		s->bufs->put(s->bufs->arg, old, ocap);
+	}
+}
+
 static int
 side_of(struct cw_session *s, const struct cw_pkt *pkt)
 {
@@ -554,7 +608,7 @@ seq_plausible(const struct cw_reasm *r, uint32_t seq)
 		return 1;
 	if (d < 0)
 		return 0;
-	if (r->stopped || r->contig >= r->cap)
+	if (r->stopped || r->contig >= r->limit)
 		return 1; /* bytes past what we keep are unknown */
 	return r->nooo > 0 && (uint32_t)d <= r->ooo[r->nooo - 1].end - r->contig;
 }
@@ -593,6 +647,8 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 			ev->cli_bytes += pkt->payload_len;
 		else
 			ev->srv_bytes += pkt->payload_len;
+		if (s->bufs != NULL)
+			ensure_buf(s, &s->ra[side], pkt);
 		ra = cw_reasm_add(&s->ra[side], pkt->seq, pkt->payload, pkt->payload_len);
 		ev->anomalies |= ra_anomalies(ra);
 		if (ra & CW_RA_NEW)

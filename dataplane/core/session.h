@@ -45,6 +45,24 @@ struct cw_session_hooks {
 };
 
 /*
+ * Buffers on demand, for sessions started with cw_session_init_bufs(): a
+ * direction gets no buffer until its first payload, then one as large as
+ * its bytes so far need, replaced by a larger one when they outgrow it (the
+ * session copies what it holds and moves its views). get() returns a buffer
+ * of at least `need` bytes (at most `limit`) and its size in *cap, or NULL
+ * when none is free: the direction then keeps what it has, as if its cap
+ * were reached (CW_EVA_CAP). put() takes back a buffer the session no longer
+ * uses; the buffers held at the end are the owner's to return (ra[i].buf,
+ * ra[i].cap) once it is done with the session's views.
+ */
+struct cw_buf_ops {
+	uint8_t *(*get)(void *arg, uint32_t need, uint32_t *cap);
+	void (*put)(void *arg, uint8_t *buf, uint32_t cap);
+	void *arg;
+	uint32_t limit; /* most bytes per direction */
+};
+
+/*
  * One flow in handshake. The two buffers belong to the caller (a bounded
  * pool) and must stay valid until cw_session_finish() returns; cert views in
  * `certs` point into the server buffer until then.
@@ -76,10 +94,15 @@ struct cw_session {
 	uint8_t ch_sid[32];
 	const struct cw_session_hooks *hooks; /* NULL on the fast path */
 	void *hook_arg;
+	const struct cw_buf_ops *bufs;  /* NULL: fixed buffers from cw_session_init() */
+	uint8_t buf_short;              /* bufs could not supply a buffer: bytes were cut */
 };
 
 /* Prepare a session; the two buffers (cap bytes each) serve address sides 0 and 1. */
 void cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap);
+
+/* Prepare a session whose buffers come from ops, on demand (see struct cw_buf_ops). */
+void cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops);
 
 /* Feed one decoded TCP segment of this flow, in capture order. */
 int cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns);

@@ -573,7 +573,7 @@ emit(struct cw_tls_stream *ts, struct cw_reasm *r, int kind)
 static int
 wait_more(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
 {
-	it->kind = r->contig >= r->cap ? CW_TI_FULL : CW_TI_MORE;
+	it->kind = r->contig >= r->limit ? CW_TI_FULL : CW_TI_MORE;
 	return emit(ts, r, it->kind);
 }
 
@@ -600,7 +600,7 @@ next_hs_message(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item
 		 */
 		need = (uint64_t)ts->hs_rd + HS_HDR_LEN + mlen - ts->hs_wr;
 		raw_end = (uint64_t)ts->rd + REC_HDR_LEN + need;
-		return raw_end > r->cap ? CW_BAD : CW_MORE;
+		return raw_end > r->limit ? CW_BAD : CW_MORE;
 	}
 	it->kind = CW_TI_HS;
 	it->hs_type = type;
@@ -664,7 +664,7 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		if (cw_u16(&c, &rlen) != CW_OK)
 			return wait_more(ts, r, it);
 		rlen &= 0x7fff;
-		if ((uint64_t)ts->rd + 2 + rlen > r->cap) {
+		if ((uint64_t)ts->rd + 2 + rlen > r->limit) {
 			it->kind = CW_TI_FULL;
 			return it->kind;
 		}
@@ -691,7 +691,7 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 
 		if (ts->rd >= r->contig) {
 			/* rd may already be past contig after skipping an oversized record. */
-			if (ts->rd >= r->cap) {
+			if (ts->rd >= r->limit) {
 				it->kind = CW_TI_FULL;
 				return emit(ts, r, it->kind);
 			}
@@ -701,7 +701,7 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		c = cw_cur_init(r->buf + ts->rd, avail);
 		if (cw_u8(&c, &type) != CW_OK || cw_u16(&c, &ver) != CW_OK ||
 		    cw_u16(&c, &rlen) != CW_OK) {
-			if (ts->rd + REC_HDR_LEN > r->cap) {
+			if (ts->rd + REC_HDR_LEN > r->limit) {
 				it->kind = CW_TI_FULL;
 				return emit(ts, r, it->kind);
 			}
@@ -721,7 +721,7 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		it->rec_len = rlen;
 
 		if (type == CW_TLS_CT_HANDSHAKE && !ts->encrypted && !ts->ccs) {
-			if ((uint64_t)ts->rd + REC_HDR_LEN + rlen > r->cap) {
+			if ((uint64_t)ts->rd + REC_HDR_LEN + rlen > r->limit) {
 				it->kind = CW_TI_FULL;
 				return emit(ts, r, it->kind);
 			}
@@ -735,7 +735,7 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 			continue;
 		}
 
-		if ((uint64_t)ts->rd + REC_HDR_LEN + rlen > r->cap) {
+		if ((uint64_t)ts->rd + REC_HDR_LEN + rlen > r->limit) {
 			it->kind = CW_TI_RECORD;
 			ts->rd += REC_HDR_LEN + rlen;
 		} else {

@@ -7,8 +7,37 @@
 #include "fuzz_frames.h"
 #include "session.h"
 
-#define FZ_FLOWS 8
+#define FZ_FLOWS 8 /* also the size of fz_grants and fz_ops */
 #define FZ_CAP (4u * 1024u) /* small cap so the fuzzer reaches the cap paths */
+
+/*
+ * Odd flow slots take their buffers on demand (cw_session_init_bufs): malloc'd at exactly the
+ * size asked for, so ASan catches a write past it, and freed when replaced, so it catches a view
+ * left in an old one. The last slot is refused its third buffer, to reach the cut path.
+ */
+static uint32_t fz_grants[FZ_FLOWS];
+
+static uint8_t *
+fz_get(void *arg, uint32_t need, uint32_t *cap)
+{
+	uint32_t *grants = arg;
+
+	if (grants == &fz_grants[FZ_FLOWS - 1] && *grants >= 2)
+		return NULL;
+	(*grants)++;
+	*cap = need;
+	return malloc(need);
+}
+
+static void
+fz_put(void *arg, uint8_t *buf, uint32_t cap)
+{
+	(void)arg;
+	(void)cap;
+	free(buf);
+}
+
+static struct cw_buf_ops fz_ops[FZ_FLOWS];
 
 struct fz_flow {
 	int used, done;
@@ -33,7 +62,13 @@ lookup(const struct cw_pkt *p)
 			flows[i].used = 1;
 			flows[i].done = 0;
 			flows[i].key = key;
-			cw_session_init(&flows[i].s, flows[i].buf, flows[i].buf + FZ_CAP, FZ_CAP);
+			if (i & 1) {
+				fz_grants[i] = 0;
+				fz_ops[i] = (struct cw_buf_ops){fz_get, fz_put, &fz_grants[i], FZ_CAP};
+				cw_session_init_bufs(&flows[i].s, &fz_ops[i]);
+			} else {
+				cw_session_init(&flows[i].s, flows[i].buf, flows[i].buf + FZ_CAP, FZ_CAP);
+			}
 			return &flows[i];
 		}
 	}
@@ -73,8 +108,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(copy);
 	}
-	for (int i = 0; i < FZ_FLOWS; i++)
-		if (flows[i].used && !flows[i].done)
+	for (int i = 0; i < FZ_FLOWS; i++) {
+		if (!flows[i].used)
+			continue;
+		if (!flows[i].done)
 			cw_session_finish(&flows[i].s, CW_END_SHUTDOWN);
+		if (flows[i].s.bufs != NULL)
+			for (int d = 0; d < 2; d++)
+				free(flows[i].s.ra[d].buf);
+	}
 	return 0;
 }

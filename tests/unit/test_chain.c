@@ -59,6 +59,7 @@ load_chain(struct cw_cert_list *cl)
 	memset(&r, 0, sizeof(r));
 	r.buf = stream;
 	r.cap = sizeof(stream);
+	r.limit = r.cap;
 	r.contig = (uint32_t)n;
 	cw_tls_stream_init(&ts);
 	while (cw_tls_next(&ts, &r, &it) == CW_TI_HS) {

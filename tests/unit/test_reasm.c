@@ -486,6 +486,103 @@ test_model(void)
 }
 
 /*
+ * A direction that grows its buffer on demand must behave exactly like one
+ * that had the whole limit from the start. Two instances get the same
+ * random segments and consumes: one with a fixed buffer of `limit` bytes,
+ * one that starts with none and, before each add, moves to a malloc'd
+ * buffer of exactly cw_reasm_need() bytes (so ASan sees any write past what
+ * need promised) and poisons and frees the old one. Result bits, state and
+ * the held bytes must match after every step.
+ */
+static void
+test_grow_round(uint32_t isn, int have_isn)
+{
+	enum { LIMIT = 300 };
+	uint8_t ref[LIMIT + 80], seg[90];
+	uint8_t *fb = new_buf(LIMIT);
+	struct cw_reasm f, g;
+	unsigned int step, moves = 0;
+
+	for (unsigned int i = 0; i < sizeof(ref); i++)
+		ref[i] = (uint8_t)rnd();
+	cw_reasm_init(&f);
+	cw_reasm_attach(&f, fb, LIMIT);
+	cw_reasm_init(&g);
+	g.limit = LIMIT;
+	if (have_isn) {
+		cw_reasm_set_isn(&f, isn);
+		cw_reasm_set_isn(&g, isn);
+	}
+	for (step = 0; step < 300; step++) {
+		/* Offsets from a little before the stream start to past the limit. */
+		int32_t off = (int32_t)(rnd() % (LIMIT + 60)) - 20;
+		uint32_t len = 1 + rnd() % 80, need, seq = isn + 1 + (uint32_t)off;
+		unsigned int rf, rg;
+
+		if (off < 0 || off + len > sizeof(ref))
+			memset(seg, (uint8_t)step, sizeof(seg));
+		else
+			memcpy(seg, ref + off, len);
+		if (rnd() % 8 == 0)
+			seg[rnd() % len] ^= 0x33;
+		need = cw_reasm_need(&g, seq, len);
+		CHECK(need <= LIMIT);
+		if (need > g.cap) {
+			uint8_t *old = g.buf, *nb = malloc(need);
+
+			if (nb == NULL)
+				exit(2);
+			cw_reasm_move(&g, nb, need);
+			if (old != NULL) {
+				memset(old, 0xa5, cw_reasm_extent(&g));
+				free(old);
+			}
+			moves++;
+		}
+		rf = add(&f, seq, seg, len);
+		rg = add(&g, seq, seg, len);
+		CHECK_EQ(rg, rf);
+		if (need == 0)
+			CHECK((rf & (CW_RA_NEW | CW_RA_OOO)) == 0);
+		CHECK_EQ(g.contig, f.contig);
+		CHECK_EQ(g.nooo, f.nooo);
+		CHECK_EQ(g.base_seq, f.base_seq);
+		CHECK(cw_reasm_extent(&g) <= g.cap);
+		/* Held bytes: the contiguous prefix and each out-of-order range (holes differ). */
+		CHECK(g.contig == 0 || memcmp(g.buf, f.buf, g.contig) == 0);
+		for (unsigned int k = 0; k < g.nooo; k++) {
+			CHECK_EQ(g.ooo[k].start, f.ooo[k].start);
+			CHECK_EQ(g.ooo[k].end, f.ooo[k].end);
+			CHECK(memcmp(g.buf + g.ooo[k].start, f.buf + f.ooo[k].start,
+				     g.ooo[k].end - g.ooo[k].start) == 0);
+		}
+		if (rnd() % 16 == 0) {
+			uint32_t upto = f.contig ? rnd() % (f.contig + 1) : 0;
+
+			cw_reasm_consume(&f, upto);
+			cw_reasm_consume(&g, upto);
+			CHECK_EQ(g.consumed, f.consumed);
+		}
+		if (failures)
+			break;
+	}
+	CHECK(moves > 0);
+	free(g.buf);
+	free(fb);
+}
+
+static void
+test_grow(void)
+{
+	static const uint32_t isns[] = {0, 0xfffffff0u, 0x7fffff00u};
+
+	for (unsigned int i = 0; i < sizeof(isns) / sizeof(isns[0]); i++)
+		for (int have = 0; have < 2; have++)
+			for (int round = 0; round < 20; round++)
+				test_grow_round(isns[i], have);
+}
+
+/*
  * Real stream: the server side of an IPv6 TLS handshake, fed in capture
  * order and in reverse order, must reassemble to the same bytes. tshark
  * reports 1346 + 1346 + 118 payload bytes from port 443 after the SYN-ACK
@@ -570,6 +667,7 @@ main(void)
 	test_ooo_full();
 	test_consume_stop_nobuf();
 	test_model();
+	test_grow();
 	test_capture_stream();
 	printf("test_reasm: %d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;

@@ -56,6 +56,7 @@ reasm_over(struct cw_reasm *r, uint8_t *buf, uint32_t cap, uint32_t contig)
 	memset(r, 0, sizeof(*r));
 	r->buf = buf;
 	r->cap = cap;
+	r->limit = cap;
 	r->contig = contig;
 	r->have_base = 1;
 }

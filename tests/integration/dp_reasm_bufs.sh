@@ -1,0 +1,57 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Reassembly buffers on demand, in the dataplane. A synthesized capture of 400 TLS 1.2 handshakes,
+# 200 at a time, each with a three-certificate server flight of more than 2 KiB, runs with
+# --reasm-kib 4, so every server direction outgrows its 2 KiB buffer into a 4 KiB one:
+#   - with a 4 KiB buffer for every flow (--reasm-big 400), no flow is cut, and every event
+#     matches chainwatch-scan -r 4 (fixed 4 KiB buffers);
+#   - with 8 of them, flows are cut: reasm_buf_short counts them, exactly those events carry the
+#     reassembly_cap anomaly (0x8), and the run still ends cleanly with an event for every flow.
+# Usage: dp_reasm_bufs.sh BUILD_DIR SOURCE_DIR
+set -eu
+build=$1; src=$2
+dp=$build/chainwatch-dp; scan=$build/chainwatch-scan; evdump=$build/cw-evdump
+. "$(dirname "$0")/evfields.sh"
+inst="reasmbufs$$"; tmp=$(mktemp -d)
+trap 'rm -rf "$tmp" "/dev/shm/chainwatch.$inst" "/var/run/dpdk/$inst"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+counter() { sed -n "s/^  $1 *\\([0-9]*\\)$/\\1/p" "$2"; }
+flows=400
+
+sh "$src/tools/bench/mkcerts.sh" "$tmp/certs" 4
+"$build/cw-synth" -o "$tmp/conc.pcap" --certs "$tmp/certs" --templates "$src/tools/bench/templates" \
+	--mix handshake --flows $flows --concurrent 200 --names 4 2> "$tmp/synth.txt"
+"$scan" -r 4 "$tmp/conc.pcap" 2>/dev/null > "$tmp/scan.raw"
+[ "$(wc -l < "$tmp/scan.raw")" -eq $flows ] || fail "chainwatch-scan found $(wc -l < "$tmp/scan.raw") flows"
+[ "$(grep -c ' ncerts=3 ' "$tmp/scan.raw")" -eq $flows ] || fail "expected 3-certificate chains"
+evfields < "$tmp/scan.raw" > "$tmp/scan.txt"
+
+# run BIG OUT: the capture through the dataplane with BIG full-size buffers; events to OUT.ev.
+run() {
+	rm -f "/dev/shm/chainwatch.$inst"
+	"$evdump" --shm "$inst" --wait-done --timeout 60 > "$2.ev" 2> "$2.everr" &
+	evpid=$!
+	"$dp" --no-huge -m 512 --no-pci --file-prefix "$inst" -l 0,1 -- --pcap "$tmp/conc.pcap" \
+		--instance "$inst" --flows 4096 --sessions $flows --reasm-kib 4 --reasm-big "$1" \
+		> "$2" 2>&1 || { cat "$2"; fail "chainwatch-dp (--reasm-big $1) exited non-zero"; }
+	wait "$evpid" || { cat "$2.everr"; fail "cw-evdump failed"; }
+	[ "$(wc -l < "$2.ev")" -eq $flows ] || fail "--reasm-big $1: $(wc -l < "$2.ev") events"
+}
+
+run $flows "$tmp/all.out"
+short=$(counter reasm_buf_short "$tmp/all.out")
+[ "$short" -eq 0 ] || fail "a buffer for every flow, yet reasm_buf_short=$short"
+evfields < "$tmp/all.out.ev" > "$tmp/all.txt"
+if ! cmp -s "$tmp/scan.txt" "$tmp/all.txt"; then
+	diff "$tmp/scan.txt" "$tmp/all.txt" | head -10
+	fail "dataplane (>) and chainwatch-scan -r 4 (<) differ"
+fi
+
+run 8 "$tmp/few.out"
+short=$(counter reasm_buf_short "$tmp/few.out")
+cut=$(grep -c ' anomalies=0x[0-9a-f]*[89a-f] ' "$tmp/few.out.ev" || true)
+echo "--reasm-big 8: reasm_buf_short=$short, events with reassembly_cap=$cut"
+[ "$short" -gt 0 ] || fail "8 buffers for 200 concurrent flights never ran out"
+[ "$short" -lt $flows ] || fail "every flow was cut"
+[ "$cut" -eq "$short" ] || fail "reasm_buf_short=$short but $cut events carry reassembly_cap"
+echo "ok: $flows flows; whole with --reasm-big $flows, $short cut with --reasm-big 8"
