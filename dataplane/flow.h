@@ -163,6 +163,19 @@ dp_sess_get(struct dp_sess_pool *p)
 
 void dp_buf_put(void *arg, uint8_t *buf, uint32_t cap);
 
+/* Bytes held now by the sessions in use and by the buffers taken; *sessions: sessions in use. */
+static inline uint64_t
+dp_sess_pool_in_use(const struct dp_sess_pool *p, uint32_t *sessions)
+{
+	uint64_t b;
+
+	*sessions = p->n - p->nfree;
+	b = (uint64_t)*sessions * sizeof(struct dp_sess);
+	for (uint32_t i = 0; i < p->nclass; i++)
+		b += (uint64_t)(p->cls[i].n - p->cls[i].nfree) * p->cls[i].size;
+	return b;
+}
+
 /* Back to the pool, with whatever buffers the session's directions hold. */
 static inline void
 dp_sess_put(struct dp_sess_pool *p, struct dp_sess *s)

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # One-command benchmark run: synthesize the three mixes (cached), microbenchmarks, offline peers
 # (tshark vs chainwatch-scan, one core), then chainwatch-dp against its own --rx-only baseline
-# and dpdk-testpmd rxonly on net_pcap, the per-packet cost as concurrent flows grow, and the
+# and dpdk-testpmd rxonly on net_pcap, the worker's own cost and memory per flow in handshake
+# (dp_bench, no RX), the per-packet cost as concurrent flows grow, and the
 # worker scaling curve (tools/bench/scale.sh: 1, 2, 4, 8 workers, those the CPUs allow).
 #
 # Usage: tools/bench/run.sh            (from the source tree; prints a markdown report)
@@ -16,7 +17,7 @@
 #   DURATION  seconds measured per dataplane run, after WARMUP seconds [5, 2]
 #   CPU       core for the single-core offline peers [last online CPU]
 #   CURVE     concurrent-flow counts of the curve step [10000,100000,1000000,10000000]
-#   SKIP      space-separated steps to skip: micro peers dp curve scale
+#   SKIP      space-separated steps to skip: micro peers dp worker curve scale
 set -eu
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -230,6 +231,43 @@ if ! skip dp; then
 		done
 		say ""
 	fi
+fi
+
+# ---- the worker alone (dp_bench: dp_worker_burst on preloaded frames, no RX): cost and memory ----
+if ! skip worker; then
+	log "worker cost and memory per flow in handshake"
+	say "## The worker without RX (dp_bench, CPU $CPU, median of $R runs)"
+	say ""
+	say "Every frame of the capture through dp_worker_burst(), 20 rounds with fresh tables. Memory"
+	say "per flow in handshake: the session and the reassembly buffers its directions hold, averaged"
+	say "over every burst that ends with a flow in handshake (deterministic), plus the 64 B flow"
+	say "entry and its rte_hash slot. With two fixed buffers of --reasm-kib per session it would be"
+	say "the session + 64 KiB."
+	say ""
+	say "| mix | cycles per packet | cycles per TLS flow | TLS flows/s per worker (TSC / cycles) | memory per flow in handshake, B | flows in handshake: mean, peak | pool reserve per session, B |"
+	say "|---|---:|---:|---:|---:|---:|---:|"
+	for m in handshake realistic; do
+		: >"$OUT/worker-$m"
+		i=0
+		while [ $i -lt "$R" ]; do
+			taskset -c "$CPU" "$BUILD/tests/integration/dp_bench" "$CACHE/$m.pcap" 2>>"$OUT/worker.err" |
+				tee "$OUT/worker-$m.raw.$i" | awk '
+				/^handshake path:/ { for (k = 1; k <= NF; k++) { if ($k == "cycles" && $(k+4) == "packet,") pp = $(k-1); if ($k == "cycles" && $(k+4) == "TLS") pf = $(k-1) } }
+				/^TSC/ { hz = $2 * 1e9 }
+				END { print pp, pf, hz / pf }' >>"$OUT/worker-$m"
+			i=$((i + 1))
+		done
+		raw=$OUT/worker-$m.raw.0
+		mb=$(sed -n 's/^memory per flow in handshake: \([0-9]*\) B .*entry \([0-9]*\) B + rte_hash ~\([0-9]*\) B.*/\1 \2 \3/p' "$raw")
+		fl=$(sed -n 's/.*; \([0-9.]*\) flows in handshake on average, peak \([0-9]*\) .*/\1, \2/p' "$raw")
+		rs=$(sed -n 's/.*the pool reserves \([0-9]*\) B per session.*/\1/p' "$raw")
+		set -- $mb
+		say "| $m | $(fmt 0 $(awk '{print $1}' "$OUT/worker-$m" | stats)) |" \
+			"$(fmt 0 $(awk '{print $2}' "$OUT/worker-$m" | stats)) |" \
+			"$(fmt 0 $(awk '{print $3}' "$OUT/worker-$m" | stats)) |" \
+			"$(($1 + $2 + $3)) ($1 + $2 + $3) | $fl | $rs |"
+	done
+	say ""
 fi
 
 # ---- per-packet cost as concurrent flows grow (dp_bench --curve: dp_worker_burst, no RX) ----
