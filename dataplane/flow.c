@@ -137,6 +137,9 @@ dp_buf_get(void *arg, uint32_t need, uint32_t *cap)
 		if (c->size < need || c->nfree == 0)
 			continue;
 		*cap = c->size;
+		p->buf_bytes += c->size;
+		if (p->buf_bytes > p->peak_buf_bytes)
+			p->peak_buf_bytes = p->buf_bytes;
 		return c->free[--c->nfree];
 	}
 	return NULL;
@@ -151,6 +154,7 @@ dp_buf_put(void *arg, uint8_t *buf, uint32_t cap)
 	(void)cap;
 	RTE_VERIFY(i >= 0 && p->cls[i].nfree < p->cls[i].n);
 	p->cls[i].free[p->cls[i].nfree++] = buf;
+	p->buf_bytes -= p->cls[i].size;
 }
 
 int

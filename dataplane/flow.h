@@ -136,6 +136,10 @@ struct dp_sess_pool {
 	uint32_t nclass;
 	struct dp_buf_class cls[DP_BUF_CLASSES];
 	struct cw_buf_ops ops; /* every session's buffer ops: dp_buf_get/put on this pool */
+	/* Gauges for sizing --sessions and --reasm-big (read unlocked by telemetry). */
+	uint32_t peak_sessions;  /* most sessions in use at once */
+	uint64_t buf_bytes;      /* bytes of the buffers taken now */
+	uint64_t peak_buf_bytes; /* most buffer bytes taken at once */
 };
 
 int dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,
@@ -157,6 +161,8 @@ dp_sess_get(struct dp_sess_pool *p)
 	if (p->nfree == 0)
 		return NULL;
 	s = &p->s[p->free[--p->nfree]];
+	if (p->n - p->nfree > p->peak_sessions)
+		p->peak_sessions = p->n - p->nfree;
 	cw_session_init_bufs(&s->s, &p->ops);
 	return s;
 }
@@ -167,13 +173,8 @@ void dp_buf_put(void *arg, uint8_t *buf, uint32_t cap);
 static inline uint64_t
 dp_sess_pool_in_use(const struct dp_sess_pool *p, uint32_t *sessions)
 {
-	uint64_t b;
-
 	*sessions = p->n - p->nfree;
-	b = (uint64_t)*sessions * sizeof(struct dp_sess);
-	for (uint32_t i = 0; i < p->nclass; i++)
-		b += (uint64_t)(p->cls[i].n - p->cls[i].nfree) * p->cls[i].size;
-	return b;
+	return (uint64_t)*sessions * sizeof(struct dp_sess) + p->buf_bytes;
 }
 
 /* Back to the pool, with whatever buffers the session's directions hold. */

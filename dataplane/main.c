@@ -1153,6 +1153,17 @@ print_counters(const struct dp_conf *conf)
 	printf("  %-22s %" PRIu64 "\n", "ring_events_published", pub);
 	printf("  %-22s %" PRIu64 "\n", "ring_events_dropped", drop);
 	printf("  %-22s %" PRIu64 "\n", "ring_blobs_dropped", bdrop);
+	{
+		uint64_t ps = 0, pb = 0;
+
+		/* The busiest worker's peaks: what --sessions and the buffer classes must hold. */
+		for (i = 0; i < dp_run.nworkers; i++) {
+			ps = RTE_MAX(ps, (uint64_t)dp_run.w[i]->pool.peak_sessions);
+			pb = RTE_MAX(pb, dp_run.w[i]->pool.peak_buf_bytes);
+		}
+		printf("  %-22s %" PRIu64 "\n", "sessions_peak", ps);
+		printf("  %-22s %" PRIu64 "\n", "reasm_bytes_peak", pb);
+	}
 	if (conf->events_discard) {
 		printf("  %-22s %" PRIu64 "\n", "discarded_events", dp_discard.events);
 		printf("  %-22s %" PRIu64 "\n", "discarded_blobs", dp_discard.blobs);

@@ -41,6 +41,12 @@ run() {
 run $flows "$tmp/all.out"
 short=$(counter reasm_buf_short "$tmp/all.out")
 [ "$short" -eq 0 ] || fail "a buffer for every flow, yet reasm_buf_short=$short"
+# Peaks: flows overlapped, and the buffers taken never exceeded the two classes (2 KiB x 800, 4 KiB x 400).
+peak=$(counter sessions_peak "$tmp/all.out"); bytes=$(counter reasm_bytes_peak "$tmp/all.out")
+echo "--reasm-big $flows: sessions_peak=$peak reasm_bytes_peak=$bytes"
+[ "$peak" -gt 1 ] && [ "$peak" -le $flows ] || fail "sessions_peak $peak"
+[ "$bytes" -ge $((peak * 2048)) ] && [ "$bytes" -le $((2 * flows * 2048 + flows * 4096)) ] ||
+	fail "reasm_bytes_peak $bytes outside [$((peak * 2048)), pool size]"
 evfields < "$tmp/all.out.ev" > "$tmp/all.txt"
 if ! cmp -s "$tmp/scan.txt" "$tmp/all.txt"; then
 	diff "$tmp/scan.txt" "$tmp/all.txt" | head -10
