@@ -55,25 +55,38 @@ struct dp_chain_key {
 };
 
 int
+dp_chain_known(struct dp_chaintab *t, struct dp_chain_cache *c, const uint8_t id_in[CW_ID_LEN],
+	       int *cache_hit)
+{
+	struct dp_chain_key k;
+	uint8_t *slot = c->id[cache_slot(id_in)];
+	void *data = NULL;
+
+	memcpy(k.b, id_in, CW_ID_LEN);
+	if (memcmp(slot, k.b, CW_ID_LEN) == 0) {
+		*cache_hit = 1;
+		return 1;
+	}
+	*cache_hit = 0;
+	if (rte_hash_lookup_data(t->h, k.b, &data) >= 0 && data == DP_CHAIN_SENT) {
+		memcpy(slot, k.b, CW_ID_LEN);
+		return 1;
+	}
+	return 0;
+}
+
+int
 dp_chain_seen(struct dp_chaintab *t, struct dp_chain_cache *c, const uint8_t id_in[CW_ID_LEN],
 	      int *cache_hit)
 {
 	struct dp_chain_key k;
 	const uint8_t *id = k.b;
 	uint8_t *slot = c->id[cache_slot(id_in)];
-	void *data = NULL;
 	int rc;
 
+	if (dp_chain_known(t, c, id_in, cache_hit))
+		return DP_CHAIN_KNOWN;
 	memcpy(k.b, id_in, CW_ID_LEN);
-	if (memcmp(slot, id, CW_ID_LEN) == 0) {
-		*cache_hit = 1;
-		return DP_CHAIN_KNOWN;
-	}
-	*cache_hit = 0;
-	if (rte_hash_lookup_data(t->h, id, &data) >= 0 && data == DP_CHAIN_SENT) {
-		memcpy(slot, id, CW_ID_LEN);
-		return DP_CHAIN_KNOWN;
-	}
 	rc = rte_hash_add_key_data(t->h, id, DP_CHAIN_SENT);
 	if (rc < 0)
 		return DP_CHAIN_FULL;

@@ -63,6 +63,10 @@ void dp_chaintab_free(struct dp_chaintab *t);
 int dp_chain_seen(struct dp_chaintab *t, struct dp_chain_cache *c, const uint8_t id[CW_ID_LEN],
 		  int *cache_hit);
 
+/* Lookup only (cache, then table): 1 when id was already sent, else 0. Fills the cache on a table hit. */
+int dp_chain_known(struct dp_chaintab *t, struct dp_chain_cache *c, const uint8_t id[CW_ID_LEN],
+		   int *cache_hit);
+
 /* The blob for id did not reach the ring: send it again at the next sighting. */
 void dp_chain_unsent(struct dp_chaintab *t, struct dp_chain_cache *c, const uint8_t id[CW_ID_LEN]);
 

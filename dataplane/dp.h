@@ -98,6 +98,7 @@ enum dp_cnt {
 	DP_C_EV_DROP,                        /* event ring full */
 	DP_C_BLOB_OUT,
 	DP_C_BLOB_DROP,                      /* blob ring full or blob larger than the ring */
+	DP_C_BLOB_RELEASED,                  /* chain known when its bytes were released, new at the end */
 	DP_C_DISPATCH_OUT,
 	DP_C_DISPATCH_DROP,                  /* worker ring full (live input) */
 	DP_C_DISPATCH_WAIT,                  /* worker ring full, dispatcher waited (--pcap) */

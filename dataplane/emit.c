@@ -61,8 +61,14 @@ publish(struct dp_worker *w, struct cw_flow_event *ev, const struct cw_session *
 			c[DP_C_CHAINS_NEW]++;
 			if (res == DP_CHAIN_FULL)
 				c[DP_C_CHAIN_TABLE_FULL]++;
-			len = blob_build(w, s);
-			if (len != 0) {
+			/* Released as known, new again now: another worker's blob failed meanwhile. */
+			len = s->certs_released ? 0 : blob_build(w, s);
+			if (len == 0 && s->certs_released) {
+				ev->flags |= CW_EVF_BLOB_DROPPED;
+				c[DP_C_BLOB_RELEASED]++;
+				if (res == DP_CHAIN_NEW)
+					dp_chain_unsent(w->chains, w->cc, ev->chain_id);
+			} else if (len != 0) {
 				blob = (const struct cw_chain_blob *)w->blob;
 				ev->flags |= CW_EVF_CHAIN_NEW;
 			} else {

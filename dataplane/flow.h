@@ -40,8 +40,9 @@ dp_flow_key_hash(const struct cw_flow_key *k)
 /* A handshake context and its two reassembly buffers, from the worker's pool. */
 struct dp_sess {
 	struct cw_session s;
-	uint32_t idx; /* position in the pool */
-	uint32_t pad;
+	uint32_t idx;          /* position in the pool */
+	uint8_t chain_checked; /* the chain table was asked once the certificates were parsed */
+	uint8_t pad[3];
 };
 
 /* dp_flow.syn bits, per canonical side (0: key.a, 1: key.b). */
@@ -164,6 +165,7 @@ dp_sess_get(struct dp_sess_pool *p)
 	if (p->n - p->nfree > p->peak_sessions)
 		p->peak_sessions = p->n - p->nfree;
 	cw_session_init_bufs(&s->s, &p->ops);
+	s->chain_checked = 0;
 	return s;
 }
 

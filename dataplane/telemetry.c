@@ -60,6 +60,7 @@ static const char *const dp_cnt_names[DP_C__MAX] = {
 	[DP_C_EV_DROP] = "events_dropped",
 	[DP_C_BLOB_OUT] = "blobs_out",
 	[DP_C_BLOB_DROP] = "blobs_dropped",
+	[DP_C_BLOB_RELEASED] = "blobs_released",
 	[DP_C_DISPATCH_OUT] = "dispatch_out",
 	[DP_C_DISPATCH_DROP] = "dispatch_dropped",
 	[DP_C_DISPATCH_WAIT] = "dispatch_waits",
@@ -84,8 +85,8 @@ dp_stats_total(struct dp_stats *t)
 
 /* Counters that mean a packet, flow, event or blob was lost, in the order of the stats line. */
 static const unsigned int dp_drop_cnt[] = {
-	DP_C_TOO_LONG, DP_C_EVICT_FAIL, DP_C_NO_SESSION, DP_C_BUF_SHORT, DP_C_EV_DROP, DP_C_BLOB_DROP,
-	DP_C_DISPATCH_DROP,
+	DP_C_TOO_LONG, DP_C_EVICT_FAIL, DP_C_NO_SESSION, DP_C_BUF_SHORT, DP_C_EV_DROP,
+	DP_C_BLOB_DROP, DP_C_BLOB_RELEASED, DP_C_DISPATCH_DROP,
 };
 
 void

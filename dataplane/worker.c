@@ -378,8 +378,21 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 		f->actions &= (uint8_t)~DP_ACT_PROBE;
 		c[DP_C_TLS_FLOWS]++;
 	}
-	if (rc == CW_SESS_MORE)
+	if (rc == CW_SESS_MORE) {
+		/*
+		 * Certificates just parsed: if their chain was sent before, the
+		 * bytes will not be needed for a blob, so they are released now
+		 * instead of holding the server's buffer to the end of the handshake.
+		 */
+		if ((s->ev.flags & CW_EVF_CERT) && !f->sess->chain_checked) {
+			int hit;
+
+			f->sess->chain_checked = 1;
+			if (s->certs.n > 0 && dp_chain_known(w->chains, w->cc, s->ev.chain_id, &hit))
+				cw_session_release_certs(s);
+		}
 		return;
+	}
 	dp_flow_end(w, f, rc == CW_SESS_DONE ? CW_END_DONE : cw_session_abandon_reason(s));
 }
 

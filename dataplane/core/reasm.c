@@ -70,6 +70,26 @@ cw_reasm_move(struct cw_reasm *r, uint8_t *buf, uint32_t cap)
 	r->cap = cap;
 }
 
+void
+cw_reasm_drop(struct cw_reasm *r, uint32_t n)
+{
+	uint32_t ext = cw_reasm_extent(r);
+
+	if (n == 0 || n > r->consumed)
+		return;
+	if (ext > n)
+		memmove(r->buf, r->buf + n, ext - n);
+	r->base_seq += n;
+	r->contig -= n;
+	r->consumed -= n;
+	r->limit -= n;
+	r->dropped += n;
+	for (unsigned int i = 0; i < r->nooo; i++) {
+		r->ooo[i].start -= n;
+		r->ooo[i].end -= n;
+	}
+}
+
 /*
  * Only honoured while nothing is held: once bytes sit at offsets computed
  * from an earlier base, moving the base would misplace them. A late SYN
@@ -78,7 +98,7 @@ cw_reasm_move(struct cw_reasm *r, uint8_t *buf, uint32_t cap)
 void
 cw_reasm_set_isn(struct cw_reasm *r, uint32_t isn)
 {
-	if (r->contig != 0 || r->nooo != 0 || r->consumed != 0)
+	if (r->contig != 0 || r->nooo != 0 || r->consumed != 0 || r->dropped != 0)
 		return;
 	r->base_seq = isn + 1;
 	r->have_base = 1;
@@ -143,15 +163,18 @@ unsigned int
 cw_reasm_add(struct cw_reasm *r, uint32_t seq, const uint8_t *data, uint32_t len)
 {
 	unsigned int res = 0;
-	uint32_t off, end, skip, ns, ne, old_contig;
+	uint32_t off, end, skip, ns, ne, old_contig, room;
 	unsigned int i, k, merged;
 	int32_t d;
 	int wrote;
 
 	if (r->stopped)
 		return CW_RA_STOPPED;
-	/* A growable direction without a buffer yet (limit > 0) cuts at cap 0 below: CW_RA_CAP. */
-	if (r->limit == 0)
+	/*
+	 * No buffer ever (limit 0, nothing dropped). A growable direction without a
+	 * buffer now (limit > 0, or dropped) cuts at room 0 below: CW_RA_CAP.
+	 */
+	if (r->limit == 0 && r->dropped == 0)
 		return CW_RA_NOBUF;
 	if (len == 0 || data == NULL)
 		return 0;
@@ -173,11 +196,12 @@ cw_reasm_add(struct cw_reasm *r, uint32_t seq, const uint8_t *data, uint32_t len
 		off = (uint32_t)d;
 	}
 
-	/* Clip to the buffer without forming off + len (it can wrap). */
-	if (off >= r->cap)
+	/* Clip to the buffer and the limit without forming off + len (it can wrap). */
+	room = r->cap < r->limit ? r->cap : r->limit;
+	if (off >= room)
 		return res | CW_RA_CAP;
-	if (len > r->cap - off) {
-		len = r->cap - off;
+	if (len > room - off) {
+		len = room - off;
 		res |= CW_RA_CAP;
 	}
 	end = off + len;

@@ -30,8 +30,14 @@
  * cw_reasm_move() switches to the larger buffer); an owner that cannot
  * grow it any more sets limit = cap.
  *
+ * An owner may also drop bytes the parser is done with from the front
+ * (cw_reasm_drop()): buf[0] is then stream offset `dropped`, and every
+ * offset here, `limit` included, counts from there, so the direction still
+ * holds at most the stream's first limit + dropped bytes, exactly as
+ * without dropping.
+ *
  * Invariants:
- *   consumed <= contig <= cap <= limit
+ *   consumed <= contig <= min(cap, limit)
  *   ooo[0..nooo) are disjoint, sorted, non-adjacent to each other, and all
  *   lie in (contig, cap].
  * Bytes [0, consumed) belong to the parser, which may rewrite them in
@@ -42,7 +48,8 @@
 struct cw_reasm {
 	uint8_t *buf;
 	uint32_t cap;       /* size of buf */
-	uint32_t limit;     /* most bytes ever held (>= cap) */
+	uint32_t limit;     /* most bytes ever held, counted from buf[0] */
+	uint32_t dropped;   /* stream bytes dropped before buf[0] */
 	uint32_t base_seq;  /* sequence number of buf[0] */
 	uint32_t contig;    /* [0, contig) filled, in order */
 	uint32_t consumed;  /* [0, consumed) handed to the parser */
@@ -79,6 +86,13 @@ cw_reasm_extent(const struct cw_reasm *r)
  * again when this returns. Pointers into it must be moved by the caller.
  */
 void cw_reasm_move(struct cw_reasm *r, uint8_t *buf, uint32_t cap);
+
+/*
+ * Drop the first n held bytes (n <= consumed): the rest moves to the front
+ * of the buffer and every offset, limit included, moves down by n. Pointers
+ * into the buffer must be moved by the caller.
+ */
+void cw_reasm_drop(struct cw_reasm *r, uint32_t n);
 
 /* A SYN (or SYN-ACK) was seen with this ISN: the stream starts at isn + 1. */
 void cw_reasm_set_isn(struct cw_reasm *r, uint32_t isn);

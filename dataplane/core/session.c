@@ -83,6 +83,76 @@ ensure_buf(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt)
 	}
 }
 
+/*
+ * Buffers on demand: drop from the front of a direction what the framing
+ * parser is done with (everything before the next handshake message still
+ * being assembled, or everything consumed), but never certificate bytes
+ * the views still point to; give the buffer back when nothing is left.
+ * A buffer left at least four times larger than what it holds is exchanged
+ * for a smaller one when the buffer ops have one.
+ * The parser's offsets move down with the bytes, so it sees the same stream.
+ */
+static void
+trim(struct cw_session *s, int side)
+{
+	struct cw_reasm *r = &s->ra[side];
+	struct cw_tls_stream *ts = &s->ts[side];
+	uint32_t d = ts->hs_rd < ts->hs_wr ? ts->hs_rd : r->consumed, ext, ncap = 0;
+	uint8_t *nb;
+
+	if (r->buf == NULL)
+		return;
+	if (d > r->consumed)
+		d = r->consumed;
+	if (!s->certs_released) {
+		for (uint32_t i = 0; i < s->certs.n; i++) {
+			const uint8_t *p = s->certs.c[i].p;
+
+			if (p >= r->buf && p < r->buf + r->cap && (uint32_t)(p - r->buf) < d)
+				d = (uint32_t)(p - r->buf);
+		}
+	}
+	if (d == 0)
+		return;
+	cw_reasm_drop(r, d);
+	move_views(s, r->buf + d, r->cap - d, r->buf);
+	ts->rd -= d;
+	ts->hs_rd = ts->hs_rd > d ? ts->hs_rd - d : 0;
+	ts->hs_wr = ts->hs_wr > d ? ts->hs_wr - d : 0;
+	ext = cw_reasm_extent(r);
+	if (ext == 0) {
+		s->bufs->put(s->bufs->arg, r->buf, r->cap);
+		r->buf = NULL;
+		r->cap = 0;
+	} else if ((uint64_t)ext * 4 <= r->cap &&
+		   (nb = s->bufs->get(s->bufs->arg, ext, &ncap)) != NULL) {
+		if (ncap < r->cap && ncap >= ext) {
+			uint8_t *old = r->buf;
+			uint32_t ocap = r->cap;
+
+			cw_reasm_move(r, nb, ncap);
+			move_views(s, old, ocap, nb);
+			s->bufs->put(s->bufs->arg, old, ocap);
+		} else {
+			s->bufs->put(s->bufs->arg, nb, ncap);
+		}
+	}
+}
+
+void
+cw_session_release_certs(struct cw_session *s)
+{
+	if (s->certs_released)
+		return;
+	s->certs_released = 1;
+	for (uint32_t i = 0; i < s->certs.n; i++)
+		s->certs.c[i].p = NULL;
+	if (s->bufs != NULL && s->state != CW_SS_FINISHED) {
+		trim(s, 0);
+		trim(s, 1);
+	}
+}
+
 static int
 side_of(struct cw_session *s, const struct cw_pkt *pkt)
 {
@@ -382,6 +452,8 @@ on_certificate(struct cw_session *s, const struct cw_tls_item *it)
 		return;
 	}
 	ev->flags |= CW_EVF_CERT;
+	/* Ids now, while the bytes are surely held: the owner may release them before the end. */
+	cw_chain_id(&s->certs, s->cert_ids, ev->chain_id);
 	ev->ncerts = s->certs.total > 255 ? 255 : (uint8_t)s->certs.total;
 	if (s->certs.total > s->certs.n || s->certs.n > CW_EV_CHAIN_MAX)
 		ev->anomalies |= CW_EVA_CHAIN_TRUNC;
@@ -519,7 +591,8 @@ skip_preamble(struct cw_session *s, int side)
 
 	if (s->ev.flags & (CW_EVF_CH | CW_EVF_SH))
 		return 0;
-	if (s->preamble_segs[side] >= CW_SESS_PREAMBLE_SEGS || r->contig > CW_SESS_PREAMBLE_MAX)
+	if (s->preamble_segs[side] >= CW_SESS_PREAMBLE_SEGS ||
+	    r->dropped + r->contig > CW_SESS_PREAMBLE_MAX)
 		return 0;
 	s->preamble_segs[side]++;
 	s->ev.flags |= CW_EVF_PREAMBLE;
@@ -651,8 +724,11 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 			ensure_buf(s, &s->ra[side], pkt);
 		ra = cw_reasm_add(&s->ra[side], pkt->seq, pkt->payload, pkt->payload_len);
 		ev->anomalies |= ra_anomalies(ra);
-		if (ra & CW_RA_NEW)
+		if (ra & CW_RA_NEW) {
 			rc = parse_side(s, side, pkt, side);
+			if (rc == CW_SESS_MORE && s->bufs != NULL)
+				trim(s, side);
+		}
 	}
 	if (rc == CW_SESS_MORE && (pkt->tcp_flags & (CW_TCP_FIN | CW_TCP_RST))) {
 		if (!seq_plausible(&s->ra[side], pkt->seq + pkt->payload_len)) {
@@ -691,8 +767,6 @@ cw_session_finish(struct cw_session *s, enum cw_end_reason why)
 		s->cli_side = 0; /* roles never became known: side 0 stays the client */
 	ev->cli_ttl = s->ttl[s->cli_side];
 	ev->srv_ttl = s->ttl[!s->cli_side];
-	if (s->certs.n > 0)
-		cw_chain_id(&s->certs, s->cert_ids, ev->chain_id);
 	cw_reasm_stop(&s->ra[0]);
 	cw_reasm_stop(&s->ra[1]);
 }

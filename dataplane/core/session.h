@@ -48,7 +48,12 @@ struct cw_session_hooks {
  * Buffers on demand, for sessions started with cw_session_init_bufs(): a
  * direction gets no buffer until its first payload, then one as large as
  * its bytes so far need, replaced by a larger one when they outgrow it (the
- * session copies what it holds and moves its views). get() returns a buffer
+ * session copies what it holds and moves its views). Such a session also
+ * drops from the front of each direction what the parser is done with, and
+ * gives a buffer back as soon as nothing is left in it, so a direction holds
+ * a buffer only while a record or message spans segments (and, on the
+ * server side, while the certificate bytes are kept: until
+ * cw_session_release_certs()). get() returns a buffer
  * of at least `need` bytes (at most `limit`) and its size in *cap, or NULL
  * when none is free: the direction then keeps what it has, as if its cap
  * were reached (CW_EVA_CAP). put() takes back a buffer the session no longer
@@ -96,6 +101,7 @@ struct cw_session {
 	void *hook_arg;
 	const struct cw_buf_ops *bufs;  /* NULL: fixed buffers from cw_session_init() */
 	uint8_t buf_short;              /* bufs could not supply a buffer: bytes were cut */
+	uint8_t certs_released;         /* cw_session_release_certs(): certs.c[].p are NULL */
 };
 
 /* Prepare a session; the two buffers (cap bytes each) serve address sides 0 and 1. */
@@ -108,9 +114,17 @@ void cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops);
 int cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns);
 
 /*
- * Finalise the event (idempotent): records the end reason and computes the
- * chain id. After it, s->ev is complete and s->certs stays valid until the
- * buffers are released.
+ * The owner no longer needs the certificate bytes (their ids and the chain id
+ * are already in cert_ids and ev.chain_id, computed when the Certificate
+ * message was parsed): the views become NULL (lengths stay) and, with buffers
+ * on demand, the bytes are dropped.
+ */
+void cw_session_release_certs(struct cw_session *s);
+
+/*
+ * Finalise the event (idempotent): records the end reason. After it, s->ev
+ * is complete and s->certs stays valid (unless released) until the buffers
+ * are released.
  */
 void cw_session_finish(struct cw_session *s, enum cw_end_reason why);
 

@@ -5,7 +5,7 @@
 
 # Counters sampled from chainwatch-dp. The loss counters are every one that means a packet,
 # flow, event or blob was lost (the stats line's drop list).
-DP_DROP_FIELDS="events_dropped blobs_dropped no_session reasm_buf_short evict_fail too_long dispatch_dropped"
+DP_DROP_FIELDS="events_dropped blobs_dropped blobs_released no_session reasm_buf_short evict_fail too_long dispatch_dropped"
 DP_RATE_FIELDS="rx_packets rx_bytes handshakes_done chains_known chains_new $DP_DROP_FIELDS"
 
 # rate_val LINE FIELD: FIELD's per-second rate in a dp-rate.py line (empty if absent)
