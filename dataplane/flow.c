@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Per-worker flow table (canonical 5-tuple -> flow state) and the bounded handshake-session pool. */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <rte_debug.h>
@@ -12,7 +13,8 @@
 #include "flow.h"
 
 /*
- * The table's hash and key compare, specialised for the 40-byte key: rte_hash's generic
+ * The table's hash and key compare, specialised for the 48-byte key (40 bytes of 5-tuple, then
+ * zero): rte_hash's generic
  * CRC loop and memcmp() (it has vector compares only for multiples of 16 bytes) cost more
  * than the lookup itself on the done-flow path. The hash is dp_flow_key_hash() (flow.h).
  */
@@ -36,6 +38,7 @@ dp_flow_key_cmp(const void *a, const void *b, size_t len)
 }
 
 _Static_assert(sizeof(struct cw_flow_key) == 5 * sizeof(uint64_t), "dp_flow_key_hash reads 5 words");
+_Static_assert(offsetof(struct dp_flow_key, k) == 0, "the 5-tuple leads the key");
 
 int
 dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,
@@ -44,7 +47,7 @@ dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int s
 	struct rte_hash_parameters hp = {
 		.name = name,
 		.entries = n,
-		.key_len = sizeof(struct cw_flow_key),
+		.key_len = sizeof(struct dp_flow_key),
 		.hash_func = dp_flow_hash,
 		.hash_func_init_val = 0,
 		.socket_id = socket,

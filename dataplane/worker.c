@@ -150,7 +150,7 @@ static void
 flow_remove(struct dp_worker *w, uint32_t pos)
 {
 	struct dp_flow_table *ft = &w->ft;
-	struct cw_flow_key key;
+	struct dp_flow_key key;
 	void *kp;
 
 	if (rte_hash_get_key_with_position(ft->h, (int32_t)pos, &kp) == 0) {
@@ -213,7 +213,7 @@ flow_worth_tracking(const struct cw_pkt *pkt)
  * (evicting one when the table is full). NULL: dropped, counted.
  */
 static struct dp_flow *
-flow_add(struct dp_worker *w, const struct cw_flow_key *key, hash_sig_t sig)
+flow_add(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
 {
 	struct dp_flow_table *ft = &w->ft;
 	int32_t pos;
@@ -250,7 +250,7 @@ flow_add(struct dp_worker *w, const struct cw_flow_key *key, hash_sig_t sig)
  * have added their flow since) and for the rest of a burst once an entry was removed.
  */
 static struct dp_flow *
-flow_get(struct dp_worker *w, const struct cw_pkt *pkt, const struct cw_flow_key *key,
+flow_get(struct dp_worker *w, const struct cw_pkt *pkt, const struct dp_flow_key *key,
 	 hash_sig_t sig, int *is_new)
 {
 	struct dp_flow_table *ft = &w->ft;
@@ -418,7 +418,7 @@ frame_of(struct rte_mbuf *m, uint8_t *scratch, uint64_t *c)
  */
 struct dp_burst {
 	struct cw_pkt pkt[DP_BURST];
-	struct cw_flow_key key[DP_BURST];
+	struct dp_flow_key key[DP_BURST];
 	const void *kp[DP_BURST];
 	hash_sig_t sig[DP_BURST];
 	int32_t pos[DP_BURST];
@@ -455,7 +455,7 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 			c[DP_C_DEC + (res < CW_DEC__MAX ? res : CW_DEC_BAD_L3)]++;
 			continue;
 		}
-		cw_flow_key_make(&b->key[k], &b->pkt[k]);
+		dp_flow_key_make(&b->key[k], &b->pkt[k]);
 		b->kp[k] = &b->key[k];
 		b->sig[k] = dp_flow_key_hash(&b->key[k]);
 		b->ts[k] = stamp[i];

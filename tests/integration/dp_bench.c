@@ -383,15 +383,16 @@ main(int argc, char **argv)
 		/*
 		 * Memory per flow in handshake: the session and the reassembly buffers its
 		 * directions hold, averaged over every burst that ended with a flow in handshake,
-		 * plus the flow entry (64 B) and its rte_hash key slot (40 B key + 8 B index + its
-		 * 8 B bucket signature and index). What the pool reserves per session is the bound.
+		 * plus the flow entry (64 B) and its rte_hash share: the key slot (8 B data
+		 * pointer + 48 B key, in 16 B steps) and ~8 B of bucket (signature and index).
+		 * What the pool reserves per session is the bound.
 		 */
 		printf("memory per flow in handshake: %.0f B (session %zu B + buffers %.0f B) + flow "
 		       "entry %zu B + rte_hash ~%zu B; %.1f flows in handshake on average, peak %u "
 		       "(%.1f KiB); the pool reserves %.0f B per session\n",
 		       (double)pool_mem.bytes / (double)pool_mem.sessions, sizeof(struct dp_sess),
 		       (double)pool_mem.bytes / (double)pool_mem.sessions - (double)sizeof(struct dp_sess),
-		       sizeof(struct dp_flow), sizeof(struct cw_flow_key) + 16,
+		       sizeof(struct dp_flow), RTE_ALIGN(sizeof(struct dp_flow_key) + 8, 16) + 8,
 		       (double)pool_mem.sessions / (double)pool_mem.samples, pool_mem.peak_sessions,
 		       (double)pool_mem.peak_bytes / 1024.0,
 		       (double)dp_sess_pool_bytes(conf.sessions, conf.reasm_kib * 1024u,
