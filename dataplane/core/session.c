@@ -453,7 +453,7 @@ on_certificate(struct cw_session *s, const struct cw_tls_item *it)
 	}
 	ev->flags |= CW_EVF_CERT;
 	/* Ids now, while the bytes are surely held: the owner may release them before the end. */
-	cw_chain_id(&s->certs, s->cert_ids, ev->chain_id);
+	cw_chain_id(&s->certs, NULL, ev->chain_id);
 	ev->ncerts = s->certs.total > 255 ? 255 : (uint8_t)s->certs.total;
 	if (s->certs.total > s->certs.n || s->certs.n > CW_EV_CHAIN_MAX)
 		ev->anomalies |= CW_EVA_CHAIN_TRUNC;

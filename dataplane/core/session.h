@@ -83,7 +83,6 @@ struct cw_session {
 	struct cw_reasm ra[2];         /* indexed by address side, see cli_side */
 	struct cw_tls_stream ts[2];    /* indexed by address side */
 	struct cw_cert_list certs;     /* views into the server side's buffer */
-	uint8_t cert_ids[CW_TLS_MAX_CERTS][CW_ID_LEN];
 	struct cw_flow_event ev;       /* filled as the handshake progresses */
 	uint8_t side_addr[16];         /* address of side 0: the sender of the first packet */
 	uint16_t side_port;
@@ -114,9 +113,8 @@ void cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops);
 int cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns);
 
 /*
- * The owner no longer needs the certificate bytes (their ids and the chain id
- * are already in cert_ids and ev.chain_id, computed when the Certificate
- * message was parsed): the views become NULL (lengths stay) and, with buffers
+ * The owner no longer needs the certificate bytes (the chain id is already in
+ * ev.chain_id, computed when the Certificate message was parsed): the views become NULL (lengths stay) and, with buffers
  * on demand, the bytes are dropped.
  */
 void cw_session_release_certs(struct cw_session *s);
