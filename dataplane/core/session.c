@@ -88,6 +88,8 @@ ensure_buf(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt)
  * parser is done with (everything before the next handshake message still
  * being assembled, or everything consumed), but never certificate bytes
  * the views still point to; give the buffer back when nothing is left.
+ * Only when that is at least half of what is held: moving a long partial
+ * record down to free a short prefix costs more than it saves.
  * A buffer left at least four times larger than what it holds is exchanged
  * for a smaller one when the buffer ops have one.
  * The parser's offsets move down with the bytes, so it sees the same stream.
@@ -112,7 +114,8 @@ trim(struct cw_session *s, int side)
 				d = (uint32_t)(p - r->buf);
 		}
 	}
-	if (d == 0)
+	ext = cw_reasm_extent(r);
+	if (d == 0 || (d < ext && d < ext - d))
 		return;
 	cw_reasm_drop(r, d);
 	move_views(s, r->buf + d, r->cap - d, r->buf);
