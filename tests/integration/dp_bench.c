@@ -387,16 +387,22 @@ main(int argc, char **argv)
 		 * pointer + 48 B key, in 16 B steps) and ~8 B of bucket (signature and index).
 		 * What the pool reserves per session is the bound.
 		 */
-		printf("memory per flow in handshake: %.0f B (session %zu B + buffers %.0f B) + flow "
-		       "entry %zu B + rte_hash ~%zu B; %.1f flows in handshake on average, peak %u "
-		       "(%.1f KiB); the pool reserves %.0f B per session\n",
-		       (double)pool_mem.bytes / (double)pool_mem.sessions, sizeof(struct dp_sess),
-		       (double)pool_mem.bytes / (double)pool_mem.sessions - (double)sizeof(struct dp_sess),
-		       sizeof(struct dp_flow), RTE_ALIGN(sizeof(struct dp_flow_key) + 8, 16) + 8,
-		       (double)pool_mem.sessions / (double)pool_mem.samples, pool_mem.peak_sessions,
-		       (double)pool_mem.peak_bytes / 1024.0,
-		       (double)dp_sess_pool_bytes(conf.sessions, conf.reasm_kib * 1024u,
-						  dp_conf_reasm_big(&conf)) / conf.sessions);
+		if (pool_mem.samples == 0) {
+			printf("memory per flow in handshake: no burst ended with a flow in handshake\n");
+		} else {
+			double per = (double)pool_mem.bytes / (double)pool_mem.sessions;
+
+			printf("memory per flow in handshake: %.0f B (session %zu B + buffers %.0f B) + "
+			       "flow entry %zu B + rte_hash ~%zu B; %.1f flows in handshake on average, "
+			       "peak %u (%.1f KiB); the pool reserves %.0f B per session\n",
+			       per, sizeof(struct dp_sess), per - (double)sizeof(struct dp_sess),
+			       sizeof(struct dp_flow), RTE_ALIGN(sizeof(struct dp_flow_key) + 8, 16) + 8,
+			       (double)pool_mem.sessions / (double)pool_mem.samples,
+			       pool_mem.peak_sessions, (double)pool_mem.peak_bytes / 1024.0,
+			       (double)dp_sess_pool_bytes(conf.sessions, conf.reasm_kib * 1024u,
+							  dp_conf_reasm_big(&conf)) /
+				       conf.sessions);
+		}
 	}
 
 	/* Run once more, finish every flow, then replay everything but bare SYNs: all done-flow packets. */
