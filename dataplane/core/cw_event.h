@@ -107,7 +107,7 @@ struct cw_flow_event {
 	char ja4[40];  /* JA4, "" if no ClientHello */
 	uint8_t t13_nrec;
 	uint8_t pad0;
-	uint16_t t13_rec[CW_EV_T13_REC_MAX]; /* encrypted server-flight record lengths */
+	uint16_t t13_rec[CW_EV_T13_REC_MAX]; /* encrypted server-flight record lengths, to Finished */
 	uint32_t t13_bytes;                  /* sum over all server-flight records, even past the max */
 	uint32_t cli_bytes, srv_bytes;       /* handshake bytes seen per direction */
 	uint8_t reserved[28];

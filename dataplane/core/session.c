@@ -519,6 +519,28 @@ on_hs_msg(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_side
 	return CW_SESS_MORE;
 }
 
+/*
+ * Length of the record that carries a TLS 1.3 Finished under this cipher suite, unpadded: a
+ * 4-byte message header, the verify data (the suite's hash length), the inner content type and
+ * the AEAD tag (RFC 8446 4.4.4, 5.2; B.4). 0 for a suite not listed.
+ */
+static uint32_t
+t13_finished_len(uint16_t cipher)
+{
+	switch (cipher) {
+	case 0x1301: /* TLS_AES_128_GCM_SHA256 */
+	case 0x1303: /* TLS_CHACHA20_POLY1305_SHA256 */
+	case 0x1304: /* TLS_AES_128_CCM_SHA256 */
+		return 4 + 32 + 1 + 16;
+	case 0x1302: /* TLS_AES_256_GCM_SHA384 */
+		return 4 + 48 + 1 + 16;
+	case 0x1305: /* TLS_AES_128_CCM_8_SHA256 */
+		return 4 + 32 + 1 + 8;
+	default:
+		return 0;
+	}
+}
+
 /* A whole non-handshake (or encrypted) record; returns a CW_SESS_* code. */
 static int
 on_record(struct cw_session *s, int side, const struct cw_tls_item *it)
@@ -543,10 +565,15 @@ on_record(struct cw_session *s, int side, const struct cw_tls_item *it)
 		if (!from_client) {
 			if (it->rec_type == CW_TLS_CT_CCS)
 				return CW_SESS_MORE; /* middlebox-compatibility CCS */
+			/* After the server's Finished: NewSessionTicket and data, not the flight. */
+			if (s->t13_fin)
+				return CW_SESS_MORE;
 			if (ev->t13_nrec < CW_EV_T13_REC_MAX)
 				ev->t13_rec[ev->t13_nrec++] =
 					it->rec_len > 0xffff ? 0xffff : (uint16_t)it->rec_len;
 			ev->t13_bytes += it->rec_len;
+			if (ev->t13_nrec >= 3 && it->rec_len == t13_finished_len(ev->cipher))
+				s->t13_fin = 1;
 			return CW_SESS_MORE;
 		}
 		if (it->rec_type == CW_TLS_CT_ALERT && ev->t13_nrec > 0) {

@@ -90,6 +90,7 @@ struct cw_session {
 	uint8_t state;                 /* enum cw_sess_state */
 	uint8_t syn_seen;
 	uint8_t t13;                   /* TLS 1.3 ServerHello seen: counting encrypted flight */
+	uint8_t t13_fin;               /* the server's Finished record was recognised: flight complete */
 	uint8_t hrr;                   /* HelloRetryRequest seen: a second ClientHello is legal */
 	uint8_t end_hint;              /* enum cw_end_reason to use on CW_SESS_ABANDON */
 	uint8_t ttl[2];                /* per address side */
