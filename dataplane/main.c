@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* chainwatch-dp entry point: options, EAL and port setup, worker launch, shutdown and final counters. */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -32,6 +31,7 @@
 #include "dp.h"
 #include "flow.h"
 #include "port.h"
+#include "rundir.h"
 #include "telemetry.h"
 #include "worker.h"
 #ifdef CW_HAVE_XDP_STEER
@@ -1171,30 +1171,6 @@ print_counters(const struct dp_conf *conf)
 	fflush(stdout);
 }
 
-/*
- * EAL leaves its runtime directory (config, fbarray files, sockets) behind.
- * An offline run that chose its own prefix removes it, so analysing many
- * captures does not fill /var/run/dpdk. Only plain files one level deep.
- */
-static void
-remove_runtime_dir(const char *dir)
-{
-	struct dirent *de;
-	char path[PATH_MAX];
-	DIR *d = opendir(dir);
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < sizeof(path))
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 /* The runtime directory of a run that chose its own prefix, for runtime_dir_atexit(). */
 static char dp_runtime_dir[PATH_MAX];
 
@@ -1203,7 +1179,7 @@ static void
 runtime_dir_atexit(void)
 {
 	if (dp_runtime_dir[0] != '\0')
-		remove_runtime_dir(dp_runtime_dir);
+		dp_rundir_remove(dp_runtime_dir);
 }
 
 int

@@ -5,6 +5,7 @@
  * (dp_bench --curve N[,N...]); --huge first takes EAL memory from reserved hugepages.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <rte_mbuf.h>
 
 #include "chaintab.h"
+#include "rundir.h"
 #include "worker.h"
 
 #define MAX_FRAMES 200000
@@ -104,6 +106,17 @@ run(struct dp_worker *w, struct rte_mempool *mp, const uint32_t *idx, uint32_t n
 		mem_sample(w);
 	}
 	return cyc;
+}
+
+/* EAL cleanup, then the runtime directory of this run's own prefix. */
+static void
+finish_eal(void)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+	rte_eal_cleanup();
+	dp_rundir_remove(dir);
 }
 
 static double
@@ -297,7 +310,7 @@ main(int argc, char **argv)
 		if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0)
 			return 1;
 		n = (uint32_t)curve(argv[2]);
-		rte_eal_cleanup();
+		finish_eal();
 		return (int)n;
 	}
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0)
@@ -427,6 +440,6 @@ main(int argc, char **argv)
 
 	cw_shm_close(&shm);
 	cw_shm_unlink(inst);
-	rte_eal_cleanup();
+	finish_eal();
 	return 0;
 }

@@ -31,3 +31,9 @@ stats() { sort -g | awk '{v[NR]=$1} END {if (NR) printf "%s %s %s\n", v[int((NR+
 
 # fmt DECIMALS MEDIAN MIN MAX: "median [min, max]"
 fmt() { printf "%.${1}f [%.${1}f, %.${1}f]" "$2" "$3" "$4"; }
+
+# eal_rundir_rm PREFIX: remove the runtime directory EAL leaves for --file-prefix PREFIX
+# (/var/run/dpdk/PREFIX as root, else under XDG_RUNTIME_DIR, as EAL places it).
+eal_rundir_rm() {
+	if [ "$(id -u)" -eq 0 ]; then rm -rf "/var/run/dpdk/$1"; else rm -rf "${XDG_RUNTIME_DIR:-/tmp}/dpdk/$1"; fi
+}

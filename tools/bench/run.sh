@@ -97,6 +97,7 @@ if ! skip micro; then
 	say ""
 	"$BUILD/cw-chaintab-bench" --no-huge -m 256 --no-pci --file-prefix "cwbench-ct-$$" \
 		-l "$CPU" --log-level=error -- -r 11 | tee -a "$report"
+	eal_rundir_rm "cwbench-ct-$$"
 	say ""
 fi
 
@@ -186,6 +187,7 @@ dp_run() {
 	kill -INT "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	rm -f "/dev/shm/chainwatch.bench-$$"
+	eal_rundir_rm "$prefix"
 }
 if ! skip dp; then
 	if [ ! -x "$DP" ]; then

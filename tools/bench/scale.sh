@@ -118,6 +118,7 @@ run() {
 	kill -INT "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	rm -f "/dev/shm/chainwatch.scale-$$"
+	eal_rundir_rm "$prefix"
 }
 
 log "workers:$WORKERS; mixes: $MIXES; $R repeats of ${DURATION} s after ${WARMUP} s"
