@@ -61,14 +61,13 @@ publish(struct dp_worker *w, struct cw_flow_event *ev, const struct cw_session *
 			c[DP_C_CHAINS_NEW]++;
 			if (res == DP_CHAIN_FULL)
 				c[DP_C_CHAIN_TABLE_FULL]++;
-			/* Released as known, new again now: another worker's blob failed meanwhile. */
-			len = s->certs_released ? 0 : blob_build(w, s);
-			if (len == 0 && s->certs_released) {
+			if (s->certs_released) {
+				/* Released as known, new again now: another worker's blob failed meanwhile. */
 				ev->flags |= CW_EVF_BLOB_DROPPED;
 				c[DP_C_BLOB_RELEASED]++;
 				if (res == DP_CHAIN_NEW)
 					dp_chain_unsent(w->chains, w->cc, ev->chain_id);
-			} else if (len != 0) {
+			} else if ((len = blob_build(w, s)) != 0) {
 				blob = (const struct cw_chain_blob *)w->blob;
 				ev->flags |= CW_EVF_CHAIN_NEW;
 			} else {

@@ -196,7 +196,6 @@ dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, uint32_t big
 	}
 	p->n = n;
 	p->nfree = n;
-	p->cap = cap;
 	p->ops.get = dp_buf_get;
 	p->ops.put = dp_buf_put;
 	p->ops.arg = p;

@@ -155,7 +155,6 @@ struct dp_sess_pool {
 	uint32_t *free;    /* [n] */
 	uint32_t n;
 	uint32_t nfree;
-	uint32_t cap;      /* most bytes per direction: the largest class */
 	uint32_t nclass;
 	struct dp_buf_class cls[DP_BUF_CLASSES];
 	struct cw_buf_ops ops; /* every session's buffer ops: dp_buf_get/put on this pool */

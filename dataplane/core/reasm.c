@@ -27,27 +27,36 @@ cw_reasm_attach(struct cw_reasm *r, uint8_t *buf, uint32_t cap)
 	r->nooo = 0;
 }
 
+/*
+ * Where segment [seq, seq + len) starts in the buffer. Offsets are a signed
+ * 32-bit distance from base_seq (RFC 9293 3.4 modular comparison); without a
+ * base yet, the segment would set it. *skip gets how many leading bytes lie
+ * before the base (0 if none); returns 0 when all of them do.
+ */
+static int
+seg_offset(const struct cw_reasm *r, uint32_t seq, uint32_t len, uint32_t *off, uint32_t *skip)
+{
+	int32_t d = r->have_base ? (int32_t)(seq - r->base_seq) : 0;
+
+	*off = 0;
+	*skip = 0;
+	if (d >= 0) {
+		*off = (uint32_t)d;
+		return 1;
+	}
+	*skip = r->base_seq - seq; /* 1 .. 2^31, exact in unsigned arithmetic */
+	return *skip < len;
+}
+
 /* Offsets as cw_reasm_add() computes them, without storing anything. */
 uint32_t
 cw_reasm_need(const struct cw_reasm *r, uint32_t seq, uint32_t len)
 {
 	uint32_t off, skip;
-	int32_t d;
 
-	if (r->stopped || len == 0)
+	if (r->stopped || len == 0 || !seg_offset(r, seq, len, &off, &skip))
 		return 0;
-	if (!r->have_base)
-		return len < r->limit ? len : r->limit;
-	d = (int32_t)(seq - r->base_seq);
-	if (d < 0) {
-		skip = r->base_seq - seq;
-		if (skip >= len)
-			return 0;
-		len -= skip;
-		off = 0;
-	} else {
-		off = (uint32_t)d;
-	}
+	len -= skip;
 	if (off < r->consumed) {
 		if (len <= r->consumed - off)
 			return 0;
@@ -165,7 +174,6 @@ cw_reasm_add(struct cw_reasm *r, uint32_t seq, const uint8_t *data, uint32_t len
 	unsigned int res = 0;
 	uint32_t off, end, skip, ns, ne, old_contig, room;
 	unsigned int i, k, merged;
-	int32_t d;
 	int wrote;
 
 	if (r->stopped)
@@ -183,17 +191,12 @@ cw_reasm_add(struct cw_reasm *r, uint32_t seq, const uint8_t *data, uint32_t len
 		r->have_base = 1;
 	}
 
-	d = (int32_t)(seq - r->base_seq);
-	if (d < 0) {
-		skip = r->base_seq - seq; /* 1 .. 2^31, exact in unsigned arithmetic */
-		if (skip >= len)
-			return CW_RA_OLD;
+	if (!seg_offset(r, seq, len, &off, &skip))
+		return CW_RA_OLD;
+	if (skip > 0) {
 		res |= CW_RA_OLD;
 		data += skip;
 		len -= skip;
-		off = 0;
-	} else {
-		off = (uint32_t)d;
 	}
 
 	/* Clip to the buffer and the limit without forming off + len (it can wrap). */

@@ -50,6 +50,20 @@ move_views(struct cw_session *s, const uint8_t *from, uint32_t n, const uint8_t 
 	}
 }
 
+/* Move a direction to buffer nb (ncap bytes), with its views, and give the old one back. */
+static void
+switch_buf(struct cw_session *s, struct cw_reasm *r, uint8_t *nb, uint32_t ncap)
+{
+	uint8_t *old = r->buf;
+	uint32_t ocap = r->cap;
+
+	cw_reasm_move(r, nb, ncap);
+	if (old != NULL) {
+		move_views(s, old, ocap, nb);
+		s->bufs->put(s->bufs->arg, old, ocap);
+	}
+}
+
 /*
  * Before a segment is added: give its direction a buffer large enough for
  * it, from the session's buffer ops. When none can be had, the direction is
@@ -60,8 +74,7 @@ static void
 ensure_buf(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt)
 {
 	uint32_t need = cw_reasm_need(r, pkt->seq, pkt->payload_len), ncap = 0;
-	uint8_t *nb, *old = r->buf;
-	uint32_t ocap = r->cap;
+	uint8_t *nb;
 
 	if (need <= r->cap)
 		return;
@@ -76,11 +89,7 @@ ensure_buf(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt)
 	}
 	if (ncap > r->limit)
 		ncap = r->limit;
-	cw_reasm_move(r, nb, ncap);
-	if (old != NULL) {
-		move_views(s, old, ocap, nb);
-		s->bufs->put(s->bufs->arg, old, ocap);
-	}
+	switch_buf(s, r, nb, ncap);
 }
 
 /*
@@ -129,16 +138,10 @@ trim(struct cw_session *s, int side)
 		r->cap = 0;
 	} else if ((uint64_t)ext * 4 <= r->cap &&
 		   (nb = s->bufs->get(s->bufs->arg, ext, &ncap)) != NULL) {
-		if (ncap < r->cap && ncap >= ext) {
-			uint8_t *old = r->buf;
-			uint32_t ocap = r->cap;
-
-			cw_reasm_move(r, nb, ncap);
-			move_views(s, old, ocap, nb);
-			s->bufs->put(s->bufs->arg, old, ocap);
-		} else {
+		if (ncap < r->cap && ncap >= ext)
+			switch_buf(s, r, nb, ncap);
+		else
 			s->bufs->put(s->bufs->arg, nb, ncap);
-		}
 	}
 }
 

@@ -115,8 +115,9 @@ int cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t t
 
 /*
  * The owner no longer needs the certificate bytes (the chain id is already in
- * ev.chain_id, computed when the Certificate message was parsed): the views become NULL (lengths stay) and, with buffers
- * on demand, the bytes are dropped.
+ * ev.chain_id, computed when the Certificate message was parsed): the views
+ * become NULL (lengths stay) and, with buffers on demand, the bytes are
+ * dropped.
  */
 void cw_session_release_certs(struct cw_session *s);
 
