@@ -59,7 +59,7 @@ dp_flow_key_hash(const struct dp_flow_key *k)
 #define DP_ACT_DELIVER 0x04 /* an event is still owed */
 #define DP_ACT_ALL (DP_ACT_PROBE | DP_ACT_PARSE | DP_ACT_DELIVER)
 
-/* A handshake context and its two reassembly buffers, from the worker's pool. */
+/* A handshake context from the worker's pool; its directions draw buffers from the pool's classes. */
 struct dp_sess {
 	struct cw_session s;
 	uint32_t idx;          /* position in the pool */
@@ -75,8 +75,8 @@ struct dp_sess {
  * Flow state, 64 bytes. Indexed by the position rte_hash returns for the
  * key, so the key itself lives only in the hash. Only the owning worker
  * reads or writes it.
- * A session (and its reassembly buffers) is taken from the pool only when
- * the first payload arrives: until then the SYN/SYN-ACK sequence numbers
+ * A session is taken from the pool only when the first payload arrives
+ * (and a reassembly buffer only while a direction's bytes need one): until then the SYN/SYN-ACK sequence numbers
  * wait here, so a SYN flood holds table entries but no sessions.
  * Invariants: used == 0 -> every other field is meaningless;
  * sess != NULL -> actions & DP_ACT_PARSE; actions == 0 -> sess == NULL.
