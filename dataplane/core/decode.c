@@ -98,6 +98,26 @@ decode_tcp(struct cw_cur *c, struct cw_pkt *pkt)
 }
 
 /*
+ * An IPv4 address into the first 4 bytes of a zeroed 16-byte field, as one 8-byte store of the
+ * address and 4 zero bytes: the flow key reads the field as 8-byte words right after, and a
+ * 4-byte store cannot be forwarded to such a load (it waits for the store to retire).
+ */
+static inline void
+addr4(uint8_t dst[16], const uint8_t *src)
+{
+	uint32_t a;
+	uint64_t w;
+
+	memcpy(&a, src, sizeof(a));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	w = a;
+#else
+	w = (uint64_t)a << 32;
+#endif
+	memcpy(dst, &w, sizeof(w));
+}
+
+/*
  * IPv4 header (RFC 791 3.1):
  *   version(4 bits) ihl(4 bits) tos(1) total_length(2)
  *   id(2) flags(3 bits) fragment_offset(13 bits)
@@ -148,8 +168,8 @@ decode_ipv4(struct cw_cur *c, struct cw_pkt *pkt)
 	(void)cw_sub(c, (size_t)tot - hlen, &body);
 
 	pkt->ipver = 4;
-	memcpy(pkt->saddr, sa, 4);
-	memcpy(pkt->daddr, da, 4);
+	addr4(pkt->saddr, sa);
+	addr4(pkt->daddr, da);
 
 	/* MF (0x2000) or a non-zero offset (low 13 bits); DF (0x4000) is fine. */
 	if (frag & 0x3fff)
@@ -387,8 +407,13 @@ fast_ip(struct cw_pkt *pkt, uint8_t ver, const uint8_t *sa, const uint8_t *da, s
 {
 	memset(pkt, 0, sizeof(*pkt));
 	pkt->ipver = ver;
-	memcpy(pkt->saddr, sa, alen);
-	memcpy(pkt->daddr, da, alen);
+	if (alen == 4) {
+		addr4(pkt->saddr, sa);
+		addr4(pkt->daddr, da);
+	} else {
+		memcpy(pkt->saddr, sa, alen);
+		memcpy(pkt->daddr, da, alen);
+	}
 	pkt->ttl = ttl;
 	if (pad)
 		pkt->flags |= CW_PKT_F_L2_PAD;
