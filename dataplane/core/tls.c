@@ -727,8 +727,13 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 			}
 			if (cw_left(&c) < rlen)
 				return wait_more(ts, r, it);
-			/* hs_wr <= rd: the move only ever goes down, over consumed bytes. */
-			memmove(r->buf + ts->hs_wr, c.p, rlen);
+			if (ts->hs_rd == ts->hs_wr) {
+				/* No partial message held: parse this record's body where it is. */
+				ts->hs_rd = ts->hs_wr = ts->rd + REC_HDR_LEN;
+			} else {
+				/* hs_wr <= rd: the move only ever goes down, over consumed bytes. */
+				memmove(r->buf + ts->hs_wr, c.p, rlen);
+			}
 			ts->hs_wr += rlen;
 			ts->rd += REC_HDR_LEN + rlen;
 			ts->records++;

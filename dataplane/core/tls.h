@@ -124,12 +124,14 @@ struct cw_tls_item {
 };
 
 /*
- * Framing state for one direction. Handshake record payloads are compacted
- * in place to the start of the reassembly buffer so a message split across
- * records (or segments) becomes contiguous: buf[0, hs_wr) holds handshake
- * bytes, hs_rd is the next unparsed message. This is safe because every
- * record header removed makes the compacted stream shorter than the raw
- * stream (hs_wr <= rd), and bytes before rd are marked consumed.
+ * Framing state for one direction. buf[hs_rd, hs_wr) holds the handshake
+ * bytes not yet parsed, hs_rd being the next message header. A record that
+ * starts with no such bytes held is parsed where it lies (the window moves to
+ * its body); one that continues a partial message has its payload moved down
+ * to hs_wr, so a message split across records becomes contiguous. This is
+ * safe because every record header removed makes the compacted stream
+ * shorter than the raw stream (hs_wr <= rd), and bytes before rd are marked
+ * consumed.
  * Once `encrypted` is set, handshake records are reported as CW_TI_RECORD.
  */
 struct cw_tls_stream {

@@ -655,6 +655,34 @@ test_framing_reframed(void)
 	/* All four messages in one record. */
 	len = reframe(msgs, mlen, mlen, stream);
 	check_stream_steps(len, &want, steps, 4);
+
+	/*
+	 * Records that start with no partial message are parsed where they lie; those that
+	 * continue one are moved down onto it. Record sizes that mix the two: every body must
+	 * still be the message's own bytes.
+	 */
+	{
+		static const uint32_t rsz[] = {7, 80, 700, 1513, 1600, 4000};
+		uint32_t off;
+		int j;
+
+		for (j = 0; j < (int)(sizeof(rsz) / sizeof(rsz[0])); j++) {
+			len = reframe(msgs, mlen, rsz[j], stream);
+			for (i = 0; i < 4; i++) {
+				memcpy(work, stream, len);
+				run_stream(work, BUFSZ, len, steps[i], &c);
+				CHECK(c.n == 4 && c.terminal == 0);
+				for (off = 0; c.n == 4 && off < 4; off++) {
+					uint32_t at = 0, m;
+
+					for (m = 0; m < off; m++)
+						at += 4 + want.len[m];
+					CHECK(c.type[off] == want.type[off] && c.len[off] == want.len[off]);
+					CHECK(memcmp(c.body[off], msgs + at + 4, want.len[off]) == 0);
+				}
+			}
+		}
+	}
 }
 
 /* Hand-made framing edge cases. */
