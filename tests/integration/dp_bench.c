@@ -6,7 +6,6 @@
  */
 #include <inttypes.h>
 #include <limits.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,42 +17,24 @@
 #include <rte_mbuf.h>
 
 #include "chaintab.h"
+#include "dp_frames.h"
 #include "rundir.h"
 #include "worker.h"
 
 #define MAX_FRAMES 200000
 #define CHAIN_IDS 100000
 
-struct frame {
-	uint32_t len;
-	uint64_t ts_ns;
-	uint8_t *data;
-};
-
-static struct frame frames[MAX_FRAMES];
+static struct dp_frame frames[MAX_FRAMES];
 static uint32_t nframes;
 
 static void
 load(const char *file)
 {
-	char err[PCAP_ERRBUF_SIZE];
-	struct pcap_pkthdr *h;
-	const u_char *d;
-	pcap_t *p = pcap_open_offline(file, err);
+	int n = dp_frames_load(file, frames, MAX_FRAMES);
 
-	if (p == NULL || pcap_datalink(p) != DLT_EN10MB) {
-		fprintf(stderr, "dp_bench: %s: %s\n", file, p ? "not Ethernet" : err);
+	if (n < 0)
 		exit(1);
-	}
-	while (nframes < MAX_FRAMES && pcap_next_ex(p, &h, &d) == 1) {
-		if (h->caplen > 2048 - RTE_PKTMBUF_HEADROOM)
-			continue;
-		frames[nframes].len = h->caplen;
-		frames[nframes].data = malloc(h->caplen);
-		memcpy(frames[nframes].data, d, h->caplen);
-		nframes++;
-	}
-	pcap_close(p);
+	nframes = (uint32_t)n;
 }
 
 /* Feed frames[idx[0..n)] through the worker in bursts; returns TSC cycles spent inside bursts. */
@@ -92,13 +73,7 @@ run(struct dp_worker *w, struct rte_mempool *mp, const uint32_t *idx, uint32_t n
 		uint16_t m = 0;
 
 		for (k = 0; k < DP_BURST && i < n; k++, i++) {
-			struct rte_mbuf *mb = rte_pktmbuf_alloc(mp);
-			const struct frame *f = &frames[idx[i]];
-
-			memcpy(rte_pktmbuf_mtod(mb, void *), f->data, f->len);
-			mb->data_len = (uint16_t)f->len;
-			mb->pkt_len = f->len;
-			b[m++] = mb;
+			b[m++] = dp_frame_mbuf(mp, &frames[idx[i]]);
 		}
 		uint64_t t0 = rte_rdtsc_precise();
 		dp_worker_burst(w, b, m);
