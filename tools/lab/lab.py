@@ -43,6 +43,11 @@ HTTP_IP = "198.19.1.80"
 CAP_IFACE = "isp-cli"  # client-facing router interface (the capture point)
 SSLSPLIT_PORT = 10443
 MITM_PORT = 10444
+# Client source ports the runner binds itself (curl, openssl s_client), one per attempt. The client
+# namespace reserves them, so the kernel never hands one to a client that picks its own port
+# (gnutls-cli): such a client could otherwise take a port a later attempt binds, and two
+# connections would share a 5-tuple (or the bind would fail on a TIME_WAIT socket).
+BOUND_PORTS = (41001, 48999)
 REQUIRED_TOOLS = ["ip", "iptables", "openssl", "gnutls-serv", "gnutls-cli", "curl",
                   "sslsplit", "mitmdump", "tcpdump", "tshark", "ss"]
 
@@ -151,6 +156,8 @@ class Lab:
         for ip in (DNS_IP, HTTP_IP):
             run(["ip", "-n", self.ns_srv, "addr", "add", f"{ip}/32", "dev", "lo"])
         run(nsx(self.ns_isp, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"))
+        run(nsx(self.ns_cli, "sh", "-c", "echo %d-%d > /proc/sys/net/ipv4/ip_local_reserved_ports"
+                % BOUND_PORTS))
         # no offloads: the capture then shows wire-sized segments
         for ns, dev in ((self.ns_cli, "cli0"), (self.ns_isp, CAP_IFACE)):
             subprocess.run(nsx(ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"),
@@ -375,7 +382,7 @@ class Runner:
         self.root = os.path.join(lab.pki, "genuine-root.pem")
         self.sess = os.path.join(lab.work, "sessions")
         os.makedirs(self.sess, exist_ok=True)
-        self.port_seq = 41000
+        self.port_seq = BOUND_PORTS[0] - 1
 
     def attempt(self, a: Attempt):
         o = ORIGIN_BY_NAME[a.name]
@@ -395,6 +402,8 @@ class Runner:
         return rec
 
     def next_port(self):
+        if self.port_seq >= BOUND_PORTS[1]:
+            raise RuntimeError("more bound-port attempts than BOUND_PORTS holds")
         self.port_seq += 1
         return self.port_seq
 
