@@ -52,23 +52,30 @@ ext_bit_test_set(uint16_t type)
 }
 
 /*
- * Record extension number idx (0-based, wire order) of type `type`.
+ * Record extension number idx (0-based, wire order) of type `type`; seen is
+ * the caller's 64-bit filter of the types noted so far (zero at the start).
  * Returns CW_BAD on a duplicate: RFC 8446 §4.2 forbids more than one
  * extension of a type in a message, and a parser that silently keeps the
  * first or last copy would disagree with the endpoints about what was sent.
  */
 static int
-ext_note(uint16_t *ext, uint16_t *n_ext, uint32_t *anomalies, uint32_t idx, uint16_t type)
+ext_note(uint16_t *ext, uint16_t *n_ext, uint64_t *seen, uint32_t *anomalies, uint32_t idx,
+	 uint16_t type)
 {
+	/* One of 64 bits per type (top bits of a multiplicative hash): only a set bit needs the scan. */
+	uint64_t bit = 1ull << (((uint32_t)type * 0x9E3779B1u) >> 26);
 	uint32_t i;
 
 	if (idx < CW_TLS_MAX_EXT) {
-		for (i = 0; i < *n_ext; i++) {
-			if (ext[i] == type) {
-				*anomalies |= CW_TLS_A_DUP_EXT;
-				return CW_BAD;
+		if (*seen & bit) {
+			for (i = 0; i < *n_ext; i++) {
+				if (ext[i] == type) {
+					*anomalies |= CW_TLS_A_DUP_EXT;
+					return CW_BAD;
+				}
 			}
 		}
+		*seen |= bit;
 		ext[(*n_ext)++] = type;
 		return CW_OK;
 	}
@@ -303,6 +310,7 @@ cw_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct cw_client_he
 	struct cw_cur c = cur_of(body, len);
 	struct cw_cur sid, cs, comp, exts, e;
 	uint32_t idx = 0;
+	uint64_t seen = 0; /* ext_note() filter */
 	uint16_t type = 0;
 
 	memset(ch, 0, sizeof(*ch));
@@ -331,7 +339,7 @@ cw_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct cw_client_he
 	while (!cw_empty(&exts)) {
 		if (cw_u16(&exts, &type) != CW_OK || cw_vec(&exts, 2, &e) != CW_OK)
 			return CW_BAD;
-		if (ext_note(ch->ext, &ch->n_ext, &ch->anomalies, idx++, type) != CW_OK)
+		if (ext_note(ch->ext, &ch->n_ext, &seen, &ch->anomalies, idx++, type) != CW_OK)
 			return CW_BAD;
 		if (parse_ch_ext(type, &e, ch) != CW_OK)
 			ch->anomalies |= CW_TLS_A_BAD_EXT;
@@ -433,6 +441,7 @@ cw_tls_parse_server_hello(const uint8_t *body, uint32_t len, struct cw_server_he
 	struct cw_cur sid, exts, e;
 	const uint8_t *tail;
 	uint32_t idx = 0;
+	uint64_t seen = 0; /* ext_note() filter */
 	uint16_t type;
 
 	memset(sh, 0, sizeof(*sh));
@@ -465,7 +474,7 @@ cw_tls_parse_server_hello(const uint8_t *body, uint32_t len, struct cw_server_he
 	while (!cw_empty(&exts)) {
 		if (cw_u16(&exts, &type) != CW_OK || cw_vec(&exts, 2, &e) != CW_OK)
 			return CW_BAD;
-		if (ext_note(sh->ext, &sh->n_ext, &sh->anomalies, idx++, type) != CW_OK)
+		if (ext_note(sh->ext, &sh->n_ext, &seen, &sh->anomalies, idx++, type) != CW_OK)
 			return CW_BAD;
 		if (parse_sh_ext(type, &e, sh) != CW_OK)
 			sh->anomalies |= CW_TLS_A_BAD_EXT;

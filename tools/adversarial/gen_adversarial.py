@@ -804,6 +804,20 @@ def case_urg(flow):
     return p.data()
 
 
+def case_sni_nul(flow):
+    p = Pcap()
+    c = Conn(p, flow)
+    c.handshake()
+    ch = bytearray(flow.flights[0][1])
+    s, e = sni_range(bytes(ch))
+    ch[s + 6] = 0  # 'social.example.test' -> 'social\0example.test', same length
+    c.seg(0, 0, bytes(ch))
+    c.ack(1)
+    replay(c, flow, 1)
+    c.fin()
+    return p.data()
+
+
 def case_seq_wrap(flow):
     p = Pcap()
     c = Conn(p, flow, isn=(0xffffff80, 0xfffffa00))  # both streams wrap past 2^32 mid-handshake
@@ -891,6 +905,8 @@ CASES = [
     ('early_data_0rtt', 'early', case_early_data,
      'lines=1 %s flags&0x601=0x601 anomalies=ref end=ref' % HELLO),
     ('urgent_pointer', 't12', case_urg, 'lines=1 %s anomalies=0x2000 end=done' % FP12),
+    ('sni_embedded_nul', 't12', case_sni_nul,
+     'lines=1 sni=social?example.test %s anomalies=0x0 end=done' % FP12[len('sni=ref '):]),
     ('seq_wraparound', 't12', case_seq_wrap, 'lines=1 %s anomalies=0x0 end=done' % FP12),
     ('seq_far_ahead_behind', 't12', case_far_seq, 'lines=1 %s anomalies=0xa end=done' % FP12),
     ('rst_out_of_window', 't12', case_rst_out_of_window,
