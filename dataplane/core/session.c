@@ -236,9 +236,9 @@ copy_sni(struct cw_flow_event *ev, const struct cw_view *v)
 		memcpy(ev->sni, v->p, n);
 	ev->sni[n] = '\0';
 	/* An embedded NUL would silently shorten the name downstream: keep it visible. */
-	for (uint32_t i = 0; i < n; i++)
-		if (ev->sni[i] == '\0')
-			ev->sni[i] = '?';
+	for (char *z = memchr(ev->sni, '\0', n); z != NULL;
+	     z = memchr(z + 1, '\0', (size_t)(ev->sni + n - (z + 1))))
+		*z = '?';
 }
 
 /* Copy the ALPN ProtocolNameList contents, cutting at a whole-name boundary. */
