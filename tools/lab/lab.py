@@ -43,10 +43,10 @@ HTTP_IP = "198.19.1.80"
 CAP_IFACE = "isp-cli"  # client-facing router interface (the capture point)
 SSLSPLIT_PORT = 10443
 MITM_PORT = 10444
-# Client source ports the runner binds itself (curl, openssl s_client), one per attempt. The client
-# namespace reserves them, so the kernel never hands one to a client that picks its own port
-# (gnutls-cli): such a client could otherwise take a port a later attempt binds, and two
-# connections would share a 5-tuple (or the bind would fail on a TIME_WAIT socket).
+# Client source ports the runner binds itself (curl, the Python client), one per attempt. The client
+# namespace reserves them, so the kernel never hands one to a client that cannot choose its port
+# (gnutls-cli, openssl s_client): such a client could otherwise take a port a later attempt binds,
+# and two connections would share a 5-tuple (or the bind would fail on a TIME_WAIT socket).
 BOUND_PORTS = (41001, 48999)
 REQUIRED_TOOLS = ["ip", "iptables", "openssl", "gnutls-serv", "gnutls-cli", "curl",
                   "sslsplit", "mitmdump", "tcpdump", "tshark", "ss"]
