@@ -722,32 +722,33 @@ def analyse_pcap(pcap):
 def postprocess(lab, recs, pcap):
     """Fill src_port from the capture where the client could not bind it, then check the labels."""
     streams = analyse_pcap(pcap)
-    # the kernel reuses a source port towards another destination: key by port and destination
-    by_port = {(s["src_port"], s["dst_ip"], s["dst_port"]): (k, s) for k, s in streams.items() if "src_port" in s}
+    # A source port comes back, even towards the same destination (the server closed first, so the
+    # client holds no TIME_WAIT): match each attempt to its own stream by destination and the time
+    # of its SYN (attempts run one after another), and keep that stream for the checks below.
     syns = sorted((s["t_syn"], k) for k, s in streams.items() if "t_syn" in s and s["dst_port"] != 80)
     used = set()
     errors = []
-    for r in recs:
+    stream_of = {}
+    for i, r in enumerate(recs):
+        cand = [k for t, k in syns if k not in used and r["t_start"] - 0.002 <= t <= r["t_end"] + 0.002
+                and streams[k]["dst_ip"] == r["dst_ip"] and streams[k]["dst_port"] == r["dst_port"]
+                and r["src_port"] in (None, streams[k]["src_port"])]
         if r["src_port"] is not None:
-            hit = by_port.get((r["src_port"], r["dst_ip"], r["dst_port"]))
-            if not hit:
+            if not cand:
                 errors.append(f"no SYN in capture for bound port {r['src_port']} ({r['tool']} {r['dst_ip']}:{r['dst_port']})")
                 continue
-            used.add(hit[0])
             r["src_port_source"] = "bound"
+        elif len(cand) != 1:
+            errors.append(f"{len(cand)} candidate SYNs for {r['tool']} {r['dst_ip']}:{r['dst_port']} at {r['t_start']}")
+            continue
         else:
-            # attempts run one after another, so a client's SYN lies between its start and end
-            cand = [k for t, k in syns if k not in used and r["t_start"] - 0.002 <= t <= r["t_end"] + 0.002
-                    and streams[k]["dst_ip"] == r["dst_ip"] and streams[k]["dst_port"] == r["dst_port"]]
-            if len(cand) != 1:
-                errors.append(f"{len(cand)} candidate SYNs for {r['tool']} {r['dst_ip']}:{r['dst_port']} at {r['t_start']}")
-                continue
-            used.add(cand[0])
             r["src_port"] = streams[cand[0]]["src_port"]
             r["src_port_source"] = "pcap-time-match"
+        used.add(cand[0])
+        stream_of[i] = cand[0]
     # a client that aborts on a bad chain does not report the version; the ServerHello does
-    for r in recs:
-        st = by_port.get((r["src_port"], r["dst_ip"], r["dst_port"]), (None, {}))[1]
+    for i, r in enumerate(recs):
+        st = streams[stream_of[i]] if i in stream_of else {}
         r["wire_version"] = st.get("sh_version")
         if r["negotiated_version"] is None and st.get("sh_version"):
             r["negotiated_version"] = st["sh_version"]
@@ -756,10 +757,10 @@ def postprocess(lab, recs, pcap):
             errors.append(f"version mismatch on port {r['src_port']}: client {r['negotiated_version']} wire {st['sh_version']}")
     # TLS 1.2: the client's view of the chain must equal the cleartext Certificate message
     checked = 0
-    for r in recs:
+    for i, r in enumerate(recs):
         if r["src_port"] is None or r["negotiated_version"] != "TLSv1.2" or r["resumed"] or not r["chain_sha256"]:
             continue
-        st = by_port.get((r["src_port"], r["dst_ip"], r["dst_port"]), (None, {}))[1]
+        st = streams[stream_of[i]] if i in stream_of else {}
         wire = st.get("chain_sha256")
         want = wire[:1] if not r["chain_complete"] else wire
         if wire is None or want != r["chain_sha256"]:
