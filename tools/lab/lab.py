@@ -745,10 +745,10 @@ def postprocess(lab, recs, pcap):
             r["src_port"] = streams[cand[0]]["src_port"]
             r["src_port_source"] = "pcap-time-match"
         used.add(cand[0])
-        stream_of[i] = cand[0]
+        stream_of[i] = streams[cand[0]]
     # a client that aborts on a bad chain does not report the version; the ServerHello does
     for i, r in enumerate(recs):
-        st = streams[stream_of[i]] if i in stream_of else {}
+        st = stream_of.get(i, {})
         r["wire_version"] = st.get("sh_version")
         if r["negotiated_version"] is None and st.get("sh_version"):
             r["negotiated_version"] = st["sh_version"]
@@ -760,7 +760,7 @@ def postprocess(lab, recs, pcap):
     for i, r in enumerate(recs):
         if r["src_port"] is None or r["negotiated_version"] != "TLSv1.2" or r["resumed"] or not r["chain_sha256"]:
             continue
-        st = streams[stream_of[i]] if i in stream_of else {}
+        st = stream_of.get(i, {})
         wire = st.get("chain_sha256")
         want = wire[:1] if not r["chain_complete"] else wire
         if wire is None or want != r["chain_sha256"]:
@@ -936,6 +936,10 @@ def do_selftest(args):
         check(any(r["client_verified"] is True and not r["intercepted"] for r in recs),
               "a verifying client accepted a genuine chain")
         check(any(r["resumed"] for r in recs), "session resumption happened")
+        lo, hi = BOUND_PORTS
+        check(all((lo <= r["src_port"] <= hi) == (r.get("src_port_source") == "bound")
+                  for r in recs if r["src_port"] is not None),
+              f"bound source ports inside {lo}-{hi} (reserved), kernel-chosen ones outside")
         check(os.path.exists(os.path.join(out, "exec.pcap")) and summ.get("exec_in_isp_rc") == 0,
               "--exec-in-isp command ran with CW_LAB_IFACE")
         left = [n for n in run(["ip", "netns", "list"]).stdout.split() if n.endswith("-" + suffix)]
