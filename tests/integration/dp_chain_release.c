@@ -142,10 +142,10 @@ main(int argc, char **argv)
 	struct rte_mempool *mp;
 	struct pass p1, p2, p3;
 	uint8_t target[CW_ID_LEN] = {0};
-	char prefix[64], inst[64], dir[PATH_MAX];
+	char name[64], dir[PATH_MAX]; /* EAL file prefix and shared-memory instance */
 	int rc;
 	char *eal[] = {argv[0], "--no-huge", "-m", "256", "--no-pci", "-l", "0", "--log-level", "3",
-		       "--file-prefix", prefix, NULL};
+		       "--file-prefix", name, NULL};
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: dp_chain_release CAPTURE.pcap\n");
@@ -155,8 +155,7 @@ main(int argc, char **argv)
 	if (rc <= 0)
 		return 1;
 	nframes = (uint32_t)rc;
-	snprintf(prefix, sizeof(prefix), "dpchainrel%d", (int)getpid());
-	snprintf(inst, sizeof(inst), "dpchainrel%d", (int)getpid());
+	snprintf(name, sizeof(name), "dpchainrel%d", (int)getpid());
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0)
 		return 1;
 	conf.flows = 4096;
@@ -167,7 +166,7 @@ main(int argc, char **argv)
 	dp_run.tsc_hz = rte_get_tsc_hz();
 	mp = rte_pktmbuf_pool_create("chainrel", 1024, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
 	if (mp == NULL || dp_chaintab_init(&ct, 4096, 0, 0) < 0 ||
-	    cw_shm_create(&shm, inst, 1, 4096, 1u << 22, 0600) < 0) {
+	    cw_shm_create(&shm, name, 1, 4096, 1u << 22, 0600) < 0) {
 		fprintf(stderr, "dp_chain_release: setup failed\n");
 		return 1;
 	}
@@ -198,7 +197,7 @@ main(int argc, char **argv)
 	CHECK(p2.target_new + p3.blobs_for_target == 1);
 
 	cw_shm_close(&shm);
-	cw_shm_unlink(inst);
+	cw_shm_unlink(name);
 	dp_chaintab_free(&ct);
 	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
