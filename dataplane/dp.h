@@ -23,6 +23,7 @@ enum dp_mode {
 	DP_MODE_SINGLE = 0, /* the main lcore receives and works: one worker */
 	DP_MODE_DISPATCH,   /* the main lcore receives and hashes to worker rings */
 	DP_MODE_RSS,        /* one RX queue per worker lcore, symmetric RSS */
+	DP_MODE_REPLAY,     /* --replay: every worker lcore reads its share of a preloaded capture */
 	DP_MODE__MAX
 };
 
@@ -32,7 +33,10 @@ enum dp_mode {
  */
 struct dp_conf {
 	const char *pcap;       /* --pcap FILE, or NULL */
-	uint64_t pcap_packets;  /* frames in the capture, counted with libpcap before start */
+	uint64_t pcap_packets;  /* frames in the capture (--pcap, --replay), counted before start */
+	const char *replay;     /* --replay FILE, or NULL */
+	uint64_t replay_loops;  /* --replay-loops: passes over the capture, 0 = until stopped */
+	uint64_t replay_bytes;  /* bytes of the capture's frames (caplen), counted before start */
 	int linktype;           /* enum cw_linktype of the frames (--pcap: the capture's; else Ethernet) */
 	const char *instance;   /* shared-memory instance name */
 	mode_t shm_mode;        /* permission of the shared-memory object */

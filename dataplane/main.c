@@ -99,7 +99,7 @@ usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"Usage: %s [EAL args] -- [options]\n"
-		"       %s --pcap FILE | --iface IFACE [options]\n"
+		"       %s --pcap FILE | --iface IFACE | --replay FILE [options]\n"
 		"\n"
 		"Passive TLS handshake sensor: follows TCP handshakes on a DPDK port, publishes one\n"
 		"event per TLS flow (and each new certificate chain once) to shared memory.\n"
@@ -124,6 +124,16 @@ usage(FILE *f, const char *prog)
 		"                       (default: every port, for a dedicated TAP/SPAN interface)\n"
 		"  --xdp-obj PATH       --iface: cw_steer object to configure (default: the build tree's\n"
 		"                       when run from it, else %s)\n"
+		"  --replay FILE        benchmark input without a port: load the capture into mbufs\n"
+		"                       once (about 2.4 KiB of EAL memory per frame), split it by flow\n"
+		"                       over the workers and feed each worker its share from memory in\n"
+		"                       a loop, on the TSC clock like live input. Mode replay: every\n"
+		"                       worker on its own worker lcore (EAL defaults as with --pcap,\n"
+		"                       lcores for the main lcore plus --workers N). No PMD and no mbuf\n"
+		"                       recycling: the workers' own cost, and the rx-only baseline\n"
+		"                       with --rx-only. --port, --rxd, --mbufs, --eof-quiet-ms unused\n"
+		"  --replay-loops N     --replay: stop after N passes over the capture (default 0:\n"
+		"                       until --duration or a signal); 1 gives the flows of --pcap\n"
 		"\n"
 		"Threads:\n"
 		"  --workers N          worker count, 1..%u (default: one per worker lcore, at least 1;\n"
@@ -214,7 +224,7 @@ enum {
 	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_REASM_BIG, OPT_CHAINS, OPT_IDLE, OPT_HS,
 	OPT_INSTANCE, OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION, OPT_IFACE,
 	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ, OPT_DURATION, OPT_RX_ONLY, OPT_STATS_INTERVAL,
-	OPT_EVENTS_DISCARD,
+	OPT_EVENTS_DISCARD, OPT_REPLAY, OPT_REPLAY_LOOPS,
 };
 
 static const struct option dp_longopts[] = {
@@ -248,6 +258,8 @@ static const struct option dp_longopts[] = {
 	{"rx-only", no_argument, NULL, OPT_RX_ONLY},
 	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
 	{"events-discard", no_argument, NULL, OPT_EVENTS_DISCARD},
+	{"replay", required_argument, NULL, OPT_REPLAY},
+	{"replay-loops", required_argument, NULL, OPT_REPLAY_LOOPS},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -257,7 +269,7 @@ static void
 parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 {
 	char name[CW_SHM_NAME_MAX];
-	int opt;
+	int opt, loops_given = 0;
 
 	optind = 1;
 	opterr = 0;
@@ -368,6 +380,13 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 		case OPT_EVENTS_DISCARD:
 			conf->events_discard = 1;
 			break;
+		case OPT_REPLAY:
+			conf->replay = optarg;
+			break;
+		case OPT_REPLAY_LOOPS:
+			conf->replay_loops = parse_u32(prog, "--replay-loops", optarg, 1, 1000000000, 0);
+			loops_given = 1;
+			break;
 		case OPT_VERSION:
 			printf("chainwatch-dp %s (DPDK %s)\n", CW_VERSION, rte_version());
 			exit(0);
@@ -386,6 +405,15 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 			  "as the server's reassembly buffer)%s", "");
 	if (conf->mode == DP_MODE_SINGLE && conf->workers > 1)
 		die_usage(prog, "--mode single runs exactly one worker%s", "");
+	if (loops_given && conf->replay == NULL)
+		die_usage(prog, "--replay-loops goes with --replay%s", "");
+	if (conf->replay != NULL) {
+		if (conf->pcap != NULL || dp_live.iface != NULL)
+			die_usage(prog, "--replay excludes --pcap and --iface%s", "");
+		if (conf->mode != DP_MODE_AUTO)
+			die_usage(prog, "--replay has its own mode (every worker reads its share): drop "
+				  "--mode and --dispatch%s", "");
+	}
 	if (dp_live.iface == NULL) {
 		if (dp_live.queues != 1 || dp_live.steer_ports != NULL || dp_live.obj_src != NULL)
 			die_usage(prog, "--queues, --steer-ports and --xdp-obj go with --iface%s", "");
@@ -400,9 +428,12 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 		die_usage(prog, "--iface with --queues N runs exactly N workers (one per queue)%s", "");
 }
 
-/* Frames in the capture, read the same way net_pcap will read them. -1 on error (printed). */
+/*
+ * Frames in the capture, read the same way net_pcap will read them, and their bytes in
+ * *bytes. -1 on error (printed).
+ */
 static int64_t
-pcap_count(const char *prog, const char *file, int *lt)
+pcap_count(const char *prog, const char *file, int *lt, uint64_t *bytes)
 {
 	char err[PCAP_ERRBUF_SIZE];
 	struct pcap_pkthdr *h;
@@ -442,8 +473,11 @@ pcap_count(const char *prog, const char *file, int *lt)
 		pcap_close(p);
 		return -1;
 	}
-	while ((rc = pcap_next_ex(p, &h, &d)) == 1)
+	*bytes = 0;
+	while ((rc = pcap_next_ex(p, &h, &d)) == 1) {
 		n++;
+		*bytes += h->caplen;
+	}
 	if (rc == PCAP_ERROR)
 		fprintf(stderr, "%s: warning: %s is truncated or damaged after %" PRId64
 				" frames; processing those\n", prog, file, n);
@@ -478,6 +512,9 @@ estimate_mib(const struct dp_conf *conf, uint32_t workers)
 		       (uint64_t)conf->ring_size * 2304 + DP_SCRATCH_BYTES + 65536;
 	uint64_t total = per * workers + (uint64_t)conf->chains * 96 + (64ull << 20);
 
+	if (conf->replay != NULL)
+		total += dp_replay_bytes(conf->replay_bytes, conf->pcap_packets, workers);
+
 	return (unsigned long)(total >> 20) + 64;
 }
 
@@ -510,9 +547,10 @@ check_memory(const char *prog, const struct dp_conf *conf, uint32_t workers)
 	if (avail != 0 && need > avail) {
 		fprintf(stderr,
 			"%s: the tables need about %lu MiB (--flows %u, --sessions %u, --reasm-kib %u, "
-			"--chains %u, %u worker%s) but only %lu MiB are available\n",
+			"--chains %u, %u worker%s%s) but only %lu MiB are available\n",
 			prog, need, conf->flows, conf->sessions, conf->reasm_kib, conf->chains, workers,
-			workers == 1 ? "" : "s", avail);
+			workers == 1 ? "" : "s", conf->replay != NULL ? ", the --replay capture" : "",
+			avail);
 		exit(1);
 	}
 }
@@ -957,6 +995,24 @@ resolve_mode(struct dp_conf *conf, const struct dp_port_caps *caps, unsigned int
 static struct dp_chaintab dp_chains;
 static struct cw_shm dp_shm;
 static struct rte_mempool *dp_pool;
+static struct dp_replay dp_replay;
+
+/* --replay: no port; every worker on a worker lcore of its own. */
+static int
+replay_mode(struct dp_conf *conf, unsigned int nlc, const char **why)
+{
+	uint32_t w = conf->workers ? conf->workers : (nlc > 0 ? nlc : 1);
+
+	conf->mode = DP_MODE_REPLAY;
+	conf->workers = RTE_MIN(w, (uint32_t)DP_MAX_WORKERS);
+	conf->port_id = RTE_MAX_ETHPORTS; /* no port: telemetry finds none to read */
+	if (nlc < conf->workers) {
+		*why = "--replay runs each worker on a worker lcore: give EAL one lcore more than "
+		       "--workers (-l / --lcores)";
+		return -EINVAL;
+	}
+	return 0;
+}
 
 /* Everything after EAL: returns 0 or -errno with *why set; undoes what it did on error. */
 static int
@@ -967,6 +1023,13 @@ dp_setup(struct dp_conf *conf, const char **why)
 	int socket, rc;
 	uint32_t i, nmbufs;
 
+	if (conf->replay != NULL) {
+		rc = replay_mode(conf, nlc, why);
+		if (rc < 0)
+			return rc;
+		socket = (int)rte_socket_id();
+		goto tables;
+	}
 	if (conf->pcap != NULL) {
 		rc = rte_eth_dev_get_port_by_name(DP_PCAP_VDEV, &conf->port_id);
 		if (rc < 0) {
@@ -997,6 +1060,7 @@ dp_setup(struct dp_conf *conf, const char **why)
 	if (socket < 0)
 		socket = (int)rte_socket_id();
 
+tables:
 	dp_run.conf = conf;
 	dp_run.port = conf->port_id;
 	dp_run.nworkers = conf->workers;
@@ -1063,6 +1127,16 @@ dp_setup(struct dp_conf *conf, const char **why)
 		}
 	}
 
+	if (conf->mode == DP_MODE_REPLAY) {
+		rc = dp_replay_load(&dp_replay, conf->replay, conf->linktype, conf->workers,
+				    conf->replay_loops, socket, why);
+		if (rc < 0)
+			goto err_workers;
+		for (i = 0; i < conf->workers; i++)
+			dp_run.w[i]->rsrc = &dp_replay.src[i];
+		dp_run.replay = &dp_replay;
+		goto telemetry;
+	}
 	nmbufs = conf->mbufs;
 	if (nmbufs == 0) {
 		uint32_t nq = conf->mode == DP_MODE_RSS ? conf->workers : 1;
@@ -1087,6 +1161,7 @@ dp_setup(struct dp_conf *conf, const char **why)
 		*why = "cannot configure or start the port";
 		goto err_pool;
 	}
+telemetry:
 	rc = dp_telemetry_init();
 	if (rc < 0)
 		fprintf(stderr, "chainwatch-dp: warning: telemetry commands not registered (%s)\n",
@@ -1113,12 +1188,16 @@ err_shm:
 	return rc;
 }
 
-static void
+/* Undo dp_setup(). Returns 0, or -EFAULT when workers kept mbufs of --replay (a leak). */
+static int
 dp_teardown(const struct dp_conf *conf)
 {
-	uint32_t i;
+	uint32_t i, back = 0;
 
-	dp_port_fini(conf->port_id);
+	if (conf->mode == DP_MODE_REPLAY)
+		back = dp_replay_free(&dp_replay);
+	else
+		dp_port_fini(conf->port_id);
 	for (i = 0; i < conf->workers; i++) {
 		rte_ring_free(dp_run.w[i]->in);
 		dp_worker_free(dp_run.w[i]);
@@ -1129,6 +1208,12 @@ dp_teardown(const struct dp_conf *conf)
 	dp_chaintab_free(&dp_chains);
 	cw_shm_close(&dp_shm);
 	dp_run.shm = NULL;
+	if (back != 0) {
+		fprintf(stderr, "chainwatch-dp: %u replay mbufs were not given back to their pool\n",
+			back);
+		return -EFAULT;
+	}
+	return 0;
 }
 
 static void
@@ -1164,6 +1249,13 @@ print_counters(const struct dp_conf *conf)
 		printf("  %-22s %" PRIu64 "\n", "sessions_peak", ps);
 		printf("  %-22s %" PRIu64 "\n", "reasm_bytes_peak", pb);
 	}
+	if (conf->replay != NULL) {
+		uint64_t nombuf = 0;
+
+		for (i = 0; i < dp_replay.nsrc; i++)
+			nombuf += dp_replay.src[i].nombuf;
+		printf("  %-22s %" PRIu64 "\n", "replay_nombuf", nombuf);
+	}
 	if (conf->events_discard) {
 		printf("  %-22s %" PRIu64 "\n", "discarded_events", dp_discard.events);
 		printf("  %-22s %" PRIu64 "\n", "discarded_blobs", dp_discard.blobs);
@@ -1189,7 +1281,7 @@ main(int argc, char **argv)
 	const char *prog = "chainwatch-dp";
 	char *eal_argv[DP_EAL_ARGS_MAX];
 	char *app_argv[DP_EAL_ARGS_MAX];
-	char vdev[2 * PATH_MAX], mem[32], lcores[64], prefix[96];
+	char vdev[2 * PATH_MAX], mem[32], lcores[64], prefix[96], passes[24];
 	int own_runtime = 0;
 	int eal_argc = 0, app_argc = 0, user_eal = 0, sep = -1;
 	const char *why = "";
@@ -1220,15 +1312,20 @@ main(int argc, char **argv)
 	app_argv[app_argc] = NULL;
 	parse_options(app_argc, app_argv, prog, &conf);
 
-	if (conf.pcap != NULL) {
+	if (conf.pcap != NULL || conf.replay != NULL) {
+		const char *file = conf.pcap != NULL ? conf.pcap : conf.replay;
 		int64_t n;
 
-		if (strchr(conf.pcap, ',') != NULL)
+		if (conf.pcap != NULL && strchr(conf.pcap, ',') != NULL)
 			die_usage(prog, "--pcap path '%s' must not contain ',' (EAL device syntax)",
 				  conf.pcap);
-		n = pcap_count(prog, conf.pcap, &conf.linktype);
+		n = pcap_count(prog, file, &conf.linktype, &conf.replay_bytes);
 		if (n < 0)
 			return 1;
+		if (n == 0 && conf.replay != NULL) {
+			fprintf(stderr, "%s: --replay capture %s holds no frames\n", prog, file);
+			return 1;
+		}
 		conf.pcap_packets = (uint64_t)n;
 		if (!user_eal) {
 			/*
@@ -1251,16 +1348,19 @@ main(int argc, char **argv)
 				eal_argv[eal_argc++] = mem;
 			}
 		}
-		if (!user_eal && conf.workers > 1) {
+		if (!user_eal && (conf.workers > 1 || conf.replay != NULL)) {
 			/* One main lcore plus one per worker, floating over the CPUs there are. */
 			long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+			uint32_t w = conf.workers ? conf.workers : (ncpu > 1 ? (uint32_t)ncpu - 1 : 1);
 
-			snprintf(lcores, sizeof(lcores), "--lcores=(0-%u)@(0-%ld)", conf.workers,
+			snprintf(lcores, sizeof(lcores), "--lcores=(0-%u)@(0-%ld)", w,
 				 ncpu > 1 ? ncpu - 1 : 0);
 			eal_argv[eal_argc++] = lcores;
 		}
-		snprintf(vdev, sizeof(vdev), "--vdev=%s,rx_pcap=%s", DP_PCAP_VDEV, conf.pcap);
-		eal_argv[eal_argc++] = vdev;
+		if (conf.pcap != NULL) {
+			snprintf(vdev, sizeof(vdev), "--vdev=%s,rx_pcap=%s", DP_PCAP_VDEV, conf.pcap);
+			eal_argv[eal_argc++] = vdev;
+		}
 	} else if (dp_live.iface != NULL) {
 		rc = live_prepare(prog, &conf);
 		if (rc != 0)
@@ -1326,7 +1426,15 @@ main(int argc, char **argv)
 	if (dp_live.iface != NULL)
 		live_open_xdp(prog);
 
-	if (!conf.quiet)
+	snprintf(passes, sizeof(passes), "%" PRIu64, conf.replay_loops);
+	if (!conf.quiet && conf.replay != NULL)
+		printf("chainwatch-dp: replay of %s (%u frames, passes: %s), mode %s, "
+		       "%u worker%s, work %s, clock %s, shm %s%s\n",
+		       conf.replay, dp_replay.nframes,
+		       conf.replay_loops == 0 ? "until stopped" : passes,
+		       dp_modes[conf.mode].name, conf.workers, conf.workers == 1 ? "" : "s",
+		       dp_run.w[0]->work->name, dp_run.w[0]->clk->name, CW_SHM_PREFIX, conf.instance);
+	else if (!conf.quiet)
 		printf("chainwatch-dp: port %u%s%s, mode %s, %u worker%s, work %s, clock %s, shm %s%s\n",
 		       conf.port_id, dp_live.iface != NULL ? ", AF_XDP on " : "",
 		       dp_live.iface != NULL ? dp_live.iface : "", dp_modes[conf.mode].name,
@@ -1358,7 +1466,7 @@ main(int argc, char **argv)
 		print_counters(&conf);
 	if (dp_live.iface != NULL)
 		live_report_close(&conf);
-	dp_teardown(&conf);
+	rc = dp_teardown(&conf);
 	rte_eal_cleanup();
-	return 0; /* runtime_dir_atexit() removes an own runtime directory */
+	return rc < 0 ? 1 : 0; /* runtime_dir_atexit() removes an own runtime directory */
 }

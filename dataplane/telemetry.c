@@ -103,7 +103,7 @@ dp_stats_line(uint64_t dt_ns)
 	unsigned int k;
 
 	dp_stats_total(&t);
-	if (rte_eth_stats_get(dp_run.port, &es) == 0) {
+	if (rte_eth_dev_is_valid_port(dp_run.port) && rte_eth_stats_get(dp_run.port, &es) == 0) {
 		missed = es.imissed;
 		nombuf = es.rx_nombuf;
 	}

@@ -632,6 +632,10 @@ dp_main_tick(uint64_t tsc)
 		last_stats = tsc;
 		next_stats = tsc + (uint64_t)conf->stats_s * 1000 * ms;
 	}
+	if (dp_run.replay != NULL && dp_replay_done(dp_run.replay)) {
+		dp_run.eof = 1;
+		return 1;
+	}
 	if (conf->pcap != NULL) {
 		struct rte_eth_stats es;
 		uint64_t rx = 0, got;
@@ -689,19 +693,21 @@ single_main_loop(void)
 	return 0;
 }
 
-/* ---- RSS: every worker polls its own queue; the main lcore supervises ---- */
+/* ---- RSS and replay: every worker polls its own source; the main lcore supervises ---- */
 
-static int
-rss_worker_loop(void *arg)
+typedef uint16_t (*dp_rx_fn)(struct dp_worker *w, struct rte_mbuf **pkts);
+
+/* The loop of a worker with a source of its own; inlined once per source, so rx is a direct call. */
+static __rte_always_inline int
+own_source_loop(struct dp_worker *w, dp_rx_fn rx)
 {
-	struct dp_worker *w = arg;
 	struct rte_mbuf *pkts[DP_BURST];
 	uint64_t next_scan = 0;
 	uint16_t n;
 
 	while (!dp_should_stop()) {
 		worker_housekeeping(w, &next_scan, rte_rdtsc());
-		n = rte_eth_rx_burst(w->port, w->queue, pkts, DP_BURST);
+		n = rx(w, pkts);
 		if (n == 0)
 			continue;
 		count_rx(w->st->c, pkts, n);
@@ -709,6 +715,31 @@ rss_worker_loop(void *arg)
 	}
 	dp_worker_flush(w);
 	return 0;
+}
+
+static inline uint16_t
+rx_queue(struct dp_worker *w, struct rte_mbuf **pkts)
+{
+	return rte_eth_rx_burst(w->port, w->queue, pkts, DP_BURST);
+}
+
+/* --replay: the next frames of this worker's share of the capture (replay.h). */
+static inline uint16_t
+rx_replay(struct dp_worker *w, struct rte_mbuf **pkts)
+{
+	return dp_replay_rx(dp_run.replay, w->rsrc, pkts, DP_BURST);
+}
+
+static int
+rss_worker_loop(void *arg)
+{
+	return own_source_loop(arg, rx_queue);
+}
+
+static int
+replay_worker_loop(void *arg)
+{
+	return own_source_loop(arg, rx_replay);
 }
 
 static int
@@ -856,5 +887,10 @@ const struct dp_mode_ops dp_modes[DP_MODE__MAX] = {
 		.name = "rss",
 		.main_loop = rss_main_loop,
 		.worker_loop = rss_worker_loop,
+	},
+	[DP_MODE_REPLAY] = {
+		.name = "replay",
+		.main_loop = rss_main_loop,
+		.worker_loop = replay_worker_loop,
 	},
 };

@@ -13,6 +13,7 @@
 #include "dp.h"
 #include "evring.h"
 #include "flow.h"
+#include "replay.h"
 
 struct dp_worker;
 
@@ -59,6 +60,7 @@ struct dp_worker {
 	uint16_t queue;            /* RSS mode: the RX queue it polls */
 	int linktype;              /* enum cw_linktype of the frames */
 	struct rte_ring *in;       /* dispatch mode: SP/SC ring from the dispatcher */
+	struct dp_replay_src *rsrc; /* replay mode: this worker's share of the capture */
 	struct dp_stats *st;       /* &dp_lcore_stats[lcore] */
 	const struct dp_clock_ops *clk;
 	const struct dp_work_ops *work;
@@ -85,7 +87,8 @@ struct dp_run {
 	uint64_t tsc0;     /* TSC at start */
 	uint64_t ns0;      /* CLOCK_REALTIME at start */
 	uint64_t mult;     /* ns per TSC cycle, 32.32 fixed point */
-	int eof;           /* --pcap: the whole capture was received */
+	int eof;           /* --pcap: the whole capture was received; --replay: every pass made */
+	struct dp_replay *replay; /* --replay, else NULL */
 	uint64_t stop_tsc; /* --duration: stop at this TSC, 0 = never (set at launch) */
 	struct cw_shm *shm;
 };

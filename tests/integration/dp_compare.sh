@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # chainwatch-dp --pcap must report the same TLS flows (addresses, SNI, JA3/JA4, chain ids and
 # certificates) as the offline chainwatch-scan, for every capture given, with 1 and 2 workers.
+# With DP_INPUT=replay, the same through the in-memory replay (--replay FILE --replay-loops 1),
+# which splits the capture by flow over the workers itself.
 # Usage: dp_compare.sh BUILD_DIR WORKERS CAPTURE_OR_DIR...   (a directory: every *.pcap, *.pcapng in it)
 set -eu
 build=$1; workers=$2; shift 2
@@ -10,6 +12,11 @@ caps=$(for a in "$@"; do
 done | sort)
 [ -n "$caps" ] || { echo "no captures given"; exit 1; }
 set -- $caps
+case ${DP_INPUT:-pcap} in
+pcap) input=--pcap; loops= ;;
+replay) input=--replay; loops="--replay-loops 1" ;;
+*) echo "bad DP_INPUT '$DP_INPUT': pcap or replay"; exit 1 ;;
+esac
 dp=$build/chainwatch-dp; scan=$build/chainwatch-scan; evdump=$build/cw-evdump
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/evfields.sh"
@@ -23,7 +30,7 @@ for cap in "$@"; do
 	evpid=$!
 	# One main lcore plus one per worker, floating over the CPUs there are.
 	if ! "$dp" --no-huge -m 512 --no-pci --file-prefix "$inst" --lcores "(0-$workers)@(0-$(($(nproc) - 1)))" -- \
-		--pcap "$cap" --instance "$inst" --workers "$workers" --flows 4096 --sessions 256 \
+		$input "$cap" $loops --instance "$inst" --workers "$workers" --flows 4096 --sessions 256 \
 		--chains 4096 --blob-kib 1024 --quiet > "$tmp/dp.out" 2>&1; then
 		echo "FAIL $cap: chainwatch-dp exited non-zero"; cat "$tmp/dp.out"; fail=1
 	fi

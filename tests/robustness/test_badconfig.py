@@ -96,6 +96,19 @@ def cases():
         row("chainwatch-dp", dp_i + ["--pcap", "{F}/trunc.pcap"], 1, "truncated dump file"),
         row("chainwatch-dp", dp_i + ["--pcap", "{F}/a,b.pcap"], 2, "must not contain ','"),
         row("chainwatch-dp", pcap + ["--mode", "rss"], 1, "the port has no RSS"),
+        # --replay: the in-memory replay, no port.
+        row("chainwatch-dp", dp_i + ["--replay", "{F}/missing.pcap"], 1,
+            "cannot read capture {F}/missing.pcap"),
+        row("chainwatch-dp", dp_i + ["--replay", "{F}/noframes.pcap"], 1, "holds no frames"),
+        row("chainwatch-dp", pcap + ["--replay", LAB], 2, "--replay excludes --pcap and --iface"),
+        row("chainwatch-dp", dp_i + ["--replay", LAB, "--mode", "single"], 2,
+            "--replay has its own mode"),
+        row("chainwatch-dp", dp_i + ["--replay", LAB, "--dispatch"], 2, "--replay has its own mode"),
+        row("chainwatch-dp", pcap + ["--replay-loops", "2"], 2, "--replay-loops goes with --replay"),
+        row("chainwatch-dp", dp_i + ["--replay", LAB, "--replay-loops", "0"], 2,
+            "bad value '0' for --replay-loops"),
+        row("chainwatch-dp", eal + dp_i + ["--replay", LAB], 1,
+            "--replay runs each worker on a worker lcore", eal_prefix=True),
         # Tables far beyond RAM: refused before EAL maps anything.
         row("chainwatch-dp", pcap + ["--flows", "268435456", "--sessions", "16777216"], 1,
             "--sessions"),
@@ -286,6 +299,8 @@ def make_fixtures(d):
     with open(LAB, "rb") as f:
         put("trunc.pcap", f.read(10))
     put("a,b.pcap", b"")
+    with open(LAB, "rb") as f:
+        put("noframes.pcap", f.read(24))  # the file header alone: a valid capture of no frames
     put("notsqlite.db", b"this is not sqlite\n" * 100)
     put("garbage.pem", b"-----BEGIN CERTIFICATE-----\nnot base64 !!!\n-----END CERTIFICATE-----\n")
     put("anchors.bad", b"zzz\tlabel\nnot an anchor at all\n")

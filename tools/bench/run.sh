@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # One-command benchmark run: synthesize the three mixes (cached), microbenchmarks, offline peers
 # (tshark vs chainwatch-scan, one core), then chainwatch-dp against its own --rx-only baseline
-# and dpdk-testpmd rxonly on net_pcap, the worker's own cost and memory per flow in handshake
+# and dpdk-testpmd rxonly on net_pcap, the same pair on chainwatch-dp's own in-memory replay
+# (--replay: no PMD), the worker's own cost and memory per flow in handshake
 # (dp_bench, no RX), the per-packet cost as concurrent flows grow, and the
 # worker scaling curve (tools/bench/scale.sh: 1, 2, 4, 8 workers, those the CPUs allow).
 #
@@ -17,7 +18,7 @@
 #   DURATION  seconds measured per dataplane run, after WARMUP seconds [5, 2]
 #   CPU       core for the single-core offline peers [last online CPU]
 #   CURVE     concurrent-flow counts of the curve step [10000,100000,1000000,10000000]
-#   SKIP      space-separated steps to skip: micro peers dp worker curve scale
+#   SKIP      space-separated steps to skip: micro peers dp replay worker curve scale
 set -eu
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -151,8 +152,9 @@ fi
 
 # ---- dataplane vs rx-only baselines on net_pcap infinite_rx ----
 # dp_run KIND MIX: one run, prints the rate line of dp-rate.py. KIND: testpmd (rxonly forwarding),
-# rxonly (chainwatch-dp --rx-only: same binary, core and input, frames freed undecoded) or dp
-# (chainwatch-dp with its built-in event consumer, --events-discard).
+# rxonly (chainwatch-dp --rx-only: same binary, core and input, frames freed undecoded), dp
+# (chainwatch-dp with its built-in event consumer, --events-discard), or replay-rxonly and replay:
+# the same two on chainwatch-dp's in-memory replay (--replay) instead of net_pcap.
 dp_run() {
 	kind=$1 mix=$2
 	pcap="$CACHE/$mix.pcap"
@@ -163,6 +165,17 @@ dp_run() {
 	# A stop of its own a minute after the window, should the signal below not arrive.
 	limit=$((WARMUP + DURATION + 60))
 	case $kind in
+	replay | replay-rxonly)
+		# The worker alone on CPU 1; the supervising main lcore and the event consumer share another.
+		if [ "$kind" = replay ]; then extra=--events-discard; else extra=--rx-only; fi
+		spare=0
+		[ "$(nproc)" -gt 2 ] && spare=2
+		"$DP" --no-huge -m 1024 --no-pci --file-prefix "$prefix" --lcores "0@0,1@1,2@$spare" \
+			--log-level=error -- --replay "$pcap" --workers 1 --instance "bench-$$" \
+			--duration "$limit" $extra >>"$OUT/$kind-$mix.log" 2>&1 &
+		cmd=/chainwatch/stats
+		fields=$DP_RATE_FIELDS
+		;;
 	dp | rxonly)
 		if [ "$kind" = dp ]; then extra=--events-discard; else extra=--rx-only; fi
 		"$DP" --no-huge -m 1024 --no-pci --file-prefix "$prefix" -l 0,1 --log-level=error \
@@ -188,6 +201,20 @@ dp_run() {
 	wait "$pid" 2>/dev/null || true
 	rm -f "/dev/shm/chainwatch.bench-$$"
 	eal_rundir_rm "$prefix"
+}
+# rate_cells FILE: "median min max" of each quantity over the repeat lines of FILE ("testpmd-pps
+# rx-only-pps" then rate_summary's fields) into tpr ror dpr (Mpps), rr rt (ratios to rx-only and
+# testpmd), gb hs hit dr.
+rate_cells() {
+	tpr=$(awk '{print $1 / 1e6}' "$1" | stats)
+	ror=$(awk '{print $2 / 1e6}' "$1" | stats)
+	dpr=$(awk '{print $3}' "$1" | stats)
+	rr=$(awk '{print ($2 > 0 ? $3 * 1e6 / $2 : 0)}' "$1" | stats)
+	rt=$(awk '{print ($1 > 0 ? $3 * 1e6 / $1 : 0)}' "$1" | stats)
+	gb=$(awk '{print $4}' "$1" | stats)
+	hs=$(awk '{print $5}' "$1" | stats)
+	hit=$(awk '{print $6}' "$1" | stats)
+	dr=$(awk '{print $7}' "$1" | stats)
 }
 if ! skip dp; then
 	if [ ! -x "$DP" ]; then
@@ -218,18 +245,43 @@ if ! skip dp; then
 				echo "${tp:-0} ${ro:-0} $(rate_summary "$dl")" >>"$OUT/rates-$m"
 				i=$((i + 1))
 			done
-			tpr=$(awk '{print $1 / 1e6}' "$OUT/rates-$m" | stats)
-			ror=$(awk '{print $2 / 1e6}' "$OUT/rates-$m" | stats)
-			dpr=$(awk '{print $3}' "$OUT/rates-$m" | stats)
-			rr=$(awk '{print ($2 > 0 ? $3 * 1e6 / $2 : 0)}' "$OUT/rates-$m" | stats)
-			rt=$(awk '{print ($1 > 0 ? $3 * 1e6 / $1 : 0)}' "$OUT/rates-$m" | stats)
-			gb=$(awk '{print $4}' "$OUT/rates-$m" | stats)
-			hs=$(awk '{print $5}' "$OUT/rates-$m" | stats)
-			hit=$(awk '{print $6}' "$OUT/rates-$m" | stats)
-			dr=$(awk '{print $7}' "$OUT/rates-$m" | stats)
+			rate_cells "$OUT/rates-$m"
 			# shellcheck disable=SC2086
 			say "| $m | $(fmt 3 $ror) | $(fmt 3 $dpr) | $(fmt 3 $rr) | $(fmt 3 $tpr) | $(fmt 3 $rt) |" \
 				"$(fmt 0 $hs) | $(fmt 2 $gb) | $(fmt 4 $hit) | $(fmt 0 $dr) |"
+		done
+		say ""
+	fi
+fi
+
+# ---- the same binary on its own in-memory replay (--replay: no PMD) against its --rx-only ----
+if ! skip replay; then
+	if [ ! -x "$DP" ]; then
+		log "no chainwatch-dp at $DP: replay step skipped"
+	else
+		say "## Dataplane on its in-memory replay: chainwatch-dp --replay vs --replay --rx-only (1 worker, $R runs of ${DURATION} s after ${WARMUP} s)"
+		say ""
+		say "The capture preloaded once; each frame copied into a fresh mbuf per burst, as a port's"
+		say "RX queue fills them, without a PMD. The rx-only baseline is that copy, the rx count and"
+		say "the free; the rest of the per-packet cost is the worker's."
+		say ""
+		say "| mix | replay rx-only Mpps | chainwatch-dp Mpps | ratio dp / rx-only | handshakes/s | Gbit/s | chain hit rate | drops/s |"
+		say "|---|---:|---:|---:|---:|---:|---:|---:|"
+		for m in ackflood realistic handshake; do
+			log "replay on $m"
+			: >"$OUT/replay-rates-$m"
+			i=0
+			while [ $i -lt "$R" ]; do
+				ro=$(dp_run replay-rxonly "$m" | sed -n 's/.*rx_packets=\([0-9.]*\).*/\1/p')
+				dl=$(dp_run replay "$m")
+				# as the net_pcap step's lines, without testpmd
+				echo "0 ${ro:-0} $(rate_summary "$dl")" >>"$OUT/replay-rates-$m"
+				i=$((i + 1))
+			done
+			rate_cells "$OUT/replay-rates-$m"
+			# shellcheck disable=SC2086
+			say "| $m | $(fmt 3 $ror) | $(fmt 3 $dpr) | $(fmt 3 $rr) | $(fmt 0 $hs) |" \
+				"$(fmt 2 $gb) | $(fmt 4 $hit) | $(fmt 0 $dr) |"
 		done
 		say ""
 	fi
