@@ -1,9 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # Worker scaling: chainwatch-dp on 1, 2, 4, 8... workers against its own --rx-only baseline on the
-# same lcores and input, in the same run. Each worker polls its own net_pcap queue, which replays
-# its own synthesized capture from memory (infinite_rx): queue i is cw-synth's preset MIX with
-# seed BASE+1000i, so workers see different 5-tuples but the same server names and chains.
+# same lcores and input, in the same run. INPUT=pcap: each worker polls its own net_pcap queue,
+# which replays its own synthesized capture from memory (infinite_rx): queue i is cw-synth's
+# preset MIX with seed BASE+1000i, so workers see different 5-tuples but the same server names
+# and chains. INPUT=replay: chainwatch-dp --replay of queue 0's capture, which it splits by flow
+# over the workers itself (no PMD: docs/DATAPLANE.md, "In-memory replay").
 #
 # Usage: tools/bench/scale.sh           (from the source tree; prints a markdown table)
 # Environment (defaults in brackets):
@@ -14,15 +16,18 @@
 #   OUT       report and raw logs [$BUILD/bench-results/scale-<UTC time>]
 #   WORKERS   worker counts [1 2 4 8, those that fit: w workers take w + 2 CPUs]
 #   MIXES     presets [realistic handshake]
+#   INPUT     pcap (net_pcap queues) or replay (chainwatch-dp --replay) [pcap]
 #   R         repeats, medians reported [3]
 #   DURATION  seconds measured per run, after WARMUP seconds [5, 2]
 #   EAL_EXTRA extra EAL arguments for every run (e.g. "-d /path/librte_net_pcap.so") []
 #   OVERSUB   1: allow more lcores than CPUs (lcore i on CPU i mod CPUs), a functional check
 #             only: the rates then measure the scheduler [0]
 #
-# Lcores: 1 worker runs in single mode (main lcore 0 receives and works, the event consumer on
-# lcore 1); w >= 2 workers run in rss mode (main lcore 0 keeps time and stats, workers on lcores
-# 1..w, the consumer on lcore w + 1). The --rx-only baseline runs on the same lcores.
+# Lcores: with INPUT=pcap, 1 worker runs in single mode (main lcore 0 receives and works, the event
+# consumer on lcore 1); w >= 2 workers run in rss mode (main lcore 0 keeps time and stats, workers
+# on lcores 1..w, the consumer on lcore w + 1). With INPUT=replay every count runs as rss does (the
+# main lcore only sleeps; with 1 worker it shares CPU 0 with the consumer). The --rx-only baseline
+# runs on the same lcores.
 set -eu
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,6 +41,8 @@ R=${R:-3}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-2}
 MIXES=${MIXES:-realistic handshake}
+INPUT=${INPUT:-pcap}
+case $INPUT in pcap | replay) ;; *) printf 'scale.sh: bad INPUT %s: pcap or replay\n' "$INPUT" >&2; exit 1 ;; esac
 EAL_EXTRA=${EAL_EXTRA:-}
 OVERSUB=${OVERSUB:-0}
 ncpu=$(nproc)
@@ -99,6 +106,13 @@ run() {
 	# at their defaults (~490 MiB: 1 Mi flows, 4096 sessions with 2 x 32 KiB buffers) and the rest.
 	mem=$((mbufs * 5 / 2 / 1024 + w * 640 + 512))
 	if [ "$w" -eq 1 ]; then mode=single n=2; else mode=rss n=$((w + 2)); fi
+	input="--vdev $vdev -- --mode $mode --mbufs $mbufs"
+	if [ "$INPUT" = replay ]; then
+		# The capture's bytes and a 2048-mbuf pool per worker instead of the preloaded mbufs.
+		mem=$(($(wc -c <"$CACHE/$m-q0.pcap") / 1048576 + w * 650 + 512))
+		n=$((w + 2))
+		input="-- --replay $CACHE/$m-q0.pcap"
+	fi
 	lcores="-l 0-$((n - 1))"
 	if [ "$n" -gt "$ncpu" ]; then
 		lcores="--lcores 0@0" l=1
@@ -108,8 +122,8 @@ run() {
 	prefix="cwscale-$kind-$$"
 	# shellcheck disable=SC2086
 	"$DP" --no-huge -m "$mem" --no-pci --file-prefix "$prefix" $lcores \
-		--log-level=error $EAL_EXTRA --vdev "$vdev" -- --workers "$w" --mode "$mode" \
-		--mbufs "$mbufs" --instance "scale-$$" --duration $((WARMUP + DURATION + 120)) $extra \
+		--log-level=error $EAL_EXTRA $input --workers "$w" \
+		--instance "scale-$$" --duration $((WARMUP + DURATION + 120)) $extra \
 		>>"$OUT/$kind-$m-w$w.log" 2>&1 &
 	pid=$!
 	# shellcheck disable=SC2086
@@ -122,7 +136,11 @@ run() {
 }
 
 log "workers:$WORKERS; mixes: $MIXES; $R repeats of ${DURATION} s after ${WARMUP} s"
-say "## Worker scaling (net_pcap infinite_rx, one capture per queue, $R runs of ${DURATION} s after ${WARMUP} s)"
+if [ "$INPUT" = replay ]; then
+	say "## Worker scaling (chainwatch-dp --replay, the capture split by flow over the workers, $R runs of ${DURATION} s after ${WARMUP} s)"
+else
+	say "## Worker scaling (net_pcap infinite_rx, one capture per queue, $R runs of ${DURATION} s after ${WARMUP} s)"
+fi
 say ""
 say "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $ncpu CPUs; kernel $(uname -r)."
 say ""
