@@ -83,12 +83,39 @@ run(struct dp_worker *w, struct rte_mempool *mp, const uint32_t *idx, uint32_t n
 	return cyc;
 }
 
+static int eal_up;
+static void finish_eal(void);
+
+/*
+ * EAL init with this run's own prefix. On failure its runtime directory is removed too; after
+ * success, finish_eal() runs at exit unless called before (every early exit included).
+ */
+static int
+init_eal(int argc, char **argv, const char *prefix)
+{
+	char dir[PATH_MAX];
+	const char *base = getuid() == 0 ? "/var/run" : getenv("XDG_RUNTIME_DIR");
+
+	if (rte_eal_init(argc, argv) >= 0) {
+		eal_up = 1;
+		atexit(finish_eal);
+		return 0;
+	}
+	/* Where EAL puts it (eal_create_runtime_dir()): it may have made it before failing. */
+	snprintf(dir, sizeof(dir), "%s/dpdk/%s", base != NULL ? base : "/tmp", prefix);
+	dp_rundir_remove(dir);
+	return -1;
+}
+
 /* EAL cleanup, then the runtime directory of this run's own prefix. */
 static void
 finish_eal(void)
 {
 	char dir[PATH_MAX];
 
+	if (!eal_up)
+		return;
+	eal_up = 0;
 	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
 	dp_rundir_remove(dir);
@@ -253,6 +280,16 @@ main(int argc, char **argv)
 	char *eal[] = {argv[0], "--no-huge", "-m", mem, "--no-pci", "-l", "0", "--log-level", "3",
 		       "--file-prefix", prefix, NULL};
 
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf("usage: dp_bench [--huge] CAPTURE.pcap(ng) | dp_bench [--huge] --curve N[,N...]\n"
+		       "  CAPTURE: chain-table hit/insert, every frame of the capture through the worker\n"
+		       "           (20 rounds: cycles per packet and per TLS flow, memory per flow in\n"
+		       "           handshake), then done-flow packets\n"
+		       "  --curve: cycles per bare ACK to random finished flows, for each N flows\n"
+		       "  --huge:  EAL memory from reserved 2 MiB hugepages (hugetlbfs mounted), not\n"
+		       "           4 KiB pages\n");
+		return 0;
+	}
 	if (argc > 1 && strcmp(argv[1], "--huge") == 0) {
 		/* EAL memory from the reserved hugepages (files unlinked at once), not 4 KiB pages. */
 		eal[1] = "--huge-unlink";
@@ -282,13 +319,13 @@ main(int argc, char **argv)
 			p = *end == ',' ? end + 1 : end;
 		}
 		snprintf(mem, sizeof(mem), "%lu", 512 + max * 9 / 8 * 200 / (1u << 20));
-		if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0)
+		if (init_eal((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal, prefix) < 0)
 			return 1;
 		n = (uint32_t)curve(argv[2]);
 		finish_eal();
 		return (int)n;
 	}
-	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0)
+	if (init_eal((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal, prefix) < 0)
 		return 1;
 	load(argv[1]);
 
