@@ -55,6 +55,8 @@ dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int s
 	};
 
 	memset(ft, 0, sizeof(*ft));
+	if (n > DP_FLOW_MAX)
+		return -EINVAL;
 	ft->h = rte_hash_create(&hp);
 	if (ft->h == NULL)
 		/* rte_hash reports a failed memzone reservation as ENOENT: it is memory. */
@@ -67,6 +69,8 @@ dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int s
 	ft->n = n;
 	ft->idle_ns = (uint64_t)idle_s * 1000000000ull;
 	ft->hs_ns = (uint64_t)hs_s * 1000000000ull;
+	ft->refresh_ns = ft->idle_ns / 8;
+	ft->refresh_u = ft->refresh_ns >> DP_FLOW_T_UNIT;
 	return 0;
 
 err_hash:

@@ -178,7 +178,9 @@ flow_expire(struct dp_worker *w)
 		ft->hand = pos + 1 == ft->n ? 0 : pos + 1;
 		if (!f->used)
 			continue;
-		if (now > f->last_ns && now - f->last_ns >= ft->idle_ns) {
+		/* A finished flow's last_ns may lag its last packet by up to refresh_ns (flow.h). */
+		if (now > f->last_ns &&
+		    now - f->last_ns >= ft->idle_ns + (f->hdone ? ft->refresh_ns : 0)) {
 			if (f->actions != 0) {
 				dp_flow_end(w, f, CW_END_IDLE);
 				c[DP_C_EXPIRE_IDLE]++;
@@ -232,7 +234,10 @@ flow_add(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
 		w->st->c[reason]++;
 	}
 	pos = rte_hash_add_key_with_hash(ft->h, key, sig);
-	if (pos < 0 || (uint32_t)pos >= ft->n) {
+	/* The position is known only now; the same call on the stored key sets its data. */
+	if (pos < 0 || (uint32_t)pos >= ft->n ||
+	    rte_hash_add_key_with_hash_data(ft->h, key, sig,
+					    (void *)(uintptr_t)dp_flow_data((uint32_t)pos, 0, 0)) < 0) {
 		if (pos >= 0)
 			rte_hash_del_key_with_hash(ft->h, key, sig);
 		w->st->c[DP_C_EVICT_FAIL]++;
@@ -240,6 +245,7 @@ flow_add(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
 	}
 	ft->used++;
 	ft->added++;
+	ft->f[pos].hdone = 0;
 	return &ft->f[pos];
 }
 
@@ -422,6 +428,7 @@ struct dp_burst {
 	const void *kp[DP_BURST];
 	hash_sig_t sig[DP_BURST];
 	int32_t pos[DP_BURST];
+	void *data[DP_BURST];
 	uint64_t ts[DP_BURST];
 };
 
@@ -470,21 +477,52 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 	return k;
 }
 
+/* Record in the key's data whether flow f at position pos is finished, and since when (flow.h). */
+static inline void
+flow_set_data(struct dp_flow_table *ft, const struct dp_flow_key *key, hash_sig_t sig,
+	      struct dp_flow *f, uint64_t ts)
+{
+	uint32_t pos = (uint32_t)(f - ft->f);
+	int done = f->actions == 0;
+
+	/* The key is in the table: this only rewrites its data, it cannot fail or move the key. */
+	rte_hash_add_key_with_hash_data(ft->h, key, sig,
+					(void *)(uintptr_t)dp_flow_data(pos, done, done ? ts : 0));
+	f->hdone = (uint8_t)done;
+}
+
+static inline int
+bare_syn(const struct cw_pkt *pkt)
+{
+	return (pkt->tcp_flags & (CW_TCP_SYN | CW_TCP_ACK)) == CW_TCP_SYN;
+}
+
 /*
  * Follow the k decoded segments of b in order: one bulk lookup, prefetch of
- * the entries found, then each segment. Returns the packets of finished
- * flows (counted by the caller once per burst).
+ * the entries that will be read, then each segment. Returns the packets of
+ * finished flows (counted by the caller once per burst).
  */
 static inline uint32_t
 burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 {
 	struct dp_flow_table *ft = &w->ft;
 	uint32_t j, removed, added, done = 0, untracked = 0;
+	uint64_t hits = 0;
+	int restarted = 0;
 
-	rte_hash_lookup_with_hash_bulk(ft->h, b->kp, b->sig, k, b->pos);
-	for (j = 0; j < k; j++)
-		if (b->pos[j] >= 0)
+	rte_hash_lookup_with_hash_bulk_data(ft->h, b->kp, b->sig, k, &hits, b->data);
+	for (j = 0; j < k; j++) {
+		uint64_t d = (uint64_t)(uintptr_t)b->data[j];
+
+		if (!(hits & (1ull << j))) {
+			b->pos[j] = -1;
+			continue;
+		}
+		b->pos[j] = (int32_t)(d & DP_FLOW_POS_MASK);
+		/* A finished flow's packet counted from the lookup alone needs no entry. */
+		if (!dp_flow_done_fresh(ft, d, b->ts[j]) || bare_syn(&b->pkt[j]))
 			rte_prefetch0(&ft->f[b->pos[j]]);
+	}
 	/*
 	 * Positions stay valid until an entry is removed (an eviction while
 	 * adding a flow): from then on the rest of the burst looks up again.
@@ -508,13 +546,23 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 				continue;
 			is_new = 1;
 		} else if (b->pos[j] >= 0 && ft->removed == removed) {
+			/*
+			 * A finished flow: one lookup, unless a bare SYN starts a new connection. The
+			 * data was read before this burst restarted a flow: after that, only the
+			 * entry tells.
+			 */
+			if (!bare_syn(pkt) && !restarted &&
+			    dp_flow_done_fresh(ft, (uint64_t)(uintptr_t)b->data[j], b->ts[j])) {
+				done++;
+				continue;
+			}
 			f = &ft->f[b->pos[j]];
-			/* A finished flow: one lookup, unless a bare SYN starts a new connection. */
-			if (f->actions == 0 &&
-			    (pkt->tcp_flags & (CW_TCP_SYN | CW_TCP_ACK)) != CW_TCP_SYN) {
+			if (f->actions == 0 && !bare_syn(pkt)) {
 				if (b->ts[j] > f->last_ns)
 					f->last_ns = b->ts[j];
 				done++;
+				/* From now on its packets need only the lookup, for refresh_ns. */
+				flow_set_data(ft, &b->key[j], b->sig[j], f, f->last_ns);
 				continue;
 			}
 		} else {
@@ -523,6 +571,11 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 				continue;
 		}
 		flow_packet(w, f, is_new, pkt, b->ts[j]);
+		/* A finished flow restarted by a bare SYN: its key must not say finished any more. */
+		if (unlikely(f->hdone) && f->actions != 0) {
+			flow_set_data(ft, &b->key[j], b->sig[j], f, 0);
+			restarted = 1;
+		}
 	}
 	w->st->c[DP_C_UNTRACKED] += untracked;
 	return done;
