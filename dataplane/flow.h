@@ -37,7 +37,7 @@ dp_flow_key_make(struct dp_flow_key *k, const struct cw_pkt *pkt)
 /*
  * The flow table's hash of a key: CRC32-C over the five 8-byte words of its 5-tuple, equal to
  * rte_hash_crc(key, 40, 0). The table is created with it (dp_flow_table_init), and the burst
- * loop computes it inline for rte_hash_lookup_with_hash_bulk() instead of a call per key.
+ * loop computes it inline for rte_hash_lookup_with_hash_bulk_data() instead of a call per key.
  */
 static inline uint32_t
 dp_flow_key_hash(const struct dp_flow_key *k)
