@@ -54,6 +54,19 @@ dp_flow_key_hash(const struct dp_flow_key *k)
 }
 
 /*
+ * Which of nw workers follows the TCP segment pkt: its flow key's hash scaled to nw, the same
+ * for both directions. The dispatcher's rule, and --replay's when it splits a capture.
+ */
+static inline uint32_t
+dp_flow_worker(const struct cw_pkt *pkt, uint32_t nw)
+{
+	struct dp_flow_key key;
+
+	dp_flow_key_make(&key, pkt);
+	return (uint32_t)(((uint64_t)dp_flow_key_hash(&key) * nw) >> 32);
+}
+
+/*
  * The rte_hash data of a flow-table key (64 bits): the entry's position (bits 0-27), whether
  * the flow was finished when a packet last read its entry (bit 28), and that time in units of
  * 2^20 ns, modulo 2^35 (bits 29-63). The lookup reads the key slot that holds the data

@@ -6,24 +6,22 @@
 
 #include <pcap/pcap.h>
 #include <rte_branch_prediction.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_memcpy.h>
 
 #include "decode.h"
+#include "flow.h"
 #include "replay.h"
 
-/* Worker of a frame: the dispatcher's rule (flow-key hash scaled to nsrc); not TCP: 0. */
+/* Worker of a frame: the dispatcher's rule (dp_flow_worker); not TCP: 0. */
 static uint8_t
 replay_worker_of(int linktype, const uint8_t *frame, uint32_t len, uint32_t nsrc)
 {
-	struct cw_flow_key key;
 	struct cw_pkt pkt;
 
 	if (nsrc == 1 || cw_decode((enum cw_linktype)linktype, frame, len, &pkt) != CW_DEC_TCP)
 		return 0;
-	cw_flow_key_make(&key, &pkt);
-	return (uint8_t)(((uint64_t)rte_hash_crc(&key, sizeof(key), 0) * nsrc) >> 32);
+	return (uint8_t)dp_flow_worker(&pkt, nsrc);
 }
 
 static void

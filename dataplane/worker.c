@@ -5,7 +5,6 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
@@ -865,10 +864,8 @@ dispatch_main_loop(void)
 		for (i = 0; i < n; i++) {
 			struct rte_mbuf *m = pkts[i];
 			const uint8_t *frame;
-			struct cw_flow_key key;
 			struct cw_pkt pkt;
 			unsigned int res;
-			uint32_t h;
 
 			if (i + DP_PREFETCH_OFFSET < n)
 				rte_prefetch0(rte_pktmbuf_mtod(pkts[i + DP_PREFETCH_OFFSET], void *));
@@ -884,9 +881,7 @@ dispatch_main_loop(void)
 				rte_pktmbuf_free(m);
 				continue;
 			}
-			cw_flow_key_make(&key, &pkt);
-			h = rte_hash_crc(&key, sizeof(key), 0);
-			k = (uint32_t)(((uint64_t)h * nw) >> 32);
+			k = dp_flow_worker(&pkt, nw);
 			out[k][nout[k]++] = m;
 		}
 		for (k = 0; k < nw; k++) {
