@@ -428,6 +428,7 @@ struct dp_burst {
 	hash_sig_t sig[DP_BURST];
 	int32_t pos[DP_BURST];
 	void *data[DP_BURST];
+	uint8_t fresh[DP_BURST]; /* a finished flow's packet the key's data accounts for (flow.h) */
 	uint64_t ts[DP_BURST];
 };
 
@@ -519,7 +520,8 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 		}
 		b->pos[j] = (int32_t)(d & DP_FLOW_POS_MASK);
 		/* A finished flow's packet counted from the lookup alone needs no entry. */
-		if (!dp_flow_done_fresh(ft, d, b->ts[j]) || bare_syn(&b->pkt[j]))
+		b->fresh[j] = (uint8_t)(dp_flow_done_fresh(ft, d, b->ts[j]) && !bare_syn(&b->pkt[j]));
+		if (!b->fresh[j])
 			rte_prefetch0(&ft->f[b->pos[j]]);
 	}
 	/*
@@ -550,8 +552,7 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 			 * data was read before this burst restarted a flow: after that, only the
 			 * entry tells.
 			 */
-			if (!bare_syn(pkt) && !restarted &&
-			    dp_flow_done_fresh(ft, (uint64_t)(uintptr_t)b->data[j], b->ts[j])) {
+			if (b->fresh[j] && !restarted) {
 				done++;
 				continue;
 			}
