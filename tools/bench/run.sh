@@ -216,6 +216,24 @@ rate_cells() {
 	hit=$(awk '{print $6}' "$1" | stats)
 	dr=$(awk '{print $7}' "$1" | stats)
 }
+# repeat_rates FILE MIX RXKIND DPKIND [testpmd]: R repeats of dp_run RXKIND and DPKIND (and
+# testpmd rxonly when asked and installed; else 0) on MIX, one line each into FILE ("testpmd-pps
+# rx-only-pps" then rate_summary's fields), then rate_cells FILE.
+repeat_rates() {
+	: >"$1"
+	i=0
+	while [ $i -lt "$R" ]; do
+		tp=
+		if [ "${5:-}" = testpmd ] && command -v dpdk-testpmd >/dev/null; then
+			tp=$(dp_run testpmd "$2" | sed -n 's/.*ipackets=\([0-9.]*\).*/\1/p')
+		fi
+		ro=$(dp_run "$3" "$2" | sed -n 's/.*rx_packets=\([0-9.]*\).*/\1/p')
+		dl=$(dp_run "$4" "$2")
+		echo "${tp:-0} ${ro:-0} $(rate_summary "$dl")" >>"$1"
+		i=$((i + 1))
+	done
+	rate_cells "$1"
+}
 if ! skip dp; then
 	if [ ! -x "$DP" ]; then
 		log "no chainwatch-dp at $DP: dataplane step skipped"
@@ -232,20 +250,7 @@ if ! skip dp; then
 		say "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 		for m in ackflood realistic handshake; do
 			log "dataplane on $m"
-			: >"$OUT/rates-$m"
-			i=0
-			while [ $i -lt "$R" ]; do
-				tp=
-				if command -v dpdk-testpmd >/dev/null; then
-					tp=$(dp_run testpmd "$m" | sed -n 's/.*ipackets=\([0-9.]*\).*/\1/p')
-				fi
-				ro=$(dp_run rxonly "$m" | sed -n 's/.*rx_packets=\([0-9.]*\).*/\1/p')
-				dl=$(dp_run dp "$m")
-				# testpmd and rx-only packets/s, then dp Mpps Gbit/s handshakes/s hit-rate drops/s
-				echo "${tp:-0} ${ro:-0} $(rate_summary "$dl")" >>"$OUT/rates-$m"
-				i=$((i + 1))
-			done
-			rate_cells "$OUT/rates-$m"
+			repeat_rates "$OUT/rates-$m" "$m" rxonly dp testpmd
 			# shellcheck disable=SC2086
 			say "| $m | $(fmt 3 $ror) | $(fmt 3 $dpr) | $(fmt 3 $rr) | $(fmt 3 $tpr) | $(fmt 3 $rt) |" \
 				"$(fmt 0 $hs) | $(fmt 2 $gb) | $(fmt 4 $hit) | $(fmt 0 $dr) |"
@@ -269,16 +274,7 @@ if ! skip replay; then
 		say "|---|---:|---:|---:|---:|---:|---:|---:|"
 		for m in ackflood realistic handshake; do
 			log "replay on $m"
-			: >"$OUT/replay-rates-$m"
-			i=0
-			while [ $i -lt "$R" ]; do
-				ro=$(dp_run replay-rxonly "$m" | sed -n 's/.*rx_packets=\([0-9.]*\).*/\1/p')
-				dl=$(dp_run replay "$m")
-				# as the net_pcap step's lines, without testpmd
-				echo "0 ${ro:-0} $(rate_summary "$dl")" >>"$OUT/replay-rates-$m"
-				i=$((i + 1))
-			done
-			rate_cells "$OUT/replay-rates-$m"
+			repeat_rates "$OUT/replay-rates-$m" "$m" replay-rxonly replay
 			# shellcheck disable=SC2086
 			say "| $m | $(fmt 3 $ror) | $(fmt 3 $dpr) | $(fmt 3 $rr) | $(fmt 0 $hs) |" \
 				"$(fmt 2 $gb) | $(fmt 4 $hit) | $(fmt 0 $dr) |"
