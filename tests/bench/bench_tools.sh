@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # The benchmark tooling's own checks, against real processes:
-#   - scale.sh refuses worker counts the CPUs cannot hold, and malformed ones, before any work;
+#   - scale.sh refuses worker counts the CPUs cannot hold, malformed ones and an unknown INPUT,
+#     before any work;
 #   - dp-rate.py reads rates from a running chainwatch-dp's telemetry (net_pcap replay), gives
 #     up at once when the process it watches exits first, and after --timeout when no socket
 #     ever appears.
@@ -26,6 +27,7 @@ expect 1 "$((n + 8)) workers need $((n + 10)) CPUs, this machine has $n" \
 	env BUILD="$build" OUT="$tmp/scale" WORKERS="1 $((n + 8))" sh tools/bench/scale.sh
 expect 1 "bad WORKERS entry 'x'" env BUILD="$build" OUT="$tmp/scale" WORKERS="x" sh tools/bench/scale.sh
 expect 1 "bad WORKERS entry '0'" env BUILD="$build" OUT="$tmp/scale" WORKERS="0" sh tools/bench/scale.sh
+expect 1 "bad INPUT bogus: pcap or replay" env BUILD="$build" OUT="$tmp/scale" INPUT=bogus sh tools/bench/scale.sh
 [ ! -e "$tmp/scale/report.md" ] || [ ! -s "$tmp/scale/report.md" ] || fail "scale.sh reported after refusing"
 
 # No socket and no process to watch: fails after --timeout.
