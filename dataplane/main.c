@@ -1395,15 +1395,8 @@ main(int argc, char **argv)
 
 	check_memory(prog, &conf, conf.workers ? conf.workers : 1);
 	if (own_runtime) {
-		/*
-		 * Where EAL will put its runtime directory (the same rule as
-		 * eal_create_runtime_dir()), registered before EAL starts so a
-		 * failed or interrupted start removes it too.
-		 */
-		const char *base = getuid() == 0 ? "/var/run" : getenv("XDG_RUNTIME_DIR");
-
-		snprintf(dp_runtime_dir, sizeof(dp_runtime_dir), "%s/dpdk/%s", base ? base : "/tmp",
-			 prefix + strlen("--file-prefix="));
+		/* Registered before EAL starts, so a failed or interrupted start removes it too. */
+		dp_rundir_path(dp_runtime_dir, sizeof(dp_runtime_dir), prefix + strlen("--file-prefix="));
 		atexit(runtime_dir_atexit);
 	}
 	/* A signal during EAL start-up is honoured right after it. */

@@ -3,9 +3,18 @@
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "rundir.h"
+
+void
+dp_rundir_path(char *buf, size_t len, const char *prefix)
+{
+	const char *base = getuid() == 0 ? "/var/run" : getenv("XDG_RUNTIME_DIR");
+
+	snprintf(buf, len, "%s/dpdk/%s", base != NULL ? base : "/tmp", prefix);
+}
 
 void
 dp_rundir_remove(const char *dir)

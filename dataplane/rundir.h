@@ -3,6 +3,8 @@
 #ifndef DP_RUNDIR_H
 #define DP_RUNDIR_H
 
+#include <stddef.h>
+
 /*
  * EAL leaves its runtime directory (config, fbarray files, sockets) behind.
  * A run that chose its own prefix removes it, so analysing many captures or
@@ -10,5 +12,13 @@
  * level deep; the directory itself last.
  */
 void dp_rundir_remove(const char *dir);
+
+/*
+ * Where EAL puts the runtime directory of --file-prefix prefix (the rule of
+ * eal_create_runtime_dir(): /var/run/dpdk as root, else under XDG_RUNTIME_DIR
+ * or /tmp), into buf of len bytes: known before EAL starts, so a failed or
+ * interrupted start can remove it too.
+ */
+void dp_rundir_path(char *buf, size_t len, const char *prefix);
 
 #endif /* DP_RUNDIR_H */

@@ -94,15 +94,14 @@ static int
 init_eal(int argc, char **argv, const char *prefix)
 {
 	char dir[PATH_MAX];
-	const char *base = getuid() == 0 ? "/var/run" : getenv("XDG_RUNTIME_DIR");
 
 	if (rte_eal_init(argc, argv) >= 0) {
 		eal_up = 1;
 		atexit(finish_eal);
 		return 0;
 	}
-	/* Where EAL puts it (eal_create_runtime_dir()): it may have made it before failing. */
-	snprintf(dir, sizeof(dir), "%s/dpdk/%s", base != NULL ? base : "/tmp", prefix);
+	/* EAL may have made it before failing. */
+	dp_rundir_path(dir, sizeof(dir), prefix);
 	dp_rundir_remove(dir);
 	return -1;
 }
