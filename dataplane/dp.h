@@ -36,6 +36,7 @@ struct dp_conf {
 	uint64_t pcap_packets;  /* frames in the capture (--pcap, --replay), counted before start */
 	const char *replay;     /* --replay FILE, or NULL */
 	uint64_t replay_loops;  /* --replay-loops: passes over the capture, 0 = until stopped */
+	int replay_copy;        /* --replay-copy: frames copied into the mbufs, not attached */
 	uint64_t replay_bytes;  /* bytes of the capture's frames (caplen), counted before start */
 	int linktype;           /* enum cw_linktype of the frames (--pcap: the capture's; else Ethernet) */
 	const char *instance;   /* shared-memory instance name */

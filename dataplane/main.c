@@ -126,15 +126,17 @@ usage(FILE *f, const char *prog)
 		"                       when run from it, else %s)\n"
 		"  --replay FILE        benchmark input without a port: the capture is loaded into\n"
 		"                       memory once and split by flow over the workers; per burst each\n"
-		"                       worker copies its next frames into mbufs of the replay's\n"
-		"                       pool, as an RX queue fills them, pass after pass, on the TSC\n"
-		"                       clock like live input. Mode replay: every worker on a worker\n"
-		"                       lcore of its own (EAL defaults as with --pcap, with lcores for\n"
-		"                       the main lcore plus --workers N). No PMD: the workers' own\n"
-		"                       cost; with --rx-only, the replay's. --port, --rxd, --mbufs\n"
-		"                       and --eof-quiet-ms are unused\n"
+		"                       worker takes mbufs of the replay's pool and attaches its next\n"
+		"                       frames to them in place (no copy, as a NIC writes them), pass\n"
+		"                       after pass, on the TSC clock like live input. Mode replay:\n"
+		"                       every worker on a worker lcore of its own (EAL defaults as\n"
+		"                       with --pcap, with lcores for the main lcore plus --workers N).\n"
+		"                       No PMD: the workers' own cost; with --rx-only, the replay's.\n"
+		"                       --port, --rxd, --mbufs and --eof-quiet-ms are unused\n"
 		"  --replay-loops N     --replay: stop after N passes over the capture (default 0:\n"
 		"                       until --duration or a signal); 1 gives the flows of --pcap\n"
+		"  --replay-copy        --replay: copy each frame into its mbuf, as net_pcap's RX does,\n"
+		"                       instead of attaching it\n"
 		"\n"
 		"Threads:\n"
 		"  --workers N          worker count, 1..%u (default: one per worker lcore, at least 1;\n"
@@ -225,7 +227,7 @@ enum {
 	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_REASM_BIG, OPT_CHAINS, OPT_IDLE, OPT_HS,
 	OPT_INSTANCE, OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION, OPT_IFACE,
 	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ, OPT_DURATION, OPT_RX_ONLY, OPT_STATS_INTERVAL,
-	OPT_EVENTS_DISCARD, OPT_REPLAY, OPT_REPLAY_LOOPS,
+	OPT_EVENTS_DISCARD, OPT_REPLAY, OPT_REPLAY_LOOPS, OPT_REPLAY_COPY,
 };
 
 static const struct option dp_longopts[] = {
@@ -261,6 +263,7 @@ static const struct option dp_longopts[] = {
 	{"events-discard", no_argument, NULL, OPT_EVENTS_DISCARD},
 	{"replay", required_argument, NULL, OPT_REPLAY},
 	{"replay-loops", required_argument, NULL, OPT_REPLAY_LOOPS},
+	{"replay-copy", no_argument, NULL, OPT_REPLAY_COPY},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -388,6 +391,9 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 			conf->replay_loops = parse_u32(prog, "--replay-loops", optarg, 1, 1000000000, 0);
 			loops_given = 1;
 			break;
+		case OPT_REPLAY_COPY:
+			conf->replay_copy = 1;
+			break;
 		case OPT_VERSION:
 			printf("chainwatch-dp %s (DPDK %s)\n", CW_VERSION, rte_version());
 			exit(0);
@@ -406,8 +412,8 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 			  "as the server's reassembly buffer)%s", "");
 	if (conf->mode == DP_MODE_SINGLE && conf->workers > 1)
 		die_usage(prog, "--mode single runs exactly one worker%s", "");
-	if (loops_given && conf->replay == NULL)
-		die_usage(prog, "--replay-loops goes with --replay%s", "");
+	if ((loops_given || conf->replay_copy) && conf->replay == NULL)
+		die_usage(prog, "--replay-loops and --replay-copy go with --replay%s", "");
 	if (conf->replay != NULL) {
 		if (conf->pcap != NULL || dp_live.iface != NULL)
 			die_usage(prog, "--replay excludes --pcap and --iface%s", "");
@@ -514,7 +520,8 @@ estimate_mib(const struct dp_conf *conf, uint32_t workers)
 	uint64_t total = per * workers + (uint64_t)conf->chains * 96 + (64ull << 20);
 
 	if (conf->replay != NULL)
-		total += dp_replay_bytes(conf->replay_bytes, conf->pcap_packets, workers);
+		total += dp_replay_bytes(conf->replay_bytes, conf->pcap_packets, workers,
+					 conf->replay_copy);
 
 	return (unsigned long)(total >> 20) + 64;
 }
@@ -1130,7 +1137,7 @@ tables:
 
 	if (conf->mode == DP_MODE_REPLAY) {
 		rc = dp_replay_load(&dp_replay, conf->replay, conf->linktype, conf->workers,
-				    conf->replay_loops, socket, why);
+				    conf->replay_loops, conf->replay_copy, socket, why);
 		if (rc < 0)
 			goto err_workers;
 		for (i = 0; i < conf->workers; i++)
@@ -1422,9 +1429,9 @@ main(int argc, char **argv)
 
 	snprintf(passes, sizeof(passes), "%" PRIu64, conf.replay_loops);
 	if (!conf.quiet && conf.replay != NULL)
-		printf("chainwatch-dp: replay of %s (%u frames, passes: %s), mode %s, "
+		printf("chainwatch-dp: replay of %s (%u frames %s, passes: %s), mode %s, "
 		       "%u worker%s, work %s, clock %s, shm %s%s\n",
-		       conf.replay, dp_replay.nframes,
+		       conf.replay, dp_replay.nframes, conf.replay_copy ? "copied" : "attached",
 		       conf.replay_loops == 0 ? "until stopped" : passes,
 		       dp_modes[conf.mode].name, conf.workers, conf.workers == 1 ? "" : "s",
 		       dp_run.w[0]->work->name, dp_run.w[0]->clk->name, CW_SHM_PREFIX, conf.instance);

@@ -40,9 +40,24 @@ replay_release(struct dp_replay *r)
 	r->mp = NULL;
 }
 
+/*
+ * Free callback of an attached frame. The capture outlives every mbuf (the
+ * teardown frees it only when the pool has every mbuf back), so the buffer is
+ * never freed here. The source's count is kept at 1 instead of counting its
+ * mbufs: rte_mbuf_ext_refcnt_update() then takes its non-atomic path (1 to 0
+ * and this call), which is sound because only the source's worker attaches
+ * and frees them.
+ */
+static void
+replay_extbuf_free(void *addr, void *opaque)
+{
+	RTE_SET_USED(addr);
+	rte_mbuf_ext_refcnt_set(opaque, 1);
+}
+
 int
 dp_replay_load(struct dp_replay *r, const char *file, int linktype, uint32_t nsrc,
-	       uint64_t loops, int socket, const char **why)
+	       uint64_t loops, int copy, int socket, const char **why)
 {
 	char err[PCAP_ERRBUF_SIZE];
 	struct pcap_pkthdr *h;
@@ -60,6 +75,7 @@ dp_replay_load(struct dp_replay *r, const char *file, int linktype, uint32_t nsr
 		return -EINVAL;
 	}
 	r->nsrc = nsrc;
+	r->copy = copy;
 
 	/* Pass 1: each frame's worker, and what every worker's share takes. */
 	p = pcap_open_offline(file, err);
@@ -79,6 +95,13 @@ dp_replay_load(struct dp_replay *r, const char *file, int linktype, uint32_t nsr
 			}
 			owner = o;
 			cap = cap ? cap * 2 : 65536;
+		}
+		if (!copy && h->caplen > UINT16_MAX) {
+			pcap_close(p);
+			free(owner);
+			*why = "the --replay capture has a frame longer than 65535 B, the most an mbuf "
+			       "can point to (--replay-copy copies it into a chain)";
+			return -E2BIG;
 		}
 		k = replay_worker_of(linktype, d, h->caplen, nsrc);
 		owner[nframes++] = (uint8_t)k;
@@ -108,9 +131,13 @@ dp_replay_load(struct dp_replay *r, const char *file, int linktype, uint32_t nsr
 		if (s->data == NULL || s->off == NULL)
 			goto nomem;
 		((uint32_t *)(uintptr_t)s->off)[0] = 0;
+		s->iova = rte_malloc_virt2iova(s->data);
+		s->shinfo.free_cb = replay_extbuf_free;
+		s->shinfo.fcb_opaque = &s->shinfo;
+		rte_mbuf_ext_refcnt_set(&s->shinfo, 1);
 	}
 	r->mp = rte_pktmbuf_pool_create("dp_replay", nsrc * DP_REPLAY_MBUFS, 256, 0,
-					RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+					dp_replay_room(copy), socket);
 	if (r->mp == NULL)
 		goto nomem;
 
@@ -201,7 +228,13 @@ dp_replay_rx(struct dp_replay *r, struct dp_replay_src *s, struct rte_mbuf **pkt
 		uint32_t len = off[1] - off[0];
 		struct rte_mbuf *m = pkts[k];
 
-		if (likely(len <= rte_pktmbuf_tailroom(m))) {
+		if (likely(!r->copy)) { /* len <= UINT16_MAX: checked at load */
+			rte_pktmbuf_attach_extbuf(m, (void *)(uintptr_t)(s->data + off[0]),
+						  s->iova == RTE_BAD_IOVA ? RTE_BAD_IOVA : s->iova + off[0],
+						  (uint16_t)len, &s->shinfo);
+			m->data_len = (uint16_t)len;
+			m->pkt_len = len;
+		} else if (len <= rte_pktmbuf_tailroom(m)) {
 			rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *), s->data + off[0], len);
 			m->data_len = (uint16_t)len;
 			m->pkt_len = len;

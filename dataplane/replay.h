@@ -24,17 +24,26 @@ struct dp_replay_src {
 	uint64_t loops;       /* passes to make, 0 = until stopped */
 	uint64_t passes;      /* passes completed */
 	uint64_t nombuf;      /* bursts cut short by an empty mbuf pool */
+	rte_iova_t iova;      /* IOVA of data, or RTE_BAD_IOVA */
 	int done;             /* 1 once the last pass is handed out (atomic store) */
+	/* Attach mode: the external-buffer info every mbuf of this source points to. */
+	struct rte_mbuf_ext_shared_info shinfo;
 } __rte_cache_aligned;
 
 /*
  * The preloaded capture. Bounds: the frames' bytes plus 4 B per frame,
- * allocated at load time. Like a port's RX queue, the source fills mbufs of a
- * pool of its own (DP_REPLAY_MBUFS per worker, per-lcore cache) with a copy
- * of each frame; the worker frees them as it frees a port's.
+ * allocated at load time. Like a port's RX queue, the source hands out mbufs
+ * of a pool of its own (DP_REPLAY_MBUFS per worker, per-lcore cache); the
+ * worker frees them as it frees a port's. Each mbuf either points at its frame
+ * in place, as an external buffer (attach mode, the default: the CPU does not
+ * copy the frame, as it does not when a NIC writes it), or holds a copy of it
+ * (copy mode, --replay-copy: what net_pcap's RX does). A frame longer than
+ * UINT16_MAX is copied into a chain in copy mode; attach mode refuses a
+ * capture with one at load time.
  */
 struct dp_replay {
 	struct rte_mempool *mp;
+	int copy;             /* 1: copy mode */
 	uint32_t nframes;
 	uint32_t nsrc;
 	struct dp_replay_src src[DP_MAX_WORKERS];
@@ -42,12 +51,24 @@ struct dp_replay {
 
 #define DP_REPLAY_MBUFS 2048 /* mbufs per worker: a burst out, the lcore cache, chained frames */
 
+/*
+ * Data room of the replay's mbufs: none in attach mode, where every frame is
+ * an external buffer. The pool's elements are then 192 B, not 2.4 KiB: the
+ * mbufs a worker cycles through stay on a few 4 KiB pages, which with
+ * --no-huge more than doubles the replay's own rate (BENCHMARKS.md).
+ */
+static inline uint16_t
+dp_replay_room(int copy)
+{
+	return copy ? RTE_MBUF_DEFAULT_BUF_SIZE : 0;
+}
+
 /* Bytes of EAL memory a replay of nframes frames of `bytes` bytes in all takes, for nsrc workers. */
 static inline uint64_t
-dp_replay_bytes(uint64_t bytes, uint64_t nframes, uint32_t nsrc)
+dp_replay_bytes(uint64_t bytes, uint64_t nframes, uint32_t nsrc, int copy)
 {
 	return bytes + nframes * 4 + 64 * (uint64_t)nsrc +
-	       (uint64_t)nsrc * DP_REPLAY_MBUFS * (RTE_MBUF_DEFAULT_BUF_SIZE + 256);
+	       (uint64_t)nsrc * DP_REPLAY_MBUFS * (dp_replay_room(copy) + 256u);
 }
 
 /*
@@ -58,12 +79,13 @@ dp_replay_bytes(uint64_t bytes, uint64_t nframes, uint32_t nsrc)
  * Returns 0 or -errno with *why set.
  */
 int dp_replay_load(struct dp_replay *r, const char *file, int linktype, uint32_t nsrc,
-		   uint64_t loops, int socket, const char **why);
+		   uint64_t loops, int copy, int socket, const char **why);
 
 /*
- * Up to max frames of src, each copied into a new mbuf of the replay's pool
- * (a chain when longer than one mbuf), into pkts, wrapping at the end of a
- * pass; 0 once the last pass is handed out. The caller owns and frees them.
+ * Up to max frames of src in new mbufs of the replay's pool, attached in
+ * place or copied (a chain when longer than one mbuf), into pkts, wrapping at
+ * the end of a pass; 0 once the last pass is handed out. The caller owns and
+ * frees them, and must not write into attached frames (they are the capture).
  */
 uint16_t dp_replay_rx(struct dp_replay *r, struct dp_replay_src *s, struct rte_mbuf **pkts,
 		      uint16_t max);

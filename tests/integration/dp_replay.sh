@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # The in-memory replay (--replay) against --pcap on one capture:
-# (1) one pass: every counter of the final report equals --pcap's (the same frames, flows, events),
-#     and no burst waited for mbufs (replay_nombuf, the one counter --pcap has not);
+# (1) one pass, frames attached (default) and copied (--replay-copy): every counter of the final
+#     report equals --pcap's (the same frames, flows, events), and no burst waited for mbufs
+#     (replay_nombuf, the one counter --pcap has not);
 # (2) three passes over 2 workers: exactly 3x the frames and bytes received and processed, each
 #     pass's TLS flows followed again, every mbuf given back (a leak is an exit status 1);
 # (3) --rx-only for 1 s without a pass count: stops at --duration, frames received, none processed.
@@ -22,13 +23,19 @@ run() { # name, args...
 }
 
 run pcap --pcap "$cap" --workers 1
-run one --replay "$cap" --replay-loops 1 --workers 1
 grep '^  ' "$tmp/pcap.out" > "$tmp/pcap.counters"
-grep '^  ' "$tmp/one.out" | grep -v '^  replay_nombuf ' > "$tmp/one.counters"
-[ "$(counter replay_nombuf "$tmp/one.out")" -eq 0 ] || fail "replay_nombuf != 0"
 [ -s "$tmp/pcap.counters" ] || fail "no counters from --pcap"
-cmp -s "$tmp/pcap.counters" "$tmp/one.counters" ||
-	{ diff "$tmp/pcap.counters" "$tmp/one.counters"; fail "one replay pass differs from --pcap"; }
+for how in attached copied; do
+	opt=; [ $how = copied ] && opt=--replay-copy
+	run "one-$how" --replay "$cap" --replay-loops 1 --workers 1 $opt
+	grep -q "frames $how" "$tmp/one-$how.out" || fail "frames not $how"
+	grep '^  ' "$tmp/one-$how.out" | grep -v '^  replay_nombuf ' > "$tmp/one-$how.counters"
+	[ "$(counter replay_nombuf "$tmp/one-$how.out")" -eq 0 ] || fail "replay_nombuf != 0 ($how)"
+	cmp -s "$tmp/pcap.counters" "$tmp/one-$how.counters" || {
+		diff "$tmp/pcap.counters" "$tmp/one-$how.counters"
+		fail "one replay pass, frames $how, differs from --pcap"
+	}
+done
 frames=$(counter rx_packets "$tmp/pcap.out"); bytes=$(counter rx_bytes "$tmp/pcap.out")
 tls=$(counter tls_flows "$tmp/pcap.out")
 echo "one pass = --pcap: $frames frames, $tls TLS flows"

@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,8 @@ def cases():
     an = ["analyze", "-q", "--anchors-dir", ANCH, "--json", "{W}/out.json", "--db", "{W}/cw.db"]
     eal = ["--no-huge", "-m", "64", "--no-pci", "--file-prefix", "{INST}",
            "--log-level=lib.eal:warning", "-l", "0", "--"]
+    eal2 = ["--no-huge", "-m", "256", "--no-pci", "--file-prefix", "{INST}",
+            "--log-level=lib.eal:warning", "--lcores", "0@0,1@0", "--"]
     return [
         # chainwatch-dp: options (exit 2), capture files (exit 1), setup (exit 1).
         row("chainwatch-dp", dp_i + ["--bogus"], 2, "unknown or incomplete option '--bogus'"),
@@ -104,7 +107,12 @@ def cases():
         row("chainwatch-dp", dp_i + ["--replay", LAB, "--mode", "single"], 2,
             "--replay has its own mode"),
         row("chainwatch-dp", dp_i + ["--replay", LAB, "--dispatch"], 2, "--replay has its own mode"),
-        row("chainwatch-dp", pcap + ["--replay-loops", "2"], 2, "--replay-loops goes with --replay"),
+        row("chainwatch-dp", pcap + ["--replay-loops", "2"], 2,
+            "--replay-loops and --replay-copy go with --replay"),
+        row("chainwatch-dp", pcap + ["--replay-copy"], 2,
+            "--replay-loops and --replay-copy go with --replay"),
+        row("chainwatch-dp", eal2 + dp_i + ["--replay", "{F}/jumbo.pcap"], 1,
+            "has a frame longer than 65535 B", eal_prefix=True),
         row("chainwatch-dp", dp_i + ["--replay", LAB, "--replay-loops", "0"], 2,
             "bad value '0' for --replay-loops"),
         row("chainwatch-dp", eal + dp_i + ["--replay", LAB], 1,
@@ -301,6 +309,9 @@ def make_fixtures(d):
     put("a,b.pcap", b"")
     with open(LAB, "rb") as f:
         put("noframes.pcap", f.read(24))  # the file header alone: a valid capture of no frames
+    # One 70 000-byte Ethernet frame (snaplen 262144): longer than an mbuf can point to.
+    put("jumbo.pcap", struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1) +
+        struct.pack("<IIII", 0, 0, 70000, 70000) + bytes(70000))
     put("notsqlite.db", b"this is not sqlite\n" * 100)
     put("garbage.pem", b"-----BEGIN CERTIFICATE-----\nnot base64 !!!\n-----END CERTIFICATE-----\n")
     put("anchors.bad", b"zzz\tlabel\nnot an anchor at all\n")

@@ -165,9 +165,13 @@ dp_run() {
 	# A stop of its own a minute after the window, should the signal below not arrive.
 	limit=$((WARMUP + DURATION + 60))
 	case $kind in
-	replay | replay-rxonly)
+	replay | replay-rxonly | replaycopy | replaycopy-rxonly)
 		# The worker alone on CPU 1; the supervising main lcore and the event consumer share another.
-		if [ "$kind" = replay ]; then extra=--events-discard; else extra=--rx-only; fi
+		case $kind in
+		*-rxonly) extra=--rx-only ;;
+		*) extra=--events-discard ;;
+		esac
+		case $kind in replaycopy*) extra="$extra --replay-copy" ;; esac
 		spare=0
 		[ "$(nproc)" -gt 2 ] && spare=2
 		"$DP" --no-huge -m 1024 --no-pci --file-prefix "$prefix" --lcores "0@0,1@1,2@$spare" \
@@ -266,18 +270,23 @@ if ! skip replay; then
 	else
 		say "## Dataplane on its in-memory replay: chainwatch-dp --replay vs --replay --rx-only (1 worker, $R runs of ${DURATION} s after ${WARMUP} s)"
 		say ""
-		say "The capture preloaded once; each frame copied into a fresh mbuf per burst, as a port's"
-		say "RX queue fills them, without a PMD. The rx-only baseline is that copy, the rx count and"
-		say "the free; the rest of the per-packet cost is the worker's."
+		say "The capture preloaded once; per burst, fresh mbufs of the replay's pool with the next"
+		say "frames attached in place (default: no copy, as a NIC writes them) or copied into them"
+		say "(--replay-copy, as net_pcap's RX does), without a PMD. The rx-only baseline is that, the"
+		say "rx count and the free; the rest of the per-packet cost is the worker's."
 		say ""
-		say "| mix | replay rx-only Mpps | chainwatch-dp Mpps | ratio dp / rx-only | handshakes/s | Gbit/s | chain hit rate | drops/s |"
-		say "|---|---:|---:|---:|---:|---:|---:|---:|"
+		say "| mix | frames | replay rx-only Mpps | chainwatch-dp Mpps | ratio dp / rx-only | handshakes/s | Gbit/s | chain hit rate | drops/s |"
+		say "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 		for m in ackflood realistic handshake; do
-			log "replay on $m"
-			repeat_rates "$OUT/replay-rates-$m" "$m" replay-rxonly replay
-			# shellcheck disable=SC2086
-			say "| $m | $(fmt 3 $ror) | $(fmt 3 $dpr) | $(fmt 3 $rr) | $(fmt 0 $hs) |" \
-				"$(fmt 2 $gb) | $(fmt 4 $hit) | $(fmt 0 $dr) |"
+			for v in replay replaycopy; do
+				log "$v on $m"
+				repeat_rates "$OUT/$v-rates-$m" "$m" "$v-rxonly" "$v"
+				how=attached
+				[ "$v" = replaycopy ] && how=copied
+				# shellcheck disable=SC2086
+				say "| $m | $how | $(fmt 3 $ror) | $(fmt 3 $dpr) | $(fmt 3 $rr) | $(fmt 0 $hs) |" \
+					"$(fmt 2 $gb) | $(fmt 4 $hit) | $(fmt 0 $dr) |"
+			done
 		done
 		say ""
 	fi
