@@ -8,6 +8,7 @@
 #include <rte_branch_prediction.h>
 #include <rte_malloc.h>
 #include <rte_memcpy.h>
+#include <rte_prefetch.h>
 
 #include "decode.h"
 #include "flow.h"
@@ -247,6 +248,18 @@ dp_replay_rx(struct dp_replay *r, struct dp_replay_src *s, struct rte_mbuf **pkt
 		}
 	}
 	s->pos += n;
+	/*
+	 * Attached frames are read where the capture holds them, which is far
+	 * larger than the caches: the first line of each frame of the next burst
+	 * is fetched now, as a NIC's write would have put it in the LLC (DDIO),
+	 * rather than from memory on the worker's first read.
+	 */
+	if (!r->copy) {
+		uint32_t e = RTE_MIN(s->pos + (uint32_t)max, s->n);
+
+		for (k = 0; s->pos + k < e; k++)
+			rte_prefetch1(s->data + s->off[s->pos + k]);
+	}
 	return n;
 }
 
