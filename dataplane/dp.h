@@ -14,6 +14,7 @@
 
 #define DP_BURST 32            /* packets per rx_burst / ring dequeue */
 #define DP_PREFETCH_OFFSET 3   /* prefetch the frame of pkts[i + 3] while working on pkts[i] */
+#define DP_PREFETCH_PAYLOAD 2048u /* payload bytes prefetched per segment of a flow in handshake */
 #define DP_MAX_WORKERS 64      /* worker lcores (and event rings) per instance */
 #define DP_SCRATCH_BYTES 65536 /* largest multi-segment frame that is linearised */
 
