@@ -175,7 +175,8 @@ dp_replay_load(struct dp_replay *r, const char *file, int linktype, uint32_t nsr
 nomem:
 	free(owner);
 	replay_release(r);
-	*why = "no memory for the --replay capture (EAL -m: the capture's size and 4.5 MiB per worker)";
+	*why = "no memory for the --replay capture (EAL -m: the capture's size and 0.5 MiB "
+	       "per worker, 4.5 MiB with --replay-copy)";
 	return -ENOMEM;
 }
 

@@ -53,7 +53,7 @@ struct dp_replay {
 
 /*
  * Data room of the replay's mbufs: none in attach mode, where every frame is
- * an external buffer. The pool's elements are then 192 B, not 2.4 KiB: the
+ * an external buffer. The pool's elements are then ~200 B, not 2.4 KiB: the
  * mbufs a worker cycles through stay on a few 4 KiB pages, which with
  * --no-huge more than doubles the replay's own rate (BENCHMARKS.md).
  */
