@@ -1289,7 +1289,7 @@ main(int argc, char **argv)
 	const char *prog = "chainwatch-dp";
 	char *eal_argv[DP_EAL_ARGS_MAX];
 	char *app_argv[DP_EAL_ARGS_MAX];
-	char vdev[2 * PATH_MAX], mem[32], lcores[64], prefix[96], passes[24];
+	char vdev[2 * PATH_MAX], mem[32], lcores[64], prefix[96], input[PATH_MAX + 96];
 	int own_runtime = 0;
 	int eal_argc = 0, app_argc = 0, user_eal = 0, sep = -1;
 	const char *why = "";
@@ -1427,20 +1427,22 @@ main(int argc, char **argv)
 	if (dp_live.iface != NULL)
 		live_open_xdp(prog);
 
-	snprintf(passes, sizeof(passes), "%" PRIu64, conf.replay_loops);
-	if (!conf.quiet && conf.replay != NULL)
-		printf("chainwatch-dp: replay of %s (%u frames %s, passes: %s), mode %s, "
-		       "%u worker%s, work %s, clock %s, shm %s%s\n",
-		       conf.replay, dp_replay.nframes, conf.replay_copy ? "copied" : "attached",
-		       conf.replay_loops == 0 ? "until stopped" : passes,
+	/* The input, then what every mode shares. */
+	if (conf.replay != NULL && conf.replay_loops == 0)
+		snprintf(input, sizeof(input), "replay of %s (%u frames %s, passes: until stopped)",
+			 conf.replay, dp_replay.nframes, conf.replay_copy ? "copied" : "attached");
+	else if (conf.replay != NULL)
+		snprintf(input, sizeof(input), "replay of %s (%u frames %s, passes: %" PRIu64 ")",
+			 conf.replay, dp_replay.nframes, conf.replay_copy ? "copied" : "attached",
+			 conf.replay_loops);
+	else
+		snprintf(input, sizeof(input), "port %u%s%s", conf.port_id,
+			 dp_live.iface != NULL ? ", AF_XDP on " : "",
+			 dp_live.iface != NULL ? dp_live.iface : "");
+	if (!conf.quiet)
+		printf("chainwatch-dp: %s, mode %s, %u worker%s, work %s, clock %s, shm %s%s\n", input,
 		       dp_modes[conf.mode].name, conf.workers, conf.workers == 1 ? "" : "s",
 		       dp_run.w[0]->work->name, dp_run.w[0]->clk->name, CW_SHM_PREFIX, conf.instance);
-	else if (!conf.quiet)
-		printf("chainwatch-dp: port %u%s%s, mode %s, %u worker%s, work %s, clock %s, shm %s%s\n",
-		       conf.port_id, dp_live.iface != NULL ? ", AF_XDP on " : "",
-		       dp_live.iface != NULL ? dp_live.iface : "", dp_modes[conf.mode].name,
-		       conf.workers, conf.workers == 1 ? "" : "s", dp_run.w[0]->work->name,
-		       dp_run.w[0]->clk->name, CW_SHM_PREFIX, conf.instance);
 	fflush(stdout);
 	cw_shm_set_state(&dp_shm, CW_SHM_RUNNING);
 	if (conf.events_discard) {
