@@ -529,6 +529,8 @@ usage_analyze(FILE *f)
 		"retention\n"
 		"                           defaults to 36500 days so captures of different years "
 		"all count\n"
+		"  --chain-key FILE         chainwatch-dp --chain-key FILE: keyed chain ids; a --db\n"
+		"                           keeps the ids of one key (docs/DEPLOY.md, \"Chain key\")\n"
 		"  --dp-arg ARG             pass ARG to chainwatch-dp (repeatable; it runs with "
 		"--quiet)\n"
 		"  -q, --quiet              no progress on stderr\n"
@@ -569,6 +571,7 @@ enum {
 	A_DB,
 	A_TRUST_EXTEND,
 	A_DP_ARG,
+	A_CHAIN_KEY,
 	A_FWD, /* + index in fwd_with_value */
 };
 
@@ -821,6 +824,7 @@ cmd_analyze(int argc, char **argv)
 	opts[k++] = (struct option){"db", required_argument, NULL, A_DB};
 	opts[k++] = (struct option){"trust-store-extend", no_argument, NULL, A_TRUST_EXTEND};
 	opts[k++] = (struct option){"dp-arg", required_argument, NULL, A_DP_ARG};
+	opts[k++] = (struct option){"chain-key", required_argument, NULL, A_CHAIN_KEY};
 	opts[k++] = (struct option){"quiet", no_argument, NULL, 'q'};
 	opts[k++] = (struct option){"help", no_argument, NULL, 'h'};
 	opts[k] = (struct option){NULL, 0, NULL, 0};
@@ -871,6 +875,14 @@ cmd_analyze(int argc, char **argv)
 				fprintf(stderr, "chainwatch analyze: too many --dp-arg\n");
 				return 2;
 			}
+			dp_extra[ndp_extra++] = optarg;
+			break;
+		case A_CHAIN_KEY:
+			if (ndp_extra + 2 > CLI_MAX_ARGS) {
+				fprintf(stderr, "chainwatch analyze: too many --dp-arg\n");
+				return 2;
+			}
+			dp_extra[ndp_extra++] = "--chain-key";
 			dp_extra[ndp_extra++] = optarg;
 			break;
 		case ':':

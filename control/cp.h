@@ -104,6 +104,15 @@ void cp_config_defaults(struct cp_config *cfg);
 /* Open the engine (loads trust store, anchors, pins; opens/creates the DB). NULL + *err (-errno or -EINVAL) on failure; errbuf gets a message. */
 struct cp_engine *cp_engine_open(const struct cp_config *cfg, char *errbuf, size_t errlen);
 
+/*
+ * The dataplane's chain-key id (struct cw_shm_hdr): 0 when the store's chain
+ * ids come from the same key, -EKEYREJECTED with a message otherwise.
+ */
+int cp_engine_chain_key(struct cp_engine *e, const uint8_t key_id[8], char *errbuf, size_t errlen);
+
+/* 1 when the chain is in the cache or the database (and now cached), else 0. */
+int cp_engine_chain_known(struct cp_engine *e, const uint8_t id[16]);
+
 /* A new chain blob from the dataplane: analyse (or find in cache/DB) and store. */
 int cp_engine_chain(struct cp_engine *e, const struct cw_chain_blob *blob, const uint8_t *der);
 

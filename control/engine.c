@@ -538,6 +538,18 @@ cp_engine_flush(struct cp_engine *e)
 	return ret;
 }
 
+int
+cp_engine_chain_known(struct cp_engine *e, const uint8_t id[16])
+{
+	return chain_lookup(e, id) != NULL;
+}
+
+int
+cp_engine_chain_key(struct cp_engine *e, const uint8_t key_id[8], char *errbuf, size_t errlen)
+{
+	return cp_store_chain_key(e->store, key_id, errbuf, errlen);
+}
+
 void
 cp_engine_close(struct cp_engine *e)
 {

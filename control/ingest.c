@@ -56,6 +56,9 @@ cp_ingest_init(struct cp_ingest *in, const struct cp_ingest_opts *o, struct cp_e
 	in->chainset = calloc(CP_INGEST_CHAINSET, sizeof(*in->chainset));
 	if (in->chainset == NULL)
 		goto err_free_jbuf;
+	in->wait = calloc(CP_CHAIN_WAIT_MAX, sizeof(*in->wait));
+	if (in->wait == NULL)
+		goto err_free_set;
 	if (o->summary) {
 		in->sum = calloc(CP_SUMMARY_MAX, sizeof(*in->sum));
 		if (in->sum == NULL)
@@ -66,6 +69,7 @@ cp_ingest_init(struct cp_ingest *in, const struct cp_ingest_opts *o, struct cp_e
 	return 0;
 
 err_free_set:
+	free(in->wait);
 	free(in->chainset);
 err_free_jbuf:
 	free(in->jbuf);
@@ -80,8 +84,10 @@ cp_ingest_fini(struct cp_ingest *in)
 		cw_shm_close(&in->shm);
 	in->attached = 0;
 	free(in->sum);
+	free(in->wait);
 	free(in->chainset);
 	free(in->jbuf);
+	in->wait = NULL;
 	in->sum = NULL;
 	in->chainset = NULL;
 	in->jbuf = NULL;
@@ -284,10 +290,72 @@ blob_ok(const struct cw_chain_blob *blob)
 }
 
 /* One event: chain first (when new), then the flow; the event is anonymised before anything. */
+static int judge(struct cp_ingest *in, struct cw_flow_event *ev, int chain_new);
+
+/*
+ * Judge the waiting events whose chain is known now or that waited
+ * CP_CHAIN_WAIT_MS (all: every one, the rings being drained). Returns 0 or
+ * the first fatal error.
+ */
+static int
+wait_flush(struct cp_ingest *in, int all)
+{
+	uint64_t now = now_ms();
+	unsigned int i, k = 0;
+	int rc = 0;
+
+	for (i = 0; i < in->nwait; i++) {
+		struct cp_wait *w = &in->wait[i];
+		int known = cp_engine_chain_known(in->engine, w->ev.chain_id);
+
+		if (known || all || now - w->since_ms >= CP_CHAIN_WAIT_MS) {
+			if (!known) {
+				pthread_mutex_lock(&in->m->lock);
+				in->m->chain_missing++;
+				pthread_mutex_unlock(&in->m->lock);
+			}
+			if (rc == 0)
+				rc = judge(in, &w->ev, 0);
+		} else {
+			if (k != i)
+				in->wait[k] = *w;
+			k++;
+		}
+	}
+	in->nwait = k;
+	return rc;
+}
+
+/* Hold an event until its chain's blob has been read (see struct cp_ingest). */
+static int
+wait_add(struct cp_ingest *in, const struct cw_flow_event *ev)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&in->m->lock);
+	in->m->chain_waits++;
+	pthread_mutex_unlock(&in->m->lock);
+	if (in->nwait == CP_CHAIN_WAIT_MAX) {
+		/* Full: the oldest is judged as it is. */
+		struct cp_wait w = in->wait[0];
+
+		memmove(in->wait, in->wait + 1, (CP_CHAIN_WAIT_MAX - 1) * sizeof(*in->wait));
+		in->nwait--;
+		if (!cp_engine_chain_known(in->engine, w.ev.chain_id)) {
+			pthread_mutex_lock(&in->m->lock);
+			in->m->chain_missing++;
+			pthread_mutex_unlock(&in->m->lock);
+		}
+		rc = judge(in, &w.ev, 0);
+	}
+	in->wait[in->nwait].ev = *ev;
+	in->wait[in->nwait++].since_ms = now_ms();
+	return rc;
+}
+
 static int
 handle(struct cp_ingest *in, struct cw_flow_event *ev, const struct cw_chain_blob *blob)
 {
-	struct cp_verdict v;
 	int rc, chain_new = 0;
 
 	pthread_mutex_lock(&in->m->lock);
@@ -318,6 +386,19 @@ handle(struct cp_ingest *in, struct cw_flow_event *ev, const struct cw_chain_blo
 		pthread_mutex_unlock(&in->m->lock);
 	}
 	chainset_add(in, ev->chain_id);
+
+	if (blob == NULL && !(ev->flags & CW_EVF_BLOB_DROPPED) && !is_zero16(ev->chain_id) &&
+	    (ev->flags & (CW_EVF_CH | CW_EVF_SH)) && !cp_engine_chain_known(in->engine, ev->chain_id))
+		return wait_add(in, ev);
+	return judge(in, ev, chain_new);
+}
+
+/* Judge one flow event and write its verdict. */
+static int
+judge(struct cp_ingest *in, struct cw_flow_event *ev, int chain_new)
+{
+	struct cp_verdict v;
+	int rc;
 
 	if (!(ev->flags & (CW_EVF_CH | CW_EVF_SH))) {
 		pthread_mutex_lock(&in->m->lock);
@@ -374,7 +455,8 @@ poll_rings(struct cp_ingest *in)
 			n++;
 		}
 	}
-	return n;
+	rc = wait_flush(in, 0);
+	return rc < 0 ? rc : n;
 }
 
 /* Read every ring until empty: the producer has stopped, so this ends. */
@@ -388,7 +470,7 @@ drain(struct cp_ingest *in)
 		if (rc < 0)
 			return rc;
 	} while (rc > 0 && !*in->stop);
-	return 0;
+	return wait_flush(in, 1);
 }
 
 static void
@@ -427,7 +509,7 @@ detach(struct cp_ingest *in, int finished)
 	pthread_mutex_unlock(&in->m->lock);
 }
 
-/* One attach attempt. 1 attached, 0 not yet, -EPROTO/-EINVAL fatal. */
+/* One attach attempt. 1 attached, 0 not yet, -EPROTO/-EINVAL/-EKEYREJECTED (in->err) fatal. */
 static int
 try_attach(struct cp_ingest *in)
 {
@@ -447,6 +529,12 @@ try_attach(struct cp_ingest *in)
 	if (in->shm.generation == in->finished_gen && in->shm.pid == in->finished_pid) {
 		cw_shm_close(&in->shm);
 		return 0;
+	}
+	/* The chain ids of this dataplane and of the store must come from one key. */
+	rc = cp_engine_chain_key(in->engine, in->shm.hdr->chain_key_id, in->err, sizeof(in->err));
+	if (rc < 0) {
+		cw_shm_close(&in->shm);
+		return rc;
 	}
 	in->attached = 1;
 	pthread_mutex_lock(&in->m->lock);
@@ -588,7 +676,9 @@ cp_ingest_run(struct cp_ingest *in)
 			break;
 		}
 	}
-	rc = flush(in);
+	rc = wait_flush(in, 1);
+	if (rc == 0)
+		rc = flush(in);
 	progress(in, 1);
 	return rc;
 }

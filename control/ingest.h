@@ -15,6 +15,8 @@
 #define CP_INGEST_BATCH 256	      /* events taken from one ring before moving to the next */
 #define CP_INGEST_CHAINSET (1u << 16) /* distinct chain ids remembered for the chains_known gauge  \
 				       */
+#define CP_CHAIN_WAIT_MAX 1024      /* flow events held for a blob on another ring (704 B each) */
+#define CP_CHAIN_WAIT_MS 1000u      /* ... for at most this long */
 #define CP_SUMMARY_MAX 1024	      /* (name, verdict) rows in the end-of-run summary */
 #define CP_SUMMARY_SIGS 8	      /* distinct signal names kept per summary row */
 
@@ -63,6 +65,20 @@ struct cp_ingest {
 	struct cp_summary_row *sum; /* CP_SUMMARY_MAX */
 	unsigned int nsum;
 	uint64_t sum_dropped; /* flows whose row did not fit */
+	char err[256];        /* message of a fatal attach error (-EKEYREJECTED) */
+
+	/*
+	 * Flow events whose chain is unknown and came without a blob: the blob
+	 * is on another worker's ring (a worker marks a chain sent just before
+	 * it publishes the blob). Judged once the chain is known, after
+	 * CP_CHAIN_WAIT_MS, or when the rings are drained at the end; when
+	 * full, the oldest is judged at once. Bound: CP_CHAIN_WAIT_MAX events.
+	 */
+	struct cp_wait {
+		struct cw_flow_event ev;
+		uint64_t since_ms;
+	} *wait;
+	unsigned int nwait;
 };
 
 /* Allocate buffers. Returns 0 or -ENOMEM. */
@@ -72,7 +88,8 @@ int cp_ingest_init(struct cp_ingest *in, const struct cp_ingest_opts *o, struct 
 
 /*
  * Wait until the dataplane segment exists and attach (polls; returns -EINTR
- * when *stop was raised). -EPROTO when its layout is not ours (fatal).
+ * when *stop was raised). -EPROTO when its layout is not ours, -EKEYREJECTED
+ * (message in in->err) when its chain key is not the store's: both fatal.
  */
 int cp_ingest_attach(struct cp_ingest *in);
 

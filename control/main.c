@@ -551,8 +551,9 @@ main(int argc, char **argv)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "chainwatchd: dataplane instance \"%s\": %s\n", a.io.instance,
-			rc == -EPROTO ? "segment layout or ABI version differs from this build"
-				      : strerror(-rc));
+			rc == -EPROTO	     ? "segment layout or ABI version differs from this build"
+			: rc == -EKEYREJECTED ? in.err
+					      : strerror(-rc));
 		goto err_fini_ingest;
 	}
 	fprintf(stderr, "chainwatchd: attached to dataplane instance \"%s\" (pid %d, %u rings)\n",
@@ -569,6 +570,8 @@ main(int argc, char **argv)
 
 	rc = cp_ingest_run(&in);
 	exit_code = rc < 0 ? 1 : 0;
+	if (rc == -EKEYREJECTED) /* a restarted dataplane with another key */
+		fprintf(stderr, "chainwatchd: dataplane instance \"%s\": %s\n", a.io.instance, in.err);
 	if (summary != NULL)
 		cp_ingest_summary(&in, summary);
 	/* The database and JSON keep what was judged even after a failure. */

@@ -139,6 +139,13 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 	help(&o, "chainwatch_chains_known", "gauge",
 	     "Distinct certificate chains seen since this process started.");
 	put(&o, "chainwatch_chains_known %" PRIu64 "\n", m->chains_seen);
+	help(&o, "chainwatch_chain_waits_total", "counter",
+	     "Flow events held until the blob of their chain, published on another worker's ring, "
+	     "was read.");
+	put(&o, "chainwatch_chain_waits_total %" PRIu64 "\n", m->chain_waits);
+	help(&o, "chainwatch_chain_missing_total", "counter",
+	     "Flow events judged without their chain: its blob did not come within the wait.");
+	put(&o, "chainwatch_chain_missing_total %" PRIu64 "\n", m->chain_missing);
 	help(&o, "chainwatch_errors_total", "counter", "Events not fully processed, by stage.");
 	put(&o, "chainwatch_errors_total{stage=\"chain\"} %" PRIu64 "\n", m->chain_errors);
 	put(&o, "chainwatch_errors_total{stage=\"flow\"} %" PRIu64 "\n", m->flow_errors);

@@ -6,7 +6,8 @@
  * unix seconds, never the wall clock, so an offline capture replays the same.
  * Hashes and ids are lowercase hex.
  *
- *   meta(key TEXT PRIMARY KEY, value TEXT)           schema_version, created_ts
+ *   meta(key TEXT PRIMARY KEY, value TEXT)           schema_version,
+ *                                                    chain_key_id (cp_store_chain_key)
  *   certs(sha256 PK, spki_sha256, subject, issuer, serial, not_before, not_after,
  *         key_type, key_bits, rsa_e, sig_alg, ext, ski, aki, san, der BLOB)
  *         ext is the CP_EXT_* mask; san is "a,b,c".
@@ -274,6 +275,70 @@ check_version(struct cp_store *s, char *errbuf, size_t errlen)
 	}
 	sqlite3_finalize(st);
 	return ret;
+}
+
+static void
+hex8(const uint8_t id[8], char out[17])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned int i;
+
+	for (i = 0; i < 8; i++) {
+		out[2 * i] = digits[id[i] >> 4];
+		out[2 * i + 1] = digits[id[i] & 15];
+	}
+	out[16] = '\0';
+}
+
+int
+cp_store_chain_key(struct cp_store *s, const uint8_t key_id[8], char *errbuf, size_t errlen)
+{
+	static const uint8_t unkeyed[8];
+	char want[17], have[17] = "";
+	sqlite3_stmt *st;
+	int rc, ret = 0, chains = 0;
+
+	hex8(key_id, want);
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT (SELECT value FROM meta WHERE key='chain_key_id'),"
+				" EXISTS(SELECT 1 FROM chains)",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_err(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) == SQLITE_TEXT)
+			snprintf(have, sizeof(have), "%s", (const char *)sqlite3_column_text(st, 0));
+		chains = sqlite3_column_int(st, 1);
+	} else {
+		ret = db_err(rc);
+	}
+	sqlite3_finalize(st);
+	if (ret < 0)
+		return ret;
+	if (have[0] == '\0' && chains)
+		hex8(unkeyed, have); /* ids stored before keys were recorded are unkeyed */
+	if (have[0] == '\0') {
+		rc = sqlite3_prepare_v2(s->db, "INSERT INTO meta VALUES('chain_key_id', ?1)", -1, &st,
+					NULL);
+		if (rc != SQLITE_OK)
+			return db_err(rc);
+		sqlite3_bind_text(st, 1, want, -1, SQLITE_TRANSIENT);
+		ret = db_err(sqlite3_step(st));
+		sqlite3_finalize(st);
+		return ret;
+	}
+	if (strcmp(have, want) != 0) {
+		snprintf(errbuf, errlen,
+			 "the database holds chain ids made with chain key %s, the dataplane makes "
+			 "them with %s (%s): give chainwatch-dp the same --chain-key, or use "
+			 "another database",
+			 strcmp(have, "0000000000000000") == 0 ? "(none)" : have,
+			 memcmp(key_id, unkeyed, 8) == 0 ? "(none)" : want,
+			 "ids of two keys never match");
+		return -EKEYREJECTED;
+	}
+	return 0;
 }
 
 int

@@ -69,6 +69,14 @@ void cp_store_close(struct cp_store *s);
 /* Commit the open transaction, if any. */
 int cp_store_commit(struct cp_store *s);
 
+/*
+ * Chain ids of one store come from one chain key (meta.chain_key_id, hex of
+ * the key id; all zero: unkeyed). The first call records key_id; a store
+ * created before the field existed, with chains in it, counts as unkeyed.
+ * 0 when key_id matches, -EKEYREJECTED (message in errbuf) when it does not.
+ */
+int cp_store_chain_key(struct cp_store *s, const uint8_t key_id[8], char *errbuf, size_t errlen);
+
 /* Retention by capture time (now = newest capture time seen) and row caps. */
 int cp_store_prune(struct cp_store *s, int64_t now, unsigned int retention_days,
 		   uint64_t max_flows, unsigned int baseline_days);

@@ -40,6 +40,7 @@ struct dp_conf {
 	int replay_copy;        /* --replay-copy: frames copied into the mbufs, not attached */
 	uint64_t replay_bytes;  /* bytes of the capture's frames (caplen), counted before start */
 	int linktype;           /* enum cw_linktype of the frames (--pcap: the capture's; else Ethernet) */
+	const char *chain_key;  /* --chain-key FILE, or NULL: unkeyed ids */
 	const char *instance;   /* shared-memory instance name */
 	mode_t shm_mode;        /* permission of the shared-memory object */
 	uint16_t port_id;

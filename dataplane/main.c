@@ -27,8 +27,10 @@
 #include <rte_telemetry.h>
 #include <rte_version.h>
 
+#include "chain.h"
 #include "cw_config.h"
 #include "dp.h"
+#include "fingerprint.h"
 #include "flow.h"
 #include "port.h"
 #include "rundir.h"
@@ -159,6 +161,11 @@ usage(FILE *f, const char *prog)
 		"                       finds none free keeps what it has: reasm_buf_short\n"
 		"  --reasm-big N        buffers of the full --reasm-kib (default: --sessions / 8)\n"
 		"  --chains N           shared chain-table entries (default %u)\n"
+		"  --chain-key FILE     make certificate and chain ids with this secret key: a file\n"
+		"                       of 16..4096 bytes, mode 0600 (head -c 32 /dev/urandom). Without\n"
+		"                       it ids are plain XXH3-128, which whoever issues certificates\n"
+		"                       can search for collisions with a genuine chain's id. Keep one\n"
+		"                       key per chainwatchd database (it checks the key id)\n"
 		"  --idle-timeout S     flow idle timeout in seconds (default %u)\n"
 		"  --hs-timeout S       handshake timeout in seconds (default %u)\n"
 		"\n"
@@ -227,7 +234,7 @@ enum {
 	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_REASM_BIG, OPT_CHAINS, OPT_IDLE, OPT_HS,
 	OPT_INSTANCE, OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION, OPT_IFACE,
 	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ, OPT_DURATION, OPT_RX_ONLY, OPT_STATS_INTERVAL,
-	OPT_EVENTS_DISCARD, OPT_REPLAY, OPT_REPLAY_LOOPS, OPT_REPLAY_COPY,
+	OPT_EVENTS_DISCARD, OPT_REPLAY, OPT_REPLAY_LOOPS, OPT_REPLAY_COPY, OPT_CHAIN_KEY,
 };
 
 static const struct option dp_longopts[] = {
@@ -248,6 +255,7 @@ static const struct option dp_longopts[] = {
 	{"reasm-kib", required_argument, NULL, OPT_REASM},
 	{"reasm-big", required_argument, NULL, OPT_REASM_BIG},
 	{"chains", required_argument, NULL, OPT_CHAINS},
+	{"chain-key", required_argument, NULL, OPT_CHAIN_KEY},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
 	{"hs-timeout", required_argument, NULL, OPT_HS},
 	{"instance", required_argument, NULL, OPT_INSTANCE},
@@ -342,6 +350,9 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 			break;
 		case OPT_CHAINS:
 			conf->chains = parse_u32(prog, "--chains", optarg, 8, 1u << 28, 0);
+			break;
+		case OPT_CHAIN_KEY:
+			conf->chain_key = optarg;
 			break;
 		case OPT_IDLE:
 			conf->idle_s = parse_u32(prog, "--idle-timeout", optarg, 1, 86400, 0);
@@ -1290,6 +1301,7 @@ main(int argc, char **argv)
 	char *eal_argv[DP_EAL_ARGS_MAX];
 	char *app_argv[DP_EAL_ARGS_MAX];
 	char vdev[2 * PATH_MAX], mem[32], lcores[64], prefix[96], input[PATH_MAX + 96];
+	char key_id[2 * CW_KEY_ID_LEN + 1];
 	int own_runtime = 0;
 	int eal_argc = 0, app_argc = 0, user_eal = 0, sep = -1;
 	const char *why = "";
@@ -1319,6 +1331,18 @@ main(int argc, char **argv)
 	}
 	app_argv[app_argc] = NULL;
 	parse_options(app_argc, app_argv, prog, &conf);
+	if (conf.chain_key != NULL) {
+		char kerr[256];
+
+		if (cw_chain_key_load(conf.chain_key, kerr, sizeof(kerr)) < 0) {
+			fprintf(stderr, "%s: %s\n", prog, kerr);
+			return 1;
+		}
+	} else if (conf.pcap == NULL && conf.replay == NULL) {
+		fprintf(stderr, "%s: warning: no --chain-key: chain ids are unkeyed, and a certificate "
+			"issuer can search for a chain that passes for a genuine one (docs/DEPLOY.md, "
+			"\"Chain key\")\n", prog);
+	}
 
 	if (conf.pcap != NULL || conf.replay != NULL) {
 		const char *file = conf.pcap != NULL ? conf.pcap : conf.replay;
@@ -1427,6 +1451,14 @@ main(int argc, char **argv)
 	if (dp_live.iface != NULL)
 		live_open_xdp(prog);
 
+	if (cw_chain_keyed()) {
+		uint8_t kid[CW_KEY_ID_LEN];
+
+		cw_chain_key_id(kid);
+		cw_hex(kid, sizeof(kid), key_id);
+	} else {
+		snprintf(key_id, sizeof(key_id), "none");
+	}
 	/* The input, then what every mode shares. */
 	if (conf.replay != NULL && conf.replay_loops == 0)
 		snprintf(input, sizeof(input), "replay of %s (%u frames %s, passes: until stopped)",
@@ -1440,9 +1472,10 @@ main(int argc, char **argv)
 			 dp_live.iface != NULL ? ", AF_XDP on " : "",
 			 dp_live.iface != NULL ? dp_live.iface : "");
 	if (!conf.quiet)
-		printf("chainwatch-dp: %s, mode %s, %u worker%s, work %s, clock %s, shm %s%s\n", input,
-		       dp_modes[conf.mode].name, conf.workers, conf.workers == 1 ? "" : "s",
-		       dp_run.w[0]->work->name, dp_run.w[0]->clk->name, CW_SHM_PREFIX, conf.instance);
+		printf("chainwatch-dp: %s, mode %s, %u worker%s, work %s, clock %s, shm %s%s, "
+		       "chain key %s\n", input, dp_modes[conf.mode].name, conf.workers,
+		       conf.workers == 1 ? "" : "s", dp_run.w[0]->work->name, dp_run.w[0]->clk->name,
+		       CW_SHM_PREFIX, conf.instance, key_id);
 	fflush(stdout);
 	cw_shm_set_state(&dp_shm, CW_SHM_RUNNING);
 	if (conf.events_discard) {

@@ -32,6 +32,25 @@ struct evd_chain {
 static struct evd_chain *chains;
 static uint64_t chains_used;
 
+/*
+ * Events that name a chain not seen yet, without a blob: another worker
+ * published the blob, on its own ring, and that ring may not have been read
+ * yet (a worker marks a chain sent just before it publishes the blob). They
+ * wait until the blob has been read, up to EVD_PENDING_MS or the end of the
+ * run; then they print with certs=?. Bounded: when full, the oldest prints
+ * at once.
+ */
+#define EVD_PENDING 1024
+#define EVD_PENDING_MS 1000u
+
+struct evd_pending {
+	struct cw_flow_event ev;
+	uint64_t since_ms;
+};
+
+static struct evd_pending *pending;
+static unsigned int npending;
+
 static const char *const end_names[CW_END__MAX] = {
 	[CW_END_DONE] = "done",
 	[CW_END_FIN] = "fin",
@@ -224,6 +243,36 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* The event names a chain whose blob is on another ring, not read yet. */
+static int
+blob_elsewhere(const struct cw_flow_event *ev, const struct cw_chain_blob *blob)
+{
+	static const uint8_t zero[CW_ID_LEN];
+
+	return blob == NULL && !(ev->flags & CW_EVF_BLOB_DROPPED) &&
+	       memcmp(ev->chain_id, zero, CW_ID_LEN) != 0 && chain_slot(ev->chain_id, 0) == NULL;
+}
+
+/* Print the waiting events whose chain is known now, or that waited long enough (all: every one). */
+static void
+pending_flush(int all)
+{
+	uint64_t now = mono_ms();
+	unsigned int i, k = 0;
+
+	for (i = 0; i < npending; i++) {
+		struct evd_pending *p = &pending[i];
+
+		if (all || now - p->since_ms >= EVD_PENDING_MS || !blob_elsewhere(&p->ev, NULL))
+			print_event(&p->ev, NULL);
+		else if (k != i)
+			pending[k++] = *p;
+		else
+			k++;
+	}
+	npending = k;
+}
+
 /* Read everything pending on every ring; returns events read. */
 static uint64_t
 drain(struct cw_shm *shm, uint64_t *read)
@@ -238,12 +287,23 @@ drain(struct cw_shm *shm, uint64_t *read)
 		while ((rc = cw_evring_read(&shm->rings[i], &ev, &blob)) != 0) {
 			if (rc < 0)
 				fprintf(stderr, "cw-evdump: ring %u: blob out of step with events\n", i);
-			print_event(&ev, blob);
 			read[i]++;
 			n++;
+			if (!blob_elsewhere(&ev, blob)) {
+				print_event(&ev, blob);
+				continue;
+			}
+			if (npending == EVD_PENDING) {
+				print_event(&pending[0].ev, NULL);
+				memmove(pending, pending + 1, (EVD_PENDING - 1) * sizeof(*pending));
+				npending--;
+			}
+			pending[npending].ev = ev;
+			pending[npending++].since_ms = mono_ms();
 		}
 		cw_evring_release(&shm->rings[i]);
 	}
+	pending_flush(0);
 	return n;
 }
 
@@ -307,7 +367,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	chains = calloc(EVD_CHAINS, sizeof(*chains));
-	if (chains == NULL) {
+	pending = calloc(EVD_PENDING, sizeof(*pending));
+	if (chains == NULL || pending == NULL) {
 		fprintf(stderr, "cw-evdump: out of memory\n");
 		return 1;
 	}
@@ -358,9 +419,11 @@ main(int argc, char **argv)
 		}
 		usleep(1000);
 	}
+	pending_flush(1);
 	if (counters)
 		print_counters(&shm, read);
 	cw_shm_close(&shm);
+	free(pending);
 	free(chains);
 	return rc;
 }

@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "chain.h"
 #include "cw_config.h"
 #include "decode.h"
 #include "evtext.h"
@@ -77,6 +78,8 @@ usage(FILE *f)
 		"  -a, --all            also print TCP flows that never showed a TLS hello\n"
 		"  -n, --max-flows N    flows tracked at once (default %u); more are counted and skipped\n"
 		"  -r, --reasm-kib K    bytes kept per direction of a handshake, in KiB (default %u)\n"
+		"  -k, --chain-key FILE make chain ids with this key, as chainwatch-dp --chain-key\n"
+		"                       does (the same file gives the same ids)\n"
 		"  -h, --help           show this help\n"
 		"      --version        print the version\n"
 		"\n"
@@ -351,16 +354,18 @@ main(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},  {"all", no_argument, NULL, 'a'},
 		{"max-flows", required_argument, NULL, 'n'},
 		{"reasm-kib", required_argument, NULL, 'r'},
+		{"chain-key", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},     {"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct scan sc;
 	uint32_t kib = CW_REASM_DEFAULT_CAP / 1024, cap;
+	char kerr[256];
 	int c, rc = 0;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.max_flows = SCAN_DEFAULT_MAX_FLOWS;
-	while ((c = getopt_long(argc, argv, "van:r:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "van:r:k:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			sc.verbose = 1;
@@ -379,6 +384,12 @@ main(int argc, char **argv)
 			if (parse_u32(optarg, 1, 1024, &kib) < 0) {
 				fprintf(stderr, "chainwatch-scan: --reasm-kib: expected 1..1024, got '%s'\n",
 					optarg);
+				return 1;
+			}
+			break;
+		case 'k':
+			if (cw_chain_key_load(optarg, kerr, sizeof(kerr)) < 0) {
+				fprintf(stderr, "chainwatch-scan: %s\n", kerr);
 				return 1;
 			}
 			break;

@@ -1,18 +1,129 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Certificate and chain identities: XXH3-128 per certificate and per chain, SHA-256 on demand. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_generateSecret, XXH3_SECRET_DEFAULT_SIZE */
 #include <xxhash.h>
 
 #include "chain.h"
+
+/* Set once at start-up (chain.h), read-only afterwards. */
+static struct {
+	int keyed;
+	uint8_t id[CW_KEY_ID_LEN];
+	uint8_t secret[XXH3_SECRET_DEFAULT_SIZE];
+} chain_key;
+
+static inline XXH128_hash_t
+id_hash(const void *p, size_t len)
+{
+	if (chain_key.keyed)
+		return XXH3_128bits_withSecret(p, len, chain_key.secret, sizeof(chain_key.secret));
+	return XXH3_128bits(p, len);
+}
+
+int
+cw_chain_key_set(const uint8_t *key, size_t len)
+{
+	uint8_t sha[CW_SHA256_LEN];
+	unsigned int n = 0;
+
+	if (key == NULL || len < CW_CHAIN_KEY_MIN || len > CW_CHAIN_KEY_MAX)
+		return -EINVAL;
+	if (EVP_Digest(key, len, sha, &n, EVP_sha256(), NULL) != 1 || n != CW_SHA256_LEN)
+		return -EIO;
+	if (XXH3_generateSecret(chain_key.secret, sizeof(chain_key.secret), key, len) != XXH_OK)
+		return -EINVAL;
+	memcpy(chain_key.id, sha, CW_KEY_ID_LEN);
+	chain_key.keyed = 1;
+	return 0;
+}
+
+int
+cw_chain_key_load(const char *path, char *err, size_t errlen)
+{
+	uint8_t key[CW_CHAIN_KEY_MAX + 1];
+	struct stat st;
+	size_t got = 0;
+	ssize_t r;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open chain key %s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "chain key %s is not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen,
+			 "chain key %s is accessible to group or others (mode %04o): chmod 600 it",
+			 path, (unsigned int)(st.st_mode & 07777));
+		close(fd);
+		return -EPERM;
+	}
+	while (got < sizeof(key)) {
+		r = read(fd, key + got, sizeof(key) - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot read chain key %s: %s", path, strerror(errno));
+			close(fd);
+			OPENSSL_cleanse(key, sizeof(key));
+			return rc;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	if (got < CW_CHAIN_KEY_MIN || got > CW_CHAIN_KEY_MAX) {
+		snprintf(err, errlen, "chain key %s has %s bytes: expected %u..%u (head -c 32 /dev/urandom)",
+			 path, got > CW_CHAIN_KEY_MAX ? "too many" : got == 0 ? "no" : "too few",
+			 CW_CHAIN_KEY_MIN, CW_CHAIN_KEY_MAX);
+		OPENSSL_cleanse(key, sizeof(key));
+		return -EINVAL;
+	}
+	rc = cw_chain_key_set(key, got);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc < 0)
+		snprintf(err, errlen, "chain key %s: cannot derive the secret", path);
+	return rc;
+}
+
+int
+cw_chain_keyed(void)
+{
+	return chain_key.keyed;
+}
+
+void
+cw_chain_key_id(uint8_t out[CW_KEY_ID_LEN])
+{
+	if (chain_key.keyed)
+		memcpy(out, chain_key.id, CW_KEY_ID_LEN);
+	else
+		memset(out, 0, CW_KEY_ID_LEN);
+}
 
 void
 cw_cert_id(const uint8_t *der, uint32_t len, uint8_t out[CW_ID_LEN])
 {
 	XXH128_canonical_t canon;
 
-	XXH128_canonicalFromHash(&canon, XXH3_128bits(der, len));
+	XXH128_canonicalFromHash(&canon, id_hash(der, len));
 	memcpy(out, canon.digest, CW_ID_LEN);
 }
 
@@ -51,6 +162,6 @@ cw_chain_id(const struct cw_cert_list *cl, uint8_t ids[][CW_ID_LEN], uint8_t out
 		if (ids != NULL)
 			memcpy(ids[i], cat[i], CW_ID_LEN);
 	}
-	XXH128_canonicalFromHash(&canon, XXH3_128bits(cat, (size_t)n * CW_ID_LEN));
+	XXH128_canonicalFromHash(&canon, id_hash(cat, (size_t)n * CW_ID_LEN));
 	memcpy(out, canon.digest, CW_ID_LEN);
 }

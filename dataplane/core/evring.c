@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "evring.h"
 
 #define CW_SHM_ALIGN 64u
@@ -189,6 +190,7 @@ cw_shm_create(struct cw_shm *shm, const char *instance, uint32_t nrings, uint32_
 	h->pid = (int32_t)getpid();
 	h->start_ns = now;
 	snprintf(h->instance, sizeof(h->instance), "%s", instance);
+	cw_chain_key_id(h->chain_key_id);
 	atomic_store_explicit(&h->state, CW_SHM_STARTING, memory_order_relaxed);
 	atomic_store_explicit(&h->heartbeat_ns, now, memory_order_relaxed);
 	for (i = 0; i < nrings; i++) {

@@ -104,7 +104,13 @@ struct cw_shm_hdr {
 	uint32_t pad1;
 	_Atomic uint64_t heartbeat_ns; /* CLOCK_REALTIME, refreshed by the dataplane about every 100 ms */
 	char instance[CW_SHM_NAME_MAX];
-	uint8_t reserved[256 - 88 - CW_SHM_NAME_MAX];
+	/*
+	 * Id of the key the chain ids are made with (chain.h, cw_chain_key_id()),
+	 * all zero when unkeyed. A store keeps ids of one key only (chainwatchd
+	 * checks). Taken from reserved bytes: zero in a segment of an older build.
+	 */
+	uint8_t chain_key_id[8];
+	uint8_t reserved[256 - 88 - CW_SHM_NAME_MAX - 8];
 };
 
 /*
@@ -175,7 +181,8 @@ uint64_t cw_shm_size(uint32_t nrings, uint32_t slots, uint32_t blob_bytes);
  * Producer: create (replacing any previous object of that name) and map a
  * segment; mode is the permission of the object (e.g. 0660, not masked by
  * umask). slots and blob_bytes must be powers of 2 within the bounds above.
- * State starts as CW_SHM_STARTING. Returns 0 or -errno.
+ * State starts as CW_SHM_STARTING. The header records the process's chain-key
+ * id (set the key first). Returns 0 or -errno.
  */
 int cw_shm_create(struct cw_shm *shm, const char *instance, uint32_t nrings, uint32_t slots,
 		  uint32_t blob_bytes, mode_t mode);

@@ -4,6 +4,8 @@
 # certificates) as the offline chainwatch-scan, for every capture given, with 1 and 2 workers.
 # With DP_INPUT=replay, the same through the in-memory replay (--replay FILE --replay-loops 1),
 # which splits the capture by flow over the workers itself.
+# With DP_KEYED=1, both run with the same --chain-key (a new random key), and every chain id
+# must differ from chainwatch-scan's id of the same flow without the key.
 # Usage: dp_compare.sh BUILD_DIR WORKERS CAPTURE_OR_DIR...   (a directory: every *.pcap, *.pcapng in it)
 set -eu
 build=$1; workers=$2; shift 2
@@ -20,17 +22,32 @@ esac
 dp=$build/chainwatch-dp; scan=$build/chainwatch-scan; evdump=$build/cw-evdump
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/evfields.sh"
-fail=0; n=0
+fail=0; n=0; key=; keyed_ids=0
+if [ "${DP_KEYED:-0}" = 1 ]; then
+	(umask 077; head -c 32 /dev/urandom > "$tmp/key")
+	key="--chain-key $tmp/key"
+fi
+# chain_id=... of each line, empty ids left out
+ids() { sed -n 's/.* chain_id=\([0-9a-f]\{32\}\) .*/\1/p'; }
 for cap in "$@"; do
 	n=$((n + 1))
 	inst="cmp$$-$n"
-	"$scan" "$cap" 2>/dev/null | evfields > "$tmp/scan.txt" || true
+	"$scan" $key "$cap" 2>/dev/null | evfields > "$tmp/scan.txt" || true
+	if [ -n "$key" ]; then
+		"$scan" "$cap" 2>/dev/null | evfields | ids > "$tmp/plain.ids" || true
+		ids < "$tmp/scan.txt" > "$tmp/keyed.ids"
+		if [ "$(wc -l < "$tmp/plain.ids")" != "$(wc -l < "$tmp/keyed.ids")" ] ||
+		   [ -n "$({ sort -u "$tmp/plain.ids"; sort -u "$tmp/keyed.ids"; } | sort | uniq -d)" ]; then
+			echo "FAIL $cap: a chain id made with the key equals one made without it"; fail=1
+		fi
+		keyed_ids=$((keyed_ids + $(wc -l < "$tmp/keyed.ids")))
+	fi
 	rm -f "/dev/shm/chainwatch.$inst"
 	"$evdump" --shm "$inst" --wait-done --timeout 60 > "$tmp/ev.txt" 2> "$tmp/evdump.err" &
 	evpid=$!
 	# One main lcore plus one per worker, floating over the CPUs there are.
 	if ! "$dp" --no-huge -m 512 --no-pci --file-prefix "$inst" --lcores "(0-$workers)@(0-$(($(nproc) - 1)))" -- \
-		$input "$cap" $loops --instance "$inst" --workers "$workers" --flows 4096 --sessions 256 \
+		$input "$cap" $loops $key --instance "$inst" --workers "$workers" --flows 4096 --sessions 256 \
 		--chains 4096 --blob-kib 1024 --quiet > "$tmp/dp.out" 2>&1; then
 		echo "FAIL $cap: chainwatch-dp exited non-zero"; cat "$tmp/dp.out"; fail=1
 	fi
@@ -45,4 +62,8 @@ for cap in "$@"; do
 		echo "ok   $cap: $(wc -l < "$tmp/dp.txt") TLS flows"
 	fi
 done
+if [ -n "$key" ]; then
+	echo "keyed: $keyed_ids chain ids, none equal to its unkeyed id"
+	[ "$keyed_ids" -gt 0 ] || { echo "FAIL: no capture had a chain"; fail=1; }
+fi
 exit $fail

@@ -322,6 +322,69 @@ def test_daemon(tmp):
     os.unlink("/dev/shm/chainwatch." + inst2)
 
 
+def test_chain_key(tmp):
+    """Keyed chain ids: other ids than unkeyed, stable under one key, one key per database."""
+    keys = []
+    for i in range(2):
+        k = os.path.join(tmp, "chain%d.key" % i)
+        with open(k, "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(k, 0o600)
+        keys.append(k)
+
+    def ids(js):
+        return sorted({c["chain_id"] for c in parse_jsonl(js) if c.get("type") == "chain"})
+
+    def analyze(db, js, key):
+        extra = ["--chain-key", key] if key else []
+        return run([CLI, "analyze", "-q", "--anchors-dir", ANCHORS, "--db", db, "--json", js]
+                   + extra + [LATEST])
+
+    plain_db, plain_js = os.path.join(tmp, "plain.db"), os.path.join(tmp, "plain.jsonl")
+    db, js = os.path.join(tmp, "keyed.db"), os.path.join(tmp, "keyed.jsonl")
+    r = analyze(plain_db, plain_js, None)
+    check(r.returncode == 0, "analyze without a key (%s)" % r.stderr.strip()[-300:])
+    r = analyze(db, js, keys[0])
+    check(r.returncode == 0, "analyze --chain-key (%s)" % r.stderr.strip()[-300:])
+    plain, keyed = ids(plain_js), ids(js)
+    check(len(keyed) > 0 and len(keyed) == len(plain) and not set(keyed) & set(plain),
+          "keyed chain ids: as many as unkeyed, none equal (%d, %d)" % (len(keyed), len(plain)))
+    kid = sql(db, "SELECT value FROM meta WHERE key = 'chain_key_id'")
+    check(len(kid) == 16 and kid != "0" * 16, "the database records the key id (%s)" % kid)
+    check(sql(plain_db, "SELECT value FROM meta WHERE key = 'chain_key_id'") == "0" * 16,
+          "an unkeyed database records the all-zero key id")
+    r = analyze(db, js, keys[0])
+    check(r.returncode == 0 and ids(js) == keyed, "the same key again: the same chain ids")
+    check(int(sql(db, "SELECT count(*) FROM chains")) == len(keyed),
+          "the same key again: no new chain rows")
+    for key, what in ((keys[1], "another key"), (None, "no key")):
+        r = analyze(db, os.path.join(tmp, "x.jsonl"), key)
+        check(r.returncode != 0 and "chain key" in r.stderr and kid in r.stderr,
+              "%s on a keyed database is refused (%s)" % (what, r.stderr.strip()[-300:]))
+    r = analyze(plain_db, os.path.join(tmp, "y.jsonl"), keys[0])
+    check(r.returncode != 0 and "chain key" in r.stderr,
+          "a key on an unkeyed database is refused (%s)" % r.stderr.strip()[-300:])
+    check(int(sql(db, "SELECT count(*) FROM chains")) == len(keyed),
+          "a refused run adds no chain rows")
+
+
+def test_two_workers(tmp):
+    """A chain's blob travels on the ring of the worker that saw it first; a flow of the same
+    chain on another worker's ring is judged with the chain all the same."""
+    handshake = os.path.join(PCAPS, "tls-handshake.pcapng")
+    for i in range(5):
+        js = os.path.join(tmp, "w2-%d.jsonl" % i)
+        r = run([CLI, "analyze", "-q", "--anchors-dir", ANCHORS, "--json", js,
+                 "--dp-arg=--workers", "--dp-arg=2", LATEST, handshake])
+        check(r.returncode == 0, "analyze with 2 workers (%s)" % r.stderr.strip()[-300:])
+        flows = [o for o in parse_jsonl(js) if o.get("type") == "flow"]
+        with_id = [o for o in flows if o["tls"]["chain_id"] is not None]
+        lost = [o["tls"]["sni"] for o in with_id if not o["tls"]["chain"]]
+        check(len(with_id) > 0 and not lost,
+              "run %d: every flow with a chain id is judged with its chain (%d flows, "
+              "without: %s)" % (i, len(with_id), lost[:5]))
+
+
 def test_bad(tmp):
     before = shm_segments()
     r = run([CLI, "analyze", "--anchors-dir", ANCHORS, os.path.join(tmp, "nope.pcap")])
@@ -364,6 +427,8 @@ def main():
         test_analyze(tmp)
         test_anonymise(tmp)
         test_daemon(tmp)
+        test_chain_key(tmp)
+        test_two_workers(tmp)
         test_bad(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -117,6 +117,15 @@ def cases():
             "bad value '0' for --replay-loops"),
         row("chainwatch-dp", eal + dp_i + ["--replay", LAB], 1,
             "--replay runs each worker on a worker lcore", eal_prefix=True),
+        # --chain-key: the file is checked before EAL starts.
+        row("chainwatch-dp", dp_i + ["--chain-key"], 2, "incomplete option '--chain-key'"),
+        row("chainwatch-dp", pcap + ["--chain-key", "{F}/missing.key"], 1,
+            "cannot open chain key {F}/missing.key"),
+        row("chainwatch-dp", pcap + ["--chain-key", "{F}/open.key"], 1,
+            "accessible to group or others (mode 0644): chmod 600 it"),
+        row("chainwatch-dp", pcap + ["--chain-key", "{F}/tiny.key"], 1,
+            "chain key {F}/tiny.key has too few bytes"),
+        row("chainwatch-dp", pcap + ["--chain-key", "{F}/adir"], 1, "is not a regular file"),
         # Tables far beyond RAM: refused before EAL maps anything.
         row("chainwatch-dp", pcap + ["--flows", "268435456", "--sessions", "16777216"], 1,
             "--sessions"),
@@ -255,6 +264,8 @@ def cases():
         row("chainwatch-scan", ["{F}/text.pcap"], 1, "unknown file format"),
         row("chainwatch-scan", ["{F}/trunc.pcap"], 1, "truncated dump file"),
         row("chainwatch-scan", [LAB, "{F}/missing.pcap"], 1, "{F}/missing.pcap"),
+        row("chainwatch-scan", ["-k", "{F}/open.key", LAB], 1, "(mode 0644): chmod 600 it"),
+        row("chainwatch-scan", ["--chain-key", "{F}/tiny.key", LAB], 1, "has too few bytes"),
 
         # cw-evdump: 2 bad usage, 1 attach failed, 3 timeout.
         row("cw-evdump", ["--bogus"], 2, "unrecognized option '--bogus'"),
@@ -319,6 +330,10 @@ def make_fixtures(d):
     put("pins.bad", b"example.com\tnothex\nexample.org\t" + b"a" * 63 + b"\n")
     put("short.key", b"0011223344556677\n")
     put("garbage.key", b"z" * 64 + b"\n")
+    put("open.key", bytes(range(32)))
+    os.chmod(os.path.join(d, "open.key"), 0o644)
+    put("tiny.key", bytes(8))
+    os.chmod(os.path.join(d, "tiny.key"), 0o600)
 
 
 def snapshot(d):

@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit test of certificate and chain ids on a real chain, against values from xxh128sum and sha256sum. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define XXH_STATIC_LINKING_ONLY /* XXH3_generateSecret: the keyed reference values */
+#include <xxhash.h>
 
 #include "chain.h"
 #include "fingerprint.h"
@@ -42,7 +49,114 @@ static int failures;
 #define CHAIN_ID "8efc72f2ef312ceaa96027b58125659f"
 #define LEAF_ONLY_CHAIN_ID "80e17521d27d3f60f1ca50685bf4e120"
 
+/* Key 00 01 .. 1f: its id is the first 8 bytes of `sha256sum` of those 32 bytes. */
+#define KEY_ID "630dcd2966c43366"
+
 static uint8_t stream[64 * 1024];
+
+/* The keyed id as documented (chain.h), from libxxhash alone. */
+static void
+keyed_ref(const uint8_t *key, size_t klen, const void *p, size_t len, uint8_t out[CW_ID_LEN])
+{
+	uint8_t secret[XXH3_SECRET_DEFAULT_SIZE];
+	XXH128_canonical_t c;
+
+	if (XXH3_generateSecret(secret, sizeof(secret), key, klen) != XXH_OK)
+		memset(secret, 0, sizeof(secret));
+	XXH128_canonicalFromHash(&c, XXH3_128bits_withSecret(p, len, secret, sizeof(secret)));
+	memcpy(out, c.digest, CW_ID_LEN);
+}
+
+/* Write n bytes of key to a new file of mode `mode`; returns its path (static buffer). */
+static const char *
+key_file(const uint8_t *key, size_t n, mode_t mode)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/cw-test-chain-key.XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0 || write(fd, key, n) != (ssize_t)n || fchmod(fd, mode) < 0) {
+		fprintf(stderr, "test_chain: cannot write %s\n", path);
+		exit(1);
+	}
+	close(fd);
+	return path;
+}
+
+/* Keyed ids: the key changes every id, the same key gives the same ids, files are checked. */
+static void
+test_keyed(const struct cw_cert_list *cl, const uint8_t plain_chain[CW_ID_LEN])
+{
+	uint8_t key[CW_CHAIN_KEY_MAX + 1], kid[CW_KEY_ID_LEN], zero[CW_KEY_ID_LEN] = {0};
+	uint8_t id[CW_ID_LEN], ref[CW_ID_LEN], cat[2][CW_ID_LEN], chain1[CW_ID_LEN];
+	char err[256];
+	const char *f;
+	unsigned int i;
+
+	CHECK(!cw_chain_keyed());
+	cw_chain_key_id(kid);
+	CHECK(memcmp(kid, zero, sizeof(kid)) == 0);
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)i;
+	CHECK(cw_chain_key_set(key, CW_CHAIN_KEY_MIN - 1) == -EINVAL);
+	CHECK(cw_chain_key_set(key, CW_CHAIN_KEY_MAX + 1) == -EINVAL);
+	CHECK(!cw_chain_keyed());
+
+	/* Files: missing, open to others, too short, empty, too long. None sets a key. */
+	CHECK(cw_chain_key_load("/nonexistent/chain.key", err, sizeof(err)) == -ENOENT);
+	f = key_file(key, 32, 0644);
+	CHECK(cw_chain_key_load(f, err, sizeof(err)) == -EPERM);
+	CHECK(strstr(err, "mode 0644") != NULL);
+	unlink(f);
+	f = key_file(key, CW_CHAIN_KEY_MIN - 1, 0600);
+	CHECK(cw_chain_key_load(f, err, sizeof(err)) == -EINVAL);
+	unlink(f);
+	f = key_file(key, 0, 0600);
+	CHECK(cw_chain_key_load(f, err, sizeof(err)) == -EINVAL);
+	unlink(f);
+	f = key_file(key, CW_CHAIN_KEY_MAX + 1, 0600);
+	CHECK(cw_chain_key_load(f, err, sizeof(err)) == -EINVAL);
+	unlink(f);
+	CHECK(cw_chain_key_load("/tmp", err, sizeof(err)) == -EINVAL);
+	CHECK(!cw_chain_keyed());
+
+	/* The 32-byte key from a file. */
+	f = key_file(key, 32, 0600);
+	CHECK(cw_chain_key_load(f, err, sizeof(err)) == 0);
+	unlink(f);
+	CHECK(cw_chain_keyed());
+	cw_chain_key_id(kid);
+	CHECK_HEX(kid, CW_KEY_ID_LEN, KEY_ID);
+
+	cw_cert_id(cl->c[0].p, cl->c[0].len, id);
+	keyed_ref(key, 32, cl->c[0].p, cl->c[0].len, ref);
+	CHECK(memcmp(id, ref, CW_ID_LEN) == 0);
+	memcpy(cat[0], id, CW_ID_LEN);
+	{
+		char h[2 * CW_ID_LEN + 1];
+
+		cw_hex(id, CW_ID_LEN, h);
+		CHECK(strcmp(h, LEAF_XXH) != 0); /* the key changed the id */
+	}
+	cw_cert_id(cl->c[1].p, cl->c[1].len, cat[1]);
+	cw_chain_id(cl, NULL, chain1);
+	keyed_ref(key, 32, cat, sizeof(cat), ref);
+	CHECK(memcmp(chain1, ref, CW_ID_LEN) == 0);
+	CHECK(memcmp(chain1, plain_chain, CW_ID_LEN) != 0);
+
+	/* Another key (one bit apart): other ids. The first key again: the first ids. */
+	key[0] ^= 1;
+	CHECK(cw_chain_key_set(key, 32) == 0);
+	cw_chain_id(cl, NULL, id);
+	CHECK(memcmp(id, chain1, CW_ID_LEN) != 0 && memcmp(id, plain_chain, CW_ID_LEN) != 0);
+	cw_chain_key_id(kid);
+	CHECK(memcmp(kid, zero, sizeof(kid)) != 0);
+	key[0] ^= 1;
+	CHECK(cw_chain_key_set(key, 32) == 0);
+	cw_chain_id(cl, NULL, id);
+	CHECK(memcmp(id, chain1, CW_ID_LEN) == 0);
+}
 
 /* Frame the server stream and parse its Certificate message. */
 static int
@@ -116,6 +230,9 @@ main(void)
 	memset(id, 0xff, sizeof(id));
 	cw_chain_id(&none, NULL, id);
 	CHECK(memcmp(id, zero, CW_ID_LEN) == 0);
+
+	/* Last: a key stays set for the rest of the process. */
+	test_keyed(&cl, chain);
 
 	if (failures) {
 		fprintf(stderr, "test_chain: %d failure(s)\n", failures);
