@@ -95,6 +95,23 @@ for f in chainwatch-dp.conf chainwatchd.conf; do
 	fi
 done
 sh -n "$DEPLOY/hugepages.sh" && ok "hugepages.sh parses" || fail "hugepages.sh parses"
+sh -n "$DEPLOY/chain-key.sh" && ok "chain-key.sh parses" || fail "chain-key.sh parses"
+# chain-key.sh: creates a 32-byte key of mode 0600 once, and never replaces it.
+key="$ROOT/state/sub/chain.key"
+if sh "$DEPLOY/chain-key.sh" "$key" >/dev/null && [ "$(stat -c %a "$key")" = 600 ] &&
+	[ "$(wc -c <"$key")" -eq 32 ]; then
+	ok "chain-key.sh creates a 32-byte key of mode 0600"
+else
+	fail "chain-key.sh creates a 32-byte key of mode 0600"
+fi
+sum=$(sha256sum <"$key")
+sh "$DEPLOY/chain-key.sh" "$key" >/dev/null && [ "$(sha256sum <"$key")" = "$sum" ] &&
+	ok "chain-key.sh keeps an existing key" || fail "chain-key.sh keeps an existing key"
+grep -q -- '--chain-key /var/lib/chainwatch-dp/chain.key' "$DEPLOY/chainwatch-dp.conf" &&
+	grep -q '^ExecStartPre=/usr/libexec/chainwatch/chain-key.sh /var/lib/chainwatch-dp/chain.key$' \
+		"$DEPLOY/chainwatch-dp.service" &&
+	ok "the dataplane unit makes and uses the chain key" ||
+	fail "the dataplane unit makes and uses the chain key"
 if python3 -c 'import yaml' 2>/dev/null; then
 	python3 -c 'import sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
