@@ -222,6 +222,17 @@ b_chain_id(struct mb *m)
 	return id[0];
 }
 
+/* The same with a chain key: sets the key for the rest of the process, so it runs last. */
+static uint64_t
+b_chain_id_keyed(struct mb *m)
+{
+	static const uint8_t key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+	if (!cw_chain_keyed() && cw_chain_key_set(key, sizeof(key)) < 0)
+		abort();
+	return b_chain_id(m);
+}
+
 static uint64_t
 b_session12(struct mb *m)
 {
@@ -269,6 +280,8 @@ static const struct bench benches[] = {
 	{"session_tls12_dec", "the same, cw_decode of every frame included", b_session12_decode},
 	{"session_tls13", "full TLS 1.3 handshake through cw_session_packet (pre-decoded)",
 	 b_session13},
+	{"chain_id_3_keyed", "chain_id_3 with a chain key (--chain-key; keyed from here on)",
+	 b_chain_id_keyed},
 };
 
 static uint32_t
