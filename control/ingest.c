@@ -292,35 +292,66 @@ blob_ok(const struct cw_chain_blob *blob)
 /* One event: chain first (when new), then the flow; the event is anonymised before anything. */
 static int judge(struct cp_ingest *in, struct cw_flow_event *ev, int chain_new);
 
+/* Every ring has been read up to the heads noted for w. */
+static int
+caught_up(const struct cp_ingest *in, const struct cp_wait *w)
+{
+	uint32_t i;
+
+	for (i = 0; i < in->shm.nrings; i++)
+		if (cw_evring_tail(&in->shm.rings[i]) < w->need[i])
+			return 0;
+	return 1;
+}
+
+/* Judge a waiting event, counting it when its chain never came. */
+static int
+wait_judge(struct cp_ingest *in, struct cp_wait *w, int known)
+{
+	if (!known) {
+		pthread_mutex_lock(&in->m->lock);
+		in->m->chain_missing++;
+		pthread_mutex_unlock(&in->m->lock);
+	}
+	return judge(in, &w->ev, 0);
+}
+
 /*
- * Judge the waiting events whose chain is known now or that waited
- * CP_CHAIN_WAIT_MS (all: every one, the rings being drained). Returns 0 or
- * the first fatal error.
+ * Judge the waiting events whose chain is known now, or whose noted heads
+ * every ring has been read past (all: every one, the rings being drained).
+ * Returns 0 or the first fatal error.
  */
 static int
 wait_flush(struct cp_ingest *in, int all)
 {
 	uint64_t now = now_ms();
 	unsigned int i, k = 0;
-	int rc = 0;
+	uint32_t r;
+	int rc = 0, known, ret;
 
 	for (i = 0; i < in->nwait; i++) {
 		struct cp_wait *w = &in->wait[i];
-		int known = cp_engine_chain_known(in->engine, w->ev.chain_id);
 
-		if (known || all || now - w->since_ms >= CP_CHAIN_WAIT_MS) {
-			if (!known) {
-				pthread_mutex_lock(&in->m->lock);
-				in->m->chain_missing++;
-				pthread_mutex_unlock(&in->m->lock);
-			}
-			if (rc == 0)
-				rc = judge(in, &w->ev, 0);
-		} else {
-			if (k != i)
-				in->wait[k] = *w;
-			k++;
+		known = 0;
+		if (w->blobs_checked != in->blobs) {
+			/* A blob came since the last look: the chain may be known now. */
+			w->blobs_checked = in->blobs;
+			known = cp_engine_chain_known(in->engine, w->ev.chain_id);
 		}
+		if (!known && !all && !w->snap && now - w->since_ms >= CP_CHAIN_SNAP_MS) {
+			for (r = 0; r < in->shm.nrings; r++)
+				w->need[r] = cw_evring_head(&in->shm.rings[r]);
+			w->snap = 1;
+		}
+		if (known || all || (w->snap && caught_up(in, w))) {
+			ret = wait_judge(in, w, known);
+			if (rc == 0)
+				rc = ret;
+			continue;
+		}
+		if (k != i)
+			in->wait[k] = *w;
+		k++;
 	}
 	in->nwait = k;
 	return rc;
@@ -330,6 +361,7 @@ wait_flush(struct cp_ingest *in, int all)
 static int
 wait_add(struct cp_ingest *in, const struct cw_flow_event *ev)
 {
+	struct cp_wait *w;
 	int rc = 0;
 
 	pthread_mutex_lock(&in->m->lock);
@@ -337,19 +369,16 @@ wait_add(struct cp_ingest *in, const struct cw_flow_event *ev)
 	pthread_mutex_unlock(&in->m->lock);
 	if (in->nwait == CP_CHAIN_WAIT_MAX) {
 		/* Full: the oldest is judged as it is. */
-		struct cp_wait w = in->wait[0];
-
+		w = &in->wait[0];
+		rc = wait_judge(in, w, cp_engine_chain_known(in->engine, w->ev.chain_id));
 		memmove(in->wait, in->wait + 1, (CP_CHAIN_WAIT_MAX - 1) * sizeof(*in->wait));
 		in->nwait--;
-		if (!cp_engine_chain_known(in->engine, w.ev.chain_id)) {
-			pthread_mutex_lock(&in->m->lock);
-			in->m->chain_missing++;
-			pthread_mutex_unlock(&in->m->lock);
-		}
-		rc = judge(in, &w.ev, 0);
 	}
-	in->wait[in->nwait].ev = *ev;
-	in->wait[in->nwait++].since_ms = now_ms();
+	w = &in->wait[in->nwait++];
+	w->ev = *ev;
+	w->since_ms = now_ms();
+	w->blobs_checked = in->blobs;
+	w->snap = 0;
 	return rc;
 }
 
@@ -370,6 +399,7 @@ handle(struct cp_ingest *in, struct cw_flow_event *ev, const struct cw_chain_blo
 			rc = cp_engine_chain(in->engine, blob, (const uint8_t *)(blob + 1));
 		else
 			rc = -EPROTO;
+		in->blobs++;
 		pthread_mutex_lock(&in->m->lock);
 		if (rc < 0)
 			in->m->chain_errors++;

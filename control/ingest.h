@@ -15,8 +15,8 @@
 #define CP_INGEST_BATCH 256	      /* events taken from one ring before moving to the next */
 #define CP_INGEST_CHAINSET (1u << 16) /* distinct chain ids remembered for the chains_known gauge  \
 				       */
-#define CP_CHAIN_WAIT_MAX 1024      /* flow events held for a blob on another ring (704 B each) */
-#define CP_CHAIN_WAIT_MS 1000u      /* ... for at most this long */
+#define CP_CHAIN_WAIT_MAX 1024 /* flow events held for a blob on another ring (1.7 KiB each) */
+#define CP_CHAIN_SNAP_MS 50u   /* ... until the rings are read past their heads this long after */
 #define CP_SUMMARY_MAX 1024	      /* (name, verdict) rows in the end-of-run summary */
 #define CP_SUMMARY_SIGS 8	      /* distinct signal names kept per summary row */
 
@@ -70,15 +70,24 @@ struct cp_ingest {
 	/*
 	 * Flow events whose chain is unknown and came without a blob: the blob
 	 * is on another worker's ring (a worker marks a chain sent just before
-	 * it publishes the blob). Judged once the chain is known, after
-	 * CP_CHAIN_WAIT_MS, or when the rings are drained at the end; when
-	 * full, the oldest is judged at once. Bound: CP_CHAIN_WAIT_MAX events.
+	 * it publishes the blob, microseconds later). CP_CHAIN_SNAP_MS after an
+	 * event was read, the heads of all rings are noted: whatever the other
+	 * workers published by then, that blob included, is read once every
+	 * ring's tail reaches its noted head, however far behind the reader
+	 * is. The event is judged when its chain is known, else then (without
+	 * its chain: chain_missing), or when the rings are drained at the end.
+	 * Bound: CP_CHAIN_WAIT_MAX events; when full, the oldest is judged at
+	 * once.
 	 */
 	struct cp_wait {
 		struct cw_flow_event ev;
 		uint64_t since_ms;
+		uint64_t blobs_checked; /* in->blobs when the chain was last looked up */
+		int snap;               /* need[] taken */
+		uint64_t need[CW_EVRING_MAX_RINGS];
 	} *wait;
 	unsigned int nwait;
+	uint64_t blobs; /* chain blobs handed to the engine */
 };
 
 /* Allocate buffers. Returns 0 or -ENOMEM. */

@@ -459,6 +459,18 @@ cw_evring_pending(const struct cw_evring *r)
 	       atomic_load_explicit(&r->ctl->ev_tail, memory_order_relaxed);
 }
 
+uint64_t
+cw_evring_head(const struct cw_evring *r)
+{
+	return atomic_load_explicit(&r->ctl->ev_head, memory_order_acquire);
+}
+
+uint64_t
+cw_evring_tail(const struct cw_evring *r)
+{
+	return atomic_load_explicit(&r->ctl->ev_tail, memory_order_relaxed);
+}
+
 enum cw_shm_check
 cw_shm_check(struct cw_shm *shm)
 {

@@ -240,6 +240,14 @@ void cw_evring_release(struct cw_evring *r);
 /* Consumer: events waiting in ring r. */
 uint64_t cw_evring_pending(const struct cw_evring *r);
 
+/*
+ * Consumer: events published to ring r so far (acquire: what was published
+ * before is visible), and events read from it so far. Once tail reaches a
+ * head read earlier, everything published before that read has been read.
+ */
+uint64_t cw_evring_head(const struct cw_evring *r);
+uint64_t cw_evring_tail(const struct cw_evring *r);
+
 /* Consumer view of the producer: what cw_shm_check() reports. */
 enum cw_shm_check {
 	CW_SHM_OK = 0,        /* same dataplane as at attach, still running (or starting) */

@@ -42,10 +42,11 @@ expect 1 "process $gone exited before its telemetry answered" \
 	python3 tools/bench/dp-rate.py "nosuch$$" /chainwatch/stats rx_packets --pid "$gone" --timeout 60
 [ $(( $(date +%s) - t0 )) -le 5 ] || fail "dp-rate.py waited for its timeout on a dead process"
 
-# A live dataplane on a replayed capture: positive rates for packets, zero drops.
+# A live dataplane on a replayed capture: positive rates for packets, zero drops. The ring holds
+# ~160 ms of events, so a consumer thread descheduled for a few ms on a busy host drops nothing.
 "$build/chainwatch-dp" --no-huge -m 512 --no-pci --file-prefix "$inst" -l 0,1 \
 	--vdev "net_pcap0,rx_pcap=$cap,infinite_rx=1" -- --instance "$inst" --workers 1 \
-	--mode single --duration 6 --events-discard > "$tmp/dp.out" 2>&1 &
+	--mode single --duration 6 --events-discard --ring-slots 65536 > "$tmp/dp.out" 2>&1 &
 dppid=$!
 python3 tools/bench/dp-rate.py "$inst" /chainwatch/stats rx_packets handshakes_done events_dropped \
 	--warmup 0.5 --duration 1 --timeout 30 --pid "$dppid" > "$tmp/rate" ||
