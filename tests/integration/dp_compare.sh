@@ -22,7 +22,7 @@ esac
 dp=$build/chainwatch-dp; scan=$build/chainwatch-scan; evdump=$build/cw-evdump
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/evfields.sh"
-fail=0; n=0; key=; keyed_ids=0
+fail=0; n=0; key=; keyed_ids=0; total=0; chains=0
 if [ "${DP_KEYED:-0}" = 1 ]; then
 	(umask 077; head -c 32 /dev/urandom > "$tmp/key")
 	key="--chain-key $tmp/key"
@@ -61,7 +61,12 @@ for cap in "$@"; do
 	else
 		echo "ok   $cap: $(wc -l < "$tmp/dp.txt") TLS flows"
 	fi
+	total=$((total + $(wc -l < "$tmp/scan.txt")))
+	chains=$((chains + $(ids < "$tmp/scan.txt" | wc -l)))
 done
+# The comparison must have compared something: flows, and chain ids among their fields.
+echo "compared: $total TLS flows, $chains with a chain id"
+[ "$total" -gt 0 ] && [ "$chains" -gt 0 ] || { echo "FAIL: nothing compared"; fail=1; }
 if [ -n "$key" ]; then
 	echo "keyed: $keyed_ids chain ids, none equal to its unkeyed id"
 	[ "$keyed_ids" -gt 0 ] || { echo "FAIL: no capture had a chain"; fail=1; }

@@ -35,6 +35,7 @@ wait "$evpid" || { cat "$tmp/evdump.err"; fail "cw-evdump failed"; }
 grep -q "mode rss, $n workers" "$tmp/dp.out" ||
 	{ cat "$tmp/dp.out"; fail "expected rss mode with $n workers"; }
 evfields < "$tmp/ev.txt" > "$tmp/dp.txt"
+[ -s "$tmp/scan.txt" ] || fail "chainwatch-scan found no TLS flow to compare"
 if ! cmp -s "$tmp/scan.txt" "$tmp/dp.txt"; then
 	diff "$tmp/scan.txt" "$tmp/dp.txt" | head -20
 	fail "dataplane (>) and chainwatch-scan (<) differ"

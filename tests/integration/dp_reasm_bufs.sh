@@ -54,6 +54,7 @@ new=$(counter chains_new "$tmp/all.out"); blobs=$(counter blobs_out "$tmp/all.ou
 [ "$new" -ge 1 ] && [ "$blobs" -eq "$new" ] || fail "chains_new=$new but blobs_out=$blobs"
 [ "$(counter blobs_released "$tmp/all.out")" -eq 0 ] || fail "blobs_released on one worker"
 evfields < "$tmp/all.out.ev" > "$tmp/all.txt"
+[ -s "$tmp/scan.txt" ] || fail "chainwatch-scan found no TLS flow to compare"
 if ! cmp -s "$tmp/scan.txt" "$tmp/all.txt"; then
 	diff "$tmp/scan.txt" "$tmp/all.txt" | head -10
 	fail "dataplane (>) and chainwatch-scan -r 4 (<) differ"
