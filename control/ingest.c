@@ -173,6 +173,7 @@ update_ring_metrics(struct cp_ingest *in)
 		in->m->ring_pending = pending;
 		in->m->nrings = in->shm.nrings;
 		in->m->dp_state = atomic_load_explicit(&in->shm.hdr->state, memory_order_relaxed);
+		memcpy(in->m->chain_key_id, in->shm.hdr->chain_key_id, sizeof(in->m->chain_key_id));
 		in->m->heartbeat_ns =
 			atomic_load_explicit(&in->shm.hdr->heartbeat_ns, memory_order_relaxed);
 	}

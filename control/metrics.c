@@ -153,6 +153,18 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 	help(&o, "chainwatch_dataplane_attached", "gauge",
 	     "1 while attached to a dataplane shared-memory segment.");
 	put(&o, "chainwatch_dataplane_attached %d\n", m->attached);
+	if (m->attaches > 0) {
+		static const uint8_t unkeyed[8];
+		char kid[17];
+
+		for (i = 0; i < 8; i++)
+			snprintf(kid + 2 * i, 3, "%02x", m->chain_key_id[i]);
+		help(&o, "chainwatch_dataplane_chain_key_info", "gauge",
+		     "The chain-key id of the dataplane attached last; 1 when its chain ids are "
+		     "keyed, 0 when they are not (no --chain-key).");
+		put(&o, "chainwatch_dataplane_chain_key_info{key_id=\"%s\"} %d\n", kid,
+		    memcmp(m->chain_key_id, unkeyed, 8) != 0);
+	}
 	help(&o, "chainwatch_dataplane_attaches_total", "counter",
 	     "Attaches to a dataplane segment (first one and every reattach).");
 	put(&o, "chainwatch_dataplane_attaches_total %" PRIu64 "\n", m->attaches);

@@ -43,6 +43,7 @@ struct cp_metrics {
 	uint64_t attaches;	 /* successful attaches to a dataplane segment */
 	int attached;
 	uint32_t dp_state;	      /* enum cw_shm_state of the attached segment */
+	uint8_t chain_key_id[8];      /* of the segment attached last (all zero: unkeyed chain ids) */
 	uint64_t ring_events_dropped; /* producer counters of the attached segment, summed over
 					 rings */
 	uint64_t ring_blobs_dropped;

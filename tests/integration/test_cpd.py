@@ -300,6 +300,8 @@ def test_daemon(tmp):
     check(r.returncode == 0, "chainwatch-dp run 2")
     text = wait_metric(port, "chainwatch_events_total", float(n2))
     check(metric(text, "chainwatch_events_total") == n2, "reattached to the restarted dataplane")
+    check(metric(text, "chainwatch_dataplane_chain_key_info", '{key_id="0000000000000000"}') == 0,
+          "metrics: the dataplane's chain ids are unkeyed (no --chain-key)")
     rc, err = stop_cpd(p)
     check(rc == 0, "chainwatchd exits 0 on SIGTERM after reattaching")
     flows2 = int(sql(db, "SELECT count(*) FROM flows"))
