@@ -275,6 +275,24 @@ cmd_report(int argc, char **argv)
 	rc = verdict_counts(db, path, 0, stdout);
 	if (rc < 0)
 		goto out;
+	/* The chain key the database's ids were made with (docs/DEPLOY.md, "Chain key"). */
+	st = db_prep(db, "SELECT value FROM meta WHERE key = 'chain_key_id'", path);
+	if (st == NULL) {
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		printf("Chain ids: %s%s\n",
+		       strcmp(col(st, 0), "0000000000000000") == 0 ? "unkeyed (no --chain-key)"
+								   : "keyed, key id ",
+		       strcmp(col(st, 0), "0000000000000000") == 0 ? "" : col(st, 0));
+	else
+		printf("Chain ids: no dataplane attached yet\n");
+	rc = db_step_done(db, rc == SQLITE_ROW ? sqlite3_step(st) : rc, path);
+	sqlite3_finalize(st);
+	if (rc < 0)
+		goto out;
 
 	printf("\nTop substituted names:\n");
 	st = db_prep(

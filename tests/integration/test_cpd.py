@@ -355,6 +355,12 @@ def test_chain_key(tmp):
     check(len(kid) == 16 and kid != "0" * 16, "the database records the key id (%s)" % kid)
     check(sql(plain_db, "SELECT value FROM meta WHERE key = 'chain_key_id'") == "0" * 16,
           "an unkeyed database records the all-zero key id")
+    r = run([CLI, "report", "--db", db])
+    check(r.returncode == 0 and ("Chain ids: keyed, key id %s" % kid) in r.stdout,
+          "chainwatch report names the database's chain key")
+    r = run([CLI, "report", "--db", plain_db])
+    check(r.returncode == 0 and "Chain ids: unkeyed" in r.stdout,
+          "chainwatch report says an unkeyed database is unkeyed")
     r = analyze(db, js, keys[0])
     check(r.returncode == 0 and ids(js) == keyed, "the same key again: the same chain ids")
     check(int(sql(db, "SELECT count(*) FROM chains")) == len(keyed),
