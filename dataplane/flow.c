@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Per-worker flow table (canonical 5-tuple -> flow state) and the bounded handshake-session pool. */
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <rte_debug.h>
 #include <rte_errno.h>
@@ -14,16 +16,16 @@
 
 /*
  * The table's hash and key compare, specialised for the 48-byte key (40 bytes of 5-tuple, then
- * zero): rte_hash's generic
- * CRC loop and memcmp() (it has vector compares only for multiples of 16 bytes) cost more
- * than the lookup itself on the done-flow path. The hash is dp_flow_key_hash() (flow.h).
+ * zero): the hash is the keyed XXH3 of the burst loop (dp_flow_sig() in flow.h), so no one can
+ * choose 5-tuples that share buckets, and rte_hash's memcmp() (it has vector compares only for
+ * multiples of 16 bytes) costs more than five word compares.
  */
 static uint32_t
 dp_flow_hash(const void *key, uint32_t len, uint32_t init)
 {
 	RTE_SET_USED(len);
 	RTE_SET_USED(init); /* always 0: hash_func_init_val below */
-	return dp_flow_key_hash(key);
+	return dp_flow_sig(dp_flow_hash128(key));
 }
 
 static int
@@ -39,6 +41,42 @@ dp_flow_key_cmp(const void *a, const void *b, size_t len)
 
 _Static_assert(sizeof(struct cw_flow_key) == 5 * sizeof(uint64_t), "dp_flow_key_hash reads 5 words");
 _Static_assert(offsetof(struct dp_flow_key, k) == 0, "the 5-tuple leads the key");
+
+uint8_t dp_flow_secret[XXH3_SECRET_DEFAULT_SIZE];
+static pthread_once_t secret_once = PTHREAD_ONCE_INIT;
+static int secret_rc;
+
+/* Draw the finished-flow cache's secret: 32 random bytes stretched by XXH3_generateSecret(). */
+static void
+secret_init(void)
+{
+	uint8_t seed[32];
+
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed) ||
+	    XXH3_generateSecret(dp_flow_secret, sizeof(dp_flow_secret), seed, sizeof(seed)) != XXH_OK)
+		secret_rc = -EIO;
+	memset(seed, 0, sizeof(seed));
+}
+
+static uint32_t
+done_buckets(uint32_t n)
+{
+	return rte_align32pow2(n / 2 > 0 ? n / 2 : 1);
+}
+
+uint64_t
+dp_flow_done_bytes(uint32_t n)
+{
+	return (uint64_t)done_buckets(n) * sizeof(struct dp_done_bucket);
+}
+
+void
+dp_flow_done_clear(struct dp_flow_table *ft)
+{
+	memset(ft->dc, 0, (size_t)(ft->dc_mask + 1) * sizeof(*ft->dc));
+	for (uint32_t i = 0; i < ft->n; i++)
+		ft->f[i].dtag = 0;
+}
 
 int
 dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,
@@ -57,6 +95,9 @@ dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int s
 	memset(ft, 0, sizeof(*ft));
 	if (n > DP_FLOW_MAX)
 		return -EINVAL;
+	pthread_once(&secret_once, secret_init);
+	if (secret_rc != 0)
+		return secret_rc;
 	ft->h = rte_hash_create(&hp);
 	if (ft->h == NULL)
 		/* rte_hash reports a failed memzone reservation as ENOENT: it is memory. */
@@ -66,6 +107,10 @@ dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int s
 				   RTE_CACHE_LINE_SIZE, socket);
 	if (ft->f == NULL)
 		goto err_hash;
+	ft->dc = rte_zmalloc_socket("dp_done", dp_flow_done_bytes(n), RTE_CACHE_LINE_SIZE, socket);
+	if (ft->dc == NULL)
+		goto err_flows;
+	ft->dc_mask = done_buckets(n) - 1;
 	ft->n = n;
 	ft->idle_ns = (uint64_t)idle_s * 1000000000ull;
 	ft->hs_ns = (uint64_t)hs_s * 1000000000ull;
@@ -73,6 +118,9 @@ dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int s
 	ft->refresh_u = ft->refresh_ns >> DP_FLOW_T_UNIT;
 	return 0;
 
+err_flows:
+	rte_free(ft->f);
+	ft->f = NULL;
 err_hash:
 	rte_hash_free(ft->h);
 	ft->h = NULL;
@@ -82,6 +130,7 @@ err_hash:
 void
 dp_flow_table_free(struct dp_flow_table *ft)
 {
+	rte_free(ft->dc);
 	rte_free(ft->f);
 	rte_hash_free(ft->h);
 	memset(ft, 0, sizeof(*ft));

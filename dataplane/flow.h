@@ -9,6 +9,11 @@
 #include <rte_common.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
+#include <rte_prefetch.h>
+
+/* The finished-flow cache's keyed hash, inlined into the burst loop (the package's header). */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "session.h"
 
@@ -35,9 +40,9 @@ dp_flow_key_make(struct dp_flow_key *k, const struct cw_pkt *pkt)
 }
 
 /*
- * The flow table's hash of a key: CRC32-C over the five 8-byte words of its 5-tuple, equal to
- * rte_hash_crc(key, 40, 0). The table is created with it (dp_flow_table_init), and the burst
- * loop computes it inline for rte_hash_lookup_with_hash_bulk_data() instead of a call per key.
+ * The dispatcher's hash of a key: CRC32-C over the five 8-byte words of its 5-tuple, equal to
+ * rte_hash_crc(key, 40, 0), the same in every process and run (--replay splits a capture by
+ * it). A worker's table and cache use a keyed hash instead (dp_flow_hash128()).
  */
 static inline uint32_t
 dp_flow_key_hash(const struct dp_flow_key *k)
@@ -67,28 +72,12 @@ dp_flow_worker(const struct cw_pkt *pkt, uint32_t nw)
 }
 
 /*
- * The rte_hash data of a flow-table key (64 bits): the entry's position (bits 0-27), whether
- * the flow was finished when a packet last read its entry (bit 28), and that time in units of
- * 2^20 ns, modulo 2^35 (bits 29-63). The lookup reads the key slot that holds the data
- * anyway, so a packet of a finished flow whose time is recent (within refresh_ns) is counted
- * from the lookup alone, without reading its entry: one random cache line less per packet of
- * the bulk of established flows. Every refresh_ns such a packet reads the entry again, moves
- * last_ns and rewrites the data: last_ns lags a finished flow's last packet by less than
- * refresh_ns, and its idle timeout counts from last_ns + refresh_ns.
+ * The flow table's rte_hash holds no data: a key's position is its entry's index. Finished flows
+ * are counted from the finished-flow cache (below), whose times are in units of 2^DP_FLOW_T_UNIT
+ * ns.
  */
-#define DP_FLOW_POS_BITS 28
-#define DP_FLOW_POS_MASK ((1ull << DP_FLOW_POS_BITS) - 1)
-#define DP_FLOW_DONE (1ull << DP_FLOW_POS_BITS)
-#define DP_FLOW_T_SHIFT (DP_FLOW_POS_BITS + 1)
 #define DP_FLOW_T_UNIT 20 /* log2 of the time unit in ns */
-#define DP_FLOW_MAX (1u << DP_FLOW_POS_BITS) /* most entries a table can have */
-
-static inline uint64_t
-dp_flow_data(uint32_t pos, int done, uint64_t ns)
-{
-	return (uint64_t)pos | (done ? DP_FLOW_DONE : 0) |
-	       ((ns >> DP_FLOW_T_UNIT) << DP_FLOW_T_SHIFT);
-}
+#define DP_FLOW_MAX (1u << 28) /* most entries a table can have */
 
 /* Action bits: a flow only loses them. No bit left: a later packet costs one lookup. */
 #define DP_ACT_PROBE 0x01   /* no hello seen yet */
@@ -117,7 +106,7 @@ struct dp_sess {
  * wait here, so a SYN flood holds table entries but no sessions.
  * Invariants: used == 0 -> every other field is meaningless;
  * sess != NULL -> actions & DP_ACT_PARSE; actions == 0 -> sess == NULL;
- * hdone != 0 -> actions == 0 (the key's data may then stand in for the entry).
+ * dtag != 0 -> actions == 0 (the finished-flow cache may then stand in for the entry).
  */
 struct dp_flow {
 	uint64_t first_ns;    /* time of the first packet */
@@ -128,12 +117,45 @@ struct dp_flow {
 	uint8_t used;
 	uint8_t actions;      /* DP_ACT_* */
 	uint8_t syn;          /* DP_SYN_* */
-	uint8_t hdone;        /* the key's rte_hash data says finished (dp_flow_data) */
-	uint8_t pad[20];
+	uint8_t pad0;
+	uint32_t dbkt;        /* finished-flow cache bucket of the key, valid when dtag != 0 */
+	uint64_t dtag;        /* the key's tag there since the flow was put in the cache, 0 = never */
+	uint8_t pad[8];
 } __rte_aligned(64);
 
 
 _Static_assert(sizeof(struct dp_flow) == 64, "flow entry is one cache line");
+
+/*
+ * The finished-flow cache, in front of the table: 64-byte buckets of DP_DONE_WAYS finished flows
+ * each, found by a 128-bit XXH3 of the 5-tuple keyed with a secret drawn at start
+ * (dp_flow_tag()): 32 bits of it choose the bucket, 32 are the table's rte_hash signature, and
+ * the other 64 (bit 0 set) are the flow's tag in the bucket.
+ * - A packet whose tag is in its bucket with a time within refresh_ns is a finished flow's,
+ *   counted from that one line: no rte_hash lookup (two buckets, then the key slot: two
+ *   dependent misses once the table outgrows the caches) and no entry.
+ * - A tag stands for the whole key: two flows share one with probability 2^-64 per pair in a
+ *   bucket, and the secret keeps anyone from choosing 5-tuples that do.
+ * - A finished flow enters the cache when a packet reads its entry and finds it finished, with
+ *   that time. Every refresh_ns such a packet reads the entry again, moves last_ns and renews
+ *   the time: last_ns lags a finished flow's last packet by less than refresh_ns, and its idle
+ *   timeout counts from last_ns + refresh_ns.
+ * - The cache holds what it can: a full bucket replaces its oldest way, and a finished flow that
+ *   is not there is found by the table. A flow's way is dropped when it is removed or restarts.
+ * Bound: one bucket per two entries of the table (rounded up to a power of two): 32-64 B per
+ * entry.
+ */
+#define DP_DONE_WAYS 4
+
+struct dp_done_bucket {
+	uint64_t tag[DP_DONE_WAYS]; /* 0: empty way */
+	uint64_t t[DP_DONE_WAYS];   /* when the flow's entry was last read, units of 2^DP_FLOW_T_UNIT ns */
+} __rte_aligned(64);
+
+_Static_assert(sizeof(struct dp_done_bucket) == 64, "one cache line per bucket");
+
+/* The process's secret for dp_flow_tag(), drawn once by dp_flow_table_init(). */
+extern uint8_t dp_flow_secret[XXH3_SECRET_DEFAULT_SIZE];
 
 /*
  * One worker's table: rte_hash created without concurrency flags (one
@@ -147,6 +169,8 @@ _Static_assert(sizeof(struct dp_flow) == 64, "flow entry is one cache line");
 struct dp_flow_table {
 	struct rte_hash *h;
 	struct dp_flow *f; /* [n] */
+	struct dp_done_bucket *dc; /* [dc_mask + 1]: the finished-flow cache */
+	uint32_t dc_mask;
 	uint32_t n;
 	uint32_t used;
 	uint32_t hand;      /* expiry scan position */
@@ -155,22 +179,100 @@ struct dp_flow_table {
 	uint32_t added;     /* entries added so far: a change may turn an earlier lookup miss into a hit */
 	uint64_t idle_ns;
 	uint64_t hs_ns;
-	uint64_t refresh_ns; /* a finished flow's entry is read again after this long (dp_flow_data) */
+	uint64_t refresh_ns; /* a finished flow's entry is read again after this long (cache above) */
 	uint64_t refresh_u;  /* the same in units of 2^DP_FLOW_T_UNIT ns */
 };
 
-/*
- * May a packet at ts of a flow whose key has data d be counted from the lookup alone? Its flow
- * was finished and its entry read within refresh_ns (time modulo 2^35 units; a time before the
- * one recorded wraps to a large difference: the entry is read).
- */
-static inline int
-dp_flow_done_fresh(const struct dp_flow_table *ft, uint64_t d, uint64_t ts)
+/* The keyed hash of a key: the cache's tag, its bucket and the table's rte_hash signature. */
+static inline XXH128_hash_t
+dp_flow_hash128(const struct dp_flow_key *k)
 {
-	uint64_t now_u = (ts >> DP_FLOW_T_UNIT) << DP_FLOW_T_SHIFT;
+	return XXH3_128bits_withSecret(&k->k, sizeof(k->k), dp_flow_secret, sizeof(dp_flow_secret));
+}
 
-	return (d & DP_FLOW_DONE) &&
-	       ((now_u - (d & ~(DP_FLOW_POS_MASK | DP_FLOW_DONE))) >> DP_FLOW_T_SHIFT) < ft->refresh_u;
+/* The table's rte_hash signature of hash h: its top 32 bits (dp_flow_tag() uses the rest). */
+static inline uint32_t
+dp_flow_sig(XXH128_hash_t h)
+{
+	return (uint32_t)(h.high64 >> 32);
+}
+
+/* The finished-flow cache's tag of a key (never 0), and in *bkt its bucket, in *sig its signature. */
+static inline uint64_t
+dp_flow_tag(const struct dp_flow_table *ft, const struct dp_flow_key *k, uint32_t *bkt,
+	    uint32_t *sig)
+{
+	XXH128_hash_t h = dp_flow_hash128(k);
+
+	*bkt = (uint32_t)h.high64 & ft->dc_mask;
+	*sig = dp_flow_sig(h);
+	return h.low64 | 1;
+}
+
+static inline void
+dp_done_prefetch(const struct dp_flow_table *ft, uint32_t bkt)
+{
+	rte_prefetch0(&ft->dc[bkt]);
+}
+
+/* Is the flow of tag in bucket bkt in the cache, and was its entry read within refresh_ns of ts? */
+static inline int
+dp_done_fresh(const struct dp_flow_table *ft, uint32_t bkt, uint64_t tag, uint64_t ts)
+{
+	const struct dp_done_bucket *b = &ft->dc[bkt];
+	unsigned int w;
+
+	for (w = 0; w < DP_DONE_WAYS; w++)
+		if (b->tag[w] == tag)
+			return (ts >> DP_FLOW_T_UNIT) - b->t[w] < ft->refresh_u;
+	return 0;
+}
+
+/*
+ * Put finished flow f (tag in bucket bkt) in the cache with its entry read at ts: its own way, an
+ * empty one, or the oldest (then *replaced is incremented).
+ */
+static inline void
+dp_done_put(struct dp_flow_table *ft, struct dp_flow *f, uint32_t bkt, uint64_t tag, uint64_t ts,
+	    uint64_t *replaced)
+{
+	struct dp_done_bucket *b = &ft->dc[bkt];
+	unsigned int w, v = DP_DONE_WAYS, old = 0;
+
+	for (w = 0; w < DP_DONE_WAYS; w++) {
+		if (b->tag[w] == tag) {
+			v = w;
+			break;
+		}
+		if (b->tag[w] == 0)
+			v = v == DP_DONE_WAYS ? w : v;
+		else if (b->t[w] < b->t[old])
+			old = w;
+	}
+	if (v == DP_DONE_WAYS) {
+		v = old;
+		(*replaced)++;
+	}
+	b->tag[v] = tag;
+	b->t[v] = ts >> DP_FLOW_T_UNIT;
+	f->dbkt = bkt;
+	f->dtag = tag;
+}
+
+/* Take finished flow f out of the cache (it is removed or restarts). */
+static inline void
+dp_done_drop(struct dp_flow_table *ft, struct dp_flow *f)
+{
+	struct dp_done_bucket *b;
+	unsigned int w;
+
+	if (f->dtag == 0)
+		return;
+	b = &ft->dc[f->dbkt];
+	for (w = 0; w < DP_DONE_WAYS; w++)
+		if (b->tag[w] == f->dtag)
+			b->tag[w] = 0;
+	f->dtag = 0;
 }
 
 #define DP_EXPIRE_BATCH 64 /* positions the expiry scan looks at per loop iteration */
@@ -222,6 +324,10 @@ struct dp_sess_pool {
 int dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,
 		       uint32_t idle_s, uint32_t hs_s);
 void dp_flow_table_free(struct dp_flow_table *ft);
+/* Empty the finished-flow cache (a caller that removed every entry behind the table's back). */
+void dp_flow_done_clear(struct dp_flow_table *ft);
+/* Bytes of the finished-flow cache of a table of n entries. */
+uint64_t dp_flow_done_bytes(uint32_t n);
 
 /* Counts per class for n sessions and `big` buffers of the full cap. */
 int dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, uint32_t big, int socket);

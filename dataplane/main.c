@@ -523,7 +523,7 @@ hugepages_free(void)
 static unsigned long
 estimate_mib(const struct dp_conf *conf, uint32_t workers)
 {
-	uint64_t per = (uint64_t)conf->flows * 208 +
+	uint64_t per = (uint64_t)conf->flows * 208 + dp_flow_done_bytes(conf->flows) +
 		       dp_sess_pool_bytes(conf->sessions, conf->reasm_kib * 1024u,
 					  dp_conf_reasm_big(conf)) +
 		       (uint64_t)conf->sessions * 4096 +

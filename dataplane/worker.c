@@ -152,6 +152,7 @@ flow_remove(struct dp_worker *w, uint32_t pos)
 	struct dp_flow_key key;
 	void *kp;
 
+	dp_done_drop(ft, &ft->f[pos]);
 	if (rte_hash_get_key_with_position(ft->h, (int32_t)pos, &kp) == 0) {
 		memcpy(&key, kp, sizeof(key));
 		rte_hash_del_key(ft->h, &key);
@@ -179,7 +180,7 @@ flow_expire(struct dp_worker *w)
 			continue;
 		/* A finished flow's last_ns may lag its last packet by up to refresh_ns (flow.h). */
 		if (now > f->last_ns &&
-		    now - f->last_ns >= ft->idle_ns + (f->hdone ? ft->refresh_ns : 0)) {
+		    now - f->last_ns >= ft->idle_ns + (f->dtag != 0 ? ft->refresh_ns : 0)) {
 			if (f->actions != 0) {
 				dp_flow_end(w, f, CW_END_IDLE);
 				c[DP_C_EXPIRE_IDLE]++;
@@ -233,10 +234,7 @@ flow_add(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
 		w->st->c[reason]++;
 	}
 	pos = rte_hash_add_key_with_hash(ft->h, key, sig);
-	/* The position is known only now; the same call on the stored key sets its data. */
-	if (pos < 0 || (uint32_t)pos >= ft->n ||
-	    rte_hash_add_key_with_hash_data(ft->h, key, sig,
-					    (void *)(uintptr_t)dp_flow_data((uint32_t)pos, 0, 0)) < 0) {
+	if (pos < 0 || (uint32_t)pos >= ft->n) {
 		if (pos >= 0)
 			rte_hash_del_key_with_hash(ft->h, key, sig);
 		w->st->c[DP_C_EVICT_FAIL]++;
@@ -244,7 +242,7 @@ flow_add(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
 	}
 	ft->used++;
 	ft->added++;
-	ft->f[pos].hdone = 0;
+	ft->f[pos].dtag = 0;
 	return &ft->f[pos];
 }
 
@@ -426,11 +424,15 @@ struct dp_burst {
 	struct dp_flow_key key[DP_BURST];
 	const void *kp[DP_BURST];
 	hash_sig_t sig[DP_BURST];
-	int32_t pos[DP_BURST];
-	void *data[DP_BURST];
-	uint8_t fresh[DP_BURST]; /* a finished flow's packet the key's data accounts for (flow.h) */
+	uint64_t tag[DP_BURST];   /* finished-flow cache tag and bucket (dp_flow_tag) */
+	uint32_t bkt[DP_BURST];
+	int32_t pos[DP_BURST];    /* looked up: position or DP_POS_MISS; else DP_POS_CACHED */
+	uint8_t fresh[DP_BURST];  /* a finished flow's packet the cache accounts for */
 	uint64_t ts[DP_BURST];
 };
+
+#define DP_POS_MISS (-1)   /* not in the table */
+#define DP_POS_CACHED (-2) /* not looked up: a finished flow's packet by the cache */
 
 /*
  * Decode pkts[*i..n) into b, from *i on; returns the number of TCP segments
@@ -464,7 +466,7 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 		}
 		dp_flow_key_make(&b->key[k], &b->pkt[k]);
 		b->kp[k] = &b->key[k];
-		b->sig[k] = dp_flow_key_hash(&b->key[k]);
+		b->tag[k] = dp_flow_tag(&w->ft, &b->key[k], &b->bkt[k], &b->sig[k]);
 		b->ts[k] = stamp[i];
 		k++;
 		if (m->nb_segs != 1) {
@@ -477,18 +479,12 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 	return k;
 }
 
-/* Record in the key's data whether flow f at position pos is finished, and since when (flow.h). */
+/* Finished flow f, segment j of burst b, whose entry was read at ts: into the cache (flow.h). */
 static inline void
-flow_set_data(struct dp_flow_table *ft, const struct dp_flow_key *key, hash_sig_t sig,
-	      struct dp_flow *f, uint64_t ts)
+flow_cache_done(struct dp_worker *w, const struct dp_burst *b, uint32_t j, struct dp_flow *f,
+		uint64_t ts)
 {
-	uint32_t pos = (uint32_t)(f - ft->f);
-	int done = f->actions == 0;
-
-	/* The key is in the table: this only rewrites its data, it cannot fail or move the key. */
-	rte_hash_add_key_with_hash_data(ft->h, key, sig,
-					(void *)(uintptr_t)dp_flow_data(pos, done, done ? ts : 0));
-	f->hdone = (uint8_t)done;
+	dp_done_put(&w->ft, f, b->bkt[j], b->tag[j], ts, &w->st->c[DP_C_DONE_REPLACED]);
 }
 
 static inline int
@@ -498,43 +494,61 @@ bare_syn(const struct cw_pkt *pkt)
 }
 
 /*
- * Follow the k decoded segments of b in order: one bulk lookup, prefetch of
- * the entries that will be read, then each segment. Returns the packets of
- * finished flows (counted by the caller once per burst).
+ * Follow the k decoded segments of b in order: the finished-flow cache for all (its bucket
+ * lines prefetched together, then read), one bulk lookup for the rest, prefetch of the entries
+ * that will be read, then each segment. Returns the packets of finished flows (counted by the
+ * caller once per burst).
  */
 static inline uint32_t
 burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 {
 	struct dp_flow_table *ft = &w->ft;
-	uint32_t j, removed, added, done = 0, untracked = 0;
-	uint64_t hits = 0;
+	uint32_t i, j, m = 0, removed, added, done = 0, cached = 0, untracked = 0;
+	const void *kp[DP_BURST];
+	hash_sig_t sig[DP_BURST];
+	int32_t pos[DP_BURST];
+	uint8_t at[DP_BURST];
 	int restarted = 0;
 
-	rte_hash_lookup_with_hash_bulk_data(ft->h, b->kp, b->sig, k, &hits, b->data);
+	/*
+	 * Prefetching each bucket while decoding stalls the decode once the core's line-fill
+	 * buffers are busy; issued together here they overlap each other and nothing else.
+	 */
+	for (j = 0; j < k; j++)
+		dp_done_prefetch(ft, b->bkt[j]);
 	for (j = 0; j < k; j++) {
-		uint64_t d = (uint64_t)(uintptr_t)b->data[j];
-
-		if (!(hits & (1ull << j))) {
-			b->pos[j] = -1;
+		if (dp_done_fresh(ft, b->bkt[j], b->tag[j], b->ts[j]) && !bare_syn(&b->pkt[j])) {
+			b->fresh[j] = 1;
+			b->pos[j] = DP_POS_CACHED;
 			continue;
 		}
-		b->pos[j] = (int32_t)(d & DP_FLOW_POS_MASK);
-		/* A finished flow's packet counted from the lookup alone needs no entry. */
-		b->fresh[j] = (uint8_t)(dp_flow_done_fresh(ft, d, b->ts[j]) && !bare_syn(&b->pkt[j]));
-		if (!b->fresh[j]) {
-			const struct cw_pkt *pkt = &b->pkt[j];
-			uint32_t o, end = RTE_MIN((uint32_t)pkt->payload_len, DP_PREFETCH_PAYLOAD);
+		b->fresh[j] = 0;
+		kp[m] = b->kp[j];
+		sig[m] = b->sig[j];
+		at[m++] = (uint8_t)j;
+	}
+	if (m > 0)
+		rte_hash_lookup_with_hash_bulk(ft->h, kp, sig, m, pos);
+	for (i = 0; i < m; i++) {
+		const struct cw_pkt *pkt;
+		uint32_t o, end;
 
-			rte_prefetch0(&ft->f[b->pos[j]]);
-			/*
-			 * The session copies a flow's payload into its reassembly buffer:
-			 * fetching every segment's lines now overlaps their misses (a
-			 * NIC's frames are in the LLC at best) instead of one frame's at
-			 * a time in the copy.
-			 */
-			for (o = 0; o < end; o += RTE_CACHE_LINE_SIZE)
-				rte_prefetch0(pkt->payload + o);
+		j = at[i];
+		if (pos[i] < 0) {
+			b->pos[j] = DP_POS_MISS;
+			continue;
 		}
+		b->pos[j] = pos[i];
+		pkt = &b->pkt[j];
+		end = RTE_MIN((uint32_t)pkt->payload_len, DP_PREFETCH_PAYLOAD);
+		rte_prefetch0(&ft->f[pos[i]]);
+		/*
+		 * The session copies a flow's payload into its reassembly buffer: fetching every
+		 * segment's lines now overlaps their misses (a NIC's frames are in the LLC at best)
+		 * instead of one frame's at a time in the copy.
+		 */
+		for (o = 0; o < end; o += RTE_CACHE_LINE_SIZE)
+			rte_prefetch0(pkt->payload + o);
 	}
 	/*
 	 * Positions stay valid until an entry is removed (an eviction while
@@ -549,7 +563,17 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 		struct dp_flow *f;
 		int is_new = 0;
 
-		if (b->pos[j] < 0 && ft->added == added) {
+		/*
+		 * A finished flow: one cache line, unless a bare SYN starts a new connection. The
+		 * cache was read before this burst restarted or removed a flow: after that, only
+		 * the table tells.
+		 */
+		if (b->fresh[j] && !restarted && ft->removed == removed) {
+			done++;
+			cached += b->pos[j] == DP_POS_CACHED;
+			continue;
+		}
+		if (b->pos[j] == DP_POS_MISS && ft->added == added) {
 			if (!flow_worth_tracking(pkt)) {
 				untracked++;
 				continue;
@@ -559,22 +583,13 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 				continue;
 			is_new = 1;
 		} else if (b->pos[j] >= 0 && ft->removed == removed) {
-			/*
-			 * A finished flow: one lookup, unless a bare SYN starts a new connection. The
-			 * data was read before this burst restarted a flow: after that, only the
-			 * entry tells.
-			 */
-			if (b->fresh[j] && !restarted) {
-				done++;
-				continue;
-			}
 			f = &ft->f[b->pos[j]];
 			if (f->actions == 0 && !bare_syn(pkt)) {
 				if (b->ts[j] > f->last_ns)
 					f->last_ns = b->ts[j];
 				done++;
-				/* From now on its packets need only the lookup, for refresh_ns. */
-				flow_set_data(ft, &b->key[j], b->sig[j], f, f->last_ns);
+				/* From now on its packets need only the cache, for refresh_ns. */
+				flow_cache_done(w, b, j, f, f->last_ns);
 				continue;
 			}
 		} else {
@@ -583,13 +598,14 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 				continue;
 		}
 		flow_packet(w, f, is_new, pkt, b->ts[j]);
-		/* A finished flow restarted by a bare SYN: its key must not say finished any more. */
-		if (unlikely(f->hdone) && f->actions != 0) {
-			flow_set_data(ft, &b->key[j], b->sig[j], f, 0);
+		/* A finished flow restarted by a bare SYN: the cache must not say finished any more. */
+		if (unlikely(f->dtag != 0) && f->actions != 0) {
+			dp_done_drop(ft, f);
 			restarted = 1;
 		}
 	}
 	w->st->c[DP_C_UNTRACKED] += untracked;
+	w->st->c[DP_C_DONE_CACHED] += cached;
 	return done;
 }
 

@@ -128,35 +128,7 @@ ns(uint64_t cyc)
 
 /* ---- --curve: per-packet cost over N concurrent (finished) flows ---- */
 
-#define CURVE_FRAME 60
 #define CURVE_PACKETS 4000000u /* timed packets per point (at least 2 per flow) */
-
-/* 60-byte Ethernet/IPv4/TCP frame of flow i (client 10.x.y.z:port -> 172.16.a.b:443). */
-static void
-curve_frame(uint8_t *p, uint32_t i, uint8_t flags, uint32_t seq)
-{
-	static const uint8_t tmpl[CURVE_FRAME] = {
-		0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,             /* Ethernet */
-		0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 0, 172, 16, 0, 0, /* IPv4 */
-		0, 0, 0x01, 0xbb, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0, 0xff, 0xff, 0, 0, 0, 0, /* TCP */
-	};
-	uint32_t host = i >> 4;
-	uint16_t port = (uint16_t)(40000 + (i & 15));
-
-	memcpy(p, tmpl, sizeof(tmpl));
-	p[27] = (uint8_t)(host >> 16);
-	p[28] = (uint8_t)(host >> 8);
-	p[29] = (uint8_t)host;
-	p[32] = (uint8_t)(i >> 8);
-	p[33] = (uint8_t)i;
-	p[34] = (uint8_t)(port >> 8);
-	p[35] = (uint8_t)port;
-	p[38] = (uint8_t)(seq >> 24);
-	p[39] = (uint8_t)(seq >> 16);
-	p[40] = (uint8_t)(seq >> 8);
-	p[41] = (uint8_t)seq;
-	p[47] = flags;
-}
 
 /* Feed n frames of the flows flow_of(k) with flags through the worker; returns cycles in bursts. */
 static uint64_t
@@ -170,7 +142,6 @@ curve_run(struct dp_worker *w, struct rte_mempool *mp, uint32_t nflows, uint64_t
 		uint16_t m = 0;
 
 		for (; m < DP_BURST && k < n; m++, k++) {
-			struct rte_mbuf *mb = rte_pktmbuf_alloc(mp);
 			uint32_t i;
 
 			if (random) {
@@ -179,10 +150,7 @@ curve_run(struct dp_worker *w, struct rte_mempool *mp, uint32_t nflows, uint64_t
 			} else {
 				i = (uint32_t)k;
 			}
-			curve_frame(rte_pktmbuf_mtod(mb, uint8_t *), i, flags, (uint32_t)k);
-			mb->data_len = CURVE_FRAME;
-			mb->pkt_len = CURVE_FRAME;
-			b[m] = mb;
+			b[m] = dp_frame_tcp_mbuf(mp, i, flags, (uint32_t)k);
 		}
 		uint64_t t0 = rte_rdtsc_precise();
 		dp_worker_burst(w, b, m);
@@ -192,11 +160,13 @@ curve_run(struct dp_worker *w, struct rte_mempool *mp, uint32_t nflows, uint64_t
 }
 
 /*
- * For each N: a worker with a table of N + N/8 entries; N flows opened by a
- * SYN and closed by a FIN before any payload (finished entries, as the bulk
- * traffic of established flows finds them); then CURVE_PACKETS bare ACKs
- * (or 2 per flow, whichever is more) to uniformly random flows, timed.
- * One line per N: cycles and ns per packet, and the Mpps that is.
+ * For each N: a worker with a table of N + N/8 entries; N flows opened by a SYN and closed by a
+ * FIN before any payload (finished entries, as the bulk traffic of established flows finds
+ * them); then one bare ACK per flow in order, timed apart (a finished flow's first packet reads
+ * its entry and puts the flow in the finished-flow cache); then CURVE_PACKETS bare ACKs (or 2
+ * per flow, whichever is more) to uniformly random flows, timed. One line per N: cycles and ns
+ * per packet of the random ACKs, the Mpps that is, the shares counted as finished and from the
+ * cache, and the cycles of a finished flow's first packet.
  */
 static int
 curve(const char *list)
@@ -216,12 +186,13 @@ curve(const char *list)
 	if (mp == NULL)
 		return 1;
 	dp_run.tsc_hz = rte_get_tsc_hz();
-	printf("| concurrent flows | cycles/packet | ns/packet | Mpps | done-flow packets |\n");
-	printf("|---:|---:|---:|---:|---:|\n");
+	printf("| concurrent flows | cycles/packet | ns/packet | Mpps | done-flow packets | "
+	       "from the finished-flow cache | first packet after the FIN, cycles |\n");
+	printf("|---:|---:|---:|---:|---:|---:|---:|\n");
 	while (*p != '\0') {
 		char *end;
 		uint32_t nflows = (uint32_t)strtoul(p, &end, 0);
-		uint64_t c0, cyc, npk;
+		uint64_t c0, h0, cyc, cyc1, npk;
 		struct dp_worker *w;
 
 		if (end == p || nflows == 0 || nflows > (1u << 26)) {
@@ -244,12 +215,16 @@ curve(const char *list)
 		w->linktype = CW_LINK_ETHERNET;
 		curve_run(w, mp, nflows, nflows, 0, CW_TCP_SYN, &rng);
 		curve_run(w, mp, nflows, nflows, 0, CW_TCP_FIN | CW_TCP_ACK, &rng);
+		cyc1 = curve_run(w, mp, nflows, nflows, 0, CW_TCP_ACK, &rng);
 		npk = (uint64_t)nflows * 2 > CURVE_PACKETS ? (uint64_t)nflows * 2 : CURVE_PACKETS;
 		c0 = w->st->c[DP_C_DONE_PKTS];
+		h0 = w->st->c[DP_C_DONE_CACHED];
 		cyc = curve_run(w, mp, nflows, npk, 1, CW_TCP_ACK, &rng);
-		printf("| %u | %.0f | %.1f | %.2f | %.3f |\n", nflows, (double)cyc / (double)npk,
-		       ns(cyc) / (double)npk, (double)npk * 1e3 / ns(cyc),
-		       (double)(w->st->c[DP_C_DONE_PKTS] - c0) / (double)npk);
+		printf("| %u | %.0f | %.1f | %.2f | %.3f | %.3f | %.0f |\n", nflows,
+		       (double)cyc / (double)npk, ns(cyc) / (double)npk, (double)npk * 1e3 / ns(cyc),
+		       (double)(w->st->c[DP_C_DONE_PKTS] - c0) / (double)npk,
+		       (double)(w->st->c[DP_C_DONE_CACHED] - h0) / (double)npk,
+		       (double)cyc1 / (double)nflows);
 		fflush(stdout);
 		dp_worker_free(w);
 		rte_free(w);
@@ -303,7 +278,10 @@ main(int argc, char **argv)
 	snprintf(prefix, sizeof(prefix), "dpbench%d", (int)getpid());
 	snprintf(inst, sizeof(inst), "dpbench%d", (int)getpid());
 	if (strcmp(argv[1], "--curve") == 0) {
-		/* ~200 B per flow-table entry (entry, key, buckets) for the largest N, plus slack. */
+		/*
+		 * ~200 B per flow-table entry (entry, key, buckets) and up to 64 B of finished-flow
+		 * cache for the largest N, plus slack.
+		 */
 		unsigned long max = 0;
 		const char *p = argv[2];
 
@@ -317,7 +295,7 @@ main(int argc, char **argv)
 				max = v;
 			p = *end == ',' ? end + 1 : end;
 		}
-		snprintf(mem, sizeof(mem), "%lu", 512 + max * 9 / 8 * 200 / (1u << 20));
+		snprintf(mem, sizeof(mem), "%lu", 512 + max * 9 / 8 * 264 / (1u << 20));
 		if (init_eal((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal, prefix) < 0)
 			return 1;
 		n = (uint32_t)curve(argv[2]);
@@ -391,6 +369,7 @@ main(int argc, char **argv)
 				memset(&w->ft.f[n], 0, sizeof(w->ft.f[n]));
 			}
 		w->ft.used = 0;
+		dp_flow_done_clear(&w->ft);
 		/* Empty the ring so the next round publishes too. */
 		atomic_store(&shm.rings[0].ctl->ev_tail, atomic_load(&shm.rings[0].ctl->ev_head));
 		atomic_store(&shm.rings[0].ctl->blob_tail, atomic_load(&shm.rings[0].ctl->blob_head));
@@ -417,10 +396,12 @@ main(int argc, char **argv)
 			double per = (double)pool_mem.bytes / (double)pool_mem.sessions;
 
 			printf("memory per flow in handshake: %.0f B (session %zu B + buffers %.0f B) + "
-			       "flow entry %zu B + rte_hash ~%zu B; %.1f flows in handshake on average, "
-			       "peak %u (%.1f KiB); the pool reserves %.0f B per session\n",
+			       "flow entry %zu B + rte_hash ~%zu B + finished-flow cache %.0f B; %.1f "
+			       "flows in handshake on average, peak %u (%.1f KiB); the pool reserves "
+			       "%.0f B per session\n",
 			       per, sizeof(struct dp_sess), per - (double)sizeof(struct dp_sess),
 			       sizeof(struct dp_flow), RTE_ALIGN(sizeof(struct dp_flow_key) + 8, 16) + 8,
+			       (double)dp_flow_done_bytes(w->ft.n) / (double)w->ft.n,
 			       (double)pool_mem.sessions / (double)pool_mem.samples,
 			       pool_mem.peak_sessions, (double)pool_mem.peak_bytes / 1024.0,
 			       (double)dp_sess_pool_bytes(conf.sessions, conf.reasm_kib * 1024u,

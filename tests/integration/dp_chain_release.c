@@ -137,15 +137,13 @@ int
 main(int argc, char **argv)
 {
 	static struct dp_conf conf;
-	struct dp_chaintab ct;
-	struct cw_shm shm;
+	static struct dp_testenv env;
+	struct dp_chaintab *ct = &env.ct;
+	struct cw_shm *shm = &env.shm;
 	struct rte_mempool *mp;
 	struct pass p1, p2, p3;
 	uint8_t target[CW_ID_LEN] = {0};
-	char name[64], dir[PATH_MAX]; /* EAL file prefix and shared-memory instance */
 	int rc;
-	char *eal[] = {argv[0], "--no-huge", "-m", "256", "--no-pci", "-l", "0", "--log-level", "3",
-		       "--file-prefix", name, NULL};
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: dp_chain_release CAPTURE.pcap\n");
@@ -155,24 +153,17 @@ main(int argc, char **argv)
 	if (rc <= 0)
 		return 1;
 	nframes = (uint32_t)rc;
-	snprintf(name, sizeof(name), "dpchainrel%d", (int)getpid());
-	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0)
+	if (dp_testenv_init(&env, argv[0], "dpchainrel", 4096, 4096, 1u << 22) < 0)
 		return 1;
+	mp = env.mp;
 	conf.flows = 4096;
 	conf.sessions = 256;
 	conf.reasm_kib = 32;
 	conf.idle_s = 3600;
 	conf.hs_s = 3600;
-	dp_run.tsc_hz = rte_get_tsc_hz();
-	mp = rte_pktmbuf_pool_create("chainrel", 1024, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	if (mp == NULL || dp_chaintab_init(&ct, 4096, 0, 0) < 0 ||
-	    cw_shm_create(&shm, name, 1, 4096, 1u << 22, 0600) < 0) {
-		fprintf(stderr, "dp_chain_release: setup failed\n");
-		return 1;
-	}
 
 	/* 1: everything new, so nothing released early; the target is the first chain sent. */
-	CHECK(pass(&ct, &shm, mp, &conf, target, 1, 0, &p1) == 0);
+	CHECK(pass(ct, shm, mp, &conf, target, 1, 0, &p1) == 0);
 	show("pass 1", &p1);
 	CHECK(p1.with_chain > 0 && p1.chain_new > 0 && p1.target_new == 1);
 	CHECK(p1.d[DP_C_BLOB_RELEASED] == 0 && p1.blob_dropped == 0);
@@ -182,7 +173,7 @@ main(int argc, char **argv)
 	 * once, then the target is made unsent: that flow's event has BLOB_DROPPED. Any later flow
 	 * with the target sees it unsent and sends it with its blob.
 	 */
-	CHECK(pass(&ct, &shm, mp, &conf, target, 0, 1, &p2) == 0);
+	CHECK(pass(ct, shm, mp, &conf, target, 0, 1, &p2) == 0);
 	show("pass 2", &p2);
 	CHECK(p2.unsent_done == 1);
 	CHECK(p2.d[DP_C_BLOB_RELEASED] == 1 && p2.target_dropped == 1 && p2.blob_dropped == 1);
@@ -190,18 +181,13 @@ main(int argc, char **argv)
 	CHECK(p2.chain_new == p2.target_new && p2.target_new == p2.blobs_for_target);
 
 	/* 3: if pass 2 had no later flow with the target, its first flow here sends the blob. */
-	CHECK(pass(&ct, &shm, mp, &conf, target, 0, 0, &p3) == 0);
+	CHECK(pass(ct, shm, mp, &conf, target, 0, 0, &p3) == 0);
 	show("pass 3", &p3);
 	CHECK(p3.d[DP_C_BLOB_RELEASED] == 0 && p3.blob_dropped == 0);
 	CHECK(p2.target_new + p3.target_new == 1 && p3.chain_new == p3.target_new);
 	CHECK(p2.target_new + p3.blobs_for_target == 1);
 
-	cw_shm_close(&shm);
-	cw_shm_unlink(name);
-	dp_chaintab_free(&ct);
-	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	dp_rundir_remove(dir);
+	dp_testenv_fini(&env);
 	if (failures)
 		fprintf(stderr, "dp_chain_release: %d failure(s)\n", failures);
 	else

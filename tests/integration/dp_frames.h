@@ -1,14 +1,25 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Frames of an Ethernet capture held in memory, and an mbuf made of one, for the worker's C tests. */
+/*
+ * For the worker's C tests: frames of an Ethernet capture held in memory, synthetic TCP segments,
+ * mbufs made of them, and the environment a worker needs (EAL, chain table, event ring).
+ */
 #ifndef DP_FRAMES_H
 #define DP_FRAMES_H
 
+#include <limits.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include <rte_eal.h>
 #include <rte_mbuf.h>
+
+#include "chaintab.h"
+#include "rundir.h"
+#include "worker.h"
 
 struct dp_frame {
 	uint32_t len;
@@ -62,6 +73,97 @@ dp_frame_mbuf(struct rte_mempool *mp, const struct dp_frame *f)
 	m->data_len = (uint16_t)f->len;
 	m->pkt_len = f->len;
 	return m;
+}
+
+#define DP_FRAME_TCP_LEN 60
+
+/*
+ * A 60-byte Ethernet/IPv4/TCP frame without payload of synthetic flow i (client
+ * 10.x.y.z:40000-40015 -> 172.16.a.b:443) with TCP flags and sequence number seq.
+ */
+static inline void
+dp_frame_tcp(uint8_t *p, uint32_t i, uint8_t flags, uint32_t seq)
+{
+	static const uint8_t tmpl[DP_FRAME_TCP_LEN] = {
+		0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,             /* Ethernet */
+		0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 0, 172, 16, 0, 0, /* IPv4 */
+		0, 0, 0x01, 0xbb, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0, 0xff, 0xff, 0, 0, 0, 0, /* TCP */
+	};
+	uint32_t host = i >> 4;
+	uint16_t port = (uint16_t)(40000 + (i & 15));
+
+	memcpy(p, tmpl, sizeof(tmpl));
+	p[27] = (uint8_t)(host >> 16);
+	p[28] = (uint8_t)(host >> 8);
+	p[29] = (uint8_t)host;
+	p[32] = (uint8_t)(i >> 8);
+	p[33] = (uint8_t)i;
+	p[34] = (uint8_t)(port >> 8);
+	p[35] = (uint8_t)port;
+	p[38] = (uint8_t)(seq >> 24);
+	p[39] = (uint8_t)(seq >> 16);
+	p[40] = (uint8_t)(seq >> 8);
+	p[41] = (uint8_t)seq;
+	p[47] = flags;
+}
+
+/* A fresh mbuf from mp holding dp_frame_tcp(i, flags, seq), or NULL when the pool is empty. */
+static inline struct rte_mbuf *
+dp_frame_tcp_mbuf(struct rte_mempool *mp, uint32_t i, uint8_t flags, uint32_t seq)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+
+	if (m == NULL)
+		return NULL;
+	dp_frame_tcp(rte_pktmbuf_mtod(m, uint8_t *), i, flags, seq);
+	m->data_len = DP_FRAME_TCP_LEN;
+	m->pkt_len = DP_FRAME_TCP_LEN;
+	return m;
+}
+
+/* What a test worker runs in: EAL (--no-huge, one lcore), mbufs, a chain table, one event ring. */
+struct dp_testenv {
+	char name[64]; /* EAL file prefix and shared-memory instance: the test's name and pid */
+	struct rte_mempool *mp;
+	struct dp_chaintab ct;
+	struct cw_shm shm;
+};
+
+/* Set e up for test `test` (argv0: the program), or print why and return -1. */
+static inline int
+dp_testenv_init(struct dp_testenv *e, char *argv0, const char *test, uint32_t chains,
+		uint32_t ring_slots, uint32_t blob_bytes)
+{
+	char *eal[] = {argv0, "--no-huge", "-m", "256", "--no-pci", "-l", "0", "--log-level", "3",
+		       "--file-prefix", e->name, NULL};
+
+	snprintf(e->name, sizeof(e->name), "%s%d", test, (int)getpid());
+	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0) {
+		fprintf(stderr, "%s: EAL init failed\n", test);
+		return -1;
+	}
+	dp_run.tsc_hz = rte_get_tsc_hz();
+	e->mp = rte_pktmbuf_pool_create(test, 1024, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+	if (e->mp == NULL || dp_chaintab_init(&e->ct, chains, 0, 0) < 0 ||
+	    cw_shm_create(&e->shm, e->name, 1, ring_slots, blob_bytes, 0600) < 0) {
+		fprintf(stderr, "%s: setup failed\n", test);
+		return -1;
+	}
+	return 0;
+}
+
+/* Undo dp_testenv_init(): the ring's shared memory, the chain table, EAL and its runtime files. */
+static inline void
+dp_testenv_fini(struct dp_testenv *e)
+{
+	char dir[PATH_MAX];
+
+	cw_shm_close(&e->shm);
+	cw_shm_unlink(e->name);
+	dp_chaintab_free(&e->ct);
+	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+	rte_eal_cleanup();
+	dp_rundir_remove(dir);
 }
 
 #endif /* DP_FRAMES_H */

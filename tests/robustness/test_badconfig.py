@@ -111,7 +111,7 @@ def cases():
             "--replay-loops and --replay-copy go with --replay"),
         row("chainwatch-dp", pcap + ["--replay-copy"], 2,
             "--replay-loops and --replay-copy go with --replay"),
-        row("chainwatch-dp", eal2 + dp_i + ["--replay", "{F}/jumbo.pcap"], 1,
+        row("chainwatch-dp", eal2 + dp_i + ["--replay", "{F}/jumbo.pcap", "--flows", "65536"], 1,
             "has a frame longer than 65535 B", eal_prefix=True),
         row("chainwatch-dp", dp_i + ["--replay", LAB, "--replay-loops", "0"], 2,
             "bad value '0' for --replay-loops"),

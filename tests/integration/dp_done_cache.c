@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The finished-flow cache in front of the worker's flow table (docs/DATAPLANE.md, "Per-packet
+ * path", step 4): a finished flow's packets are counted from the cache once a packet has read its
+ * entry; not after refresh_ns; never for a flow restarted by a bare SYN, even later in the same
+ * burst; never for a flow whose entry was removed (eviction); a full bucket replaces its oldest
+ * way and counts it.
+ *
+ * Real components: EAL (--no-huge), a worker with its flow table, session pool and cache, the
+ * chain table and an event ring in shared memory; frames are synthetic TCP segments without
+ * payload, through dp_worker_burst() in bursts, on a clock the test moves.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "../unit/cw_check.h"
+#include "dp_frames.h"
+
+#define ACK 0x10
+#define SYN 0x02
+#define FIN 0x01
+
+static struct rte_mempool *mp;
+static uint32_t seq;
+
+struct seg {
+	uint32_t flow;
+	uint8_t flags;
+};
+
+/* segs[0..n) through the worker in bursts of DP_BURST. */
+static void
+feed(struct dp_worker *w, const struct seg *segs, uint32_t n)
+{
+	struct rte_mbuf *b[DP_BURST];
+
+	while (n > 0) {
+		uint16_t m = 0;
+
+		for (; m < DP_BURST && m < n; m++) {
+			b[m] = dp_frame_tcp_mbuf(mp, segs[m].flow, segs[m].flags, seq++);
+			if (b[m] == NULL) {
+				fprintf(stderr, "dp_done_cache: mbuf pool empty\n");
+				exit(1);
+			}
+		}
+		dp_worker_burst(w, b, m);
+		segs += m;
+		n -= m;
+	}
+}
+
+/* One segment with flags for each of flows first..first+n. */
+static void
+send_all(struct dp_worker *w, uint32_t first, uint32_t n, uint8_t flags)
+{
+	static struct seg s[4096];
+
+	for (uint32_t i = 0; i < n; i++)
+		s[i] = (struct seg){first + i, flags};
+	feed(w, s, n);
+}
+
+static uint64_t c0[DP_C__MAX];
+
+static void
+mark(const struct dp_worker *w)
+{
+	memcpy(c0, w->st->c, sizeof(c0));
+}
+
+static uint64_t
+delta(const struct dp_worker *w, unsigned int c)
+{
+	return w->st->c[c] - c0[c];
+}
+
+static struct dp_worker *
+worker(const struct dp_conf *conf, struct dp_testenv *env)
+{
+	struct dp_worker *w = rte_zmalloc(NULL, sizeof(*w), 64);
+
+	if (w == NULL || dp_worker_init(w, 0, conf, 0, &env->ct, &env->shm.rings[0]) < 0) {
+		fprintf(stderr, "dp_done_cache: worker setup failed\n");
+		exit(1);
+	}
+	w->st = &dp_lcore_stats[rte_lcore_id()];
+	w->clk = &dp_clock_tsc; /* stamps every packet with w->now_ns, which the test sets */
+	w->linktype = CW_LINK_ETHERNET;
+	w->now_ns = 1000000000000ull;
+	return w;
+}
+
+static void
+worker_free(struct dp_worker *w)
+{
+	dp_worker_free(w);
+	rte_free(w);
+}
+
+/*
+ * Flows first..first+n opened (SYN), finished (FIN), and each seen once more (ACK: its entry is
+ * read and the flow put in the cache). Returns how many flows a full bucket pushed out meanwhile.
+ */
+static uint64_t
+finished_flows(struct dp_worker *w, uint32_t first, uint32_t n)
+{
+	uint64_t r0;
+
+	send_all(w, first, n, SYN);
+	send_all(w, first, n, FIN | ACK);
+	r0 = w->st->c[DP_C_DONE_REPLACED];
+	mark(w);
+	send_all(w, first, n, ACK);
+	CHECK_EQ(delta(w, DP_C_DONE_PKTS), n);
+	CHECK_EQ(delta(w, DP_C_DONE_CACHED), 0); /* none was in the cache before this packet */
+	return w->st->c[DP_C_DONE_REPLACED] - r0;
+}
+
+/* N finished flows, read once (into the cache), then counted from it; stale after refresh_ns. */
+static void
+test_hits(struct dp_conf *conf, struct dp_testenv *env)
+{
+	const uint32_t n = 1024;
+	struct dp_worker *w;
+	uint64_t replaced;
+	uint32_t renewed = 0;
+
+	conf->flows = 4096;
+	w = worker(conf, env);
+	CHECK_EQ(w->ft.dc_mask + 1, 2048);
+	/* First ACK of each finished flow: its entry is read, the flow enters the cache. */
+	replaced = finished_flows(w, 0, n);
+	CHECK_EQ(w->ft.used, n);
+	printf("hits: %u flows in %u buckets, %" PRIu64 " replaced\n", n, w->ft.dc_mask + 1, replaced);
+
+	/* Second ACK: counted from the cache, but for the flows a full bucket pushed out. */
+	mark(w);
+	send_all(w, 0, n, ACK);
+	CHECK_EQ(delta(w, DP_C_DONE_PKTS), n);
+	CHECK(delta(w, DP_C_DONE_CACHED) + replaced >= n);
+	CHECK(delta(w, DP_C_DONE_CACHED) >= n * 9 / 10);
+	CHECK_EQ(delta(w, DP_C_UNTRACKED), 0);
+	CHECK_EQ(delta(w, DP_C_FLOWS_NEW), 0);
+
+	/* Past refresh_ns the cache's time is stale: the table reads each entry and renews it. */
+	w->now_ns += w->ft.refresh_ns + (1ull << DP_FLOW_T_UNIT);
+	mark(w);
+	send_all(w, 0, n, ACK);
+	CHECK_EQ(delta(w, DP_C_DONE_PKTS), n);
+	CHECK_EQ(delta(w, DP_C_DONE_CACHED), 0);
+	replaced = delta(w, DP_C_DONE_REPLACED);
+	mark(w);
+	send_all(w, 0, n, ACK);
+	CHECK_EQ(delta(w, DP_C_DONE_PKTS), n);
+	CHECK(delta(w, DP_C_DONE_CACHED) + replaced >= n);
+
+	/* Every entry's last_ns moved with the renewal: none expires at the old time + idle. */
+	for (uint32_t i = 0; i < w->ft.n; i++)
+		renewed += w->ft.f[i].used && w->ft.f[i].last_ns == w->now_ns;
+	CHECK_EQ(renewed, n);
+	worker_free(w);
+}
+
+/* A bare SYN restarts a cached flow: its later segments, in the same burst too, are not done. */
+static void
+test_restart(struct dp_conf *conf, struct dp_testenv *env)
+{
+	static const struct seg restart[] = {{7, ACK}, {7, SYN}, {7, ACK}, {8, ACK}};
+	struct dp_worker *w;
+
+	conf->flows = 4096; /* 16 flows in 2048 buckets: none pushed out */
+	w = worker(conf, env);
+	CHECK_EQ(finished_flows(w, 0, 16), 0);
+	mark(w);
+	send_all(w, 0, 16, ACK);
+	CHECK_EQ(delta(w, DP_C_DONE_CACHED), 16);
+
+	/* In one burst: flow 7 done (cache), restarted, then an ACK that the cache still lists. */
+	mark(w);
+	feed(w, restart, 4);
+	CHECK_EQ(delta(w, DP_C_FLOWS_NEW), 1);
+	CHECK_EQ(delta(w, DP_C_DONE_PKTS), 2);  /* flow 7's first ACK and flow 8's */
+	CHECK_EQ(delta(w, DP_C_DONE_CACHED), 1); /* flow 7's first ACK only: 8 came after the restart */
+
+	/* The restarted flow left the cache: its next ACK is a live flow's. */
+	mark(w);
+	send_all(w, 7, 1, ACK);
+	CHECK_EQ(delta(w, DP_C_DONE_PKTS), 0);
+	CHECK_EQ(delta(w, DP_C_DONE_CACHED), 0);
+	worker_free(w);
+}
+
+/* Flows evicted from a full table leave the cache: their later segments are untracked. */
+static void
+test_evict(struct dp_conf *conf, struct dp_testenv *env)
+{
+	struct dp_worker *w;
+	uint64_t replaced;
+
+	conf->flows = 16;
+	w = worker(conf, env);
+	replaced = finished_flows(w, 0, 16); /* 16 flows in 8 buckets: some may be pushed out */
+	mark(w);
+	send_all(w, 0, 16, ACK);
+	CHECK(delta(w, DP_C_DONE_CACHED) + replaced >= 16);
+	CHECK(delta(w, DP_C_DONE_CACHED) > 0);
+
+	/* 16 new flows: each SYN evicts one finished flow. */
+	mark(w);
+	send_all(w, 100, 16, SYN);
+	CHECK_EQ(delta(w, DP_C_EVICT_DONE), 16);
+	CHECK_EQ(delta(w, DP_C_FLOWS_NEW), 16);
+	mark(w);
+	send_all(w, 0, 16, ACK);
+	CHECK_EQ(delta(w, DP_C_UNTRACKED), 16);
+	CHECK_EQ(delta(w, DP_C_DONE_PKTS), 0);
+	CHECK_EQ(delta(w, DP_C_DONE_CACHED), 0);
+	worker_free(w);
+}
+
+/* One bucket directly: the oldest way is replaced, a flow keeps its own way, drop empties it. */
+static void
+test_bucket(struct dp_conf *conf, struct dp_testenv *env)
+{
+	struct dp_flow f[DP_DONE_WAYS + 1];
+	struct dp_flow_table *ft;
+	struct dp_worker *w;
+	const uint64_t u = 1ull << DP_FLOW_T_UNIT, t0 = 1000 * u;
+	uint64_t replaced = 0;
+
+	conf->flows = 64;
+	w = worker(conf, env);
+	ft = &w->ft;
+	memset(f, 0, sizeof(f));
+	/* Ways filled in the order 2, 0, 1, 3 of time: tag 3 is the oldest. */
+	dp_done_put(ft, &f[0], 5, 1, t0 + 2 * u, &replaced);
+	dp_done_put(ft, &f[1], 5, 3, t0, &replaced);
+	dp_done_put(ft, &f[2], 5, 5, t0 + u, &replaced);
+	dp_done_put(ft, &f[3], 5, 7, t0 + 3 * u, &replaced);
+	CHECK_EQ(replaced, 0);
+	CHECK(dp_done_fresh(ft, 5, 3, t0) && dp_done_fresh(ft, 5, 7, t0 + 3 * u));
+	CHECK(!dp_done_fresh(ft, 4, 3, t0));   /* another bucket */
+	CHECK(!dp_done_fresh(ft, 5, 9, t0));   /* not there */
+	/* Fresh for refresh_ns, not at it, not before the time recorded. */
+	CHECK(dp_done_fresh(ft, 5, 3, t0 + ft->refresh_ns - u));
+	CHECK(!dp_done_fresh(ft, 5, 3, t0 + ft->refresh_ns));
+	CHECK(!dp_done_fresh(ft, 5, 3, t0 - u));
+
+	dp_done_put(ft, &f[4], 5, 9, t0 + 4 * u, &replaced);
+	CHECK_EQ(replaced, 1);
+	CHECK(!dp_done_fresh(ft, 5, 3, t0)); /* the oldest went */
+	CHECK(dp_done_fresh(ft, 5, 1, t0 + 4 * u) && dp_done_fresh(ft, 5, 5, t0 + 4 * u));
+	CHECK(dp_done_fresh(ft, 5, 9, t0 + 4 * u));
+
+	/* Renewing a flow uses its own way: nothing replaced, the time moves. */
+	dp_done_put(ft, &f[2], 5, 5, t0 + ft->refresh_ns, &replaced);
+	CHECK_EQ(replaced, 1);
+	CHECK(dp_done_fresh(ft, 5, 5, t0 + ft->refresh_ns + u));
+	CHECK(dp_done_fresh(ft, 5, 7, t0 + 3 * u));
+
+	dp_done_drop(ft, &f[2]);
+	CHECK(!dp_done_fresh(ft, 5, 5, t0 + ft->refresh_ns + u));
+	CHECK_EQ(f[2].dtag, 0);
+	/* The emptied way is used before any other is replaced. */
+	dp_done_put(ft, &f[2], 5, 11, t0 + 5 * u, &replaced);
+	CHECK_EQ(replaced, 1);
+	CHECK(dp_done_fresh(ft, 5, 7, t0 + 5 * u) && dp_done_fresh(ft, 5, 11, t0 + 5 * u));
+	/* f[1] (tag 3) was pushed out: dropping it leaves the bucket alone. */
+	dp_done_drop(ft, &f[1]);
+	CHECK(dp_done_fresh(ft, 5, 1, t0 + 5 * u) && dp_done_fresh(ft, 5, 9, t0 + 5 * u));
+	worker_free(w);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct dp_conf conf;
+	static struct dp_testenv env;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: dp_done_cache\n");
+		return 2;
+	}
+	if (dp_testenv_init(&env, argv[0], "dpdonecache", 1024, 1024, 1u << 20) < 0)
+		return 1;
+	mp = env.mp;
+	conf.sessions = 64;
+	conf.reasm_kib = 4;
+	conf.idle_s = 3600;
+	conf.hs_s = 3600;
+
+	test_hits(&conf, &env);
+	test_restart(&conf, &env);
+	test_evict(&conf, &env);
+	test_bucket(&conf, &env);
+
+	dp_testenv_fini(&env);
+	if (failures)
+		fprintf(stderr, "dp_done_cache: %d failure(s)\n", failures);
+	else
+		printf("dp_done_cache: %d checks ok\n", checks);
+	return failures ? 1 : 0;
+}
