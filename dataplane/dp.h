@@ -82,7 +82,7 @@ enum dp_cnt {
 	DP_C_LINEARIZED = DP_C_DEC + CW_DEC__MAX, /* multi-segment frames copied to scratch */
 	DP_C_TOO_LONG,                       /* frames longer than DP_SCRATCH_BYTES: dropped */
 	DP_C_FLOWS_NEW,
-	DP_C_DONE_PKTS,                      /* packets of finished flows: one lookup each */
+	DP_C_DONE_PKTS,                      /* packets of finished flows: no session work */
 	DP_C_DONE_CACHED,                    /* of those, found in the finished-flow cache alone */
 	DP_C_DONE_REPLACED,                  /* finished flows pushed out of a full cache bucket */
 	DP_C_UNTRACKED,                      /* no flow, not a SYN, payload not TLS-like: no state */

@@ -79,7 +79,7 @@ dp_flow_worker(const struct cw_pkt *pkt, uint32_t nw)
 #define DP_FLOW_T_UNIT 20 /* log2 of the time unit in ns */
 #define DP_FLOW_MAX (1u << 28) /* most entries a table can have */
 
-/* Action bits: a flow only loses them. No bit left: a later packet costs one lookup. */
+/* Action bits: a flow only loses them. No bit left: later packets are counted from the cache. */
 #define DP_ACT_PROBE 0x01   /* no hello seen yet */
 #define DP_ACT_PARSE 0x02   /* feed segments to the session */
 #define DP_ACT_DELIVER 0x04 /* an event is still owed */

@@ -300,8 +300,8 @@ if ! skip worker; then
 	say "Every frame of the capture through dp_worker_burst(), 20 rounds with fresh tables. Memory"
 	say "per flow in handshake: the session and the reassembly buffers its directions hold, averaged"
 	say "over every burst that ends with a flow in handshake (deterministic), plus the 64 B flow"
-	say "entry and its rte_hash slot. With two fixed buffers of --reasm-kib per session it would be"
-	say "the session + 64 KiB."
+	say "entry, its rte_hash slot and its share of the finished-flow cache. With two fixed buffers"
+	say "of --reasm-kib per session it would be the session + 64 KiB."
 	say ""
 	say "| mix | cycles per packet | cycles per TLS flow | TLS flows/s per worker (TSC / cycles) | memory per flow in handshake, B | flows in handshake: mean, peak | pool reserve per session, B |"
 	say "|---|---:|---:|---:|---:|---:|---:|"
@@ -317,14 +317,14 @@ if ! skip worker; then
 			i=$((i + 1))
 		done
 		raw=$OUT/worker-$m.raw.0
-		mb=$(sed -n 's/^memory per flow in handshake: \([0-9]*\) B .*entry \([0-9]*\) B + rte_hash ~\([0-9]*\) B.*/\1 \2 \3/p' "$raw")
+		mb=$(sed -n 's/^memory per flow in handshake: \([0-9]*\) B .*entry \([0-9]*\) B + rte_hash ~\([0-9]*\) B + finished-flow cache \([0-9]*\) B.*/\1 \2 \3 \4/p' "$raw")
 		fl=$(sed -n 's/.*; \([0-9.]*\) flows in handshake on average, peak \([0-9]*\) .*/\1, \2/p' "$raw")
 		rs=$(sed -n 's/.*the pool reserves \([0-9]*\) B per session.*/\1/p' "$raw")
 		set -- $mb
 		say "| $m | $(fmt 0 $(awk '{print $1}' "$OUT/worker-$m" | stats)) |" \
 			"$(fmt 0 $(awk '{print $2}' "$OUT/worker-$m" | stats)) |" \
 			"$(fmt 0 $(awk '{print $3}' "$OUT/worker-$m" | stats)) |" \
-			"$(($1 + $2 + $3)) ($1 + $2 + $3) | $fl | $rs |"
+			"$(($1 + $2 + $3 + $4)) ($1 + $2 + $3 + $4) | $fl | $rs |"
 	done
 	say ""
 fi
@@ -334,25 +334,31 @@ if ! skip curve; then
 	log "concurrency curve $CURVE"
 	say "## Cost per packet vs concurrent flows (dp_bench --curve, CPU $CPU, median of $R runs)"
 	say ""
-	say "N finished flows in a table of N + N/8 entries, then bare ACKs to uniformly random flows"
-	say "through dp_worker_burst (decode, bulk lookup, free); frame writing is not timed."
+	say "N finished flows in a table of N + N/8 entries, each seen once after its FIN (timed apart:"
+	say "the first packet reads the entry and puts the flow in the finished-flow cache), then bare"
+	say "ACKs to uniformly random flows through dp_worker_burst (decode, cache or bulk lookup,"
+	say "free); frame writing is not timed."
 	say ""
 	: >"$OUT/curve"
 	i=0
 	while [ $i -lt "$R" ]; do
 		taskset -c "$CPU" "$BUILD/tests/integration/dp_bench" --curve "$CURVE" 2>>"$OUT/curve.err" |
-			tee -a "$OUT/curve.raw" | awk -F'|' '$2 ~ /[0-9]/ {gsub(/ /, ""); print $2, $3, $4}' >>"$OUT/curve"
+			tee -a "$OUT/curve.raw" | awk -F'|' '$2 ~ /[0-9]/ {gsub(/ /, ""); print $2, $3, $4, $7, $8}' >>"$OUT/curve"
 		i=$((i + 1))
 	done
-	say "| concurrent flows | cycles/packet (median [min, max]) | ns/packet | Mpps per worker (from the median) |"
-	say "|---:|---:|---:|---:|"
+	say "| concurrent flows | cycles/packet (median [min, max]) | ns/packet | Mpps per worker (from the median) | from the finished-flow cache | first packet after the FIN, cycles |"
+	say "|---:|---:|---:|---:|---:|---:|"
 	for n in $(echo "$CURVE" | tr ',' ' '); do
 		set -- $(awk -v n="$n" '$1 == n {print $2}' "$OUT/curve" | stats)
 		[ $# -eq 3 ] || continue
 		cm=$1 cl=$2 ch=$3
 		set -- $(awk -v n="$n" '$1 == n {print $3}' "$OUT/curve" | stats)
-		say "| $n | $(fmt 0 "$cm" "$cl" "$ch") | $(printf '%.1f' "$1") |" \
-			"$(awk "BEGIN {printf \"%.2f\", 1e3 / $1}") |"
+		nsp=$1
+		set -- $(awk -v n="$n" '$1 == n {print $4}' "$OUT/curve" | stats)
+		hit=$1
+		set -- $(awk -v n="$n" '$1 == n {print $5}' "$OUT/curve" | stats)
+		say "| $n | $(fmt 0 "$cm" "$cl" "$ch") | $(printf '%.1f' "$nsp") |" \
+			"$(awk "BEGIN {printf \"%.2f\", 1e3 / $nsp}") | $hit | $(fmt 0 "$@") |"
 	done
 	say ""
 fi
