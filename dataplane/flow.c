@@ -70,14 +70,6 @@ dp_flow_done_bytes(uint32_t n)
 	return (uint64_t)done_buckets(n) * sizeof(struct dp_done_bucket);
 }
 
-void
-dp_flow_done_clear(struct dp_flow_table *ft)
-{
-	memset(ft->dc, 0, (size_t)(ft->dc_mask + 1) * sizeof(*ft->dc));
-	for (uint32_t i = 0; i < ft->n; i++)
-		ft->f[i].dtag = 0;
-}
-
 int
 dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,
 		   uint32_t idle_s, uint32_t hs_s)

@@ -324,8 +324,6 @@ struct dp_sess_pool {
 int dp_flow_table_init(struct dp_flow_table *ft, const char *name, uint32_t n, int socket,
 		       uint32_t idle_s, uint32_t hs_s);
 void dp_flow_table_free(struct dp_flow_table *ft);
-/* Empty the finished-flow cache (a caller that removed every entry behind the table's back). */
-void dp_flow_done_clear(struct dp_flow_table *ft);
 /* Bytes of the finished-flow cache of a table of n entries. */
 uint64_t dp_flow_done_bytes(uint32_t n);
 

@@ -427,7 +427,6 @@ struct dp_burst {
 	uint64_t tag[DP_BURST];   /* finished-flow cache tag and bucket (dp_flow_tag) */
 	uint32_t bkt[DP_BURST];
 	int32_t pos[DP_BURST];    /* looked up: position or DP_POS_MISS; else DP_POS_CACHED */
-	uint8_t fresh[DP_BURST];  /* a finished flow's packet the cache accounts for */
 	uint64_t ts[DP_BURST];
 };
 
@@ -479,14 +478,6 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 	return k;
 }
 
-/* Finished flow f, segment j of burst b, whose entry was read at ts: into the cache (flow.h). */
-static inline void
-flow_cache_done(struct dp_worker *w, const struct dp_burst *b, uint32_t j, struct dp_flow *f,
-		uint64_t ts)
-{
-	dp_done_put(&w->ft, f, b->bkt[j], b->tag[j], ts, &w->st->c[DP_C_DONE_REPLACED]);
-}
-
 static inline int
 bare_syn(const struct cw_pkt *pkt)
 {
@@ -518,11 +509,9 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 		dp_done_prefetch(ft, b->bkt[j]);
 	for (j = 0; j < k; j++) {
 		if (dp_done_fresh(ft, b->bkt[j], b->tag[j], b->ts[j]) && !bare_syn(&b->pkt[j])) {
-			b->fresh[j] = 1;
 			b->pos[j] = DP_POS_CACHED;
 			continue;
 		}
-		b->fresh[j] = 0;
 		kp[m] = b->kp[j];
 		sig[m] = b->sig[j];
 		at[m++] = (uint8_t)j;
@@ -568,9 +557,8 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 		 * cache was read before this burst restarted or removed a flow: after that, only
 		 * the table tells.
 		 */
-		if (b->fresh[j] && !restarted && ft->removed == removed) {
-			done++;
-			cached += b->pos[j] == DP_POS_CACHED;
+		if (b->pos[j] == DP_POS_CACHED && !restarted && ft->removed == removed) {
+			cached++;
 			continue;
 		}
 		if (b->pos[j] == DP_POS_MISS && ft->added == added) {
@@ -589,7 +577,8 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 					f->last_ns = b->ts[j];
 				done++;
 				/* From now on its packets need only the cache, for refresh_ns. */
-				flow_cache_done(w, b, j, f, f->last_ns);
+				dp_done_put(ft, f, b->bkt[j], b->tag[j], f->last_ns,
+					    &w->st->c[DP_C_DONE_REPLACED]);
 				continue;
 			}
 		} else {
@@ -606,7 +595,7 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 	}
 	w->st->c[DP_C_UNTRACKED] += untracked;
 	w->st->c[DP_C_DONE_CACHED] += cached;
-	return done;
+	return done + cached;
 }
 
 void
