@@ -1090,6 +1090,18 @@ tables:
 
 	rc = cw_shm_create(&dp_shm, conf->instance, conf->workers, conf->ev_slots,
 			   conf->blob_kib * 1024u, conf->shm_mode);
+	if (rc == -ENOSPC) {
+		static char msg[160];
+
+		snprintf(msg, sizeof(msg),
+			 "the event rings (%.1f MiB: --workers x (--ring-slots x %zu B + --blob-kib)) do "
+			 "not fit in /dev/shm: enlarge it or lower the ring sizes",
+			 (double)cw_shm_size(conf->workers, conf->ev_slots, conf->blob_kib * 1024u) /
+				 1048576.0,
+			 sizeof(struct cw_flow_event));
+		*why = msg;
+		return rc;
+	}
 	if (rc < 0) {
 		*why = "cannot create the shared-memory event rings";
 		return rc;

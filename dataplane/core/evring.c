@@ -168,14 +168,26 @@ cw_shm_create(struct cw_shm *shm, const char *instance, uint32_t nrings, uint32_
 		rc = -errno;
 		goto err_unlink;
 	}
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/*
+	 * Reserve every page now. A sparse object would take its pages on the
+	 * producer's first write to each: a page fault on the fast path, and a
+	 * SIGBUS there when the shm filesystem (/dev/shm, 64 MiB in a default
+	 * container) is full. posix_fallocate() fails here instead, with ENOSPC.
+	 */
+	rc = posix_fallocate(fd, 0, (off_t)size);
+	if (rc != 0) {
+		rc = -rc;
+		goto err_unlink;
+	}
+	/* Populate the page tables too, so the producer never faults on the rings. */
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (m == MAP_FAILED) {
 		rc = -errno;
 		goto err_unlink;
 	}
 	close(fd);
 
-	/* The object is zero-filled by ftruncate; magic goes last so a consumer never sees a half header. */
+	/* The object is zero-filled (ftruncate, fallocate); magic goes last so a consumer never sees a half header. */
 	h = m;
 	h->abi_version = CW_ABI_VERSION;
 	h->hdr_size = sizeof(struct cw_shm_hdr);
