@@ -33,15 +33,8 @@ LAB = os.path.join(SRC, "tests/data/lab/small.pcap")
 ANCH = os.path.join(SRC, "data/anchors")
 TAG = "cwbad-%d" % os.getpid()
 
-# Known bugs (docs/ROBUSTNESS.md, "Bad configuration").
-ANCHORS_SILENT = "CPD-ANCHORS-SILENT: anchors files and manifests skip unparsable lines silently"
-USER_LATE = "CPD-USER-LATE: --user is resolved only after a dataplane appears"
-ANALYZE_EAL = ("DP-SIGTERM-EAL: SIGTERM during EAL init kills chainwatch-dp before its handler "
-               "is set; chainwatch analyze then leaves /var/run/dpdk/chainwatch-analyze-*")
-DP_HUGE_TABLES = ("DP-HUGE-TABLES: tables larger than memory fail inside EAL init after 10-20 s "
-                  "and ~4 GiB resident, with a message that names no option")
-DP_EXIT_DIR = ("DP-EXIT-RUNDIR: chainwatch-dp --pcap whose EAL init fails leaves "
-               "/var/run/dpdk/chainwatch-<instance> (its removal is registered after EAL init)")
+# Known bugs are marked per row (xfail=); none is marked today (docs/ROBUSTNESS.md,
+# "Bad configuration", lists what the table found and how each was fixed).
 
 
 def row(prog, args, rc, msg, xfail=None, strict=True, timeout=20, eal_prefix=False, slow=False):
