@@ -19,6 +19,10 @@
 #   CPU       core for the single-core offline peers [last online CPU]
 #   CURVE     concurrent-flow counts of the curve step [10000,100000,1000000,10000000]
 #   SKIP      space-separated steps to skip: micro peers dp replay worker curve scale
+#   HUGE      1: EAL memory of every DPDK process (chainwatch-dp, testpmd, the chain-table bench,
+#             dp_bench) from reserved 2 MiB hugepages, as in production, instead of 4 KiB pages
+#             (--no-huge) [0]; needs hugetlbfs mounted and 512 free pages (1 GiB), and the curve's
+#             10 M point ~1 700 (dp_bench sizes -m for its largest count)
 set -eu
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,6 +36,21 @@ WARMUP=${WARMUP:-2}
 CPU=${CPU:-$(($(nproc) - 1))}
 SKIP=${SKIP:-}
 CURVE=${CURVE:-10000,100000,1000000,10000000}
+HUGE=${HUGE:-0}
+# EAL_MEM: the memory flag of every EAL command line; DPB_MEM: dp_bench's own.
+if [ "$HUGE" = 1 ]; then
+	free=$(sed -n 's/^HugePages_Free: *//p' /proc/meminfo)
+	if [ "${free:-0}" -lt 512 ] || ! grep -q ' hugetlbfs ' /proc/mounts; then
+		echo "run.sh: HUGE=1 needs hugetlbfs mounted and 512 free 2 MiB pages" \
+			"(free: ${free:-0}; echo 600 > /proc/sys/vm/nr_hugepages)" >&2
+		exit 1
+	fi
+	EAL_MEM=--huge-unlink
+	DPB_MEM=--huge
+else
+	EAL_MEM=--no-huge
+	DPB_MEM=
+fi
 mkdir -p "$CACHE" "$OUT"
 report="$OUT/report.md"
 : >"$report"
@@ -75,6 +94,11 @@ say "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs,"
 	"$(free -g | awk '/^Mem:/ {print $2}') GiB RAM; kernel $(uname -r);" \
 	"commit $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?')" \
 	"(plus uncommitted changes: $(git -C "$src" status --porcelain 2>/dev/null | wc -l) files)."
+if [ "$HUGE" = 1 ]; then
+	say "EAL memory: 2 MiB hugepages (HUGE=1: \`--huge-unlink\`, dp_bench \`--huge\`)."
+else
+	say "EAL memory: 4 KiB pages (\`--no-huge\`; HUGE=1 for 2 MiB hugepages, as in production)."
+fi
 say ""
 say "## Captures"
 say ""
@@ -96,7 +120,7 @@ if ! skip micro; then
 	say ""
 	say "## Chain table (cw-chaintab-bench, one lcore)"
 	say ""
-	"$BUILD/cw-chaintab-bench" --no-huge -m 256 --no-pci --file-prefix "cwbench-ct-$$" \
+	"$BUILD/cw-chaintab-bench" "$EAL_MEM" -m 256 --no-pci --file-prefix "cwbench-ct-$$" \
 		-l "$CPU" --log-level=error -- -r 11 | tee -a "$report"
 	eal_rundir_rm "cwbench-ct-$$"
 	say ""
@@ -174,7 +198,7 @@ dp_run() {
 		case $kind in replaycopy*) extra="$extra --replay-copy" ;; esac
 		spare=0
 		[ "$(nproc)" -gt 2 ] && spare=2
-		"$DP" --no-huge -m 1024 --no-pci --file-prefix "$prefix" --lcores "0@0,1@1,2@$spare" \
+		"$DP" "$EAL_MEM" -m 1024 --no-pci --file-prefix "$prefix" --lcores "0@0,1@1,2@$spare" \
 			--log-level=error -- --replay "$pcap" --workers 1 --instance "bench-$$" \
 			--duration "$limit" $extra >>"$OUT/$kind-$mix.log" 2>&1 &
 		cmd=/chainwatch/stats
@@ -182,14 +206,14 @@ dp_run() {
 		;;
 	dp | rxonly)
 		if [ "$kind" = dp ]; then extra=--events-discard; else extra=--rx-only; fi
-		"$DP" --no-huge -m 1024 --no-pci --file-prefix "$prefix" -l 0,1 --log-level=error \
+		"$DP" "$EAL_MEM" -m 1024 --no-pci --file-prefix "$prefix" -l 0,1 --log-level=error \
 			--vdev "$vdev" -- --workers 1 --mode single --mbufs "$mbufs" \
 			--instance "bench-$$" --duration "$limit" $extra >>"$OUT/$kind-$mix.log" 2>&1 &
 		cmd=/chainwatch/stats
 		fields=$DP_RATE_FIELDS
 		;;
 	*)
-		dpdk-testpmd --no-huge -m 1024 --no-pci --file-prefix "$prefix" -l 0,1 \
+		dpdk-testpmd "$EAL_MEM" -m 1024 --no-pci --file-prefix "$prefix" -l 0,1 \
 			--log-level=error --vdev "$vdev" -- --forward-mode=rxonly \
 			--total-num-mbufs="$mbufs" --stats-period 1 </dev/null \
 			>>"$OUT/testpmd-$mix.log" 2>&1 &
@@ -309,7 +333,7 @@ if ! skip worker; then
 		: >"$OUT/worker-$m"
 		i=0
 		while [ $i -lt "$R" ]; do
-			taskset -c "$CPU" "$BUILD/tests/integration/dp_bench" "$CACHE/$m.pcap" 2>>"$OUT/worker.err" |
+			taskset -c "$CPU" "$BUILD/tests/integration/dp_bench" $DPB_MEM "$CACHE/$m.pcap" 2>>"$OUT/worker.err" |
 				tee "$OUT/worker-$m.raw.$i" | awk '
 				/^handshake path:/ { for (k = 1; k <= NF; k++) { if ($k == "cycles" && $(k+4) == "packet,") pp = $(k-1); if ($k == "cycles" && $(k+4) == "TLS") pf = $(k-1) } }
 				/^TSC/ { hz = $2 * 1e9 }
@@ -342,7 +366,7 @@ if ! skip curve; then
 	: >"$OUT/curve"
 	i=0
 	while [ $i -lt "$R" ]; do
-		taskset -c "$CPU" "$BUILD/tests/integration/dp_bench" --curve "$CURVE" 2>>"$OUT/curve.err" |
+		taskset -c "$CPU" "$BUILD/tests/integration/dp_bench" $DPB_MEM --curve "$CURVE" 2>>"$OUT/curve.err" |
 			tee -a "$OUT/curve.raw" | awk -F'|' '$2 ~ /[0-9]/ {gsub(/ /, ""); print $2, $3, $4, $7, $8}' >>"$OUT/curve"
 		i=$((i + 1))
 	done
