@@ -128,21 +128,30 @@ dp_flow_table_free(struct dp_flow_table *ft)
 	memset(ft, 0, sizeof(*ft));
 }
 
-/* Class sizes for a cap: 2 KiB, 8 KiB and the cap, without sizes at or above the cap. */
+/*
+ * Fixed classes below the cap: bytes per buffer, and buffers per session.
+ * Sized to what a flow in handshake holds (BENCHMARKS.md, "Memory per flow in
+ * handshake"): mostly one partial record of a few hundred bytes between a
+ * server flight's segments. The 2 KiB and 8 KiB counts are those of the two
+ * classes alone, so any mix that found buffers then still finds them; the small
+ * classes add 2 KiB of reserve per session.
+ */
+static const struct {
+	uint32_t size, per_sess;
+} buf_fixed[DP_BUF_CLASSES - 1] = {{512, 2}, {1024, 1}, {2048, 2}, {8192, 1}};
+
+/* Class sizes for a cap: the fixed classes below the cap, then the cap itself. */
 static uint32_t
 buf_classes(uint32_t n, uint32_t cap, uint32_t big, uint32_t size[DP_BUF_CLASSES],
 	    uint32_t count[DP_BUF_CLASSES])
 {
 	uint32_t k = 0;
 
-	if (DP_BUF_SMALL < cap) {
-		size[k] = DP_BUF_SMALL;
-		count[k++] = 2 * n; /* every direction of every session */
-	}
-	if (DP_BUF_MID < cap) {
-		size[k] = DP_BUF_MID;
-		count[k++] = n;
-	}
+	for (uint32_t i = 0; i < DP_BUF_CLASSES - 1; i++)
+		if (buf_fixed[i].size < cap) {
+			size[k] = buf_fixed[i].size;
+			count[k++] = buf_fixed[i].per_sess * n;
+		}
 	/* The cap's own class: every direction when it is the only one, else `big`. */
 	size[k] = cap;
 	count[k] = k == 0 ? 2 * n : big;

@@ -188,9 +188,5 @@ main(int argc, char **argv)
 	CHECK(p2.target_new + p3.blobs_for_target == 1);
 
 	dp_testenv_fini(&env);
-	if (failures)
-		fprintf(stderr, "dp_chain_release: %d failure(s)\n", failures);
-	else
-		printf("dp_chain_release: %d checks ok\n", checks);
-	return failures ? 1 : 0;
+	return cw_check_report("dp_chain_release");
 }

@@ -306,9 +306,5 @@ main(int argc, char **argv)
 	test_bucket(&conf, &env);
 
 	dp_testenv_fini(&env);
-	if (failures)
-		fprintf(stderr, "dp_done_cache: %d failure(s)\n", failures);
-	else
-		printf("dp_done_cache: %d checks ok\n", checks);
-	return failures ? 1 : 0;
+	return cw_check_report("dp_done_cache");
 }

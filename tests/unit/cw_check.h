@@ -30,4 +30,15 @@ static int checks;
 		}                                                                                  \
 	} while (0)
 
+/* The test's verdict: one line (failures to stderr), and its exit status. */
+static inline int
+cw_check_report(const char *test)
+{
+	if (failures)
+		fprintf(stderr, "%s: %d failure(s)\n", test, failures);
+	else
+		printf("%s: %d checks ok\n", test, checks);
+	return failures ? 1 : 0;
+}
+
 #endif /* CW_CHECK_H */
