@@ -11,14 +11,6 @@
 #include <openssl/evp.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_generateSecret, XXH3_SECRET_DEFAULT_SIZE */
 #include <xxhash.h>
-#if defined(__x86_64__)
-/*
- * libxxhash's runtime dispatch: XXH3 on AVX2 or AVX-512 where the CPU has them
- * (the library's own build is SSE2). Same values, certificates hashed about twice
- * as fast. The header maps the XXH3 calls below to their _dispatch variants.
- */
-#include <xxh_x86dispatch.h>
-#endif
 
 #include "chain.h"
 

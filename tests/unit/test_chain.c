@@ -54,10 +54,7 @@ static int failures;
 
 static uint8_t stream[64 * 1024];
 
-/*
- * The keyed id as documented (chain.h), from libxxhash alone, on its portable path: chain.c
- * takes the AVX2/AVX-512 dispatch on x86-64, so this also checks that both give the same ids.
- */
+/* The keyed id as documented (chain.h), from libxxhash alone. */
 static void
 keyed_ref(const uint8_t *key, size_t klen, const void *p, size_t len, uint8_t out[CW_ID_LEN])
 {
