@@ -7,9 +7,9 @@
 _Static_assert(CW_TLS_MAX_CERTS <= CW_EV_CHAIN_MAX, "a blob carries every kept certificate");
 
 static inline int
-hello_seen(const struct cw_flow_event *ev)
+hello_seen(uint32_t flags)
 {
-	return (ev->flags & (CW_EVF_CH | CW_EVF_SH | CW_EVF_SSLV2)) != 0;
+	return (flags & (CW_EVF_CH | CW_EVF_SH | CW_EVF_SSLV2)) != 0;
 }
 
 static inline int
@@ -113,14 +113,17 @@ dp_flow_end(struct dp_worker *w, struct dp_flow *f, enum cw_end_reason why)
 	cw_session_finish(s, why);
 	if (s->buf_short)
 		c[DP_C_BUF_SHORT]++;
-	if (hello_seen(&s->ev)) {
+	if (hello_seen(s->ev.flags)) {
+		struct cw_flow_event ev;
+
 		if (f->actions & DP_ACT_PROBE)
 			c[DP_C_TLS_FLOWS]++;
 		if (s->ev.end_reason < CW_END__MAX)
 			c[DP_C_END + s->ev.end_reason]++;
 		if (s->ev.end_reason == CW_END_DONE)
 			c[DP_C_HS_DONE]++;
-		publish(w, &s->ev, s);
+		cw_session_event(s, &ev);
+		publish(w, &ev, s);
 	} else {
 		c[DP_C_NON_TLS]++;
 	}

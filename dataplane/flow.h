@@ -361,13 +361,18 @@ dp_sess_pool_in_use(const struct dp_sess_pool *p, uint32_t *sessions)
 	return (uint64_t)*sessions * sizeof(struct dp_sess) + p->buf_bytes;
 }
 
-/* Back to the pool, with whatever buffers the session's directions hold. */
+/* Back to the pool, with whatever buffers the session's directions and names hold. */
 static inline void
 dp_sess_put(struct dp_sess_pool *p, struct dp_sess *s)
 {
+	uint32_t cap;
+	uint8_t *str = cw_session_str_buf(&s->s, &cap);
+
 	for (int i = 0; i < 2; i++)
 		if (s->s.ra[i].buf != NULL)
 			dp_buf_put(p, s->s.ra[i].buf, s->s.ra[i].cap);
+	if (str != NULL)
+		dp_buf_put(p, str, cap);
 	p->free[p->nfree++] = s->idx;
 }
 

@@ -34,7 +34,8 @@ struct scan_ctx {
 	char ja4_r[SCAN_JA3_STR_MAX];
 	char ja4_o[64];
 	char ja4_ro[SCAN_JA3_STR_MAX];
-	uint8_t buf[]; /* 2 x reasm_cap */
+	uint8_t strs[CW_SESS_STR_MAX]; /* names too long for the session */
+	uint8_t buf[];                 /* 2 x reasm_cap */
 };
 
 struct scan_flow {
@@ -131,13 +132,15 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 {
 	const struct scan_ctx *f = sf->x;
 	const struct cw_session *s = &f->s;
-	const struct cw_flow_event *ev = &s->ev;
+	struct cw_flow_event evb;
+	const struct cw_flow_event *ev = &evb;
 	char cli[64], srv[64], alpn[512], idhex[33], tbuf[32];
-	time_t secs = (time_t)(ev->ts_ns / 1000000000u);
+	time_t secs = (time_t)(s->ev.ts_ns / 1000000000u);
 	struct tm tm;
 
-	if (!(ev->flags & (CW_EVF_CH | CW_EVF_SH)) && !sc->all)
+	if (!(s->ev.flags & (CW_EVF_CH | CW_EVF_SH)) && !sc->all)
 		return;
+	cw_session_event(s, &evb);
 	if (ev->flags & (CW_EVF_CH | CW_EVF_SH))
 		sc->tls_flows++;
 	gmtime_r(&secs, &tm);
@@ -230,7 +233,7 @@ flow_start(struct scan *sc, struct scan_flow *f)
 
 	if (!x)
 		return -ENOMEM;
-	cw_session_init(&x->s, x->buf, x->buf + sc->reasm_cap, sc->reasm_cap);
+	cw_session_init(&x->s, x->buf, x->buf + sc->reasm_cap, sc->reasm_cap, x->strs);
 	x->s.hooks = sc->verbose ? &scan_hooks : NULL;
 	x->s.hook_arg = x;
 	x->ja3_str[0] = x->ja3s_str[0] = x->ja4_r[0] = x->ja4_o[0] = x->ja4_ro[0] = '\0';

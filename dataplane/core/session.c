@@ -15,9 +15,12 @@
 #include "session.h"
 
 void
-cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap)
+cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap, uint8_t *strs)
 {
 	memset(s, 0, sizeof(*s));
+	s->str = s->str_in;
+	s->str_cap = sizeof(s->str_in);
+	s->str_ext = strs;
 	cw_reasm_init(&s->ra[0]);
 	cw_reasm_init(&s->ra[1]);
 	cw_reasm_attach(&s->ra[0], buf0, cap);
@@ -32,7 +35,7 @@ cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap
 void
 cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops)
 {
-	cw_session_init(s, NULL, NULL, 0);
+	cw_session_init(s, NULL, NULL, 0, NULL);
 	s->bufs = ops;
 	s->ra[0].limit = ops->limit;
 	s->ra[1].limit = ops->limit;
@@ -162,9 +165,10 @@ cw_session_release_certs(struct cw_session *s)
 static int
 side_of(struct cw_session *s, const struct cw_pkt *pkt)
 {
+	const uint8_t *addr0;
+	uint16_t port0;
+
 	if (s->state == CW_SS_NEW) {
-		memcpy(s->side_addr, pkt->saddr, 16);
-		s->side_port = pkt->sport;
 		s->ev.ipver = pkt->ipver;
 		/* Provisional roles until a SYN or a hello says otherwise. */
 		memcpy(s->ev.cli_addr, pkt->saddr, 16);
@@ -174,7 +178,10 @@ side_of(struct cw_session *s, const struct cw_pkt *pkt)
 		s->state = CW_SS_HS;
 		return 0;
 	}
-	if (pkt->sport == s->side_port && memcmp(pkt->saddr, s->side_addr, 16) == 0)
+	/* The provisional roles made side 0 the client; set_client() swaps them only for side 1. */
+	addr0 = s->cli_side == 1 ? s->ev.srv_addr : s->ev.cli_addr;
+	port0 = s->cli_side == 1 ? s->ev.srv_port : s->ev.cli_port;
+	if (pkt->sport == port0 && memcmp(pkt->saddr, addr0, 16) == 0)
 		return 0;
 	return 1;
 }
@@ -223,46 +230,111 @@ ra_anomalies(unsigned int ra)
 	return a;
 }
 
-static void
-copy_sni(struct cw_flow_event *ev, const struct cw_view *v)
+/*
+ * Room for name `which` (0 the SNI, 1 the ALPN list, 2 the selected
+ * protocol) to become n bytes, the names after it moved to fit. Names that
+ * outgrow the session move to a larger place (struct cw_session's str).
+ * Returns the bytes the name may have: n, or fewer when no such place can
+ * be had.
+ */
+static uint32_t
+name_room(struct cw_session *s, int which, uint32_t n)
 {
-	uint32_t n = v->len;
+	uint32_t len[3] = {s->sni_len, s->alpn_len, s->alpn_sel_len};
+	uint32_t held = len[0] + len[1] + len[2], others = held - len[which];
+	uint32_t off = which == 0 ? 0 : which == 1 ? len[0] : len[0] + len[1];
+	uint32_t tail = held - off - len[which], cap = 0;
+	uint8_t *nb = NULL;
 
-	if (n > CW_EV_SNI_MAX - 1) {
-		n = CW_EV_SNI_MAX - 1;
-		ev->anomalies |= CW_EVA_SNI_TRUNC;
+	if (others + n > s->str_cap && s->str == s->str_in) {
+		if (s->bufs != NULL) {
+			nb = s->bufs->get(s->bufs->arg, CW_SESS_STR_MAX, &cap);
+			if (nb != NULL && cap < CW_SESS_STR_MAX) {
+				s->bufs->put(s->bufs->arg, nb, cap);
+				nb = NULL;
+			}
+			if (nb == NULL)
+				s->buf_short = 1;
+		} else if (s->str_ext != NULL) {
+			nb = s->str_ext;
+			cap = CW_SESS_STR_MAX;
+		}
+		if (nb != NULL) {
+			if (held > 0)
+				memcpy(nb, s->str_in, held);
+			s->str = nb;
+			s->str_cap = cap;
+		}
 	}
-	if (n > 0) /* an empty view may carry p == NULL */
-		memcpy(ev->sni, v->p, n);
-	ev->sni[n] = '\0';
+	if (others + n > s->str_cap)
+		n = s->str_cap - others;
+	if (tail > 0)
+		memmove(s->str + off + n, s->str + off + len[which], tail);
+	if (which == 0)
+		s->sni_len = (uint8_t)n;
+	else if (which == 1)
+		s->alpn_len = (uint8_t)n;
+	else
+		s->alpn_sel_len = (uint8_t)n;
+	return n;
+}
+
+static void
+copy_sni(struct cw_session *s, const struct cw_view *v)
+{
+	uint32_t n = v->len, got;
+	uint8_t *z;
+
+	if (n > CW_EV_SNI_MAX - 1)
+		n = CW_EV_SNI_MAX - 1;
+	got = name_room(s, 0, n);
+	if (got < v->len)
+		s->ev.anomalies |= CW_EVA_SNI_TRUNC;
+	if (got == 0) /* an empty view may carry p == NULL */
+		return;
+	memcpy(s->str, v->p, got);
 	/* An embedded NUL would silently shorten the name downstream: keep it visible. */
-	for (char *z = memchr(ev->sni, '\0', n); z != NULL;
-	     z = memchr(z + 1, '\0', (size_t)(ev->sni + n - (z + 1))))
+	for (z = memchr(s->str, '\0', got); z != NULL; z = memchr(z + 1, '\0', (size_t)(s->str + got - (z + 1))))
 		*z = '?';
 }
 
-/* Copy the ALPN ProtocolNameList contents, cutting at a whole-name boundary. */
-static void
-copy_alpn(struct cw_flow_event *ev, const struct cw_view *v)
+/* Bytes of an ALPN ProtocolNameList's contents that hold whole names, at most max; *cut if a name did not fit. */
+static uint32_t
+alpn_whole(const struct cw_view *v, uint32_t max, int *cut)
 {
 	struct cw_cur c = cw_cur_init(v->p, v->len);
 	uint32_t used = 0;
 	struct cw_cur name;
 
+	*cut = 0;
 	while (!cw_empty(&c)) {
 		if (cw_vec(&c, 1, &name) != CW_OK)
 			break;
 		size_t n = cw_left(&name);
-		if (used + 1 + n > CW_EV_ALPN_MAX) {
-			ev->anomalies |= CW_EVA_ALPN_TRUNC;
+		if (used + 1 + n > max) {
+			*cut = 1;
 			break;
 		}
-		ev->alpn[used] = (uint8_t)n;
-		if (n > 0)
-			memcpy(ev->alpn + used + 1, name.p, n);
 		used += 1 + (uint32_t)n;
 	}
-	ev->alpn_len = (uint8_t)used;
+	return used;
+}
+
+/* Copy the ALPN ProtocolNameList contents (the wire bytes), cutting at a whole-name boundary. */
+static void
+copy_alpn(struct cw_session *s, const struct cw_view *v)
+{
+	int cut, cut2;
+	uint32_t want = alpn_whole(v, CW_EV_ALPN_MAX, &cut), got = name_room(s, 1, want);
+
+	if (got < want) {
+		got = name_room(s, 1, alpn_whole(v, got, &cut2));
+		cut = 1;
+	}
+	if (cut)
+		s->ev.anomalies |= CW_EVA_ALPN_TRUNC;
+	if (got > 0)
+		memcpy(s->str + s->sni_len, v->p, got);
 }
 
 /*
@@ -321,7 +393,7 @@ key_hash(const struct key_piece *pc, unsigned int n)
 }
 
 static void
-fingerprints(const struct cw_client_hello *ch, struct cw_flow_event *ev)
+fingerprints(const struct cw_client_hello *ch, struct cw_ev_draft *ev)
 {
 	const struct cw_view *v[6] = {&ch->ciphers, &ch->groups,   &ch->point_formats,
 				      &ch->sigalgs, &ch->versions, &ch->alpn};
@@ -398,7 +470,7 @@ ja3s_cached(const struct cw_server_hello *sh, char out[33])
 static void
 on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
 {
-	struct cw_flow_event *ev = &s->ev;
+	struct cw_ev_draft *ev = &s->ev;
 
 	ev->flags |= CW_EVF_CH;
 	ev->ch_legacy_version = ch->legacy_version;
@@ -416,9 +488,9 @@ on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
 	if (ch->anomalies & CW_TLS_A_TOO_MANY_EXT)
 		ev->anomalies |= CW_EVA_TOO_MANY_EXT;
 	if (ch->has_sni)
-		copy_sni(ev, &ch->sni);
+		copy_sni(s, &ch->sni);
 	if (ch->has_alpn)
-		copy_alpn(ev, &ch->alpn);
+		copy_alpn(s, &ch->alpn);
 	if (ch->session_id.len <= sizeof(s->ch_sid)) {
 		s->ch_sid_len = (uint8_t)ch->session_id.len;
 		if (ch->session_id.len > 0)
@@ -432,8 +504,8 @@ on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
 static void
 on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh)
 {
-	struct cw_flow_event *ev = &s->ev;
-	uint32_t n;
+	struct cw_ev_draft *ev = &s->ev;
+	uint32_t n, got;
 
 	if (sh->hrr) {
 		/* The real ServerHello follows the client's second ClientHello. */
@@ -450,9 +522,14 @@ on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh
 	else if (sh->downgrade == 11)
 		ev->flags |= CW_EVF_DOWNGRADE11;
 	n = sh->alpn.len < CW_EV_ALPN_SEL_MAX - 1 ? sh->alpn.len : CW_EV_ALPN_SEL_MAX - 1;
-	if (n > 0)
-		memcpy(ev->alpn_sel, sh->alpn.p, n);
-	ev->alpn_sel[n] = '\0';
+	got = name_room(s, 2, n);
+	if (got < n) {
+		/* A cut protocol name would name another protocol: none at all. */
+		ev->anomalies |= CW_EVA_ALPN_TRUNC;
+		got = name_room(s, 2, 0);
+	}
+	if (got > 0)
+		memcpy(s->str + s->sni_len + s->alpn_len, sh->alpn.p, got);
 	if (s->hooks && s->hooks->server_hello)
 		s->hooks->server_hello(s->hook_arg, sh);
 	ja3s_cached(sh, ev->ja3s);
@@ -474,7 +551,7 @@ on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh
 static void
 on_certificate(struct cw_session *s, const struct cw_tls_item *it)
 {
-	struct cw_flow_event *ev = &s->ev;
+	struct cw_ev_draft *ev = &s->ev;
 
 	if (ev->flags & CW_EVF_CERT)
 		return;
@@ -574,7 +651,7 @@ t13_finished_len(uint16_t cipher)
 static int
 on_record(struct cw_session *s, int side, const struct cw_tls_item *it)
 {
-	struct cw_flow_event *ev = &s->ev;
+	struct cw_ev_draft *ev = &s->ev;
 	int from_client = side == s->cli_side;
 
 	if (s->cli_side < 0)
@@ -748,7 +825,7 @@ seq_plausible(const struct cw_reasm *r, uint32_t seq)
 int
 cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns)
 {
-	struct cw_flow_event *ev;
+	struct cw_ev_draft *ev;
 	unsigned int ra;
 	int side, rc;
 
@@ -814,7 +891,7 @@ cw_session_abandon_reason(const struct cw_session *s)
 void
 cw_session_finish(struct cw_session *s, enum cw_end_reason why)
 {
-	struct cw_flow_event *ev = &s->ev;
+	struct cw_ev_draft *ev = &s->ev;
 
 	if (s->state == CW_SS_FINISHED)
 		return;
@@ -824,8 +901,55 @@ cw_session_finish(struct cw_session *s, enum cw_end_reason why)
 		ev->flags |= CW_EVF_MIDSTREAM;
 	if (s->cli_side < 0)
 		s->cli_side = 0; /* roles never became known: side 0 stays the client */
-	ev->cli_ttl = s->ttl[s->cli_side];
-	ev->srv_ttl = s->ttl[!s->cli_side];
 	cw_reasm_stop(&s->ra[0]);
 	cw_reasm_stop(&s->ra[1]);
+}
+
+void
+cw_session_event(const struct cw_session *s, struct cw_flow_event *o)
+{
+	const struct cw_ev_draft *d = &s->ev;
+	int cs = s->cli_side < 0 ? 0 : s->cli_side;
+
+	memset(o, 0, sizeof(*o));
+	o->ts_ns = d->ts_ns;
+	o->ts_last_ns = d->ts_last_ns;
+	memcpy(o->cli_addr, d->cli_addr, sizeof(o->cli_addr));
+	memcpy(o->srv_addr, d->srv_addr, sizeof(o->srv_addr));
+	o->cli_port = d->cli_port;
+	o->srv_port = d->srv_port;
+	o->ipver = d->ipver;
+	o->cli_ttl = s->ttl[cs];
+	o->srv_ttl = s->ttl[!cs];
+	o->ch_legacy_version = d->ch_legacy_version;
+	o->ch_version = d->ch_version;
+	o->sh_legacy_version = d->sh_legacy_version;
+	o->sh_version = d->sh_version;
+	o->cipher = d->cipher;
+	o->end_reason = d->end_reason;
+	o->ncerts = d->ncerts;
+	o->flags = d->flags;
+	o->anomalies = d->anomalies;
+	memcpy(o->chain_id, d->chain_id, sizeof(o->chain_id));
+	memcpy(o->sni, s->str, s->sni_len);
+	o->alpn_len = s->alpn_len;
+	memcpy(o->alpn, s->str + s->sni_len, s->alpn_len);
+	memcpy(o->alpn_sel, s->str + s->sni_len + s->alpn_len, s->alpn_sel_len);
+	memcpy(o->ja3, d->ja3, sizeof(o->ja3));
+	memcpy(o->ja3s, d->ja3s, sizeof(o->ja3s));
+	memcpy(o->ja4, d->ja4, sizeof(o->ja4));
+	o->t13_nrec = d->t13_nrec;
+	memcpy(o->t13_rec, d->t13_rec, sizeof(o->t13_rec));
+	o->t13_bytes = d->t13_bytes;
+	o->cli_bytes = d->cli_bytes;
+	o->srv_bytes = d->srv_bytes;
+}
+
+uint8_t *
+cw_session_str_buf(const struct cw_session *s, uint32_t *cap)
+{
+	if (s->bufs == NULL || s->str == s->str_in)
+		return NULL;
+	*cap = s->str_cap;
+	return s->str;
 }

@@ -58,7 +58,7 @@ struct cw_session_hooks {
  * when none is free: the direction then keeps what it has, as if its cap
  * were reached (CW_EVA_CAP). put() takes back a buffer the session no longer
  * uses; the buffers held at the end are the owner's to return (ra[i].buf,
- * ra[i].cap) once it is done with the session's views.
+ * ra[i].cap, and cw_session_str_buf()) once it is done with the session's views.
  */
 struct cw_buf_ops {
 	uint8_t *(*get)(void *arg, uint32_t need, uint32_t *cap);
@@ -66,6 +66,53 @@ struct cw_buf_ops {
 	void *arg;
 	uint32_t limit; /* most bytes per direction */
 };
+
+/*
+ * The flow event as a session builds it: the fields of struct cw_flow_event
+ * with the same names and meanings, less the three name fields of fixed
+ * size, which the session packs instead (see struct cw_session's str). The
+ * TTLs, the worker and the sequence number are filled when the event is
+ * written out (cw_session_event(), the ring). About 300 bytes instead of 704.
+ */
+struct cw_ev_draft {
+	uint64_t ts_ns;
+	uint64_t ts_last_ns;
+	uint8_t cli_addr[16];
+	uint8_t srv_addr[16];
+	uint16_t cli_port;
+	uint16_t srv_port;
+	uint16_t ch_legacy_version;
+	uint16_t ch_version;
+	uint16_t sh_legacy_version;
+	uint16_t sh_version;
+	uint16_t cipher;
+	uint8_t ipver;
+	uint8_t end_reason;
+	uint32_t flags;
+	uint32_t anomalies;
+	uint8_t chain_id[16];
+	uint8_t ncerts;
+	uint8_t t13_nrec;
+	uint16_t t13_rec[CW_EV_T13_REC_MAX];
+	uint32_t t13_bytes;
+	uint32_t cli_bytes, srv_bytes;
+	char ja3[33];
+	char ja3s[33];
+	char ja4[40];
+};
+
+/*
+ * The SNI, the client's ALPN list and the selected protocol, back to back in
+ * that order, each as long as it is: at most CW_EV_SNI_MAX - 1,
+ * CW_EV_ALPN_MAX and CW_EV_ALPN_SEL_MAX - 1 bytes (the event's own bounds).
+ * Up to CW_SESS_STR_INLINE bytes in all they stay inside the session; past
+ * that they move to a buffer of CW_SESS_STR_MAX bytes: from the buffer ops
+ * (bufs mode; when none is free the names are cut to what fits inline, with
+ * CW_EVA_SNI_TRUNC or CW_EVA_ALPN_TRUNC and buf_short set), or the area the
+ * caller gave cw_session_init() (fixed mode).
+ */
+#define CW_SESS_STR_INLINE 64
+#define CW_SESS_STR_MAX ((CW_EV_SNI_MAX - 1) + CW_EV_ALPN_MAX + (CW_EV_ALPN_SEL_MAX - 1))
 
 /*
  * One flow in handshake. The two buffers belong to the caller (a bounded
@@ -83,9 +130,13 @@ struct cw_session {
 	struct cw_reasm ra[2];         /* indexed by address side, see cli_side */
 	struct cw_tls_stream ts[2];    /* indexed by address side */
 	struct cw_cert_list certs;     /* views into the server side's buffer */
-	struct cw_flow_event ev;       /* filled as the handshake progresses */
-	uint8_t side_addr[16];         /* address of side 0: the sender of the first packet */
-	uint16_t side_port;
+	struct cw_ev_draft ev;         /* filled as the handshake progresses */
+	uint8_t *str;                  /* sni, alpn, alpn_sel: str_in, or the buffer described above */
+	uint8_t *str_ext;              /* fixed mode: the caller's CW_SESS_STR_MAX-byte area */
+	uint32_t str_cap;              /* bytes at str */
+	uint8_t sni_len, alpn_len, alpn_sel_len;
+	uint8_t str_in[CW_SESS_STR_INLINE];
+	/* Side 0 (the sender of the first packet) is ev.cli_* unless cli_side is 1: then ev.srv_*. */
 	int8_t cli_side;               /* -1 unknown, else the address side that is the TCP client */
 	uint8_t state;                 /* enum cw_sess_state */
 	uint8_t syn_seen;
@@ -104,8 +155,12 @@ struct cw_session {
 	uint8_t certs_released;         /* cw_session_release_certs(): certs.c[].p are NULL */
 };
 
-/* Prepare a session; the two buffers (cap bytes each) serve address sides 0 and 1. */
-void cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap);
+/*
+ * Prepare a session; the two buffers (cap bytes each) serve address sides 0
+ * and 1, and strs (CW_SESS_STR_MAX bytes) holds names too long for the session.
+ */
+void cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap,
+		     uint8_t *strs);
 
 /* Prepare a session whose buffers come from ops, on demand (see struct cw_buf_ops). */
 void cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops);
@@ -127,6 +182,16 @@ void cw_session_release_certs(struct cw_session *s);
  * are released.
  */
 void cw_session_finish(struct cw_session *s, enum cw_end_reason why);
+
+/*
+ * Write the session's event as the ring carries it: every field of the
+ * draft, the names unpacked, the TTLs; worker and seq are left 0. Complete
+ * after cw_session_finish(); before it, what is known so far.
+ */
+void cw_session_event(const struct cw_session *s, struct cw_flow_event *out);
+
+/* The buffer the names moved to in bufs mode (its size in *cap), for the owner to return; or NULL. */
+uint8_t *cw_session_str_buf(const struct cw_session *s, uint32_t *cap);
 
 /* Map a session return/abandon to the end reason it implies. */
 enum cw_end_reason cw_session_abandon_reason(const struct cw_session *s);

@@ -45,6 +45,7 @@ struct fz_flow {
 	struct cw_flow_key key;
 	struct cw_session s;
 	uint8_t buf[2 * FZ_CAP];
+	uint8_t strs[CW_SESS_STR_MAX];
 };
 
 static struct fz_flow flows[FZ_FLOWS];
@@ -68,7 +69,8 @@ lookup(const struct cw_pkt *p)
 				fz_ops[i] = (struct cw_buf_ops){fz_get, fz_put, &fz_grants[i], FZ_CAP};
 				cw_session_init_bufs(&flows[i].s, &fz_ops[i]);
 			} else {
-				cw_session_init(&flows[i].s, flows[i].buf, flows[i].buf + FZ_CAP, FZ_CAP);
+				cw_session_init(&flows[i].s, flows[i].buf, flows[i].buf + FZ_CAP, FZ_CAP,
+						flows[i].strs);
 			}
 			return &flows[i];
 		}
@@ -113,13 +115,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(copy);
 	}
 	for (int i = 0; i < FZ_FLOWS; i++) {
+		struct cw_flow_event ev;
+		uint32_t cap;
+
 		if (!flows[i].used)
 			continue;
 		if (!flows[i].done)
 			cw_session_finish(&flows[i].s, CW_END_SHUTDOWN);
-		if (flows[i].s.bufs != NULL)
+		cw_session_event(&flows[i].s, &ev);
+		if (ev.sni[CW_EV_SNI_MAX - 1] != '\0' || ev.alpn_sel[CW_EV_ALPN_SEL_MAX - 1] != '\0' ||
+		    ev.alpn_len > CW_EV_ALPN_MAX)
+			abort();
+		if (flows[i].s.bufs != NULL) {
 			for (int d = 0; d < 2; d++)
 				free(flows[i].s.ra[d].buf);
+			free(cw_session_str_buf(&flows[i].s, &cap));
+		}
 	}
 	return 0;
 }

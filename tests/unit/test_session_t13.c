@@ -20,6 +20,7 @@
 #define CAP CW_REASM_DEFAULT_CAP
 
 static uint8_t bufs[2][CAP];
+static uint8_t strs[CW_SESS_STR_MAX];
 static struct cw_session sess;
 
 /* Finished record length (RFC 8446 4.4.4, 5.2), restated here from the RFC, not the code. */
@@ -39,11 +40,11 @@ main(void)
 		return 1;
 	for (uint32_t fi = 0; fi < cap.nflows; fi++) {
 		const struct bf_flow *fl = &cap.flows[fi];
-		const struct cw_flow_event *ev = &sess.ev;
+		const struct cw_ev_draft *ev = &sess.ev;
 		int rc = CW_SESS_MORE;
 		uint32_t sum = 0;
 
-		cw_session_init(&sess, bufs[0], bufs[1], CAP);
+		cw_session_init(&sess, bufs[0], bufs[1], CAP, strs);
 		for (uint32_t i = 0; i < fl->n && rc == CW_SESS_MORE; i++) {
 			const struct bf_frame *f = &cap.frames[fl->idx[i]];
 
