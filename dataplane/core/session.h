@@ -72,7 +72,7 @@ struct cw_buf_ops {
  * with the same names and meanings, less the three name fields of fixed
  * size, which the session packs instead (see struct cw_session's str). The
  * TTLs, the worker and the sequence number are filled when the event is
- * written out (cw_session_event(), the ring). About 300 bytes instead of 704.
+ * written out (cw_session_event(), the ring). 248 bytes instead of 704.
  */
 struct cw_ev_draft {
 	uint64_t ts_ns;
