@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cw_check.h"
+#include "hs_build.h"
 #include "session.h"
 
 #define CAP 4096u
@@ -56,124 +57,6 @@ prov_put(void *arg, uint8_t *buf, uint32_t cap)
 
 static const struct cw_buf_ops ops = {prov_get, prov_put, &prov, CAP};
 
-static const uint8_t hrr_random[32] = {
-	0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
-	0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
-
-static uint8_t *
-put16(uint8_t *o, uint32_t v)
-{
-	o[0] = (uint8_t)(v >> 8);
-	o[1] = (uint8_t)v;
-	return o + 2;
-}
-
-/* Record and handshake headers around a body already written at o + 9; returns the record length. */
-static uint32_t
-wrap(uint8_t *o, uint8_t hs_type, uint32_t body_len)
-{
-	o[0] = 0x16;
-	put16(o + 1, 0x0303);
-	put16(o + 3, body_len + 4);
-	o[5] = hs_type;
-	o[6] = (uint8_t)(body_len >> 16);
-	put16(o + 7, body_len);
-	return 9 + body_len;
-}
-
-/* ClientHello: one cipher suite, server_name with `sni` (sni_len bytes), ALPN list bytes if any. */
-static uint32_t
-client_hello(uint8_t *o, const char *sni, uint32_t sni_len, const uint8_t *alpn, uint32_t alpn_len)
-{
-	uint8_t *p = o + 9, *ext_len;
-
-	p = put16(p, 0x0303);
-	memset(p, 0x11, 32);
-	p += 32;
-	*p++ = 0;               /* session id */
-	p = put16(p, 2);
-	p = put16(p, 0x1301);
-	*p++ = 1;
-	*p++ = 0;               /* null compression */
-	ext_len = p;
-	p += 2;
-	p = put16(p, 0);        /* server_name */
-	p = put16(p, sni_len + 5);
-	p = put16(p, sni_len + 3);
-	*p++ = 0;               /* host_name */
-	p = put16(p, sni_len);
-	memcpy(p, sni, sni_len);
-	p += sni_len;
-	if (alpn_len > 0) {
-		p = put16(p, 16);
-		p = put16(p, alpn_len + 2);
-		p = put16(p, alpn_len);
-		memcpy(p, alpn, alpn_len);
-		p += alpn_len;
-	}
-	put16(ext_len, (uint32_t)(p - ext_len - 2));
-	return wrap(o, 1, (uint32_t)(p - o - 9));
-}
-
-/* ServerHello (or HelloRetryRequest) choosing `sel` by ALPN when it is not NULL. */
-static uint32_t
-server_hello(uint8_t *o, int hrr, const char *sel)
-{
-	uint8_t *p = o + 9, *ext_len;
-	uint32_t n = sel != NULL ? (uint32_t)strlen(sel) : 0;
-
-	p = put16(p, 0x0303);
-	if (hrr)
-		memcpy(p, hrr_random, 32);
-	else
-		memset(p, 0x22, 32);
-	p += 32;
-	*p++ = 0;
-	p = put16(p, 0x1301);
-	*p++ = 0;
-	ext_len = p;
-	p += 2;
-	if (sel != NULL) {
-		p = put16(p, 16);
-		p = put16(p, n + 3);
-		p = put16(p, n + 1);
-		*p++ = (uint8_t)n;
-		memcpy(p, sel, n);
-		p += n;
-	}
-	put16(ext_len, (uint32_t)(p - ext_len - 2));
-	return wrap(o, 2, (uint32_t)(p - o - 9));
-}
-
-/* One direction of the test connection 198.18.0.1:40000 -> 198.18.0.2:443, and back. */
-struct dir {
-	uint32_t seq;
-	int from_client;
-};
-
-static uint64_t ts;
-
-static void
-feed(struct cw_session *s, struct dir *d, uint8_t tcp_flags, const uint8_t *payload, uint32_t len)
-{
-	struct cw_pkt pkt;
-	const uint8_t cli[4] = {198, 18, 0, 1}, srv[4] = {198, 18, 0, 2};
-
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.ipver = 4;
-	pkt.ttl = d->from_client ? 64 : 57;
-	memcpy(pkt.saddr + 12, d->from_client ? cli : srv, 4);
-	memcpy(pkt.daddr + 12, d->from_client ? srv : cli, 4);
-	pkt.sport = d->from_client ? 40000 : 443;
-	pkt.dport = d->from_client ? 443 : 40000;
-	pkt.tcp_flags = tcp_flags;
-	pkt.seq = d->seq;
-	pkt.payload = payload;
-	pkt.payload_len = len;
-	d->seq += len + ((tcp_flags & CW_TCP_SYN) ? 1 : 0);
-	cw_session_packet(s, &pkt, ts += 1000);
-}
-
 /* A handshake step: a ClientHello (sni != NULL) or a ServerHello / HRR. */
 struct step {
 	const char *sni;
@@ -188,17 +71,19 @@ static void
 run(struct cw_session *s, const struct step *st, unsigned int n)
 {
 	static uint8_t msg[2048];
-	struct dir c = {1000, 1}, v = {7000, 0};
+	struct hb_dir c = {1000, 1}, v = {7000, 0};
 
-	ts = 1000000000ull;
-	feed(s, &c, CW_TCP_SYN, NULL, 0);
-	feed(s, &v, CW_TCP_SYN | CW_TCP_ACK, NULL, 0);
+	hb_ts = 1000000000ull;
+	hb_feed(s, &c, CW_TCP_SYN, NULL, 0);
+	hb_feed(s, &v, CW_TCP_SYN | CW_TCP_ACK, NULL, 0);
 	for (unsigned int i = 0; i < n; i++) {
 		if (st[i].sni != NULL)
-			feed(s, &c, CW_TCP_ACK | CW_TCP_PSH, msg,
-			     client_hello(msg, st[i].sni, st[i].sni_len, st[i].alpn, st[i].alpn_len));
+			hb_feed(s, &c, CW_TCP_ACK | CW_TCP_PSH, msg,
+				hb_client_hello(msg, NULL, 0, st[i].sni, st[i].sni_len, st[i].alpn,
+						st[i].alpn_len));
 		else
-			feed(s, &v, CW_TCP_ACK | CW_TCP_PSH, msg, server_hello(msg, st[i].hrr, st[i].sel));
+			hb_feed(s, &v, CW_TCP_ACK | CW_TCP_PSH, msg,
+				hb_server_hello(msg, st[i].hrr, NULL, 0, st[i].sel, 0));
 	}
 	cw_session_finish(s, CW_END_DONE);
 }
