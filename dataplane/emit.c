@@ -25,18 +25,20 @@ static uint32_t
 blob_build(struct dp_worker *w, const struct cw_session *s)
 {
 	struct cw_chain_blob *b = (struct cw_chain_blob *)w->blob;
+	struct cw_cert_list cl;
 	uint32_t off = sizeof(*b);
 	uint32_t i;
 
 	memset(b, 0, sizeof(*b));
-	for (i = 0; i < s->certs.n; i++) {
-		if (s->certs.c[i].len > w->blob_cap - off)
+	cw_session_certs(s, &cl);
+	for (i = 0; i < cl.n; i++) {
+		if (cl.c[i].len > w->blob_cap - off)
 			return 0;
-		memcpy(w->blob + off, s->certs.c[i].p, s->certs.c[i].len);
-		b->len[i] = s->certs.c[i].len;
-		off += s->certs.c[i].len;
+		memcpy(w->blob + off, cl.c[i].p, cl.c[i].len);
+		b->len[i] = cl.c[i].len;
+		off += cl.c[i].len;
 	}
-	b->ncerts = (uint16_t)s->certs.n;
+	b->ncerts = (uint16_t)cl.n;
 	b->total_len = off;
 	memcpy(b->chain_id, s->ev.chain_id, CW_ID_LEN);
 	return off;
@@ -52,7 +54,7 @@ publish(struct dp_worker *w, struct cw_flow_event *ev, const struct cw_session *
 
 	ev->worker = (uint8_t)w->id;
 	ev->flags &= ~(uint32_t)(CW_EVF_CHAIN_NEW | CW_EVF_BLOB_DROPPED);
-	if (s != NULL && s->certs.n > 0 && !id_is_zero(ev->chain_id)) {
+	if (s != NULL && s->ncert > 0 && !id_is_zero(ev->chain_id)) {
 		res = dp_chain_seen(w->chains, w->cc, ev->chain_id, &hit);
 		if (res == DP_CHAIN_KNOWN) {
 			c[DP_C_CHAINS_KNOWN]++;

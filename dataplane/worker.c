@@ -391,7 +391,7 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 			int hit;
 
 			f->sess->chain_checked = 1;
-			if (s->certs.n > 0 && dp_chain_known(w->chains, w->cc, s->ev.chain_id, &hit))
+			if (s->ncert > 0 && dp_chain_known(w->chains, w->cc, s->ev.chain_id, &hit))
 				cw_session_release_certs(s);
 		}
 		return;

@@ -134,6 +134,7 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 	const struct cw_session *s = &f->s;
 	struct cw_flow_event evb;
 	const struct cw_flow_event *ev = &evb;
+	struct cw_cert_list certs;
 	char cli[64], srv[64], alpn[512], idhex[33], tbuf[32];
 	time_t secs = (time_t)(s->ev.ts_ns / 1000000000u);
 	struct tm tm;
@@ -141,6 +142,7 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 	if (!(s->ev.flags & (CW_EVF_CH | CW_EVF_SH)) && !sc->all)
 		return;
 	cw_session_event(s, &evb);
+	cw_session_certs(s, &certs);
 	if (ev->flags & (CW_EVF_CH | CW_EVF_SH))
 		sc->tls_flows++;
 	gmtime_r(&secs, &tm);
@@ -154,13 +156,13 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 	       tbuf, (unsigned int)(ev->ts_ns % 1000000000u / 1000u), cli, srv,
 	       ev->sni[0] ? ev->sni : "-", ev->ch_version, ev->sh_version, ev->cipher,
 	       alpn[0] ? alpn : "-", ev->ja3[0] ? ev->ja3 : "-", ev->ja3s[0] ? ev->ja3s : "-",
-	       ev->ja4[0] ? ev->ja4 : "-", s->certs.n ? idhex : "-");
-	if (s->certs.n == 0)
+	       ev->ja4[0] ? ev->ja4 : "-", certs.n ? idhex : "-");
+	if (certs.n == 0)
 		printf("-");
-	for (uint32_t i = 0; i < s->certs.n; i++) {
+	for (uint32_t i = 0; i < certs.n; i++) {
 		uint8_t sha[CW_SHA256_LEN];
 		char hex[2 * CW_SHA256_LEN + 1];
-		cw_cert_sha256(s->certs.c[i].p, s->certs.c[i].len, sha);
+		cw_cert_sha256(certs.c[i].p, certs.c[i].len, sha);
 		cw_hex(sha, sizeof(sha), hex);
 		printf("%s%s", i ? "," : "", hex);
 	}
@@ -177,10 +179,10 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 		printf(" ja3_str=%s ja3s_str=%s ja4_r=%s ja4_o=%s ja4_ro=%s", f->ja3_str[0] ? f->ja3_str : "-",
 		       f->ja3s_str[0] ? f->ja3s_str : "-", f->ja4_r[0] ? f->ja4_r : "-",
 		       f->ja4_o[0] ? f->ja4_o : "-", f->ja4_ro[0] ? f->ja4_ro : "-");
-		if (s->certs.n > 0) {
+		if (certs.n > 0) {
 			unsigned char sha1[EVP_MAX_MD_SIZE];
 			unsigned int n = 0;
-			EVP_Digest(s->certs.c[0].p, s->certs.c[0].len, sha1, &n, EVP_sha1(), NULL);
+			EVP_Digest(certs.c[0].p, certs.c[0].len, sha1, &n, EVP_sha1(), NULL);
 			printf(" leaf_sha1=");
 			for (unsigned int i = 0; i < n; i++)
 				printf("%s%02x", i ? ":" : "", sha1[i]);
@@ -189,10 +191,16 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 	putchar('\n');
 }
 
-static void
-hook_ch(void *arg, const struct cw_client_hello *ch)
+static struct scan_ctx *
+ctx_of(struct cw_session *s)
 {
-	struct scan_ctx *f = arg;
+	return (struct scan_ctx *)((char *)s - offsetof(struct scan_ctx, s));
+}
+
+static void
+hook_ch(struct cw_session *s, const struct cw_client_hello *ch)
+{
+	struct scan_ctx *f = ctx_of(s);
 	char md5[CW_MD5_HEX];
 
 	cw_ja3(ch, f->ja3_str, sizeof(f->ja3_str), md5);
@@ -202,9 +210,9 @@ hook_ch(void *arg, const struct cw_client_hello *ch)
 }
 
 static void
-hook_sh(void *arg, const struct cw_server_hello *sh)
+hook_sh(struct cw_session *s, const struct cw_server_hello *sh)
 {
-	struct scan_ctx *f = arg;
+	struct scan_ctx *f = ctx_of(s);
 	char md5[CW_MD5_HEX];
 
 	cw_ja3s(sh, f->ja3s_str, sizeof(f->ja3s_str), md5);
@@ -235,7 +243,6 @@ flow_start(struct scan *sc, struct scan_flow *f)
 		return -ENOMEM;
 	cw_session_init(&x->s, x->buf, x->buf + sc->reasm_cap, sc->reasm_cap, x->strs);
 	x->s.hooks = sc->verbose ? &scan_hooks : NULL;
-	x->s.hook_arg = x;
 	x->ja3_str[0] = x->ja3s_str[0] = x->ja4_r[0] = x->ja4_o[0] = x->ja4_ro[0] = '\0';
 	f->x = x;
 	f->done = 0;

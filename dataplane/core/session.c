@@ -41,19 +41,14 @@ cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops)
 	s->ra[1].limit = ops->limit;
 }
 
-/* Move views that point into [from, from + n) to the same offsets of to. */
-static void
-move_views(struct cw_session *s, const uint8_t *from, uint32_t n, const uint8_t *to)
+/* 1 when this side's buffer holds certificate bytes the session still keeps. */
+static inline int
+holds_certs(const struct cw_session *s, int side)
 {
-	for (uint32_t i = 0; i < s->certs.n; i++) {
-		struct cw_view *v = &s->certs.c[i];
-
-		if (v->p >= from && v->p < from + n)
-			v->p = to + (v->p - from);
-	}
+	return s->ncert > 0 && !s->certs_released && side != s->cli_side;
 }
 
-/* Move a direction to buffer nb (ncap bytes), with its views, and give the old one back. */
+/* Move a direction to buffer nb (ncap bytes), at the same offsets, and give the old one back. */
 static void
 switch_buf(struct cw_session *s, struct cw_reasm *r, uint8_t *nb, uint32_t ncap)
 {
@@ -61,10 +56,8 @@ switch_buf(struct cw_session *s, struct cw_reasm *r, uint8_t *nb, uint32_t ncap)
 	uint32_t ocap = r->cap;
 
 	cw_reasm_move(r, nb, ncap);
-	if (old != NULL) {
-		move_views(s, old, ocap, nb);
+	if (old != NULL)
 		s->bufs->put(s->bufs->arg, old, ocap);
-	}
 }
 
 /*
@@ -118,19 +111,17 @@ trim(struct cw_session *s, int side)
 		return;
 	if (d > r->consumed)
 		d = r->consumed;
-	if (!s->certs_released) {
-		for (uint32_t i = 0; i < s->certs.n; i++) {
-			const uint8_t *p = s->certs.c[i].p;
-
-			if (p >= r->buf && p < r->buf + r->cap && (uint32_t)(p - r->buf) < d)
-				d = (uint32_t)(p - r->buf);
-		}
-	}
+	if (holds_certs(s, side))
+		for (uint32_t i = 0; i < s->ncert; i++)
+			if (s->cert[i].off < d)
+				d = s->cert[i].off;
 	ext = cw_reasm_extent(r);
 	if (d == 0 || (d < ext && d < ext - d))
 		return;
 	cw_reasm_drop(r, d);
-	move_views(s, r->buf + d, r->cap - d, r->buf);
+	if (holds_certs(s, side))
+		for (uint32_t i = 0; i < s->ncert; i++)
+			s->cert[i].off -= d;
 	ts->rd -= d;
 	ts->hs_rd = ts->hs_rd > d ? ts->hs_rd - d : 0;
 	ts->hs_wr = ts->hs_wr > d ? ts->hs_wr - d : 0;
@@ -154,8 +145,6 @@ cw_session_release_certs(struct cw_session *s)
 	if (s->certs_released)
 		return;
 	s->certs_released = 1;
-	for (uint32_t i = 0; i < s->certs.n; i++)
-		s->certs.c[i].p = NULL;
 	if (s->bufs != NULL && s->state != CW_SS_FINISHED) {
 		trim(s, 0);
 		trim(s, 1);
@@ -350,8 +339,9 @@ copy_alpn(struct cw_session *s, const struct cw_view *v)
 struct fp_cache_ent {
 	uint8_t key[16];
 	uint8_t valid;
-	char ja3[33];
-	char ja4[40];
+	uint8_t ja3[CW_JA3_LEN];
+	char ja4_a[CW_JA4_A_LEN];
+	uint8_t ja4_bc[2 * CW_JA4_HASH_LEN];
 };
 
 static _Thread_local struct fp_cache_ent fp_cache[CW_FP_CACHE];
@@ -392,6 +382,19 @@ key_hash(const struct key_piece *pc, unsigned int n)
 	return XXH3_128bits_digest(&st);
 }
 
+/* n bytes from 2n lower-case hex digits, as cw_hex() writes them. */
+static void
+unhex(const char *hex, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned int hi = (unsigned char)hex[2 * i], lo = (unsigned char)hex[2 * i + 1];
+
+		hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
+		lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
+		out[i] = (uint8_t)((hi << 4 | lo) & 0xff);
+	}
+}
+
 static void
 fingerprints(const struct cw_client_hello *ch, struct cw_ev_draft *ev)
 {
@@ -402,6 +405,7 @@ fingerprints(const struct cw_client_hello *ch, struct cw_ev_draft *ev)
 	XXH128_hash_t h;
 	XXH128_canonical_t key;
 	struct fp_cache_ent *e;
+	char hex[sizeof(((struct cw_flow_event *)NULL)->ja4)];
 	uint16_t hdr[4] = {ch->legacy_version, ch->version, ch->has_sni, ch->sslv2};
 	unsigned int i, n = 0;
 
@@ -417,17 +421,21 @@ fingerprints(const struct cw_client_hello *ch, struct cw_ev_draft *ev)
 	XXH128_canonicalFromHash(&key, h);
 
 	e = &fp_cache[h.low64 & (CW_FP_CACHE - 1)];
-	if (e->valid && memcmp(e->key, key.digest, sizeof(e->key)) == 0) {
-		memcpy(ev->ja3, e->ja3, sizeof(ev->ja3));
-		memcpy(ev->ja4, e->ja4, sizeof(ev->ja4));
-		return;
+	if (!e->valid || memcmp(e->key, key.digest, sizeof(e->key)) != 0) {
+		cw_ja3(ch, NULL, 0, hex);
+		unhex(hex, e->ja3, sizeof(e->ja3));
+		/* JA4 is always a_b_c: 10 characters, '_', 12 hex digits, '_', 12 hex digits. */
+		cw_ja4(ch, 't', CW_JA4, hex, sizeof(hex));
+		memcpy(e->ja4_a, hex, sizeof(e->ja4_a));
+		unhex(hex + CW_JA4_A_LEN + 1, e->ja4_bc, CW_JA4_HASH_LEN);
+		unhex(hex + CW_JA4_A_LEN + 2 + 2 * CW_JA4_HASH_LEN, e->ja4_bc + CW_JA4_HASH_LEN,
+		      CW_JA4_HASH_LEN);
+		memcpy(e->key, key.digest, sizeof(e->key));
+		e->valid = 1;
 	}
-	cw_ja3(ch, NULL, 0, ev->ja3);
-	cw_ja4(ch, 't', CW_JA4, ev->ja4, sizeof(ev->ja4));
-	memcpy(e->key, key.digest, sizeof(e->key));
-	memcpy(e->ja3, ev->ja3, sizeof(e->ja3));
-	memcpy(e->ja4, ev->ja4, sizeof(e->ja4));
-	e->valid = 1;
+	memcpy(ev->ja3, e->ja3, sizeof(ev->ja3));
+	memcpy(ev->ja4_a, e->ja4_a, sizeof(ev->ja4_a));
+	memcpy(ev->ja4_bc, e->ja4_bc, sizeof(ev->ja4_bc));
 }
 
 /*
@@ -438,14 +446,15 @@ fingerprints(const struct cw_client_hello *ch, struct cw_ev_draft *ev)
 struct ja3s_cache_ent {
 	uint8_t key[16];
 	uint8_t valid;
-	char ja3s[33];
+	uint8_t ja3s[CW_JA3_LEN];
 };
 
 static _Thread_local struct ja3s_cache_ent ja3s_cache[CW_FP_CACHE];
 
 static void
-ja3s_cached(const struct cw_server_hello *sh, char out[33])
+ja3s_cached(const struct cw_server_hello *sh, uint8_t out[CW_JA3_LEN])
 {
+	char hex[CW_MD5_HEX];
 	XXH128_hash_t h;
 	XXH128_canonical_t key;
 	struct ja3s_cache_ent *e;
@@ -457,14 +466,13 @@ ja3s_cached(const struct cw_server_hello *sh, char out[33])
 	h = key_hash(pc, 3);
 	XXH128_canonicalFromHash(&key, h);
 	e = &ja3s_cache[h.low64 & (CW_FP_CACHE - 1)];
-	if (e->valid && memcmp(e->key, key.digest, sizeof(e->key)) == 0) {
-		memcpy(out, e->ja3s, sizeof(e->ja3s));
-		return;
+	if (!e->valid || memcmp(e->key, key.digest, sizeof(e->key)) != 0) {
+		cw_ja3s(sh, NULL, 0, hex);
+		unhex(hex, e->ja3s, sizeof(e->ja3s));
+		memcpy(e->key, key.digest, sizeof(e->key));
+		e->valid = 1;
 	}
-	cw_ja3s(sh, NULL, 0, out);
-	memcpy(e->key, key.digest, sizeof(e->key));
-	memcpy(e->ja3s, out, sizeof(e->ja3s));
-	e->valid = 1;
+	memcpy(out, e->ja3s, sizeof(e->ja3s));
 }
 
 static void
@@ -491,13 +499,14 @@ on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
 		copy_sni(s, &ch->sni);
 	if (ch->has_alpn)
 		copy_alpn(s, &ch->alpn);
-	if (ch->session_id.len <= sizeof(s->ch_sid)) {
+	/* Up to 32 bytes (RFC 5246 7.4.1.2); a longer one is never echoed as a resumption. */
+	if (ch->session_id.len <= 32) {
 		s->ch_sid_len = (uint8_t)ch->session_id.len;
 		if (ch->session_id.len > 0)
-			memcpy(s->ch_sid, ch->session_id.p, ch->session_id.len);
+			s->ch_sid_hash = XXH3_64bits(ch->session_id.p, ch->session_id.len);
 	}
 	if (s->hooks && s->hooks->client_hello)
-		s->hooks->client_hello(s->hook_arg, ch);
+		s->hooks->client_hello(s, ch);
 	fingerprints(ch, ev);
 }
 
@@ -531,7 +540,7 @@ on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh
 	if (got > 0)
 		memcpy(s->str + s->sni_len + s->alpn_len, sh->alpn.p, got);
 	if (s->hooks && s->hooks->server_hello)
-		s->hooks->server_hello(s->hook_arg, sh);
+		s->hooks->server_hello(s, sh);
 	ja3s_cached(sh, ev->ja3s);
 	if (sh->version == 0x0304) {
 		/* Everything after this in the server direction is encrypted. */
@@ -542,30 +551,38 @@ on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh
 			if (sh->ext[i] == 41)
 				ev->flags |= CW_EVF_RESUMED;
 	} else if (s->ch_sid_len > 0 && sh->session_id.len == s->ch_sid_len &&
-		   memcmp(sh->session_id.p, s->ch_sid, s->ch_sid_len) == 0) {
+		   XXH3_64bits(sh->session_id.p, sh->session_id.len) == s->ch_sid_hash) {
 		/* TLS <= 1.2 session-id resumption: no Certificate will follow. */
 		ev->flags |= CW_EVF_RESUMED;
 	}
 }
 
+/* The server's Certificate message; its body lies in side's buffer (the framing parses it there). */
 static void
-on_certificate(struct cw_session *s, const struct cw_tls_item *it)
+on_certificate(struct cw_session *s, int side, const struct cw_tls_item *it)
 {
 	struct cw_ev_draft *ev = &s->ev;
+	const struct cw_reasm *r = &s->ra[side];
+	struct cw_cert_list cl;
 
 	if (ev->flags & CW_EVF_CERT)
 		return;
-	if (cw_tls_parse_certificate(it->body, it->len, 0, &s->certs) != CW_OK) {
-		memset(&s->certs, 0, sizeof(s->certs));
+	if (cw_tls_parse_certificate(it->body, it->len, 0, &cl) != CW_OK) {
 		ev->anomalies |= CW_EVA_BAD_CERT;
 		return;
 	}
-	ev->flags |= CW_EVF_CERT;
+	/* A full handshake after all: a resumed one has no Certificate (RFC 5246 7.3). */
+	ev->flags = (ev->flags | CW_EVF_CERT) & ~CW_EVF_RESUMED;
 	/* Ids now, while the bytes are surely held: the owner may release them before the end. */
-	cw_chain_id(&s->certs, NULL, ev->chain_id);
-	ev->ncerts = s->certs.total > 255 ? 255 : (uint8_t)s->certs.total;
-	if (s->certs.total > s->certs.n || s->certs.n > CW_EV_CHAIN_MAX)
+	cw_chain_id(&cl, NULL, ev->chain_id);
+	ev->ncerts = cl.total > 255 ? 255 : (uint8_t)cl.total;
+	if (cl.total > cl.n || cl.n > CW_EV_CHAIN_MAX)
 		ev->anomalies |= CW_EVA_CHAIN_TRUNC;
+	for (uint32_t i = 0; i < cl.n; i++) {
+		s->cert[i].off = (uint32_t)(cl.c[i].p - r->buf);
+		s->cert[i].len = cl.c[i].len;
+	}
+	s->ncert = (uint8_t)cl.n;
 }
 
 /* What one handshake message does to the session; returns a CW_SESS_* code. */
@@ -612,7 +629,7 @@ on_hs_msg(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_side
 		break;
 	case CW_TLS_HS_CERTIFICATE:
 		if (side != s->cli_side && s->cli_side >= 0)
-			on_certificate(s, it);
+			on_certificate(s, side, it);
 		break;
 	case CW_TLS_HS_SERVER_HELLO_DONE:
 		/* TLS <= 1.2 full handshake: the server's flight is complete. */
@@ -935,9 +952,17 @@ cw_session_event(const struct cw_session *s, struct cw_flow_event *o)
 	o->alpn_len = s->alpn_len;
 	memcpy(o->alpn, s->str + s->sni_len, s->alpn_len);
 	memcpy(o->alpn_sel, s->str + s->sni_len + s->alpn_len, s->alpn_sel_len);
-	memcpy(o->ja3, d->ja3, sizeof(o->ja3));
-	memcpy(o->ja3s, d->ja3s, sizeof(o->ja3s));
-	memcpy(o->ja4, d->ja4, sizeof(o->ja4));
+	if (d->flags & CW_EVF_CH) {
+		cw_hex(d->ja3, sizeof(d->ja3), o->ja3);
+		memcpy(o->ja4, d->ja4_a, CW_JA4_A_LEN);
+		o->ja4[CW_JA4_A_LEN] = '_';
+		cw_hex(d->ja4_bc, CW_JA4_HASH_LEN, o->ja4 + CW_JA4_A_LEN + 1);
+		o->ja4[CW_JA4_A_LEN + 1 + 2 * CW_JA4_HASH_LEN] = '_';
+		cw_hex(d->ja4_bc + CW_JA4_HASH_LEN, CW_JA4_HASH_LEN,
+		       o->ja4 + CW_JA4_A_LEN + 2 + 2 * CW_JA4_HASH_LEN);
+	}
+	if (d->flags & CW_EVF_SH)
+		cw_hex(d->ja3s, sizeof(d->ja3s), o->ja3s);
 	o->t13_nrec = d->t13_nrec;
 	memcpy(o->t13_rec, d->t13_rec, sizeof(o->t13_rec));
 	o->t13_bytes = d->t13_bytes;
@@ -952,4 +977,18 @@ cw_session_str_buf(const struct cw_session *s, uint32_t *cap)
 		return NULL;
 	*cap = s->str_cap;
 	return s->str;
+}
+
+uint32_t
+cw_session_certs(const struct cw_session *s, struct cw_cert_list *cl)
+{
+	const uint8_t *buf = s->cli_side >= 0 ? s->ra[!s->cli_side].buf : NULL;
+
+	cl->n = s->ncert;
+	cl->total = s->ev.ncerts;
+	for (uint32_t i = 0; i < s->ncert; i++) {
+		cl->c[i].p = s->certs_released || buf == NULL ? NULL : buf + s->cert[i].off;
+		cl->c[i].len = s->cert[i].len;
+	}
+	return cl->n;
 }

@@ -11,6 +11,11 @@
 #include "reasm.h"
 #include "tls.h"
 
+/* The fingerprints' digests as a session keeps them (struct cw_ev_draft). */
+#define CW_JA3_LEN 16     /* MD5 */
+#define CW_JA4_A_LEN 10   /* "t13d1516h2" */
+#define CW_JA4_HASH_LEN 6 /* each of JA4's two truncated SHA-256 parts */
+
 /*
  * TLS may start after a short clear-text preamble (an HTTP CONNECT exchange,
  * a SOCKS handshake). Up to this many leading segments per side, within the
@@ -34,21 +39,24 @@ enum cw_sess_state {
 	CW_SS_FINISHED,  /* event final; buffers may be released */
 };
 
+struct cw_session;
+
 /*
  * Optional observers of the parsed hellos, for offline tools and tests that
  * want more than the event carries (JA3 strings, JA4 raw forms). The views
- * are valid only during the call. The dataplane leaves hooks NULL.
+ * are valid only during the call; a caller that needs its own state embeds
+ * the session and finds it from s. The dataplane leaves hooks NULL.
  */
 struct cw_session_hooks {
-	void (*client_hello)(void *arg, const struct cw_client_hello *ch);
-	void (*server_hello)(void *arg, const struct cw_server_hello *sh);
+	void (*client_hello)(struct cw_session *s, const struct cw_client_hello *ch);
+	void (*server_hello)(struct cw_session *s, const struct cw_server_hello *sh);
 };
 
 /*
  * Buffers on demand, for sessions started with cw_session_init_bufs(): a
  * direction gets no buffer until its first payload, then one as large as
  * its bytes so far need, replaced by a larger one when they outgrow it (the
- * session copies what it holds and moves its views). Such a session also
+ * session copies what it holds). Such a session also
  * drops from the front of each direction what the parser is done with, and
  * gives a buffer back as soon as nothing is left in it, so a direction holds
  * a buffer only while a record or message spans segments (and, on the
@@ -58,7 +66,8 @@ struct cw_session_hooks {
  * when none is free: the direction then keeps what it has, as if its cap
  * were reached (CW_EVA_CAP). put() takes back a buffer the session no longer
  * uses; the buffers held at the end are the owner's to return (ra[i].buf,
- * ra[i].cap, and cw_session_str_buf()) once it is done with the session's views.
+ * ra[i].cap, and cw_session_str_buf()) once it is done with the session's
+ * certificates.
  */
 struct cw_buf_ops {
 	uint8_t *(*get)(void *arg, uint32_t need, uint32_t *cap);
@@ -70,9 +79,13 @@ struct cw_buf_ops {
 /*
  * The flow event as a session builds it: the fields of struct cw_flow_event
  * with the same names and meanings, less the three name fields of fixed
- * size, which the session packs instead (see struct cw_session's str). The
+ * size, which the session packs instead (see struct cw_session's str), and
+ * with the fingerprints as their digests: the event's hex forms are written
+ * from them (JA3 and JA3S: the MD5; JA4: its 10-character first part, then
+ * the two 6-byte hash prefixes it prints as 12 hex digits each). They are
+ * meaningful only with CW_EVF_CH (ja3, ja4) or CW_EVF_SH (ja3s) set. The
  * TTLs, the worker and the sequence number are filled when the event is
- * written out (cw_session_event(), the ring). 248 bytes instead of 704.
+ * written out (cw_session_event(), the ring). 192 bytes instead of 704.
  */
 struct cw_ev_draft {
 	uint64_t ts_ns;
@@ -96,9 +109,10 @@ struct cw_ev_draft {
 	uint16_t t13_rec[CW_EV_T13_REC_MAX];
 	uint32_t t13_bytes;
 	uint32_t cli_bytes, srv_bytes;
-	char ja3[33];
-	char ja3s[33];
-	char ja4[40];
+	uint8_t ja3[CW_JA3_LEN];
+	uint8_t ja3s[CW_JA3_LEN];
+	char ja4_a[CW_JA4_A_LEN];
+	uint8_t ja4_bc[2 * CW_JA4_HASH_LEN];
 };
 
 /*
@@ -116,8 +130,9 @@ struct cw_ev_draft {
 
 /*
  * One flow in handshake. The two buffers belong to the caller (a bounded
- * pool) and must stay valid until cw_session_finish() returns; cert views in
- * `certs` point into the server buffer until then.
+ * pool) and must stay valid until cw_session_finish() returns; the
+ * certificates (cert[], where they lie in the server side's buffer) are
+ * read there until then.
  *
  * Client/server roles: the side that sends a bare SYN is the client (a
  * SYN-ACK names the other side); on a mid-stream pickup, the side whose
@@ -129,7 +144,9 @@ struct cw_ev_draft {
 struct cw_session {
 	struct cw_reasm ra[2];         /* indexed by address side, see cli_side */
 	struct cw_tls_stream ts[2];    /* indexed by address side */
-	struct cw_cert_list certs;     /* views into the server side's buffer */
+	struct {
+		uint32_t off, len;     /* DER at ra[!cli_side].buf + off; see cw_session_certs() */
+	} cert[CW_TLS_MAX_CERTS];
 	struct cw_ev_draft ev;         /* filled as the handshake progresses */
 	uint8_t *str;                  /* sni, alpn, alpn_sel: str_in, or the buffer described above */
 	uint8_t *str_ext;              /* fixed mode: the caller's CW_SESS_STR_MAX-byte area */
@@ -146,13 +163,20 @@ struct cw_session {
 	uint8_t end_hint;              /* enum cw_end_reason to use on CW_SESS_ABANDON */
 	uint8_t ttl[2];                /* per address side */
 	uint8_t preamble_segs[2];      /* non-TLS segments skipped before TLS, per side */
-	uint8_t ch_sid_len;            /* ClientHello session id (for resumption detection) */
-	uint8_t ch_sid[32];
+	uint8_t ncert;                 /* entries in cert[] */
+	uint8_t buf_short;             /* bufs could not supply a buffer: bytes were cut */
+	uint8_t certs_released;        /* cw_session_release_certs(): the DER is gone */
+	/*
+	 * The ClientHello's session id, for resumption detection: its length
+	 * (0: none, or none a server could echo) and its XXH3-64, which the
+	 * ServerHello's echo is compared with. A Certificate after the echo
+	 * clears CW_EVF_RESUMED (an abbreviated handshake has none), so a forged
+	 * colliding id hides nothing.
+	 */
+	uint8_t ch_sid_len;
+	uint64_t ch_sid_hash;
 	const struct cw_session_hooks *hooks; /* NULL on the fast path */
-	void *hook_arg;
 	const struct cw_buf_ops *bufs;  /* NULL: fixed buffers from cw_session_init() */
-	uint8_t buf_short;              /* bufs could not supply a buffer: bytes were cut */
-	uint8_t certs_released;         /* cw_session_release_certs(): certs.c[].p are NULL */
 };
 
 /*
@@ -170,16 +194,24 @@ int cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t t
 
 /*
  * The owner no longer needs the certificate bytes (the chain id is already in
- * ev.chain_id, computed when the Certificate message was parsed): the views
- * become NULL (lengths stay) and, with buffers on demand, the bytes are
- * dropped.
+ * ev.chain_id, computed when the Certificate message was parsed):
+ * cw_session_certs() gives NULL views from then on (lengths stay) and, with
+ * buffers on demand, the bytes are dropped.
  */
 void cw_session_release_certs(struct cw_session *s);
 
 /*
+ * The server's certificates as views, leaf first (cl->n of them, at most
+ * CW_TLS_MAX_CERTS; cl->total: as many as the message held, up to 255), or
+ * views with p == NULL once released. Valid while the session's buffers
+ * are and no packet is fed. Returns cl->n.
+ */
+uint32_t cw_session_certs(const struct cw_session *s, struct cw_cert_list *cl);
+
+/*
  * Finalise the event (idempotent): records the end reason. After it, s->ev
- * is complete and s->certs stays valid (unless released) until the buffers
- * are released.
+ * is complete and the certificates stay readable (unless released) until
+ * the buffers are released.
  */
 void cw_session_finish(struct cw_session *s, enum cw_end_reason why);
 

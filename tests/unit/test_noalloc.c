@@ -117,7 +117,9 @@ one_pass(void)
 			done++;
 		{
 			uint8_t ids[CW_TLS_MAX_CERTS][CW_ID_LEN], id[CW_ID_LEN];
-			cw_chain_id(&sess.certs, ids, id);
+			struct cw_cert_list cl;
+			cw_session_certs(&sess, &cl);
+			cw_chain_id(&cl, ids, id);
 		}
 	}
 	return done;
@@ -125,22 +127,22 @@ one_pass(void)
 
 /* Hooks: the hellos as the offline tools see them, fingerprinted in every form. */
 static void
-hook_ch(void *arg, const struct cw_client_hello *ch)
+hook_ch(struct cw_session *sn, const struct cw_client_hello *ch)
 {
 	char s[4096], md5[CW_MD5_HEX];
 
-	(void)arg;
+	(void)sn;
 	cw_ja3(ch, s, sizeof(s), md5);
 	for (int k = CW_JA4; k <= CW_JA4_RO; k++)
 		cw_ja4(ch, 't', (enum cw_ja4_kind)k, s, sizeof(s));
 }
 
 static void
-hook_sh(void *arg, const struct cw_server_hello *sh)
+hook_sh(struct cw_session *sn, const struct cw_server_hello *sh)
 {
 	char s[1024], md5[CW_MD5_HEX];
 
-	(void)arg;
+	(void)sn;
 	cw_ja3s(sh, s, sizeof(s), md5);
 }
 

@@ -117,19 +117,23 @@ compare(const struct bf_capture *cap, uint32_t fi, const char *path)
 {
 	int before = failures;
 	struct cw_flow_event fev, gev;
+	struct cw_cert_list fc, gc;
 
 	cw_session_event(&fs, &fev);
 	cw_session_event(&gs, &gev);
 	CHECK(memcmp(&fev, &gev, sizeof(fev)) == 0);
-	CHECK_EQ(fs.certs.n, gs.certs.n);
-	CHECK_EQ(fs.certs.total, gs.certs.total);
-	for (uint32_t i = 0; i < fs.certs.n && i < gs.certs.n; i++) {
-		CHECK_EQ(fs.certs.c[i].len, gs.certs.c[i].len);
+	cw_session_certs(&fs, &fc);
+	cw_session_certs(&gs, &gc);
+	CHECK_EQ(fc.n, gc.n);
+	CHECK_EQ(fc.total, gc.total);
+	for (uint32_t i = 0; i < fc.n && i < gc.n; i++) {
+		CHECK_EQ(fc.c[i].len, gc.c[i].len);
+		CHECK(fc.c[i].p != NULL && fc.c[i].p[0] == 0x30); /* a DER SEQUENCE */
 		if (gs.certs_released)
-			CHECK(gs.certs.c[i].p == NULL);
+			CHECK(gc.c[i].p == NULL);
 		else
-			CHECK(fs.certs.c[i].len == gs.certs.c[i].len &&
-			      memcmp(fs.certs.c[i].p, gs.certs.c[i].p, fs.certs.c[i].len) == 0);
+			CHECK(fc.c[i].len == gc.c[i].len &&
+			      memcmp(fc.c[i].p, gc.c[i].p, fc.c[i].len) == 0);
 	}
 	CHECK_EQ(gs.buf_short, 0);
 	if (failures != before)

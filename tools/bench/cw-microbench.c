@@ -117,8 +117,8 @@ setup(struct mb *m, const char *pcap, const char *tdir)
 	for (uint32_t i = 0; i < m->cap.nflows; i++) {
 		if (run_session(m, (int)i) != CW_SESS_DONE)
 			continue;
-		if (m->sess.ev.sh_version == 0x0303 && m->sess.certs.n > best) {
-			best = m->sess.certs.n;
+		if (m->sess.ev.sh_version == 0x0303 && m->sess.ncert > best) {
+			best = m->sess.ncert;
 			m->flow12 = (int)i;
 		}
 		if (m->sess.ev.sh_version == 0x0304 && m->flow13 < 0 && !m->sess.hrr)
@@ -135,13 +135,14 @@ setup(struct mb *m, const char *pcap, const char *tdir)
 	run_session(m, m->flow12);
 	m->fed12 = m->fed;
 	{
+		struct cw_cert_list cl;
 		uint32_t off = 0;
-		m->chain.n = m->chain.total = m->sess.certs.n;
-		for (uint32_t i = 0; i < m->sess.certs.n; i++) {
-			memcpy(m->chain_buf + off, m->sess.certs.c[i].p, m->sess.certs.c[i].len);
+		m->chain.n = m->chain.total = cw_session_certs(&m->sess, &cl);
+		for (uint32_t i = 0; i < cl.n; i++) {
+			memcpy(m->chain_buf + off, cl.c[i].p, cl.c[i].len);
 			m->chain.c[i].p = m->chain_buf + off;
-			m->chain.c[i].len = m->sess.certs.c[i].len;
-			off += m->sess.certs.c[i].len;
+			m->chain.c[i].len = cl.c[i].len;
+			off += cl.c[i].len;
 		}
 	}
 	for (uint32_t i = 0; i < m->cap.nframes; i++) {
@@ -249,7 +250,7 @@ b_session12_decode(struct mb *m)
 static uint64_t
 b_session13(struct mb *m)
 {
-	return (uint64_t)run_session(m, m->flow13) + m->sess.ev.ja4[5];
+	return (uint64_t)run_session(m, m->flow13) + m->sess.ev.ja4_bc[5];
 }
 
 static uint64_t
