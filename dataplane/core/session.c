@@ -92,7 +92,7 @@ ensure_buf(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt)
  * Buffers on demand: drop from the front of a direction what the framing
  * parser is done with (everything before the next handshake message still
  * being assembled, or everything consumed), but never certificate bytes
- * the views still point to; give the buffer back when nothing is left.
+ * the session still keeps (cert[]); give the buffer back when nothing is left.
  * Only when that is at least half of what is held: moving a long partial
  * record down to free a short prefix costs more than it saves.
  * A buffer left at least four times larger than what it holds is exchanged
@@ -381,6 +381,10 @@ key_hash(const struct key_piece *pc, unsigned int n)
 			XXH3_128bits_update(&st, pc[i].p, pc[i].len);
 	return XXH3_128bits_digest(&st);
 }
+
+/* The draft's digests and the event's hex forms (fingerprint.h) describe the same strings. */
+_Static_assert(2 * CW_JA3_LEN + 1 == CW_MD5_HEX, "JA3 digest and hex differ");
+_Static_assert(CW_JA4_A_LEN + 2 + 4 * CW_JA4_HASH_LEN == CW_JA4_LEN, "JA4 parts and hex differ");
 
 /* n bytes from 2n lower-case hex digits, as cw_hex() writes them. */
 static void
