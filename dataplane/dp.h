@@ -16,6 +16,8 @@
 #define DP_PREFETCH_OFFSET 3   /* prefetch the frame of pkts[i + 3] while working on pkts[i] */
 #define DP_PREFETCH_PAYLOAD 2048u /* payload bytes prefetched per segment of a flow in handshake */
 #define DP_MAX_WORKERS 64      /* worker lcores (and event rings) per instance */
+#define DP_EV_SLOTS_DEFAULT 4096 /* --ring-slots: events per worker ring */
+#define DP_BLOB_KIB_DEFAULT 4096 /* --blob-kib: chain-blob bytes per worker ring, in KiB */
 #define DP_SCRATCH_BYTES 65536 /* largest multi-segment frame that is linearised */
 
 /* How packets reach the workers; chosen once at start (see dp_modes[] in worker.c). */
@@ -52,7 +54,7 @@ struct dp_conf {
 	uint32_t reasm_kib;     /* reassembly buffer per direction, KiB */
 	uint32_t reasm_big;     /* buffers of reasm_kib per worker, 0 = sessions / 8 */
 	uint32_t chains;        /* shared chain-table entries */
-	uint32_t ev_slots;      /* events per ring (power of 2) */
+	uint32_t ev_slots;      /* events per ring (power of 2): DP_EV_SLOTS_DEFAULT */
 	uint32_t blob_kib;      /* chain-blob ring per worker, KiB (power of 2) */
 	uint32_t idle_s;        /* flow idle timeout, seconds */
 	uint32_t hs_s;          /* handshake timeout, seconds */

@@ -79,11 +79,15 @@ run(struct dp_worker *w, struct rte_mempool *mp, const uint32_t *idx, uint32_t n
 		dp_worker_burst(w, b, m);
 		cyc += rte_rdtsc_precise() - t0;
 		mem_sample(w);
+		/* A consumer that keeps up: the ring's slots are reused, as in a steady run. */
+		atomic_store(&w->ev->ctl->ev_tail, atomic_load(&w->ev->ctl->ev_head));
+		atomic_store(&w->ev->ctl->blob_tail, atomic_load(&w->ev->ctl->blob_head));
 	}
 	return cyc;
 }
 
 static int eal_up;
+static uint32_t ring_slots = DP_EV_SLOTS_DEFAULT; /* --ring-slots */
 static void finish_eal(void);
 
 /*
@@ -255,24 +259,46 @@ main(int argc, char **argv)
 		       "--file-prefix", prefix, NULL};
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("usage: dp_bench [--huge] CAPTURE.pcap(ng) | dp_bench [--huge] --curve N[,N...]\n"
+		printf("usage: dp_bench [--huge] [--ring-slots N] CAPTURE.pcap(ng)\n"
+		       "       dp_bench [--huge] --curve N[,N...]\n"
 		       "  CAPTURE: chain-table hit/insert, every frame of the capture through the worker\n"
 		       "           (20 rounds: cycles per packet and per TLS flow, memory per flow in\n"
 		       "           handshake), then done-flow packets\n"
 		       "  --curve: cycles per bare ACK to random finished flows, for each N flows\n"
 		       "  --huge:  EAL memory from reserved 2 MiB hugepages (hugetlbfs mounted), not\n"
-		       "           4 KiB pages\n");
+		       "           4 KiB pages\n"
+		       "  --ring-slots N: events in the worker's ring, a power of 2 (default %u, as\n"
+		       "           chainwatch-dp's); the bench drains it after every burst, as a\n"
+		       "           consumer that keeps up does\n",
+		       DP_EV_SLOTS_DEFAULT);
 		return 0;
 	}
-	if (argc > 1 && strcmp(argv[1], "--huge") == 0) {
-		/* EAL memory from the reserved hugepages (files unlinked at once), not 4 KiB pages. */
-		eal[1] = "--huge-unlink";
-		argv[1] = argv[0];
-		argv++;
-		argc--;
+	while (argc > 1 && (strcmp(argv[1], "--huge") == 0 || strcmp(argv[1], "--ring-slots") == 0)) {
+		int k = 1;
+
+		if (strcmp(argv[1], "--huge") == 0) {
+			/* EAL memory from the reserved hugepages (files unlinked at once), not 4 KiB pages. */
+			eal[1] = "--huge-unlink";
+		} else {
+			char *end;
+			unsigned long v = argc > 2 ? strtoul(argv[2], &end, 0) : 0;
+
+			if (argc < 3 || *end != '\0' || v < CW_EVRING_MIN_SLOTS || v > CW_EVRING_MAX_SLOTS ||
+			    (v & (v - 1)) != 0) {
+				fprintf(stderr, "dp_bench: --ring-slots wants a power of 2 in %u..%u\n",
+					CW_EVRING_MIN_SLOTS, CW_EVRING_MAX_SLOTS);
+				return 2;
+			}
+			ring_slots = (uint32_t)v;
+			k = 2;
+		}
+		argv[k] = argv[0];
+		argv += k;
+		argc -= k;
 	}
 	if (argc < 2 || (strcmp(argv[1], "--curve") == 0 && argc < 3)) {
-		fprintf(stderr, "usage: dp_bench [--huge] CAPTURE.pcap(ng) | dp_bench [--huge] --curve N[,N...]\n");
+		fprintf(stderr, "usage: dp_bench [--huge] [--ring-slots N] CAPTURE.pcap(ng) | "
+				"dp_bench [--huge] --curve N[,N...]\n");
 		return 2;
 	}
 	snprintf(prefix, sizeof(prefix), "dpbench%d", (int)getpid());
@@ -341,7 +367,7 @@ main(int argc, char **argv)
 	conf.reasm_kib = 32;
 	conf.idle_s = 3600;
 	conf.hs_s = 3600;
-	if (cw_shm_create(&shm, inst, 1, 1u << 16, 1u << 24, 0600) < 0)
+	if (cw_shm_create(&shm, inst, 1, ring_slots, DP_BLOB_KIB_DEFAULT * 1024u, 0600) < 0)
 		return 1;
 	mp = rte_pktmbuf_pool_create("bench", 8192, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
 	w = rte_zmalloc(NULL, sizeof(*w), 64);
