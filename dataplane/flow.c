@@ -162,7 +162,8 @@ uint64_t
 dp_sess_pool_bytes(uint32_t n, uint32_t cap, uint32_t big)
 {
 	uint32_t size[DP_BUF_CLASSES], count[DP_BUF_CLASSES], k = buf_classes(n, cap, big, size, count);
-	uint64_t b = (uint64_t)n * (sizeof(struct dp_sess) + sizeof(uint32_t));
+	uint64_t b = (uint64_t)n * (sizeof(struct dp_sess) + sizeof(uint32_t) +
+				    CW_REASM_MAX_OOO * sizeof(struct cw_reasm_ooo) + sizeof(void *));
 
 	for (uint32_t i = 0; i < k; i++)
 		b += (uint64_t)count[i] * (size[i] + sizeof(uint8_t *));
@@ -214,6 +215,31 @@ dp_buf_put(void *arg, uint8_t *buf, uint32_t cap)
 	p->buf_bytes -= p->cls[i].size;
 }
 
+/* struct cw_buf_ops ooo_get: a free out-of-order table, or NULL (counted). */
+static struct cw_reasm_ooo *
+dp_ooo_get(void *arg)
+{
+	struct dp_sess_pool *p = arg;
+
+	if (p->ooo_nfree == 0) {
+		p->ooo_short++;
+		return NULL;
+	}
+	if (p->n - p->ooo_nfree + 1 > p->peak_ooo)
+		p->peak_ooo = p->n - p->ooo_nfree + 1;
+	return p->ooo_free[--p->ooo_nfree];
+}
+
+void
+dp_ooo_put(void *arg, struct cw_reasm_ooo *t)
+{
+	struct dp_sess_pool *p = arg;
+
+	RTE_VERIFY(p->ooo_nfree < p->n && (void *)t >= (void *)p->ooo &&
+		   (void *)t < (void *)(p->ooo + p->n));
+	p->ooo_free[p->ooo_nfree++] = t;
+}
+
 int
 dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, uint32_t big, int socket)
 {
@@ -223,7 +249,9 @@ dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, uint32_t big
 	p->s = rte_zmalloc_socket("dp_sess", (size_t)n * sizeof(struct dp_sess), RTE_CACHE_LINE_SIZE,
 				  socket);
 	p->free = rte_malloc_socket("dp_sess_free", (size_t)n * sizeof(uint32_t), 0, socket);
-	if (p->s == NULL || p->free == NULL)
+	p->ooo = rte_malloc_socket("dp_ooo", (size_t)n * sizeof(*p->ooo), RTE_CACHE_LINE_SIZE, socket);
+	p->ooo_free = rte_malloc_socket("dp_ooo_free", (size_t)n * sizeof(*p->ooo_free), 0, socket);
+	if (p->s == NULL || p->free == NULL || p->ooo == NULL || p->ooo_free == NULL)
 		goto err;
 	p->nclass = buf_classes(n, cap, big, size, count);
 	for (i = 0; i < p->nclass; i++) {
@@ -247,13 +275,17 @@ dp_sess_pool_init(struct dp_sess_pool *p, uint32_t n, uint32_t cap, uint32_t big
 	for (i = 0; i < n; i++) {
 		p->s[i].idx = i;
 		p->free[i] = n - 1 - i;
+		p->ooo_free[i] = p->ooo[n - 1 - i];
 	}
+	p->ooo_nfree = n;
 	p->n = n;
 	p->nfree = n;
 	p->ops.get = dp_buf_get;
 	p->ops.put = dp_buf_put;
 	p->ops.arg = p;
 	p->ops.limit = cap;
+	p->ops.ooo_get = dp_ooo_get;
+	p->ops.ooo_put = dp_ooo_put;
 	return 0;
 
 err:
@@ -268,6 +300,8 @@ dp_sess_pool_free(struct dp_sess_pool *p)
 		rte_free(p->cls[i].free);
 		rte_free(p->cls[i].mem);
 	}
+	rte_free(p->ooo_free);
+	rte_free(p->ooo);
 	rte_free(p->free);
 	rte_free(p->s);
 	memset(p, 0, sizeof(*p));

@@ -316,6 +316,16 @@ struct dp_sess_pool {
 	uint32_t nfree;
 	uint32_t nclass;
 	struct dp_buf_class cls[DP_BUF_CLASSES];
+	/*
+	 * Out-of-order tables, lent to a direction only while it holds data beyond a hole:
+	 * one per session (half the directions). None free: the segment is refused,
+	 * ooo_short, and the event gets CW_EVA_OOO_FULL.
+	 */
+	struct cw_reasm_ooo (*ooo)[CW_REASM_MAX_OOO]; /* [n] */
+	struct cw_reasm_ooo **ooo_free;                 /* [n] LIFO of free tables */
+	uint32_t ooo_nfree;
+	uint32_t peak_ooo;       /* most tables lent at once */
+	uint64_t ooo_short;      /* tables asked for when none was free */
 	struct cw_buf_ops ops; /* every session's buffer ops: dp_buf_get/put on this pool */
 	/* Gauges for sizing --sessions and --reasm-big (read unlocked by telemetry). */
 	uint32_t peak_sessions;  /* most sessions in use at once */
@@ -352,13 +362,15 @@ dp_sess_get(struct dp_sess_pool *p)
 }
 
 void dp_buf_put(void *arg, uint8_t *buf, uint32_t cap);
+void dp_ooo_put(void *arg, struct cw_reasm_ooo *t);
 
-/* Bytes held now by the sessions in use and by the buffers taken; *sessions: sessions in use. */
+/* Bytes held now by the sessions in use and the buffers and out-of-order tables taken; *sessions: sessions in use. */
 static inline uint64_t
 dp_sess_pool_in_use(const struct dp_sess_pool *p, uint32_t *sessions)
 {
 	*sessions = p->n - p->nfree;
-	return (uint64_t)*sessions * sizeof(struct dp_sess) + p->buf_bytes;
+	return (uint64_t)*sessions * sizeof(struct dp_sess) + p->buf_bytes +
+	       (uint64_t)(p->n - p->ooo_nfree) * sizeof(*p->ooo);
 }
 
 /* Back to the pool, with whatever buffers the session's directions and names hold. */
@@ -368,9 +380,12 @@ dp_sess_put(struct dp_sess_pool *p, struct dp_sess *s)
 	uint32_t cap;
 	uint8_t *str = cw_session_str_buf(&s->s, &cap);
 
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		if (s->s.ra[i].buf != NULL)
 			dp_buf_put(p, s->s.ra[i].buf, s->s.ra[i].cap);
+		if (s->s.ra[i].ooo != NULL)
+			dp_ooo_put(p, s->s.ra[i].ooo);
+	}
 	if (str != NULL)
 		dp_buf_put(p, str, cap);
 	p->free[p->nfree++] = s->idx;

@@ -1270,15 +1270,22 @@ print_counters(const struct dp_conf *conf)
 	printf("  %-22s %" PRIu64 "\n", "ring_events_dropped", drop);
 	printf("  %-22s %" PRIu64 "\n", "ring_blobs_dropped", bdrop);
 	{
-		uint64_t ps = 0, pb = 0;
+		uint64_t ps = 0, pb = 0, po = 0, os = 0;
 
-		/* The busiest worker's peaks: what --sessions and the buffer classes must hold. */
+		/*
+		 * The busiest worker's peaks: what --sessions and the buffer classes must hold;
+		 * and segments dropped for want of an out-of-order table, in all.
+		 */
 		for (i = 0; i < dp_run.nworkers; i++) {
 			ps = RTE_MAX(ps, (uint64_t)dp_run.w[i]->pool.peak_sessions);
 			pb = RTE_MAX(pb, dp_run.w[i]->pool.peak_buf_bytes);
+			po = RTE_MAX(po, (uint64_t)dp_run.w[i]->pool.peak_ooo);
+			os += dp_run.w[i]->pool.ooo_short;
 		}
 		printf("  %-22s %" PRIu64 "\n", "sessions_peak", ps);
 		printf("  %-22s %" PRIu64 "\n", "reasm_bytes_peak", pb);
+		printf("  %-22s %" PRIu64 "\n", "reasm_ooo_peak", po);
+		printf("  %-22s %" PRIu64 "\n", "reasm_ooo_short", os);
 	}
 	if (conf->replay != NULL) {
 		uint64_t nombuf = 0;

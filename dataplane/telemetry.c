@@ -214,9 +214,11 @@ tel_workers(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_dict_container(d, "ring_events_dropped", b, 0);
 	}
 	/* Session pool gauges: now and the most at once, for sizing --sessions and --reasm-big. */
-	for (c = 0; c < 4; c++) {
+	for (c = 0; c < 7; c++) {
 		static const char *const names[] = {"sessions_in_use", "sessions_peak",
-						    "reasm_bytes_in_use", "reasm_bytes_peak"};
+						    "reasm_bytes_in_use", "reasm_bytes_peak",
+						    "reasm_ooo_in_use", "reasm_ooo_peak",
+						    "reasm_ooo_short"};
 		struct rte_tel_data *a = rte_tel_data_alloc();
 
 		if (a == NULL)
@@ -224,8 +226,9 @@ tel_workers(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
 		for (i = 0; i < dp_run.nworkers; i++) {
 			const struct dp_sess_pool *p = &dp_run.w[i]->pool;
-			uint64_t v[4] = {p->n - p->nfree, p->peak_sessions, p->buf_bytes,
-					 p->peak_buf_bytes};
+			uint64_t v[7] = {p->n - p->nfree, p->peak_sessions, p->buf_bytes,
+					 p->peak_buf_bytes, p->n - p->ooo_nfree, p->peak_ooo,
+					 p->ooo_short};
 
 			rte_tel_data_add_array_u64(a, v[c]);
 		}

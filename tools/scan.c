@@ -34,7 +34,7 @@ struct scan_ctx {
 	char ja4_r[SCAN_JA3_STR_MAX];
 	char ja4_o[64];
 	char ja4_ro[SCAN_JA3_STR_MAX];
-	uint8_t strs[CW_SESS_STR_MAX]; /* names too long for the session */
+	struct cw_sess_area area; /* out-of-order tables, names too long for the session */
 	uint8_t buf[];                 /* 2 x reasm_cap */
 };
 
@@ -241,7 +241,7 @@ flow_start(struct scan *sc, struct scan_flow *f)
 
 	if (!x)
 		return -ENOMEM;
-	cw_session_init(&x->s, x->buf, x->buf + sc->reasm_cap, sc->reasm_cap, x->strs);
+	cw_session_init(&x->s, x->buf, x->buf + sc->reasm_cap, sc->reasm_cap, &x->area);
 	x->s.hooks = sc->verbose ? &scan_hooks : NULL;
 	x->ja3_str[0] = x->ja3s_str[0] = x->ja4_r[0] = x->ja4_o[0] = x->ja4_ro[0] = '\0';
 	f->x = x;

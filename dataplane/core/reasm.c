@@ -166,7 +166,10 @@ merge_bytes(struct cw_reasm *r, uint32_t off, uint32_t end, const uint8_t *data,
  * segment up to 2^31 - 1 ahead lands at its offset (and is cut at cap),
  * and one that the modular distance puts behind the base is old.
  * Nothing is written until the segment is known to fit: bytes within
- * [0, cap), a free ooo slot if it is disjoint from everything held.
+ * [0, cap), a free ooo slot (in an attached table) if it is disjoint from
+ * everything held. A refused segment (CW_RA_OOO_FULL) changes nothing but
+ * the base of a stream that had none, so the owner may attach a table and
+ * add it again.
  */
 unsigned int
 cw_reasm_add(struct cw_reasm *r, uint32_t seq, const uint8_t *data, uint32_t len)
@@ -255,7 +258,7 @@ cw_reasm_add(struct cw_reasm *r, uint32_t seq, const uint8_t *data, uint32_t len
 		if (r->ooo[i].end > ne)
 			ne = r->ooo[i].end;
 	}
-	if (merged == 0 && r->nooo == CW_REASM_MAX_OOO)
+	if (merged == 0 && (r->ooo == NULL || r->nooo == CW_REASM_MAX_OOO))
 		return res | CW_RA_OOO_FULL;
 
 	res |= merge_bytes(r, off, end, data, &wrote);

@@ -20,8 +20,21 @@
 #define CW_RA_NOBUF 0x0100         /* no buffer attached: ignored */
 
 /*
+ * One range held beyond a hole, [start, end) in buffer offsets. A direction
+ * keeps up to CW_REASM_MAX_OOO of them in a table its owner attaches
+ * (cw_reasm_set_ooo()): out-of-order data is rare, so an owner with many
+ * directions can lend tables from a shared pool instead of embedding one
+ * in each.
+ */
+struct cw_reasm_ooo {
+	uint32_t start, end;
+};
+
+/*
  * Per-direction state. buf is owned by the caller (a bounded pool) and is
- * attached with cw_reasm_attach(); cw_reasm never allocates.
+ * attached with cw_reasm_attach(); cw_reasm never allocates. So is the
+ * out-of-order table: without one, a segment beyond a hole is refused as
+ * if every slot were taken (CW_RA_OOO_FULL), and nothing is written.
  *
  * `cap` is the size of the buffer attached now and `limit` the most bytes
  * the direction will ever hold: the framing parser gives up on what cannot
@@ -55,14 +68,26 @@ struct cw_reasm {
 	uint32_t consumed;  /* [0, consumed) handed to the parser */
 	uint8_t have_base;
 	uint8_t stopped;    /* parser said stop (application data, error, or done) */
-	uint8_t nooo;
+	uint8_t nooo;       /* ranges in ooo[] */
 	uint8_t pad;
-	struct {
-		uint32_t start, end; /* [start, end) buffer offsets */
-	} ooo[CW_REASM_MAX_OOO];
+	struct cw_reasm_ooo *ooo; /* [CW_REASM_MAX_OOO], the owner's; NULL: none attached */
 };
 
 void cw_reasm_init(struct cw_reasm *r);
+
+/*
+ * Attach an out-of-order table (CW_REASM_MAX_OOO ranges), or detach it with
+ * NULL. Only while the direction holds no range (nooo == 0): otherwise
+ * nothing changes and -1 is returned.
+ */
+static inline int
+cw_reasm_set_ooo(struct cw_reasm *r, struct cw_reasm_ooo *t)
+{
+	if (r->nooo != 0)
+		return -1;
+	r->ooo = t;
+	return 0;
+}
 
 /* Give the direction its buffer; data before this is not held. Sets limit = cap. */
 void cw_reasm_attach(struct cw_reasm *r, uint8_t *buf, uint32_t cap);

@@ -15,16 +15,21 @@
 #include "session.h"
 
 void
-cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap, uint8_t *strs)
+cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap,
+		struct cw_sess_area *area)
 {
 	memset(s, 0, sizeof(*s));
 	s->str = s->str_in;
 	s->str_cap = sizeof(s->str_in);
-	s->str_ext = strs;
 	cw_reasm_init(&s->ra[0]);
 	cw_reasm_init(&s->ra[1]);
 	cw_reasm_attach(&s->ra[0], buf0, cap);
 	cw_reasm_attach(&s->ra[1], buf1, cap);
+	if (area != NULL) {
+		s->str_ext = area->str;
+		cw_reasm_set_ooo(&s->ra[0], area->ooo[0]);
+		cw_reasm_set_ooo(&s->ra[1], area->ooo[1]);
+	}
 	cw_tls_stream_init(&s->ts[0]);
 	cw_tls_stream_init(&s->ts[1]);
 	s->cli_side = -1;
@@ -86,6 +91,29 @@ ensure_buf(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt)
 	if (ncap > r->limit)
 		ncap = r->limit;
 	switch_buf(s, r, nb, ncap);
+}
+
+/*
+ * Buffers on demand: a direction borrows an out-of-order table when a
+ * segment beyond a hole was refused for want of one (cw_reasm_add() wrote
+ * nothing, so the segment is added again), and gives it back once every
+ * hole is filled. Returns the CW_RA_* bits of the segment.
+ */
+static unsigned int
+ooo_table(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt, unsigned int ra)
+{
+	struct cw_reasm_ooo *t;
+
+	if ((ra & CW_RA_OOO_FULL) && r->ooo == NULL && s->bufs->ooo_get != NULL &&
+	    (t = s->bufs->ooo_get(s->bufs->arg)) != NULL) {
+		cw_reasm_set_ooo(r, t);
+		ra = cw_reasm_add(r, pkt->seq, pkt->payload, pkt->payload_len);
+	}
+	if (r->ooo != NULL && r->nooo == 0) {
+		s->bufs->ooo_put(s->bufs->arg, r->ooo);
+		cw_reasm_set_ooo(r, NULL);
+	}
+	return ra;
 }
 
 /*
@@ -880,6 +908,8 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 		if (s->bufs != NULL)
 			ensure_buf(s, &s->ra[side], pkt);
 		ra = cw_reasm_add(&s->ra[side], pkt->seq, pkt->payload, pkt->payload_len);
+		if (s->bufs != NULL)
+			ra = ooo_table(s, &s->ra[side], pkt, ra);
 		ev->anomalies |= ra_anomalies(ra);
 		if (ra & CW_RA_NEW) {
 			rc = parse_side(s, side, pkt, side);

@@ -65,15 +65,20 @@ struct cw_session_hooks {
  * of at least `need` bytes (at most `limit`) and its size in *cap, or NULL
  * when none is free: the direction then keeps what it has, as if its cap
  * were reached (CW_EVA_CAP). put() takes back a buffer the session no longer
- * uses; the buffers held at the end are the owner's to return (ra[i].buf,
- * ra[i].cap, and cw_session_str_buf()) once it is done with the session's
- * certificates.
+ * uses. A direction also borrows an out-of-order table (ooo_get()) only
+ * while it holds data beyond a hole, and gives it back (ooo_put()) as soon
+ * as the hole is filled; when none is free (or ooo_get is NULL) the segment
+ * is refused as with every slot taken (CW_EVA_OOO_FULL). What is held at the
+ * end is the owner's to return (ra[i].buf, ra[i].cap, ra[i].ooo, and
+ * cw_session_str_buf()) once it is done with the session's certificates.
  */
 struct cw_buf_ops {
 	uint8_t *(*get)(void *arg, uint32_t need, uint32_t *cap);
 	void (*put)(void *arg, uint8_t *buf, uint32_t cap);
 	void *arg;
 	uint32_t limit; /* most bytes per direction */
+	struct cw_reasm_ooo *(*ooo_get)(void *arg); /* CW_REASM_MAX_OOO ranges, or NULL */
+	void (*ooo_put)(void *arg, struct cw_reasm_ooo *t);
 };
 
 /*
@@ -129,6 +134,16 @@ struct cw_ev_draft {
 #define CW_SESS_STR_MAX ((CW_EV_SNI_MAX - 1) + CW_EV_ALPN_MAX + (CW_EV_ALPN_SEL_MAX - 1))
 
 /*
+ * What a session with fixed buffers (cw_session_init()) keeps outside
+ * itself besides the two buffers: each direction's out-of-order table and
+ * the room for names too long for the session.
+ */
+struct cw_sess_area {
+	struct cw_reasm_ooo ooo[2][CW_REASM_MAX_OOO];
+	uint8_t str[CW_SESS_STR_MAX];
+};
+
+/*
  * One flow in handshake. The two buffers belong to the caller (a bounded
  * pool) and must stay valid until cw_session_finish() returns; the
  * certificates (cert[], where they lie in the server side's buffer) are
@@ -149,7 +164,7 @@ struct cw_session {
 	} cert[CW_TLS_MAX_CERTS];
 	struct cw_ev_draft ev;         /* filled as the handshake progresses */
 	uint8_t *str;                  /* sni, alpn, alpn_sel: str_in, or the buffer described above */
-	uint8_t *str_ext;              /* fixed mode: the caller's CW_SESS_STR_MAX-byte area */
+	uint8_t *str_ext;              /* fixed mode: the caller's area's str */
 	uint32_t str_cap;              /* bytes at str */
 	uint8_t sni_len, alpn_len, alpn_sel_len;
 	uint8_t str_in[CW_SESS_STR_INLINE];
@@ -181,10 +196,11 @@ struct cw_session {
 
 /*
  * Prepare a session; the two buffers (cap bytes each) serve address sides 0
- * and 1, and strs (CW_SESS_STR_MAX bytes) holds names too long for the session.
+ * and 1, and area holds their out-of-order tables and names too long for
+ * the session. All three stay the caller's.
  */
 void cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap,
-		     uint8_t *strs);
+		     struct cw_sess_area *area);
 
 /* Prepare a session whose buffers come from ops, on demand (see struct cw_buf_ops). */
 void cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops);

@@ -6,6 +6,7 @@
 
 #include "fuzz_frames.h"
 #include "session.h"
+#include "../unit/ooo_prov.h"
 
 #define FZ_FLOWS 8 /* also the size of fz_grants and fz_ops */
 #define FZ_CAP (4u * 1024u) /* small cap so the fuzzer reaches the cap paths */
@@ -45,7 +46,7 @@ struct fz_flow {
 	struct cw_flow_key key;
 	struct cw_session s;
 	uint8_t buf[2 * FZ_CAP];
-	uint8_t strs[CW_SESS_STR_MAX];
+	struct cw_sess_area area;
 };
 
 static struct fz_flow flows[FZ_FLOWS];
@@ -66,11 +67,12 @@ lookup(const struct cw_pkt *p)
 			flows[i].key = key;
 			if (i & 1) {
 				fz_grants[i] = 0;
-				fz_ops[i] = (struct cw_buf_ops){fz_get, fz_put, &fz_grants[i], FZ_CAP};
+				fz_ops[i] = (struct cw_buf_ops){fz_get, fz_put, &fz_grants[i], FZ_CAP,
+							  ooo_get, ooo_put};
 				cw_session_init_bufs(&flows[i].s, &fz_ops[i]);
 			} else {
 				cw_session_init(&flows[i].s, flows[i].buf, flows[i].buf + FZ_CAP, FZ_CAP,
-						flows[i].strs);
+						&flows[i].area);
 			}
 			return &flows[i];
 		}
@@ -127,8 +129,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    ev.alpn_len > CW_EV_ALPN_MAX)
 			abort();
 		if (flows[i].s.bufs != NULL) {
-			for (int d = 0; d < 2; d++)
+			for (int d = 0; d < 2; d++) {
 				free(flows[i].s.ra[d].buf);
+				if (flows[i].s.ra[d].ooo != NULL)
+					ooo_put(NULL, flows[i].s.ra[d].ooo);
+			}
 			free(cw_session_str_buf(&flows[i].s, &cap));
 		}
 	}

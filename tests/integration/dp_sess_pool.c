@@ -4,7 +4,8 @@
  * docs/DATAPLANE.md "Tables and bounds"): which classes a cap gives and how many buffers each
  * holds, the bytes reserved, the smallest class that fits serving first and a larger one when it
  * is empty, both directions of every session still getting 2 KiB once the small classes are
- * gone, nothing beyond the cap, and the gauges back at zero once every buffer is returned.
+ * gone, nothing beyond the cap, and the gauges back at zero once every buffer is returned; the
+ * out-of-order tables it lends (one per session) and takes back with a session.
  *
  * Real components: EAL (--no-huge), the pool in DPDK memory, its buffer ops as a session uses
  * them (struct cw_buf_ops).
@@ -49,7 +50,8 @@ test_classes_32k(void)
 	struct dp_sess_pool p;
 	uint8_t *b[64], *x;
 	uint32_t i, n = 0;
-	uint64_t want = (uint64_t)N * (sizeof(struct dp_sess) + sizeof(uint32_t));
+	uint64_t want = (uint64_t)N * (sizeof(struct dp_sess) + sizeof(uint32_t) +
+				       sizeof(struct cw_reasm_ooo[CW_REASM_MAX_OOO]) + sizeof(void *));
 
 	for (i = 0; i < 5; i++)
 		want += (uint64_t)count[i] * (size[i] + sizeof(uint8_t *));
@@ -143,6 +145,52 @@ test_small_caps(void)
 	}
 }
 
+/*
+ * Out-of-order tables: one per session, each lent once, the next ask refused and counted; a
+ * session given back returns the tables its directions hold; the gauges follow.
+ */
+static void
+test_ooo_tables(void)
+{
+	struct dp_sess_pool p;
+	struct cw_reasm_ooo *t[N];
+	struct dp_sess *s;
+	uint32_t i, j, in_use;
+	uint64_t idle;
+
+	if (dp_sess_pool_init(&p, N, 32768, 1, SOCKET_ID_ANY) < 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ(p.ooo_nfree, N);
+	s = dp_sess_get(&p);
+	CHECK(s != NULL && s->s.ra[0].ooo == NULL && s->s.ra[1].ooo == NULL);
+	idle = dp_sess_pool_in_use(&p, &in_use);
+	CHECK_EQ(in_use, 1);
+	for (i = 0; i < N; i++) {
+		t[i] = p.ops.ooo_get(p.ops.arg);
+		CHECK(t[i] != NULL);
+		for (j = 0; j < i; j++)
+			CHECK(t[j] != t[i]);
+	}
+	CHECK(p.ops.ooo_get(p.ops.arg) == NULL);
+	CHECK_EQ(p.ooo_short, 1);
+	CHECK_EQ(p.peak_ooo, N);
+	CHECK_EQ(dp_sess_pool_in_use(&p, &in_use), idle + N * sizeof(struct cw_reasm_ooo[CW_REASM_MAX_OOO]));
+	/* Two held by the session's directions go back with it, the rest one by one. */
+	CHECK_EQ(cw_reasm_set_ooo(&s->s.ra[0], t[0]), 0);
+	CHECK_EQ(cw_reasm_set_ooo(&s->s.ra[1], t[1]), 0);
+	dp_sess_put(&p, s);
+	CHECK_EQ(p.ooo_nfree, 2);
+	for (i = 2; i < N; i++)
+		p.ops.ooo_put(p.ops.arg, t[i]);
+	CHECK_EQ(p.ooo_nfree, N);
+	CHECK_EQ(dp_sess_pool_in_use(&p, &in_use), 0);
+	CHECK_EQ(in_use, 0);
+	CHECK_EQ(p.peak_ooo, N);
+	dp_sess_pool_free(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -156,6 +204,7 @@ main(int argc, char **argv)
 		return 1;
 	test_classes_32k();
 	test_small_caps();
+	test_ooo_tables();
 	dp_testenv_fini(&env);
 	return cw_check_report("dp_sess_pool");
 }

@@ -85,7 +85,7 @@ free(void *p)
 static struct bf_capture cap;
 static struct cw_session sess;
 static uint8_t bufs[2][CAP];
-static uint8_t strs[CW_SESS_STR_MAX];
+static struct cw_sess_area area;
 
 /*
  * One pass over every TCP flow of the capture, as a worker would run it with
@@ -103,7 +103,7 @@ one_pass(void)
 		int rc = CW_SESS_MORE;
 		struct cw_pkt pkt;
 
-		cw_session_init(&sess, bufs[0], bufs[1], CAP, strs);
+		cw_session_init(&sess, bufs[0], bufs[1], CAP, &area);
 		for (uint32_t i = 0; i < fl->n && rc == CW_SESS_MORE; i++) {
 			const struct bf_frame *f = &cap.frames[fl->idx[i]];
 			if (cw_decode((enum cw_linktype)cap.linktype, f->data, f->len, &pkt) !=
@@ -157,7 +157,7 @@ one_pass_hooks(void)
 		const struct bf_flow *fl = &cap.flows[fi];
 		int rc = CW_SESS_MORE;
 
-		cw_session_init(&sess, bufs[0], bufs[1], CAP, strs);
+		cw_session_init(&sess, bufs[0], bufs[1], CAP, &area);
 		sess.hooks = &hooks;
 		for (uint32_t i = 0; i < fl->n && rc == CW_SESS_MORE; i++) {
 			const struct bf_frame *f = &cap.frames[fl->idx[i]];

@@ -46,6 +46,21 @@ new_buf(uint32_t cap)
 	return b;
 }
 
+/*
+ * cw_reasm_init() and an out-of-order table of its own: every scenario's reassembly gets the
+ * next of a few tables, so two alive at once never share one.
+ */
+static void
+init(struct cw_reasm *r)
+{
+	static struct cw_reasm_ooo tabs[4][CW_REASM_MAX_OOO];
+	static unsigned int next;
+
+	cw_reasm_init(r);
+	CHECK(r->ooo == NULL);
+	CHECK_EQ(cw_reasm_set_ooo(r, tabs[next++ % 4]), 0);
+}
+
 static unsigned int
 add(struct cw_reasm *r, uint32_t seq, const void *data, uint32_t len)
 {
@@ -69,7 +84,7 @@ test_in_order(void)
 	struct cw_reasm r;
 	uint8_t *b = new_buf(64);
 
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 64);
 	cw_reasm_set_isn(&r, 1000);
 	CHECK_EQ(r.base_seq, 1001);
@@ -94,7 +109,7 @@ test_reverse_bytes(void)
 
 	for (i = 0; i < 64; i++)
 		ref[i] = (uint8_t)(i * 7 + 3);
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 128);
 	cw_reasm_set_isn(&r, 0);
 	for (i = 63; i > 0; i--) {
@@ -117,7 +132,7 @@ test_retrans_conflict(void)
 	struct cw_reasm r;
 	uint8_t *b = new_buf(64);
 
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 64);
 	cw_reasm_set_isn(&r, 99);
 	CHECK_EQ(add(&r, 100, "abcdefgh", 8), CW_RA_NEW);
@@ -157,7 +172,7 @@ test_cap(void)
 	struct cw_reasm r;
 	uint8_t *b = new_buf(16);
 
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 16);
 	cw_reasm_set_isn(&r, 0);
 	CHECK_EQ(add(&r, 1, "0123456789abcdefXYZ", 19), CW_RA_NEW | CW_RA_CAP);
@@ -169,7 +184,7 @@ test_cap(void)
 	CHECK_EQ(add(&r, 15, "efGH", 4), CW_RA_RETRANS | CW_RA_CAP);
 
 	/* Out-of-order segment cut at the cap. */
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 16);
 	cw_reasm_set_isn(&r, 0);
 	CHECK_EQ(add(&r, 13, "wxyzQ", 5), CW_RA_OOO | CW_RA_CAP);
@@ -184,7 +199,7 @@ test_midstream(void)
 	struct cw_reasm r;
 	uint8_t *b = new_buf(64);
 
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 64);
 	CHECK_EQ(add(&r, 5000, "klmno", 5), CW_RA_NEW);
 	CHECK_EQ(r.base_seq, 5000);
@@ -206,7 +221,7 @@ test_wrap(void)
 	struct cw_reasm r;
 	uint8_t *b = new_buf(64);
 
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 64);
 	cw_reasm_set_isn(&r, 0xfffffff0u);
 	CHECK_EQ(r.base_seq, 0xfffffff1u);
@@ -221,7 +236,7 @@ test_wrap(void)
 	CHECK_EQ(r.contig, 24);
 
 	/* ISN at 2^32 - 1: the stream starts at sequence 0. */
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 64);
 	cw_reasm_set_isn(&r, 0xffffffffu);
 	CHECK_EQ(r.base_seq, 0);
@@ -241,7 +256,7 @@ test_far(void)
 	unsigned int i;
 
 	memset(big, 'z', sizeof(big));
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 32);
 	cw_reasm_set_isn(&r, 999);
 	CHECK_EQ(add(&r, 1000u + 0x7fffffffu, big, 100), CW_RA_CAP);
@@ -257,6 +272,45 @@ test_far(void)
 }
 
 /* Every other byte: six ranges fill the slots, a seventh disjoint range is dropped. */
+/*
+ * Without an out-of-order table a segment beyond a hole is refused as with every slot taken,
+ * and changes nothing: attached afterwards, the same segment is stored. A table cannot be
+ * detached (or swapped) while it holds ranges.
+ */
+static void
+test_ooo_table(void)
+{
+	static struct cw_reasm_ooo t[CW_REASM_MAX_OOO];
+	struct cw_reasm r;
+	uint8_t *b = new_buf(64);
+	uint8_t c = 'y';
+
+	cw_reasm_init(&r);
+	cw_reasm_attach(&r, b, 64);
+	cw_reasm_set_isn(&r, 0);
+	CHECK_EQ(add(&r, 1, "ab", 2), CW_RA_NEW);
+	CHECK_EQ(add(&r, 1 + 10, &c, 1), CW_RA_OOO_FULL);
+	CHECK_EQ(r.nooo, 0);
+	CHECK_EQ(r.contig, 2);
+	CHECK_EQ(b[10], 0xee);
+	/* In order still works. */
+	CHECK_EQ(add(&r, 3, "c", 1), CW_RA_NEW);
+	CHECK_EQ(cw_reasm_set_ooo(&r, t), 0);
+	CHECK_EQ(add(&r, 1 + 10, &c, 1), CW_RA_OOO);
+	CHECK_EQ(r.nooo, 1);
+	CHECK_EQ(b[10], 'y');
+	CHECK_EQ(cw_reasm_set_ooo(&r, NULL), -1);
+	CHECK(r.ooo == t);
+	CHECK_EQ(cw_reasm_extent(&r), 11);
+	/* The hole filled: no range left, the table may go. */
+	CHECK_EQ(add(&r, 4, "defghij", 7), CW_RA_NEW);
+	CHECK_EQ(r.contig, 11);
+	CHECK_EQ(r.nooo, 0);
+	CHECK_EQ(cw_reasm_set_ooo(&r, NULL), 0);
+	CHECK(r.ooo == NULL);
+	free(b);
+}
+
 static void
 test_ooo_full(void)
 {
@@ -265,7 +319,7 @@ test_ooo_full(void)
 	uint8_t c = 'x';
 	unsigned int i;
 
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 64);
 	cw_reasm_set_isn(&r, 0);
 	for (i = 0; i < CW_REASM_MAX_OOO; i++)
@@ -303,7 +357,7 @@ test_consume_stop_nobuf(void)
 	struct cw_reasm r;
 	uint8_t *b = new_buf(32);
 
-	cw_reasm_init(&r);
+	init(&r);
 	CHECK_EQ(add(&r, 1, "abc", 3), CW_RA_NOBUF);
 	CHECK_EQ(r.have_base, 0);
 	cw_reasm_attach(&r, b, 32);
@@ -331,7 +385,7 @@ test_consume_stop_nobuf(void)
 	CHECK_EQ(r.contig, 12);
 
 	/* Re-attaching forgets what the old buffer held. */
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, 32);
 	CHECK_EQ(add(&r, 50, "ab", 2), CW_RA_NEW);
 	cw_reasm_attach(&r, b, 32);
@@ -375,7 +429,7 @@ test_model_round(uint32_t isn, int corrupt)
 	for (i = 0; i < sizeof(ref); i++)
 		ref[i] = (uint8_t)rnd();
 	memset(held, 0, sizeof(held));
-	cw_reasm_init(&r);
+	init(&r);
 	cw_reasm_attach(&r, b, MODEL_CAP);
 	cw_reasm_set_isn(&r, isn);
 
@@ -505,9 +559,9 @@ test_grow_round(uint32_t isn, int have_isn)
 
 	for (unsigned int i = 0; i < sizeof(ref); i++)
 		ref[i] = (uint8_t)rnd();
-	cw_reasm_init(&f);
+	init(&f);
 	cw_reasm_attach(&f, fb, LIMIT);
-	cw_reasm_init(&g);
+	init(&g);
 	g.limit = LIMIT;
 	if (have_isn) {
 		cw_reasm_set_isn(&f, isn);
@@ -633,10 +687,10 @@ test_capture_stream(void)
 	CHECK_EQ(nseg, 3);
 	CHECK_EQ(total, 1346 + 1346 + 118);
 
-	cw_reasm_init(&fwd);
+	init(&fwd);
 	cw_reasm_attach(&fwd, bf, CW_REASM_DEFAULT_CAP);
 	cw_reasm_set_isn(&fwd, isn);
-	cw_reasm_init(&rev);
+	init(&rev);
 	cw_reasm_attach(&rev, br, CW_REASM_DEFAULT_CAP);
 	cw_reasm_set_isn(&rev, isn);
 	for (i = 0; i < nseg; i++)
@@ -665,6 +719,7 @@ main(void)
 	test_wrap();
 	test_far();
 	test_ooo_full();
+	test_ooo_table();
 	test_consume_stop_nobuf();
 	test_model();
 	test_grow();

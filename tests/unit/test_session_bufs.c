@@ -9,7 +9,10 @@
  * flow with a chain releases its certificate bytes as soon as the Certificate message is parsed, as the
  * dataplane does for known chains: events and chain ids must still match. A second pass refuses
  * buffers after a few grants: the session must end normally, cut when growth was refused
- * (CW_EVA_CAP, buf_short), and give back exactly what it was given.
+ * (CW_EVA_CAP, buf_short), and give back exactly what it was given. Out-of-order tables are lent
+ * the same way (each malloc'd alone): a direction holds one exactly while it holds ranges beyond
+ * a hole, and a flow that borrowed one, run again with none to be had, is flagged
+ * CW_EVA_OOO_FULL and gives everything back.
  */
 #include <ftw.h>
 #include <stdint.h>
@@ -20,6 +23,7 @@
 #include "../../tools/bench/bench_flows.h"
 #include "chain.h"
 #include "cw_check.h"
+#include "ooo_prov.h"
 #include "session.h"
 
 #define LIMIT CW_REASM_DEFAULT_CAP
@@ -71,11 +75,12 @@ prov_put(void *arg, uint8_t *buf, uint32_t cap)
 }
 
 static struct prov prov;
-static const struct cw_buf_ops ops = {prov_get, prov_put, &prov, LIMIT};
+static const struct cw_buf_ops ops = {prov_get, prov_put, &prov, LIMIT, ooo_get, ooo_put};
 static uint8_t fixed[2][LIMIT];
-static uint8_t fixed_strs[CW_SESS_STR_MAX];
+static struct cw_sess_area fixed_area;
 static struct cw_session fs, gs;
 static unsigned long flows, grown_flows, moves, cut_flows, files, released, cert_flows;
+static unsigned long ooo_flows, ooo_lent;
 
 /* Feed one flow to a session until it ends (releasing its certificates once parsed); finish it. */
 static void
@@ -104,12 +109,21 @@ release(struct cw_session *s)
 		if (s->ra[i].buf != NULL)
 			held++;
 	CHECK_EQ(prov.nlive, held + (str != NULL));
-	for (int i = 0; i < 2; i++)
+	held = 0;
+	for (int i = 0; i < 2; i++) {
 		if (s->ra[i].buf != NULL)
 			prov_put(&prov, s->ra[i].buf, s->ra[i].cap);
+		/* A table is held only while ranges are: it goes back when the last hole fills. */
+		CHECK((s->ra[i].ooo != NULL) == (s->ra[i].nooo > 0));
+		if (s->ra[i].ooo != NULL) {
+			held++;
+			ooo_put(NULL, s->ra[i].ooo);
+		}
+	}
 	if (str != NULL)
 		prov_put(&prov, str, cap);
 	CHECK_EQ(prov.nlive, 0);
+	CHECK_EQ(ooo_live, 0);
 }
 
 static void
@@ -159,13 +173,14 @@ one_capture(const char *path)
 		const struct bf_flow *fl = &cap.flows[fi];
 		int rel;
 
-		cw_session_init(&fs, fixed[0], fixed[1], LIMIT, fixed_strs);
+		cw_session_init(&fs, fixed[0], fixed[1], LIMIT, &fixed_area);
 		run_flow(&fs, &cap, fl, 0);
 
 		/* Every other flow with a certificate chain releases it early. */
 		rel = (fs.ev.flags & CW_EVF_CERT) && (cert_flows++ & 1);
 		memset(&prov, 0, sizeof(prov));
 		prov.refuse = -1;
+		ooo_grants = 0;
 		cw_session_init_bufs(&gs, &ops);
 		run_flow(&gs, &cap, fl, rel);
 		if (gs.certs_released)
@@ -175,7 +190,28 @@ one_capture(const char *path)
 		if (prov.grants > 0)
 			grown_flows++;
 		moves += prov.grants;
+		if (ooo_grants > 0)
+			ooo_flows++;
+		ooo_lent += ooo_grants;
 		release(&gs);
+
+		/*
+		 * No out-of-order table to be had: what the flow needed one for is refused and
+		 * flagged, exactly as when every slot is taken; the rest of the flow goes on.
+		 */
+		if (ooo_grants > 0) {
+			memset(&prov, 0, sizeof(prov));
+			prov.refuse = -1;
+			ooo_refuse = 1;
+			ooo_refused = 0;
+			cw_session_init_bufs(&gs, &ops);
+			run_flow(&gs, &cap, fl, rel);
+			ooo_refuse = 0;
+			CHECK(ooo_refused > 0);
+			CHECK(gs.ev.anomalies & CW_EVA_OOO_FULL);
+			CHECK(gs.ra[0].ooo == NULL && gs.ra[1].ooo == NULL);
+			release(&gs);
+		}
 
 		/* Refuse after 0, 1 or 2 grants: a cut session, never a broken one. */
 		for (int32_t k = 0; k < 3; k++) {
@@ -218,11 +254,15 @@ main(void)
 		return 1;
 	}
 	printf("test_session_bufs: %lu captures, %lu flows (%lu took buffers, %lu grants, %lu "
-	       "released their certificates early), %lu cut runs; %d checks, %d failed\n",
-	       files, flows, grown_flows, moves, released, cut_flows, checks, failures);
+	       "released their certificates early, %lu borrowed %lu out-of-order tables), %lu cut "
+	       "runs; %d checks, %d failed\n",
+	       files, flows, grown_flows, moves, released, ooo_flows, ooo_lent, cut_flows, checks,
+	       failures);
 	/* The walk must have found the captures, and growth must have happened. */
 	CHECK(files > 100);
 	CHECK(moves > grown_flows);
 	CHECK(released > 25 && released < cert_flows);
+	/* Reordered flows are among the captures: tables were lent (and all given back). */
+	CHECK(ooo_flows > 0);
 	return failures ? 1 : 0;
 }

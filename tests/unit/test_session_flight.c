@@ -20,6 +20,7 @@
 #include "chain.h"
 #include "cw_check.h"
 #include "hs_build.h"
+#include "ooo_prov.h"
 #include "session.h"
 
 #define CAP 8192u
@@ -27,7 +28,7 @@
 #define CERT_END UINT32_MAX
 
 static uint8_t fixed[2][CAP];
-static uint8_t fixed_strs[CW_SESS_STR_MAX];
+static struct cw_sess_area fixed_area;
 
 /* Buffer ops: malloc'd at exactly the size asked for, poisoned when given back. */
 static uint32_t live, grants;
@@ -55,7 +56,7 @@ prov_put(void *arg, uint8_t *buf, uint32_t cap)
 	live--;
 }
 
-static const struct cw_buf_ops ops = {prov_get, prov_put, NULL, CAP};
+static const struct cw_buf_ops ops = {prov_get, prov_put, NULL, CAP, ooo_get, ooo_put};
 
 /* Certificates: DER-shaped (SEQUENCE, long form length) with distinct contents. */
 static const uint32_t cert_len[NCERT] = {420, 310, 200};
@@ -194,6 +195,7 @@ give_back(struct cw_session *s)
 	if (str != NULL)
 		prov_put(NULL, str, cap);
 	CHECK_EQ(live, 0);
+	CHECK_EQ(ooo_live, 0); /* in-order flights borrow no out-of-order table */
 }
 
 static void
@@ -202,7 +204,7 @@ flight_case(const char *name, uint32_t pad, const uint32_t *cuts, unsigned int n
 	static struct cw_session fs, gs;
 	struct cw_flow_event fev, gev;
 
-	cw_session_init(&fs, fixed[0], fixed[1], CAP, fixed_strs);
+	cw_session_init(&fs, fixed[0], fixed[1], CAP, &fixed_area);
 	run_flight(name, &fs, pad, cuts, ncuts, 0, 0);
 	cw_session_event(&fs, &fev);
 	for (int release = 0; release < 2; release++) {
@@ -231,7 +233,7 @@ resume_case(const char *name, const uint8_t *csid, uint32_t clen, const uint8_t 
 	struct hb_dir c, v;
 	int before = failures;
 
-	cw_session_init(&fs, fixed[0], fixed[1], CAP, fixed_strs);
+	cw_session_init(&fs, fixed[0], fixed[1], CAP, &fixed_area);
 	live = grants = 0;
 	cw_session_init_bufs(&gs, &ops);
 	for (int i = 0; i < 2; i++) {

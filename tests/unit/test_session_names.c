@@ -14,12 +14,13 @@
 
 #include "cw_check.h"
 #include "hs_build.h"
+#include "ooo_prov.h"
 #include "session.h"
 
 #define CAP 4096u
 
 static uint8_t fixed[2][CAP];
-static uint8_t fixed_strs[CW_SESS_STR_MAX];
+static struct cw_sess_area fixed_area;
 
 /* Buffer ops: malloc'd at the size asked for; refuses the names' buffer when told to. */
 struct prov {
@@ -55,7 +56,7 @@ prov_put(void *arg, uint8_t *buf, uint32_t cap)
 	free(buf);
 }
 
-static const struct cw_buf_ops ops = {prov_get, prov_put, &prov, CAP};
+static const struct cw_buf_ops ops = {prov_get, prov_put, &prov, CAP, ooo_get, ooo_put};
 
 /* A handshake step: a ClientHello (sni != NULL) or a ServerHello / HRR. */
 struct step {
@@ -134,7 +135,7 @@ one_case(const char *name, const struct step *st, unsigned int n, const struct w
 	uint32_t cap = 0;
 	uint8_t *str;
 
-	cw_session_init(&fs, fixed[0], fixed[1], CAP, fixed_strs);
+	cw_session_init(&fs, fixed[0], fixed[1], CAP, &fixed_area);
 	run(&fs, st, n);
 	check_event(name, &fs, w);
 	CHECK(cw_session_str_buf(&fs, &cap) == NULL);

@@ -20,7 +20,7 @@
 #define CAP CW_REASM_DEFAULT_CAP
 
 static uint8_t bufs[2][CAP];
-static uint8_t strs[CW_SESS_STR_MAX];
+static struct cw_sess_area area;
 static struct cw_session sess;
 
 /* Finished record length (RFC 8446 4.4.4, 5.2), restated here from the RFC, not the code. */
@@ -44,7 +44,7 @@ main(void)
 		int rc = CW_SESS_MORE;
 		uint32_t sum = 0;
 
-		cw_session_init(&sess, bufs[0], bufs[1], CAP, strs);
+		cw_session_init(&sess, bufs[0], bufs[1], CAP, &area);
 		for (uint32_t i = 0; i < fl->n && rc == CW_SESS_MORE; i++) {
 			const struct bf_frame *f = &cap.frames[fl->idx[i]];
 

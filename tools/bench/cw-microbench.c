@@ -31,7 +31,7 @@ struct mb {
 	uint32_t ack_len;
 	struct cw_session sess;
 	uint8_t *buf;                 /* 2 x MB_REASM_CAP */
-	uint8_t strs[CW_SESS_STR_MAX];
+	struct cw_sess_area area;
 	struct cw_cert_list chain;    /* views into chain_buf */
 	uint8_t *chain_buf;
 	uint32_t fed;                 /* packets the last run_session() fed */
@@ -72,7 +72,7 @@ run_session(struct mb *m, int flow)
 	const struct bf_flow *fl = &m->cap.flows[flow];
 	int rc = CW_SESS_MORE;
 
-	cw_session_init(&m->sess, m->buf, m->buf + MB_REASM_CAP, MB_REASM_CAP, m->strs);
+	cw_session_init(&m->sess, m->buf, m->buf + MB_REASM_CAP, MB_REASM_CAP, &m->area);
 	for (uint32_t i = 0; i < fl->n && rc == CW_SESS_MORE; i++) {
 		const struct bf_frame *f = &m->cap.frames[fl->idx[i]];
 		rc = cw_session_packet(&m->sess, &f->pkt, f->ts_ns);
@@ -90,7 +90,7 @@ run_session_decode(struct mb *m, int flow)
 	int rc = CW_SESS_MORE;
 	struct cw_pkt pkt;
 
-	cw_session_init(&m->sess, m->buf, m->buf + MB_REASM_CAP, MB_REASM_CAP, m->strs);
+	cw_session_init(&m->sess, m->buf, m->buf + MB_REASM_CAP, MB_REASM_CAP, &m->area);
 	for (uint32_t i = 0; i < fl->n && rc == CW_SESS_MORE; i++) {
 		const struct bf_frame *f = &m->cap.frames[fl->idx[i]];
 		if (cw_decode((enum cw_linktype)m->cap.linktype, f->data, f->len, &pkt) != CW_DEC_TCP)
