@@ -241,8 +241,8 @@ flow_start(struct scan *sc, struct scan_flow *f)
 
 	if (!x)
 		return -ENOMEM;
+	x->area.hooks = sc->verbose ? &scan_hooks : NULL;
 	cw_session_init(&x->s, x->buf, x->buf + sc->reasm_cap, sc->reasm_cap, &x->area);
-	x->s.hooks = sc->verbose ? &scan_hooks : NULL;
 	x->ja3_str[0] = x->ja3s_str[0] = x->ja4_r[0] = x->ja4_o[0] = x->ja4_ro[0] = '\0';
 	f->x = x;
 	f->done = 0;

@@ -25,8 +25,8 @@ cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_t cap
 	cw_reasm_init(&s->ra[1]);
 	cw_reasm_attach(&s->ra[0], buf0, cap);
 	cw_reasm_attach(&s->ra[1], buf1, cap);
+	s->area = area;
 	if (area != NULL) {
-		s->str_ext = area->str;
 		cw_reasm_set_ooo(&s->ra[0], area->ooo[0]);
 		cw_reasm_set_ooo(&s->ra[1], area->ooo[1]);
 	}
@@ -41,6 +41,7 @@ void
 cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops)
 {
 	cw_session_init(s, NULL, NULL, 0, NULL);
+	s->on_demand = 1;
 	s->bufs = ops;
 	s->ra[0].limit = ops->limit;
 	s->ra[1].limit = ops->limit;
@@ -173,7 +174,7 @@ cw_session_release_certs(struct cw_session *s)
 	if (s->certs_released)
 		return;
 	s->certs_released = 1;
-	if (s->bufs != NULL && s->state != CW_SS_FINISHED) {
+	if (s->on_demand && s->state != CW_SS_FINISHED) {
 		trim(s, 0);
 		trim(s, 1);
 	}
@@ -264,7 +265,7 @@ name_room(struct cw_session *s, int which, uint32_t n)
 	uint8_t *nb = NULL;
 
 	if (others + n > s->str_cap && s->str == s->str_in) {
-		if (s->bufs != NULL) {
+		if (s->on_demand) {
 			nb = s->bufs->get(s->bufs->arg, CW_SESS_STR_MAX, &cap);
 			if (nb != NULL && cap < CW_SESS_STR_MAX) {
 				s->bufs->put(s->bufs->arg, nb, cap);
@@ -272,8 +273,8 @@ name_room(struct cw_session *s, int which, uint32_t n)
 			}
 			if (nb == NULL)
 				s->buf_short = 1;
-		} else if (s->str_ext != NULL) {
-			nb = s->str_ext;
+		} else if (s->area != NULL) {
+			nb = s->area->str;
 			cap = CW_SESS_STR_MAX;
 		}
 		if (nb != NULL) {
@@ -537,8 +538,9 @@ on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
 		if (ch->session_id.len > 0)
 			s->ch_sid_hash = XXH3_64bits(ch->session_id.p, ch->session_id.len);
 	}
-	if (s->hooks && s->hooks->client_hello)
-		s->hooks->client_hello(s, ch);
+	if (!s->on_demand && s->area != NULL && s->area->hooks != NULL &&
+	    s->area->hooks->client_hello != NULL)
+		s->area->hooks->client_hello(s, ch);
 	fingerprints(ch, ev);
 }
 
@@ -571,8 +573,9 @@ on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh
 	}
 	if (got > 0)
 		memcpy(s->str + s->sni_len + s->alpn_len, sh->alpn.p, got);
-	if (s->hooks && s->hooks->server_hello)
-		s->hooks->server_hello(s, sh);
+	if (!s->on_demand && s->area != NULL && s->area->hooks != NULL &&
+	    s->area->hooks->server_hello != NULL)
+		s->area->hooks->server_hello(s, sh);
 	ja3s_cached(sh, ev->ja3s);
 	if (sh->version == 0x0304) {
 		/* Everything after this in the server direction is encrypted. */
@@ -905,15 +908,15 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 			ev->cli_bytes += pkt->payload_len;
 		else
 			ev->srv_bytes += pkt->payload_len;
-		if (s->bufs != NULL)
+		if (s->on_demand)
 			ensure_buf(s, &s->ra[side], pkt);
 		ra = cw_reasm_add(&s->ra[side], pkt->seq, pkt->payload, pkt->payload_len);
-		if (s->bufs != NULL)
+		if (s->on_demand)
 			ra = ooo_table(s, &s->ra[side], pkt, ra);
 		ev->anomalies |= ra_anomalies(ra);
 		if (ra & CW_RA_NEW) {
 			rc = parse_side(s, side, pkt, side);
-			if (rc == CW_SESS_MORE && s->bufs != NULL)
+			if (rc == CW_SESS_MORE && s->on_demand)
 				trim(s, side);
 		}
 	}
@@ -1007,7 +1010,7 @@ cw_session_event(const struct cw_session *s, struct cw_flow_event *o)
 uint8_t *
 cw_session_str_buf(const struct cw_session *s, uint32_t *cap)
 {
-	if (s->bufs == NULL || s->str == s->str_in)
+	if (!s->on_demand || s->str == s->str_in)
 		return NULL;
 	*cap = s->str_cap;
 	return s->str;

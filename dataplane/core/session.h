@@ -43,9 +43,10 @@ struct cw_session;
 
 /*
  * Optional observers of the parsed hellos, for offline tools and tests that
- * want more than the event carries (JA3 strings, JA4 raw forms). The views
- * are valid only during the call; a caller that needs its own state embeds
- * the session and finds it from s. The dataplane leaves hooks NULL.
+ * want more than the event carries (JA3 strings, JA4 raw forms), on
+ * sessions with fixed buffers: set in their area (struct cw_sess_area). The
+ * views are valid only during the call; a caller that needs its own state
+ * embeds the session and finds it from s.
  */
 struct cw_session_hooks {
 	void (*client_hello)(struct cw_session *s, const struct cw_client_hello *ch);
@@ -140,6 +141,7 @@ struct cw_ev_draft {
  */
 struct cw_sess_area {
 	struct cw_reasm_ooo ooo[2][CW_REASM_MAX_OOO];
+	const struct cw_session_hooks *hooks; /* NULL: none */
 	uint8_t str[CW_SESS_STR_MAX];
 };
 
@@ -164,7 +166,6 @@ struct cw_session {
 	} cert[CW_TLS_MAX_CERTS];
 	struct cw_ev_draft ev;         /* filled as the handshake progresses */
 	uint8_t *str;                  /* sni, alpn, alpn_sel: str_in, or the buffer described above */
-	uint8_t *str_ext;              /* fixed mode: the caller's area's str */
 	uint32_t str_cap;              /* bytes at str */
 	uint8_t sni_len, alpn_len, alpn_sel_len;
 	uint8_t str_in[CW_SESS_STR_INLINE];
@@ -181,6 +182,7 @@ struct cw_session {
 	uint8_t ncert;                 /* entries in cert[] */
 	uint8_t buf_short;             /* bufs could not supply a buffer: bytes were cut */
 	uint8_t certs_released;        /* cw_session_release_certs(): the DER is gone */
+	uint8_t on_demand;             /* buffers from bufs (cw_session_init_bufs()), else area's */
 	/*
 	 * The ClientHello's session id, for resumption detection: its length
 	 * (0: none, or none a server could echo) and its XXH3-64, which the
@@ -190,8 +192,10 @@ struct cw_session {
 	 */
 	uint8_t ch_sid_len;
 	uint64_t ch_sid_hash;
-	const struct cw_session_hooks *hooks; /* NULL on the fast path */
-	const struct cw_buf_ops *bufs;  /* NULL: fixed buffers from cw_session_init() */
+	union {
+		const struct cw_buf_ops *bufs; /* on_demand */
+		struct cw_sess_area *area;     /* else: the caller's (may be NULL) */
+	};
 };
 
 /*

@@ -128,7 +128,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ev.sni[CW_EV_SNI_MAX - 1] != '\0' || ev.alpn_sel[CW_EV_ALPN_SEL_MAX - 1] != '\0' ||
 		    ev.alpn_len > CW_EV_ALPN_MAX)
 			abort();
-		if (flows[i].s.bufs != NULL) {
+		if (flows[i].s.on_demand) {
 			for (int d = 0; d < 2; d++) {
 				free(flows[i].s.ra[d].buf);
 				if (flows[i].s.ra[d].ooo != NULL)

@@ -103,6 +103,7 @@ one_pass(void)
 		int rc = CW_SESS_MORE;
 		struct cw_pkt pkt;
 
+		area.hooks = NULL;
 		cw_session_init(&sess, bufs[0], bufs[1], CAP, &area);
 		for (uint32_t i = 0; i < fl->n && rc == CW_SESS_MORE; i++) {
 			const struct bf_frame *f = &cap.frames[fl->idx[i]];
@@ -157,8 +158,8 @@ one_pass_hooks(void)
 		const struct bf_flow *fl = &cap.flows[fi];
 		int rc = CW_SESS_MORE;
 
+		area.hooks = &hooks;
 		cw_session_init(&sess, bufs[0], bufs[1], CAP, &area);
-		sess.hooks = &hooks;
 		for (uint32_t i = 0; i < fl->n && rc == CW_SESS_MORE; i++) {
 			const struct bf_frame *f = &cap.frames[fl->idx[i]];
 			rc = cw_session_packet(&sess, &f->pkt, f->ts_ns);
