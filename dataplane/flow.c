@@ -221,13 +221,16 @@ dp_ooo_get(void *arg)
 {
 	struct dp_sess_pool *p = arg;
 
+	struct cw_reasm_ooo *t;
+
 	if (p->ooo_nfree == 0) {
 		p->ooo_short++;
 		return NULL;
 	}
-	if (p->n - p->ooo_nfree + 1 > p->peak_ooo)
-		p->peak_ooo = p->n - p->ooo_nfree + 1;
-	return p->ooo_free[--p->ooo_nfree];
+	t = p->ooo_free[--p->ooo_nfree];
+	if (p->n - p->ooo_nfree > p->peak_ooo)
+		p->peak_ooo = p->n - p->ooo_nfree;
+	return t;
 }
 
 void

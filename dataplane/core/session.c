@@ -47,6 +47,13 @@ cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops)
 	s->ra[1].limit = ops->limit;
 }
 
+/* The hello hooks: only sessions with fixed buffers have them, in their area. */
+static inline const struct cw_session_hooks *
+hooks_of(const struct cw_session *s)
+{
+	return s->on_demand || s->area == NULL ? NULL : s->area->hooks;
+}
+
 /* 1 when this side's buffer holds certificate bytes the session still keeps. */
 static inline int
 holds_certs(const struct cw_session *s, int side)
@@ -538,9 +545,8 @@ on_client_hello(struct cw_session *s, const struct cw_client_hello *ch)
 		if (ch->session_id.len > 0)
 			s->ch_sid_hash = XXH3_64bits(ch->session_id.p, ch->session_id.len);
 	}
-	if (!s->on_demand && s->area != NULL && s->area->hooks != NULL &&
-	    s->area->hooks->client_hello != NULL)
-		s->area->hooks->client_hello(s, ch);
+	if (hooks_of(s) != NULL && hooks_of(s)->client_hello != NULL)
+		hooks_of(s)->client_hello(s, ch);
 	fingerprints(ch, ev);
 }
 
@@ -573,9 +579,8 @@ on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh
 	}
 	if (got > 0)
 		memcpy(s->str + s->sni_len + s->alpn_len, sh->alpn.p, got);
-	if (!s->on_demand && s->area != NULL && s->area->hooks != NULL &&
-	    s->area->hooks->server_hello != NULL)
-		s->area->hooks->server_hello(s, sh);
+	if (hooks_of(s) != NULL && hooks_of(s)->server_hello != NULL)
+		hooks_of(s)->server_hello(s, sh);
 	ja3s_cached(sh, ev->ja3s);
 	if (sh->version == 0x0304) {
 		/* Everything after this in the server direction is encrypted. */

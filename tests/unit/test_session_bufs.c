@@ -102,23 +102,22 @@ run_flow(struct cw_session *s, const struct bf_capture *cap, const struct bf_flo
 static void
 release(struct cw_session *s)
 {
-	uint32_t held = 0, cap = 0;
+	uint32_t held = 0, tables = 0, cap = 0;
 	uint8_t *str = cw_session_str_buf(s, &cap);
 
-	for (int i = 0; i < 2; i++)
-		if (s->ra[i].buf != NULL)
-			held++;
+	for (int i = 0; i < 2; i++) {
+		held += s->ra[i].buf != NULL;
+		/* A table is held only while ranges are: it goes back when the last hole fills. */
+		CHECK((s->ra[i].ooo != NULL) == (s->ra[i].nooo > 0));
+		tables += s->ra[i].ooo != NULL;
+	}
 	CHECK_EQ(prov.nlive, held + (str != NULL));
-	held = 0;
+	CHECK_EQ(ooo_live, tables);
 	for (int i = 0; i < 2; i++) {
 		if (s->ra[i].buf != NULL)
 			prov_put(&prov, s->ra[i].buf, s->ra[i].cap);
-		/* A table is held only while ranges are: it goes back when the last hole fills. */
-		CHECK((s->ra[i].ooo != NULL) == (s->ra[i].nooo > 0));
-		if (s->ra[i].ooo != NULL) {
-			held++;
+		if (s->ra[i].ooo != NULL)
 			ooo_put(NULL, s->ra[i].ooo);
-		}
 	}
 	if (str != NULL)
 		prov_put(&prov, str, cap);
