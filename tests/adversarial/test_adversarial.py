@@ -255,6 +255,16 @@ def main():
             fail('%s: decoder counters differ: %s' % (name, ', '.join(
                 '%s scan=%s dp=%s' % (k, stats.get(k, '0'), counters.get(k, '0')) for k in sorted(set(bad)))))
             continue
+        # Out-of-order tables are lent per flow from the worker's pool (one per session): a
+        # capture with out-of-order segments borrows at least one, and a pool of 256 never
+        # runs short on these few flows.
+        reordered = any(int(f.get('anomalies', '0'), 16) & 0x1 for f in tls)
+        if counters.get('reasm_ooo_short') != '0' or \
+                (counters.get('reasm_ooo_peak', '0') != '0') != reordered:
+            fail('%s: reasm_ooo_peak=%s reasm_ooo_short=%s, out-of-order segments %s'
+                 % (name, counters.get('reasm_ooo_peak'), counters.get('reasm_ooo_short'),
+                    'seen' if reordered else 'not seen'))
+            continue
         print('ok   %s: chainwatch-dp agrees (%d TLS flows)' % (name, len(dp_lines)))
 
     if failures:
