@@ -132,13 +132,14 @@ dp_flow_table_free(struct dp_flow_table *ft)
  * Fixed classes below the cap: bytes per buffer, and buffers per session.
  * Sized to what a flow in handshake holds (BENCHMARKS.md, "Memory per flow in
  * handshake"): mostly one partial record of a few hundred bytes between a
- * server flight's segments. The 2 KiB and 8 KiB counts are those of the two
- * classes alone, so any mix that found buffers then still finds them; the small
- * classes add 2 KiB of reserve per session.
+ * server flight's segments, or the rest of a full-sized first segment (at
+ * most 1460 B with a 1500 B MTU: 1.5 KiB, not 2). The 2 KiB and 8 KiB counts
+ * are those of the two classes alone, so any mix that found buffers then
+ * still finds them; the small classes add 3.5 KiB of reserve per session.
  */
 static const struct {
 	uint32_t size, per_sess;
-} buf_fixed[DP_BUF_CLASSES - 1] = {{512, 2}, {1024, 1}, {2048, 2}, {8192, 1}};
+} buf_fixed[DP_BUF_CLASSES - 1] = {{512, 2}, {1024, 1}, {1536, 1}, {2048, 2}, {8192, 1}};
 
 /* Class sizes for a cap: the fixed classes below the cap, then the cap itself. */
 static uint32_t

@@ -282,10 +282,12 @@ dp_done_drop(struct dp_flow_table *ft, struct dp_flow *f)
  * Reassembly buffers in size classes, taken by a direction when its bytes
  * first need one and exchanged for a larger class when they outgrow it
  * (struct cw_buf_ops): a ClientHello or the partial record a server flight
- * leaves between segments fits one of the small classes, a server's whole
- * certificate flight the 8 KiB one, and only flights beyond that hold a
- * buffer of the full cap. Fixed classes, per session: 2 x 512 B, 1 x 1 KiB,
- * 2 x 2 KiB, 1 x 8 KiB (those below the cap), then `big` buffers of the cap.
+ * leaves between segments fits one of the small classes (1.5 KiB: the rest
+ * of one full 1460 B segment, the usual wait for a Certificate record's second
+ * segment), a server's whole certificate flight the 8 KiB one, and only
+ * flights beyond that hold a buffer of the full cap. Fixed classes, per
+ * session: 2 x 512 B, 1 x 1 KiB, 1 x 1.5 KiB, 2 x 2 KiB, 1 x 8 KiB (those
+ * below the cap), then `big` buffers of the cap.
  * Each class is one block of n equal buffers with a LIFO stack of free ones,
  * so a buffer's class is known from its address. When the class a direction
  * needs is empty, a larger one serves: both directions of every session can
@@ -293,7 +295,7 @@ dp_done_drop(struct dp_flow_table *ft, struct dp_flow *f)
  * direction keeps what it has (the flow is counted as reasm_buf_short; its
  * event gets CW_EVA_CAP).
  */
-#define DP_BUF_CLASSES 5 /* the fixed classes (flow.c) and the cap's */
+#define DP_BUF_CLASSES 6 /* the fixed classes (flow.c) and the cap's */
 
 struct dp_buf_class {
 	uint8_t *mem;    /* [n * size] */

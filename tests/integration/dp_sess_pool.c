@@ -45,47 +45,51 @@ take(struct dp_sess_pool *p, uint32_t need, uint8_t **out)
 static void
 test_classes_32k(void)
 {
-	static const uint32_t size[] = {512, 1024, 2048, 8192, 32768};
-	static const uint32_t count[] = {2 * N, N, 2 * N, N, 1};
+	static const uint32_t size[] = {512, 1024, 1536, 2048, 8192, 32768};
+	static const uint32_t count[] = {2 * N, N, N, 2 * N, N, 1};
 	struct dp_sess_pool p;
 	uint8_t *b[64], *x;
 	uint32_t i, n = 0;
 	uint64_t want = (uint64_t)N * (sizeof(struct dp_sess) + sizeof(uint32_t) +
 				       sizeof(struct cw_reasm_ooo[CW_REASM_MAX_OOO]) + sizeof(void *));
 
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 6; i++)
 		want += (uint64_t)count[i] * (size[i] + sizeof(uint8_t *));
 	CHECK_EQ(dp_sess_pool_bytes(N, 32768, 1), want);
 	if (dp_sess_pool_init(&p, N, 32768, 1, SOCKET_ID_ANY) < 0) {
 		CHECK(0);
 		return;
 	}
-	check_classes(&p, size, count, 5);
+	check_classes(&p, size, count, 6);
 	CHECK_EQ(p.ops.limit, 32768);
 
 	/* The smallest class that holds the bytes. */
 	CHECK_EQ(take(&p, 1, &b[n++]), 512);
 	CHECK_EQ(take(&p, 512, &b[n++]), 512);
 	CHECK_EQ(take(&p, 513, &b[n++]), 1024);
-	CHECK_EQ(take(&p, 1025, &b[n++]), 2048);
+	CHECK_EQ(take(&p, 1025, &b[n++]), 1536);
+	CHECK_EQ(take(&p, 1536, &b[n++]), 1536);
+	CHECK_EQ(take(&p, 1537, &b[n++]), 2048);
 	CHECK_EQ(take(&p, 2049, &b[n++]), 8192);
 	CHECK_EQ(take(&p, 8193, &b[n++]), 32768);
 	CHECK_EQ(take(&p, 32769, &x), 0); /* beyond the cap: none */
 	CHECK(x == NULL);
 	CHECK_EQ(take(&p, 8193, &x), 0);  /* the one cap buffer is taken */
-	CHECK_EQ(p.buf_bytes, 512 + 512 + 1024 + 2048 + 8192 + 32768);
+	CHECK_EQ(p.buf_bytes, 512 + 512 + 1024 + 1536 + 1536 + 2048 + 8192 + 32768);
 
-	/* 512 B class empty after 2N: the next small need takes 1 KiB, then 2 KiB. */
+	/* 512 B class empty after 2N: the next small need takes 1 KiB, then 1.5 KiB, then 2 KiB. */
 	for (i = 2; i < 2 * N; i++)
 		CHECK_EQ(take(&p, 100, &b[n++]), 512);
 	CHECK_EQ(p.cls[0].nfree, 0);
 	for (i = 1; i < N; i++)
 		CHECK_EQ(take(&p, 100, &b[n++]), 1024);
+	for (i = 2; i < N; i++)
+		CHECK_EQ(take(&p, 100, &b[n++]), 1536);
 	CHECK_EQ(take(&p, 100, &b[n++]), 2048);
 
-	/* With both small classes gone, 2 KiB for both directions of every session still exists:
-	 * 2N - 1 more from the 2 KiB class (one went above) and N - 1 from the 8 KiB class,
-	 * 2N in all with the two taken above. */
+	/* With the three small classes gone, 2 KiB for both directions of every session still
+	 * exists: 2N - 1 more from the 2 KiB class (one went above) and N - 1 from the 8 KiB
+	 * class, 2N in all with the two taken above. */
 	for (i = 0; i < 2 * N - 2; i++)
 		CHECK_EQ(take(&p, 2048, &b[n++]), 2048);
 	for (i = 0; i < N - 1; i++)
@@ -95,7 +99,7 @@ test_classes_32k(void)
 	{
 		uint64_t total = 0;
 
-		for (i = 0; i < 5; i++)
+		for (i = 0; i < 6; i++)
 			total += (uint64_t)size[i] * count[i];
 		CHECK_EQ(p.buf_bytes, total);
 	}
@@ -104,7 +108,7 @@ test_classes_32k(void)
 	for (i = 0; i < n; i++)
 		p.ops.put(p.ops.arg, b[i], 0);
 	CHECK_EQ(p.buf_bytes, 0);
-	check_classes(&p, size, count, 5);
+	check_classes(&p, size, count, 6);
 	CHECK_EQ(take(&p, 600, &x), 1024);
 	p.ops.put(p.ops.arg, x, 1024);
 	dp_sess_pool_free(&p);
@@ -118,11 +122,11 @@ test_small_caps(void)
 	uint8_t *x;
 
 	{
-		static const uint32_t size[] = {512, 1024, 2048, 4096};
-		static const uint32_t count[] = {2 * N, N, 2 * N, 3};
+		static const uint32_t size[] = {512, 1024, 1536, 2048, 4096};
+		static const uint32_t count[] = {2 * N, N, N, 2 * N, 3};
 
 		if (dp_sess_pool_init(&p, N, 4096, 3, SOCKET_ID_ANY) == 0) {
-			check_classes(&p, size, count, 4);
+			check_classes(&p, size, count, 5);
 			CHECK_EQ(take(&p, 2049, &x), 4096);
 			p.ops.put(p.ops.arg, x, 4096);
 			CHECK_EQ(take(&p, 4097, &x), 0);
