@@ -45,12 +45,25 @@ for k in ("rx_packets", "rx_bytes", "dec_tcp", "tls_flows", "handshakes_done", "
 assert d["mode"] == "dispatch" and d["workers"] == 2
 print("stats ok: rx_packets=%d tls_flows=%d" % (d["rx_packets"], d["tls_flows"]))
 ' || fail "bad /chainwatch/stats"
-tel /chainwatch/workers | python3 -c '
+tel /chainwatch/workers > "$tmp/workers.json"
+python3 - "$tmp/workers.json" <<'EOF' || fail "bad /chainwatch/workers"
 import sys, json
-d = json.load(sys.stdin)["/chainwatch/workers"]
+d = json.load(open(sys.argv[1]))["/chainwatch/workers"]
 assert len(d["lcore"]) == 2 and len(d["dec_tcp"]) == 2 and len(d["events_out"]) == 2
-print("workers ok: dec_tcp per worker", d["dec_tcp"])
-' || fail "bad /chainwatch/workers"
+# The session pool's gauges, per worker: now <= peak <= the pool (256 sessions, one
+# out-of-order table each); a flow was followed, so some worker held a session.
+for now, peak, bound in (("sessions_in_use", "sessions_peak", 256),
+                         ("reasm_bytes_in_use", "reasm_bytes_peak", None),
+                         ("reasm_ooo_in_use", "reasm_ooo_peak", 256)):
+    assert len(d[now]) == 2 and len(d[peak]) == 2, (now, peak)
+    for w in range(2):
+        assert d[now][w] <= d[peak][w], (now, peak, w, d[now][w], d[peak][w])
+        assert bound is None or d[peak][w] <= bound, (peak, w, d[peak][w])
+assert max(d["sessions_peak"]) >= 1, d["sessions_peak"]
+assert d["reasm_ooo_short"] == [0, 0], d["reasm_ooo_short"]
+print("workers ok: dec_tcp per worker", d["dec_tcp"], "sessions_peak", d["sessions_peak"],
+      "reasm_bytes_peak", d["reasm_bytes_peak"])
+EOF
 
 sleep 0.5
 kill -TERM "$dppid"
@@ -58,6 +71,16 @@ rc=0; wait "$dppid" || rc=$?
 dppid=""
 [ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
 grep -q "final counters" "$tmp/dp.out" || fail "no final counters"
+# Peaks only rise: each one the workers reported while running is at most the final one (the
+# most over the workers).
+final() { sed -n "s/^  $1 *//p" "$tmp/dp.out"; }
+for g in sessions_peak reasm_bytes_peak reasm_ooo_peak; do
+	f=$(final $g)
+	[ -n "$f" ] || fail "no final $g"
+	t=$(python3 -c 'import sys, json; print(max(json.load(open(sys.argv[1]))["/chainwatch/workers"][sys.argv[2]]))' "$tmp/workers.json" $g)
+	[ "$t" -le "$f" ] || fail "$g: $t through telemetry, $f at exit"
+done
+[ "$(final sessions_peak)" -ge 1 ] || fail "final sessions_peak 0"
 wait "$evpid" || fail "cw-evdump: $(cat "$tmp/ev.err")"
 grep -q "state=exited" "$tmp/ev.txt" || fail "shared state not exited"
 pub=$(sed -n 's/^  ring_events_published *//p' "$tmp/dp.out")
