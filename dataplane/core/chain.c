@@ -11,6 +11,11 @@
 #include <openssl/evp.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_generateSecret, XXH3_SECRET_DEFAULT_SIZE */
 #include <xxhash.h>
+/*
+ * The library's x86 dispatcher: XXH3 over a certificate's DER runs with the widest vectors the
+ * CPU has (AVX-512, AVX2, else SSE2), chosen once at the first call. The hash is the same.
+ */
+#include <xxh_x86dispatch.h>
 
 #include "chain.h"
 
