@@ -166,6 +166,10 @@ usage(FILE *f, const char *prog)
 		"                       it ids are plain XXH3-128, which whoever issues certificates\n"
 		"                       can search for collisions with a genuine chain's id. Keep one\n"
 		"                       key per chainwatchd database (it checks the key id)\n"
+		"  --xxh3 IMPL          code that hashes certificates: auto (default: wide on AMD\n"
+		"                       CPUs with AVX-512, else baseline), baseline (the library's\n"
+		"                       SSE2 build) or wide (its AVX-512/AVX2 dispatcher); the ids\n"
+		"                       are the same\n"
 		"  --idle-timeout S     flow idle timeout in seconds (default %u)\n"
 		"  --hs-timeout S       handshake timeout in seconds (default %u)\n"
 		"\n"
@@ -235,6 +239,7 @@ enum {
 	OPT_INSTANCE, OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION, OPT_IFACE,
 	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ, OPT_DURATION, OPT_RX_ONLY, OPT_STATS_INTERVAL,
 	OPT_EVENTS_DISCARD, OPT_REPLAY, OPT_REPLAY_LOOPS, OPT_REPLAY_COPY, OPT_CHAIN_KEY,
+	OPT_XXH3,
 };
 
 static const struct option dp_longopts[] = {
@@ -256,6 +261,7 @@ static const struct option dp_longopts[] = {
 	{"reasm-big", required_argument, NULL, OPT_REASM_BIG},
 	{"chains", required_argument, NULL, OPT_CHAINS},
 	{"chain-key", required_argument, NULL, OPT_CHAIN_KEY},
+	{"xxh3", required_argument, NULL, OPT_XXH3},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
 	{"hs-timeout", required_argument, NULL, OPT_HS},
 	{"instance", required_argument, NULL, OPT_INSTANCE},
@@ -354,6 +360,20 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 		case OPT_CHAIN_KEY:
 			conf->chain_key = optarg;
 			break;
+		case OPT_XXH3: {
+			enum cw_xxh3_impl impl;
+			int rc = cw_chain_xxh3_parse(optarg, &impl);
+
+			if (rc == 0)
+				rc = cw_chain_xxh3_set(impl);
+			if (rc < 0) {
+				fprintf(stderr, "%s: --xxh3 %s: %s\n", prog, optarg,
+					rc == -ENOTSUP ? "no wide XXH3 on this CPU family"
+						       : "expected auto, baseline or wide");
+				exit(2);
+			}
+			break;
+		}
 		case OPT_IDLE:
 			conf->idle_s = parse_u32(prog, "--idle-timeout", optarg, 1, 86400, 0);
 			break;
@@ -1492,9 +1512,9 @@ main(int argc, char **argv)
 			 dp_live.iface != NULL ? dp_live.iface : "");
 	if (!conf.quiet)
 		printf("chainwatch-dp: %s, mode %s, %u worker%s, work %s, clock %s, shm %s%s, "
-		       "chain key %s\n", input, dp_modes[conf.mode].name, conf.workers,
+		       "chain key %s, xxh3 %s\n", input, dp_modes[conf.mode].name, conf.workers,
 		       conf.workers == 1 ? "" : "s", dp_run.w[0]->work->name, dp_run.w[0]->clk->name,
-		       CW_SHM_PREFIX, conf.instance, key_id);
+		       CW_SHM_PREFIX, conf.instance, key_id, cw_chain_xxh3_name());
 	fflush(stdout);
 	cw_shm_set_state(&dp_shm, CW_SHM_RUNNING);
 	if (conf.events_discard) {

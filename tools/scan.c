@@ -81,6 +81,7 @@ usage(FILE *f)
 		"  -r, --reasm-kib K    bytes kept per direction of a handshake, in KiB (default %u)\n"
 		"  -k, --chain-key FILE make chain ids with this key, as chainwatch-dp --chain-key\n"
 		"                       does (the same file gives the same ids)\n"
+		"      --xxh3 IMPL      auto, baseline or wide: as chainwatch-dp --xxh3 (same ids)\n"
 		"  -h, --help           show this help\n"
 		"      --version        print the version\n"
 		"\n"
@@ -365,11 +366,13 @@ main(int argc, char **argv)
 		{"max-flows", required_argument, NULL, 'n'},
 		{"reasm-kib", required_argument, NULL, 'r'},
 		{"chain-key", required_argument, NULL, 'k'},
+		{"xxh3", required_argument, NULL, 'X'},
 		{"help", no_argument, NULL, 'h'},     {"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct scan sc;
 	uint32_t kib = CW_REASM_DEFAULT_CAP / 1024, cap;
+	enum cw_xxh3_impl impl;
 	char kerr[256];
 	int c, rc = 0;
 
@@ -400,6 +403,13 @@ main(int argc, char **argv)
 		case 'k':
 			if (cw_chain_key_load(optarg, kerr, sizeof(kerr)) < 0) {
 				fprintf(stderr, "chainwatch-scan: %s\n", kerr);
+				return 1;
+			}
+			break;
+		case 'X':
+			if (cw_chain_xxh3_parse(optarg, &impl) < 0 || cw_chain_xxh3_set(impl) < 0) {
+				fprintf(stderr, "chainwatch-scan: --xxh3: expected auto, baseline or "
+					"wide (wide on x86-64 only), got '%s'\n", optarg);
 				return 1;
 			}
 			break;

@@ -40,6 +40,23 @@ int cw_chain_keyed(void);
 /* The key's id (all zero when unkeyed): names the key in headers and stores, reveals nothing of it. */
 void cw_chain_key_id(uint8_t out[CW_KEY_ID_LEN]);
 
+/*
+ * Which build of XXH3 makes the ids; every one gives the same values. BASELINE is the library's
+ * default code (SSE2 on x86-64); WIDE its x86 dispatcher (AVX-512 or AVX2 where the CPU has
+ * them; x86-64 only). AUTO, the default at load: WIDE on AMD CPUs with AVX-512, BASELINE
+ * elsewhere (where the wide code made each handshake slower when measured; chain.c). Process-wide:
+ * set it at start-up, before any thread computes an id. 0, -EINVAL (no such impl) or
+ * -ENOTSUP (WIDE on a CPU family without the dispatcher).
+ */
+enum cw_xxh3_impl { CW_XXH3_AUTO, CW_XXH3_BASELINE, CW_XXH3_WIDE };
+int cw_chain_xxh3_set(enum cw_xxh3_impl impl);
+
+/* "auto", "baseline" or "wide" (the values of --xxh3) to *impl; -EINVAL for anything else. */
+int cw_chain_xxh3_parse(const char *name, enum cw_xxh3_impl *impl);
+
+/* The build in effect: "baseline" or "wide". */
+const char *cw_chain_xxh3_name(void);
+
 /* XXH3-128 of one DER certificate (keyed when a key is set), canonical byte order. */
 void cw_cert_id(const uint8_t *der, uint32_t len, uint8_t out[CW_ID_LEN]);
 

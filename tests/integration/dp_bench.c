@@ -16,6 +16,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
+#include "chain.h"
 #include "chaintab.h"
 #include "dp_frames.h"
 #include "rundir.h"
@@ -259,7 +260,7 @@ main(int argc, char **argv)
 		       "--file-prefix", prefix, NULL};
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("usage: dp_bench [--huge] [--ring-slots N] CAPTURE.pcap(ng)\n"
+		printf("usage: dp_bench [--huge] [--ring-slots N] [--xxh3 IMPL] CAPTURE.pcap(ng)\n"
 		       "       dp_bench [--huge] --curve N[,N...]\n"
 		       "  CAPTURE: chain-table hit/insert, every frame of the capture through the worker\n"
 		       "           (20 rounds: cycles per packet and per TLS flow, memory per flow in\n"
@@ -269,16 +270,27 @@ main(int argc, char **argv)
 		       "           4 KiB pages\n"
 		       "  --ring-slots N: events in the worker's ring, a power of 2 (default %u, as\n"
 		       "           chainwatch-dp's); the bench drains it after every burst, as a\n"
-		       "           consumer that keeps up does\n",
+		       "           consumer that keeps up does\n"
+		       "  --xxh3 IMPL: auto, baseline or wide, as chainwatch-dp --xxh3\n",
 		       DP_EV_SLOTS_DEFAULT);
 		return 0;
 	}
-	while (argc > 1 && (strcmp(argv[1], "--huge") == 0 || strcmp(argv[1], "--ring-slots") == 0)) {
+	while (argc > 1 && (strcmp(argv[1], "--huge") == 0 || strcmp(argv[1], "--ring-slots") == 0 ||
+			    strcmp(argv[1], "--xxh3") == 0)) {
 		int k = 1;
 
 		if (strcmp(argv[1], "--huge") == 0) {
 			/* EAL memory from the reserved hugepages (files unlinked at once), not 4 KiB pages. */
 			eal[1] = "--huge-unlink";
+		} else if (strcmp(argv[1], "--xxh3") == 0) {
+			enum cw_xxh3_impl impl;
+
+			if (argc < 3 || cw_chain_xxh3_parse(argv[2], &impl) < 0 ||
+			    cw_chain_xxh3_set(impl) < 0) {
+				fprintf(stderr, "dp_bench: --xxh3 wants auto, baseline or wide\n");
+				return 2;
+			}
+			k = 2;
 		} else {
 			char *end;
 			unsigned long v = argc > 2 ? strtoul(argv[2], &end, 0) : 0;

@@ -119,6 +119,8 @@ def cases():
         row("chainwatch-dp", pcap + ["--chain-key", "{F}/tiny.key"], 1,
             "chain key {F}/tiny.key has too few bytes"),
         row("chainwatch-dp", pcap + ["--chain-key", "{F}/adir"], 1, "is not a regular file"),
+        row("chainwatch-dp", pcap + ["--xxh3", "avx2"], 2,
+            "--xxh3 avx2: expected auto, baseline or wide"),
         # Tables far beyond RAM: refused before EAL maps anything.
         row("chainwatch-dp", pcap + ["--flows", "268435456", "--sessions", "16777216"], 1,
             "--sessions"),
@@ -251,6 +253,8 @@ def cases():
         row("chainwatch-scan", ["-n", "abc", LAB], 1, "--max-flows: expected"),
         row("chainwatch-scan", ["-r", "0", LAB], 1, "--reasm-kib: expected 1..1024, got '0'"),
         row("chainwatch-scan", ["-r", "5000", LAB], 1, "--reasm-kib: expected 1..1024"),
+        row("chainwatch-scan", ["--xxh3", "sse", LAB], 1,
+            "--xxh3: expected auto, baseline or wide (wide on x86-64 only), got 'sse'"),
         row("chainwatch-scan", ["{F}/missing.pcap"], 1, "{F}/missing.pcap"),
         row("chainwatch-scan", ["{F}/adir"], 1, "Is a directory"),
         row("chainwatch-scan", ["{F}/empty.pcap"], 1, "truncated dump file"),

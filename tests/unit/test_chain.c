@@ -9,8 +9,8 @@
 
 /*
  * The reference ids come from the library's header-only form forced to scalar code: cwcore
- * hashes through the library's x86 dispatcher (AVX-512, AVX2 or SSE2 as the CPU has them), and
- * an id must not depend on which one ran.
+ * hashes with the library's baseline build or its x86 dispatcher (AVX-512, AVX2 or SSE2 as the
+ * CPU has them; --xxh3), and an id must not depend on which one ran.
  */
 #define XXH_INLINE_ALL
 #define XXH_VECTOR 0 /* XXH_SCALAR */
@@ -76,35 +76,74 @@ keyed_ref(const uint8_t *key, size_t klen, const void *p, size_t len, uint8_t ou
 /*
  * Every length from 0 to 4 KiB (XXH3's short, mid-size and long paths, and every tail of a
  * stripe) on pseudo-random bytes: cw_cert_id() against the scalar reference, without a key and
- * with key (NULL: none set now).
+ * with key (NULL: none set now), with each build of XXH3 that --xxh3 can pick.
  */
 static void
 test_lengths(const uint8_t *key, size_t klen)
 {
+	static const enum cw_xxh3_impl impls[] = {CW_XXH3_BASELINE, CW_XXH3_WIDE};
+	static const char *const names[] = {"baseline", "wide"};
 	static uint8_t data[4096 + 64];
 	uint8_t id[CW_ID_LEN], ref[CW_ID_LEN];
 	XXH128_canonical_t c;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
-	uint32_t len, off, bad = 0;
+	uint32_t len, off, bad = 0, k, tested = 0;
 
 	for (len = 0; len < sizeof(data); len++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		data[len] = (uint8_t)x;
 	}
-	for (len = 0; len <= 4096; len++) {
-		off = len % 61; /* unaligned starts too */
-		cw_cert_id(data + off, len, id);
-		if (key != NULL) {
-			keyed_ref(key, klen, data + off, len, ref);
-		} else {
-			XXH128_canonicalFromHash(&c, XXH3_128bits(data + off, len));
-			memcpy(ref, c.digest, CW_ID_LEN);
+	for (k = 0; k < 2; k++) {
+		if (cw_chain_xxh3_set(impls[k]) != 0)
+			continue;
+		CHECK(strcmp(cw_chain_xxh3_name(), names[k]) == 0);
+		tested++;
+		for (len = 0; len <= 4096; len++) {
+			off = len % 61; /* unaligned starts too */
+			cw_cert_id(data + off, len, id);
+			if (key != NULL) {
+				keyed_ref(key, klen, data + off, len, ref);
+			} else {
+				XXH128_canonicalFromHash(&c, XXH3_128bits(data + off, len));
+				memcpy(ref, c.digest, CW_ID_LEN);
+			}
+			if (memcmp(id, ref, CW_ID_LEN) != 0 && bad++ < 5)
+				fprintf(stderr,
+					"test_chain: %s %s id of %u bytes differs from the scalar one\n",
+					names[k], key != NULL ? "keyed" : "plain", len);
 		}
-		if (memcmp(id, ref, CW_ID_LEN) != 0 && bad++ < 5)
-			fprintf(stderr, "test_chain: %s id of %u bytes differs from the scalar one\n",
-				key != NULL ? "keyed" : "plain", len);
 	}
+#if defined(__x86_64__)
+	CHECK(tested == 2); /* the dispatcher is there on every x86-64 CPU */
+#else
+	CHECK(tested == 1);
+#endif
 	CHECK(bad == 0);
+	CHECK(cw_chain_xxh3_set(CW_XXH3_AUTO) == 0);
+}
+
+/* --xxh3's names, and a bad one. */
+static void
+test_xxh3_names(void)
+{
+	enum cw_xxh3_impl impl = CW_XXH3_WIDE;
+
+	CHECK(cw_chain_xxh3_parse("auto", &impl) == 0 && impl == CW_XXH3_AUTO);
+	CHECK(cw_chain_xxh3_parse("baseline", &impl) == 0 && impl == CW_XXH3_BASELINE);
+	CHECK(cw_chain_xxh3_parse("wide", &impl) == 0 && impl == CW_XXH3_WIDE);
+	CHECK(cw_chain_xxh3_parse("avx2", &impl) == -EINVAL && impl == CW_XXH3_WIDE);
+	CHECK(cw_chain_xxh3_parse("", &impl) == -EINVAL);
+	CHECK(cw_chain_xxh3_set((enum cw_xxh3_impl)7) == -EINVAL);
+	/* auto: wide exactly on AMD x86-64 CPUs with AVX-512 */
+	CHECK(cw_chain_xxh3_set(CW_XXH3_AUTO) == 0);
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	CHECK(strcmp(cw_chain_xxh3_name(),
+		     __builtin_cpu_is("amd") && __builtin_cpu_supports("avx512f") ? "wide"
+										 : "baseline") == 0);
+#else
+	CHECK(strcmp(cw_chain_xxh3_name(), "baseline") == 0);
+#endif
 }
 
 /* Write n bytes of key to a new file of mode `mode`; returns its path (static buffer). */
@@ -272,6 +311,7 @@ main(void)
 	cw_chain_id(&none, NULL, id);
 	CHECK(memcmp(id, zero, CW_ID_LEN) == 0);
 
+	test_xxh3_names();
 	test_lengths(NULL, 0);
 
 	/* Last: a key stays set for the rest of the process. */

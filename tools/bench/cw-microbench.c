@@ -354,6 +354,8 @@ usage(FILE *f)
 		"  -r, --repeats N      repeats per benchmark, median reported (default 11, max 255)\n"
 		"  -m, --min-ms N       target duration of one repeat in ms (default 50)\n"
 		"  -f, --filter S       only benchmarks whose name contains S\n"
+		"  -x, --xxh3 IMPL      auto, baseline or wide: the XXH3 code for certificate and\n"
+		"                       chain ids (chainwatch-dp --xxh3; default auto)\n"
 		"  -h, --help           this text\n"
 		"Output: a markdown table, ns/op as median [min, max] over the repeats.\n",
 		CW_SRCDIR, CW_SRCDIR);
@@ -366,15 +368,17 @@ main(int argc, char **argv)
 		{"pcap", required_argument, NULL, 'p'},   {"templates", required_argument, NULL, 't'},
 		{"repeats", required_argument, NULL, 'r'}, {"min-ms", required_argument, NULL, 'm'},
 		{"filter", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
+		{"xxh3", required_argument, NULL, 'x'},
 		{NULL, 0, NULL, 0},
 	};
 	static struct mb m;
 	const char *pcap = CW_SRCDIR "/tests/data/lab/small.pcap";
 	const char *tdir = CW_SRCDIR "/tools/bench/templates", *filter = NULL;
 	unsigned int repeats = 11, min_ms = 50;
+	enum cw_xxh3_impl impl;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:t:r:m:f:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:t:r:m:f:x:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			pcap = optarg;
@@ -399,6 +403,12 @@ main(int argc, char **argv)
 		case 'f':
 			filter = optarg;
 			break;
+		case 'x':
+			if (cw_chain_xxh3_parse(optarg, &impl) < 0 || cw_chain_xxh3_set(impl) < 0) {
+				fprintf(stderr, "cw-microbench: --xxh3: expected auto, baseline or wide\n");
+				return 1;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -409,8 +419,9 @@ main(int argc, char **argv)
 	}
 	setup(&m, pcap, tdir);
 	printf("Parsing core, one thread, %u repeats of ~%u ms each. Lab TLS 1.2 flow: %u certificates "
-	       "(%u B), %u packets to DONE; TLS 1.3 flow: %u packets to DONE.\n\n",
-	       repeats, min_ms, m.chain.n, chain_bytes(&m.chain), m.fed12, m.fed13);
+	       "(%u B), %u packets to DONE; TLS 1.3 flow: %u packets to DONE. XXH3 for ids: %s.\n\n",
+	       repeats, min_ms, m.chain.n, chain_bytes(&m.chain), m.fed12, m.fed13,
+	       cw_chain_xxh3_name());
 	printf("| benchmark | what | ns/op median | min | max | iterations/repeat |\n");
 	printf("|---|---|---:|---:|---:|---:|\n");
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
