@@ -2,6 +2,9 @@
 /* L2-L4 decoder: turns one captured frame into a TCP segment view or a counted reason why not. */
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "cw_cursor.h"
 #include "decode.h"
@@ -98,23 +101,25 @@ decode_tcp(struct cw_cur *c, struct cw_pkt *pkt)
 }
 
 /*
- * An IPv4 address into the first 4 bytes of a zeroed 16-byte field, as one 8-byte store of the
- * address and 4 zero bytes: the flow key reads the field as 8-byte words right after, and a
- * 4-byte store cannot be forwarded to such a load (it waits for the store to retire).
+ * An IPv4 address into the first 4 bytes of a 16-byte field, the rest zero, written whole: the
+ * flow key reads the field right after, as 8- or 16-byte loads, and a load that spans several
+ * narrower stores (or a store and the memset's older one) cannot be forwarded from them: it
+ * waits for them to retire. With SSE2 it is one 16-byte store.
  */
 static inline void
 addr4(uint8_t dst[16], const uint8_t *src)
 {
 	uint32_t a;
-	uint64_t w;
 
 	memcpy(&a, src, sizeof(a));
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	w = a;
+#if defined(__SSE2__)
+	_mm_storeu_si128((__m128i *)(void *)dst, _mm_cvtsi32_si128((int)a));
 #else
-	w = (uint64_t)a << 32;
+	uint64_t w[2] = {0, 0};
+
+	memcpy(w, &a, sizeof(a));
+	memcpy(dst, w, sizeof(w));
 #endif
-	memcpy(dst, &w, sizeof(w));
 }
 
 /*
