@@ -168,9 +168,9 @@ usage(FILE *f, const char *prog)
 		"                       can search for collisions with a genuine chain's id. Keep one\n"
 		"                       key per chainwatchd database (it checks the key id)\n"
 		"  --xxh3 IMPL          code that hashes certificates: auto (default: wide on AMD\n"
-		"                       CPUs with AVX-512, else baseline), baseline (the library's\n"
-		"                       SSE2 build) or wide (its AVX-512/AVX2 dispatcher); the ids\n"
-		"                       are the same\n"
+		"                       CPUs with AVX2, else baseline), baseline (the library's\n"
+		"                       SSE2 build) or wide (its AVX-512/AVX2 dispatcher; needs\n"
+		"                       AVX2); the ids are the same\n"
 		"  --idle-timeout S     flow idle timeout in seconds (default %u)\n"
 		"  --hs-timeout S       handshake timeout in seconds (default %u)\n"
 		"\n"
@@ -369,7 +369,7 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 				rc = cw_chain_xxh3_set(impl);
 			if (rc < 0) {
 				fprintf(stderr, "%s: --xxh3 %s: %s\n", prog, optarg,
-					rc == -ENOTSUP ? "no wide XXH3 on this CPU family"
+					rc == -ENOTSUP ? "wide needs an x86-64 CPU with AVX2"
 						       : "expected auto, baseline or wide");
 				exit(2);
 			}

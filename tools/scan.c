@@ -409,7 +409,7 @@ main(int argc, char **argv)
 		case 'X':
 			if (cw_chain_xxh3_parse(optarg, &impl) < 0 || cw_chain_xxh3_set(impl) < 0) {
 				fprintf(stderr, "chainwatch-scan: --xxh3: expected auto, baseline or "
-					"wide (wide on x86-64 only), got '%s'\n", optarg);
+					"wide (wide needs x86-64 with AVX2), got '%s'\n", optarg);
 				return 1;
 			}
 			break;

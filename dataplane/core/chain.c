@@ -16,6 +16,12 @@
  * The library's x86 dispatcher: XXH3 with the widest vectors the CPU has (AVX-512, AVX2, else
  * SSE2), chosen by the library at its first call. Called by name, not through the header's
  * renaming of XXH3_128bits, so the library's baseline build stays callable beside it.
+ *
+ * Its AVX2 and AVX-512 code returns with the upper halves of the vector registers dirty. The
+ * rest of this program is SSE code (no VEX encoding), and SSE instructions that run while the
+ * upper state is dirty are slow: on the AVX2-only AMD EPYC of BENCHMARKS.md "Run 16" a
+ * 3-certificate chain id took 473 ns that way, 138 ns with a vzeroupper after each call, and
+ * 251 ns with the baseline build.
  */
 #define XXH_DISPATCH_DISABLE_REPLACE
 #include <xxh_x86dispatch.h>
@@ -39,10 +45,16 @@ id_hash(const void *p, size_t len)
 {
 #ifdef CW_HAVE_XXH_DISPATCH
 	if (xxh3_wide) {
+		XXH128_hash_t h;
+
 		if (chain_key.keyed)
-			return XXH3_128bits_withSecret_dispatch(p, len, chain_key.secret,
-								sizeof(chain_key.secret));
-		return XXH3_128bits_dispatch(p, len);
+			h = XXH3_128bits_withSecret_dispatch(p, len, chain_key.secret,
+							     sizeof(chain_key.secret));
+		else
+			h = XXH3_128bits_dispatch(p, len);
+		/* Wide is only set where the CPU has AVX2 (cw_chain_xxh3_set()), so this exists. */
+		__asm__ volatile("vzeroupper" ::: "memory");
+		return h;
 	}
 #endif
 	if (chain_key.keyed)
@@ -51,11 +63,12 @@ id_hash(const void *p, size_t len)
 }
 
 /*
- * CW_XXH3_AUTO: wide on AMD CPUs with AVX-512, the baseline build elsewhere. Measured on the
- * handshake mix (BENCHMARKS.md, "Instruction counts" and "Run 16"): on an AMD EPYC with
- * AVX-512 (at full clock there) the dispatcher took 6-9 % off the cycles per TLS flow; on an
- * AMD EPYC with AVX2 only it cost 8-22 % more (a 3-certificate chain id 473 ns against 251);
- * on the Intel Xeon hosts (AVX-512) 38-43 % more, and the offline scanner 1.3-1.6x more time.
+ * CW_XXH3_AUTO: wide on AMD CPUs with AVX2, the baseline build elsewhere. On the AVX2-only AMD
+ * EPYC of BENCHMARKS.md "Run 16" the wide code took a TLS flow of the handshake mix ~6 % fewer
+ * cycles in dp_bench (chain_id_3 138 against 251 ns), and on the AVX-512 AMD EPYC of runs 14
+ * and 15 6-9 % fewer even without the vzeroupper. The Intel Xeon hosts were measured only
+ * without it (38-43 % more cycles per flow, very likely the dirty upper state): baseline there
+ * until measured again.
  */
 int
 cw_chain_xxh3_set(enum cw_xxh3_impl impl)
@@ -64,7 +77,7 @@ cw_chain_xxh3_set(enum cw_xxh3_impl impl)
 	case CW_XXH3_AUTO:
 #ifdef CW_HAVE_XXH_DISPATCH
 		__builtin_cpu_init();
-		xxh3_wide = __builtin_cpu_is("amd") && __builtin_cpu_supports("avx512f");
+		xxh3_wide = __builtin_cpu_is("amd") && __builtin_cpu_supports("avx2");
 #else
 		xxh3_wide = 0;
 #endif
@@ -74,6 +87,9 @@ cw_chain_xxh3_set(enum cw_xxh3_impl impl)
 		return 0;
 	case CW_XXH3_WIDE:
 #ifdef CW_HAVE_XXH_DISPATCH
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("avx2"))
+			return -ENOTSUP; /* the dispatcher would run the baseline's SSE2 code */
 		xxh3_wide = 1;
 		return 0;
 #else

@@ -42,11 +42,10 @@ void cw_chain_key_id(uint8_t out[CW_KEY_ID_LEN]);
 
 /*
  * Which build of XXH3 makes the ids; every one gives the same values. BASELINE is the library's
- * default code (SSE2 on x86-64); WIDE its x86 dispatcher (AVX-512 or AVX2 where the CPU has
- * them; x86-64 only). AUTO, the default at load: WIDE on AMD CPUs with AVX-512, BASELINE
- * elsewhere (where the wide code made each handshake slower when measured; chain.c). Process-wide:
- * set it at start-up, before any thread computes an id. 0, -EINVAL (no such impl) or
- * -ENOTSUP (WIDE on a CPU family without the dispatcher).
+ * default code (SSE2 on x86-64); WIDE its x86 dispatcher (AVX-512 or AVX2; x86-64 CPUs with
+ * AVX2 only). AUTO, the default at load: WIDE on AMD CPUs with AVX2, BASELINE elsewhere (where
+ * it is not measured yet; chain.c). Process-wide: set it at start-up, before any thread
+ * computes an id. 0, -EINVAL (no such impl) or -ENOTSUP (WIDE on a CPU without AVX2).
  */
 enum cw_xxh3_impl { CW_XXH3_AUTO, CW_XXH3_BASELINE, CW_XXH3_WIDE };
 int cw_chain_xxh3_set(enum cw_xxh3_impl impl);

@@ -6,6 +6,8 @@
 # which splits the capture by flow over the workers itself.
 # With DP_KEYED=1, both run with the same --chain-key (a new random key), and every chain id
 # must differ from chainwatch-scan's id of the same flow without the key.
+# With DP_XXH3="DP SCAN", the dataplane runs with --xxh3 DP and chainwatch-scan with --xxh3 SCAN
+# (e.g. "baseline wide"): both XXH3 builds must give the same ids.
 # Usage: dp_compare.sh BUILD_DIR WORKERS CAPTURE_OR_DIR...   (a directory: every *.pcap, *.pcapng in it)
 set -eu
 build=$1; workers=$2; shift 2
@@ -22,7 +24,14 @@ esac
 dp=$build/chainwatch-dp; scan=$build/chainwatch-scan; evdump=$build/cw-evdump
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/evfields.sh"
-fail=0; n=0; key=; keyed_ids=0; total=0; chains=0
+fail=0; n=0; key=; keyed_ids=0; total=0; chains=0; dpx=; scanx=
+if [ -n "${DP_XXH3:-}" ]; then
+	set -f; set -- $DP_XXH3 -- "$@"; set +f
+	[ "$3" = -- ] || { echo "bad DP_XXH3 '$DP_XXH3': two names"; exit 1; }
+	dpx="--xxh3 $1"; scanx="--xxh3 $2"; shift 3
+	"$build/chainwatch-scan" $scanx --version > /dev/null ||
+		{ echo "FAIL: chainwatch-scan $scanx refused"; exit 1; }
+fi
 if [ "${DP_KEYED:-0}" = 1 ]; then
 	(umask 077; head -c 32 /dev/urandom > "$tmp/key")
 	key="--chain-key $tmp/key"
@@ -32,7 +41,7 @@ ids() { sed -n 's/.* chain_id=\([0-9a-f]\{32\}\) .*/\1/p'; }
 for cap in "$@"; do
 	n=$((n + 1))
 	inst="cmp$$-$n"
-	"$scan" $key "$cap" 2>/dev/null | evfields > "$tmp/scan.txt" || true
+	"$scan" $key $scanx "$cap" 2>/dev/null | evfields > "$tmp/scan.txt" || true
 	if [ -n "$key" ]; then
 		"$scan" "$cap" 2>/dev/null | evfields | ids > "$tmp/plain.ids" || true
 		ids < "$tmp/scan.txt" > "$tmp/keyed.ids"
@@ -47,7 +56,7 @@ for cap in "$@"; do
 	evpid=$!
 	# One main lcore plus one per worker, floating over the CPUs there are.
 	if ! "$dp" --no-huge -m 512 --no-pci --file-prefix "$inst" --lcores "(0-$workers)@(0-$(($(nproc) - 1)))" -- \
-		$input "$cap" $loops $key --instance "$inst" --workers "$workers" --flows 4096 --sessions 256 \
+		$input "$cap" $loops $key $dpx --instance "$inst" --workers "$workers" --flows 4096 --sessions 256 \
 		--chains 4096 --blob-kib 1024 --quiet > "$tmp/dp.out" 2>&1; then
 		echo "FAIL $cap: chainwatch-dp exited non-zero"; cat "$tmp/dp.out"; fail=1
 	fi

@@ -254,7 +254,7 @@ def cases():
         row("chainwatch-scan", ["-r", "0", LAB], 1, "--reasm-kib: expected 1..1024, got '0'"),
         row("chainwatch-scan", ["-r", "5000", LAB], 1, "--reasm-kib: expected 1..1024"),
         row("chainwatch-scan", ["--xxh3", "sse", LAB], 1,
-            "--xxh3: expected auto, baseline or wide (wide on x86-64 only), got 'sse'"),
+            "--xxh3: expected auto, baseline or wide (wide needs x86-64 with AVX2), got 'sse'"),
         row("chainwatch-scan", ["{F}/missing.pcap"], 1, "{F}/missing.pcap"),
         row("chainwatch-scan", ["{F}/adir"], 1, "Is a directory"),
         row("chainwatch-scan", ["{F}/empty.pcap"], 1, "truncated dump file"),
