@@ -37,7 +37,7 @@ static struct {
 	uint8_t secret[XXH3_SECRET_DEFAULT_SIZE];
 } chain_key;
 
-/* enum cw_xxh3_impl in effect: CW_XXH3_AUTO resolved at load (cw_chain_xxh3_set()). */
+/* 1: ids through the dispatcher (CW_XXH3_WIDE), 0: the baseline build. Set at load (AUTO). */
 static int xxh3_wide;
 
 static inline XXH128_hash_t
