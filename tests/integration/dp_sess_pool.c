@@ -195,6 +195,52 @@ test_ooo_tables(void)
 	dp_sess_pool_free(&p);
 }
 
+/*
+ * Sessions: every slot once, then none (NULL); the in-use count follows gets and puts and the
+ * peak keeps the most at once, as telemetry's sessions_in_use and sessions_peak report them.
+ */
+static void
+test_session_gauges(void)
+{
+	struct dp_sess_pool p;
+	struct dp_sess *s[N];
+	uint32_t i, j, in_use;
+
+	if (dp_sess_pool_init(&p, N, 32768, 1, SOCKET_ID_ANY) < 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ(p.peak_sessions, 0);
+	for (i = 0; i < N; i++) {
+		s[i] = dp_sess_get(&p);
+		CHECK(s[i] != NULL);
+		for (j = 0; j < i; j++)
+			CHECK(s[j] != s[i]);
+		CHECK_EQ(p.peak_sessions, i + 1);
+	}
+	CHECK(dp_sess_get(&p) == NULL);
+	CHECK_EQ(p.peak_sessions, N);
+	/* Half back: in use falls, the peak stays; taken again up to three quarters: still N. */
+	for (i = 0; i < N / 2; i++)
+		dp_sess_put(&p, s[i]);
+	dp_sess_pool_in_use(&p, &in_use);
+	CHECK_EQ(in_use, N - N / 2);
+	CHECK_EQ(p.peak_sessions, N);
+	for (i = 0; i < N / 4; i++)
+		CHECK((s[i] = dp_sess_get(&p)) != NULL);
+	dp_sess_pool_in_use(&p, &in_use);
+	CHECK_EQ(in_use, N - N / 2 + N / 4);
+	CHECK_EQ(p.peak_sessions, N);
+	for (i = 0; i < N / 4; i++)
+		dp_sess_put(&p, s[i]);
+	for (i = N / 2; i < N; i++)
+		dp_sess_put(&p, s[i]);
+	CHECK_EQ(dp_sess_pool_in_use(&p, &in_use), 0);
+	CHECK_EQ(in_use, 0);
+	CHECK_EQ(p.peak_sessions, N);
+	dp_sess_pool_free(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -209,6 +255,7 @@ main(int argc, char **argv)
 	test_classes_32k();
 	test_small_caps();
 	test_ooo_tables();
+	test_session_gauges();
 	dp_testenv_fini(&env);
 	return cw_check_report("dp_sess_pool");
 }
