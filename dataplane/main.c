@@ -362,11 +362,8 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 			conf->chain_key = optarg;
 			break;
 		case OPT_XXH3: {
-			enum cw_xxh3_impl impl;
-			int rc = cw_chain_xxh3_parse(optarg, &impl);
+			int rc = cw_chain_xxh3_use(optarg);
 
-			if (rc == 0)
-				rc = cw_chain_xxh3_set(impl);
 			if (rc < 0) {
 				fprintf(stderr, "%s: --xxh3 %s: %s\n", prog, optarg,
 					rc == -ENOTSUP ? "wide needs an x86-64 CPU with AVX2"

@@ -372,7 +372,6 @@ main(int argc, char **argv)
 	};
 	struct scan sc;
 	uint32_t kib = CW_REASM_DEFAULT_CAP / 1024, cap;
-	enum cw_xxh3_impl impl;
 	char kerr[256];
 	int c, rc = 0;
 
@@ -407,7 +406,7 @@ main(int argc, char **argv)
 			}
 			break;
 		case 'X':
-			if (cw_chain_xxh3_parse(optarg, &impl) < 0 || cw_chain_xxh3_set(impl) < 0) {
+			if (cw_chain_xxh3_use(optarg) < 0) {
 				fprintf(stderr, "chainwatch-scan: --xxh3: expected auto, baseline or "
 					"wide (wide needs x86-64 with AVX2), got '%s'\n", optarg);
 				return 1;

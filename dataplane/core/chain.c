@@ -100,17 +100,15 @@ cw_chain_xxh3_set(enum cw_xxh3_impl impl)
 }
 
 int
-cw_chain_xxh3_parse(const char *name, enum cw_xxh3_impl *impl)
+cw_chain_xxh3_use(const char *name)
 {
 	if (strcmp(name, "auto") == 0)
-		*impl = CW_XXH3_AUTO;
-	else if (strcmp(name, "baseline") == 0)
-		*impl = CW_XXH3_BASELINE;
-	else if (strcmp(name, "wide") == 0)
-		*impl = CW_XXH3_WIDE;
-	else
-		return -EINVAL;
-	return 0;
+		return cw_chain_xxh3_set(CW_XXH3_AUTO);
+	if (strcmp(name, "baseline") == 0)
+		return cw_chain_xxh3_set(CW_XXH3_BASELINE);
+	if (strcmp(name, "wide") == 0)
+		return cw_chain_xxh3_set(CW_XXH3_WIDE);
+	return -EINVAL;
 }
 
 const char *

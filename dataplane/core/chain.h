@@ -50,8 +50,11 @@ void cw_chain_key_id(uint8_t out[CW_KEY_ID_LEN]);
 enum cw_xxh3_impl { CW_XXH3_AUTO, CW_XXH3_BASELINE, CW_XXH3_WIDE };
 int cw_chain_xxh3_set(enum cw_xxh3_impl impl);
 
-/* "auto", "baseline" or "wide" (the values of --xxh3) to *impl; -EINVAL for anything else. */
-int cw_chain_xxh3_parse(const char *name, enum cw_xxh3_impl *impl);
+/*
+ * cw_chain_xxh3_set() by name: "auto", "baseline" or "wide" (the values of --xxh3). -EINVAL for
+ * any other name (the build in effect stays), else as cw_chain_xxh3_set().
+ */
+int cw_chain_xxh3_use(const char *name);
 
 /* The build in effect: "baseline" or "wide". */
 const char *cw_chain_xxh3_name(void);

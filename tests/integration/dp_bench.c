@@ -283,10 +283,7 @@ main(int argc, char **argv)
 			/* EAL memory from the reserved hugepages (files unlinked at once), not 4 KiB pages. */
 			eal[1] = "--huge-unlink";
 		} else if (strcmp(argv[1], "--xxh3") == 0) {
-			enum cw_xxh3_impl impl;
-
-			if (argc < 3 || cw_chain_xxh3_parse(argv[2], &impl) < 0 ||
-			    cw_chain_xxh3_set(impl) < 0) {
+			if (argc < 3 || cw_chain_xxh3_use(argv[2]) < 0) {
 				fprintf(stderr, "dp_bench: --xxh3 wants auto, baseline or wide\n");
 				return 2;
 			}

@@ -26,11 +26,12 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/evfields.sh"
 fail=0; n=0; key=; keyed_ids=0; total=0; chains=0; dpx=; scanx=
 if [ -n "${DP_XXH3:-}" ]; then
-	set -f; set -- $DP_XXH3 -- "$@"; set +f
-	[ "$3" = -- ] || { echo "bad DP_XXH3 '$DP_XXH3': two names"; exit 1; }
-	dpx="--xxh3 $1"; scanx="--xxh3 $2"; shift 3
-	"$build/chainwatch-scan" $scanx --version > /dev/null ||
-		{ echo "FAIL: chainwatch-scan $scanx refused"; exit 1; }
+	read -r x_dp x_scan x_rest <<EOF
+$DP_XXH3
+EOF
+	[ -n "$x_scan" ] && [ -z "$x_rest" ] || { echo "bad DP_XXH3 '$DP_XXH3': two names"; exit 1; }
+	dpx="--xxh3 $x_dp"; scanx="--xxh3 $x_scan"
+	"$scan" $scanx --version > /dev/null || { echo "FAIL: chainwatch-scan $scanx refused"; exit 1; }
 fi
 if [ "${DP_KEYED:-0}" = 1 ]; then
 	(umask 077; head -c 32 /dev/urandom > "$tmp/key")

@@ -375,7 +375,6 @@ main(int argc, char **argv)
 	const char *pcap = CW_SRCDIR "/tests/data/lab/small.pcap";
 	const char *tdir = CW_SRCDIR "/tools/bench/templates", *filter = NULL;
 	unsigned int repeats = 11, min_ms = 50;
-	enum cw_xxh3_impl impl;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:t:r:m:f:x:h", opts, NULL)) != -1) {
@@ -404,7 +403,7 @@ main(int argc, char **argv)
 			filter = optarg;
 			break;
 		case 'x':
-			if (cw_chain_xxh3_parse(optarg, &impl) < 0 || cw_chain_xxh3_set(impl) < 0) {
+			if (cw_chain_xxh3_use(optarg) < 0) {
 				fprintf(stderr, "cw-microbench: --xxh3: expected auto, baseline or wide\n");
 				return 1;
 			}
