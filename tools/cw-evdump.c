@@ -189,13 +189,22 @@ print_event(const struct cw_flow_event *ev, const struct cw_chain_blob *blob)
 	cw_hex(ev->chain_id, CW_ID_LEN, idhex);
 	printf("%s.%06uZ cli=%s srv=%s sni=%s ch_ver=%04x sh_ver=%04x cipher=%04x alpn=%s "
 	       "ja3=%s ja3s=%s ja4=%s chain_id=%s certs=%s ncerts=%u flags=0x%x anomalies=0x%x "
-	       "end=%s worker=%u seq=%" PRIu64 " blob=%s\n",
+	       "end=%s worker=%u seq=%" PRIu64 " blob=%s",
 	       tbuf, (unsigned int)(ev->ts_ns % 1000000000u / 1000u), cli, srv, sni[0] ? sni : "-",
 	       ev->ch_version, ev->sh_version, ev->cipher, alpn[0] ? alpn : "-", ja3[0] ? ja3 : "-",
 	       ja3s[0] ? ja3s : "-", ja4[0] ? ja4 : "-", has_chain ? idhex : "-",
 	       certs[0] ? certs : "-", ev->ncerts, ev->flags, ev->anomalies,
 	       ev->end_reason < CW_END__MAX ? end_names[ev->end_reason] : "?", ev->worker, ev->seq,
 	       blob != NULL ? "new" : ((ev->flags & CW_EVF_BLOB_DROPPED) ? "dropped" : "-"));
+	/* TLS 1.3: the encrypted server flight's record lengths, as chainwatch-scan prints them. */
+	if (ev->sh_version == 0x0304 || ev->t13_nrec > 0) {
+		printf(" t13_recs=");
+		for (unsigned int i = 0; i < ev->t13_nrec && i < CW_EV_T13_REC_MAX; i++)
+			printf("%s%u", i ? "," : "", ev->t13_rec[i]);
+		if (ev->t13_nrec == 0)
+			printf("-");
+	}
+	putchar('\n');
 }
 
 static const char *

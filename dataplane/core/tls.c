@@ -623,10 +623,12 @@ next_hs_message(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item
  * Items come out in stream order. Handshake records are compacted (their
  * payload moved down to buf[hs_wr]) only when whole, so a record never has
  * to be remembered half-copied; the largest record plus header fits any
- * sensible cap. A non-handshake record is returned whole with its payload,
- * except when it cannot fit below the cap: then it is returned as soon as
- * its header is in (body NULL, len 0) and rd skips past it, so the caller
- * still learns its type and length (TLS 1.3 encrypted flight sizes).
+ * sensible cap. A record not parsed as handshake (alert, ChangeCipherSpec,
+ * application data, anything encrypted) is returned as soon as its header
+ * is in (body NULL, len 0) and rd skips past it: the caller learns its type
+ * and length (TLS 1.3 encrypted flight sizes) and its body is consumed as it
+ * arrives, so a direction never holds such a body (an encrypted TLS 1.3
+ * server flight of several KiB holds at most a partial record header).
  *
  * A handshake message whose declared length cannot fit in what is left of
  * the buffer is reported as CW_TI_FULL at once (the stream may well be
@@ -749,17 +751,9 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 			continue;
 		}
 
-		if ((uint64_t)ts->rd + REC_HDR_LEN + rlen > r->limit) {
-			it->kind = CW_TI_RECORD;
-			ts->rd += REC_HDR_LEN + rlen;
-		} else {
-			if (cw_left(&c) < rlen)
-				return wait_more(ts, r, it);
-			it->kind = CW_TI_RECORD;
-			it->body = c.p;
-			it->len = rlen;
-			ts->rd += REC_HDR_LEN + rlen;
-		}
+		/* Only the header matters: skip the body, whether it is here yet or not. */
+		it->kind = CW_TI_RECORD;
+		ts->rd += REC_HDR_LEN + rlen;
 		if (type == CW_TLS_CT_CCS)
 			ts->ccs = 1;
 		ts->records++;

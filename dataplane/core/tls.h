@@ -106,7 +106,7 @@ cw_tls_is_grease(uint16_t v)
 enum cw_tls_item_kind {
 	CW_TI_MORE = 0, /* need more contiguous bytes */
 	CW_TI_HS,       /* a complete plaintext handshake message: hs_type, body */
-	CW_TI_RECORD,   /* a whole record not parsed as handshake: rec_type, rec_len */
+	CW_TI_RECORD,   /* a record not parsed as handshake, at its header: rec_type, rec_len (no body) */
 	CW_TI_SSLV2_CH, /* an SSLv2-compatible ClientHello record: body = record body */
 	CW_TI_NOT_TLS,  /* the stream does not start like TLS */
 	CW_TI_BAD,      /* framing error: bad record length/version or bad message length */

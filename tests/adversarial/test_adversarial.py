@@ -30,9 +30,9 @@ TIMEOUT = 30
 MEM_LIMIT = 512 << 20
 MAX_TOTAL = 1 << 20
 # Fields that identify a flow and its handshake (chainwatch-scan and cw-evdump print them alike).
-# cw-evdump does not print t13_recs, so the encrypted-flight lengths are not compared.
+# t13_recs: the TLS 1.3 encrypted flight's record lengths ('-' where a flow has none).
 IDENTITY = ('cli', 'srv', 'sni', 'ch_ver', 'sh_ver', 'cipher', 'alpn', 'ja3', 'ja3s', 'ja4',
-            'chain_id', 'certs', 'ncerts', 'anomalies')
+            'chain_id', 'certs', 'ncerts', 'anomalies', 't13_recs')
 
 failures = []
 

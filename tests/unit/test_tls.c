@@ -567,7 +567,7 @@ test_framing_real(void)
 		CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_HS && it.hs_type == CW_TLS_HS_SERVER_HELLO);
 		ts.encrypted = 1;
 		while (cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && nrec < 4) {
-			CHECK(it.rec_type == CW_TLS_CT_APPDATA && it.len == it.rec_len);
+			CHECK(it.rec_type == CW_TLS_CT_APPDATA && it.body == NULL && it.len == 0);
 			CHECK(it.rec_len == want[nrec]);
 			nrec++;
 		}
@@ -726,7 +726,7 @@ test_framing_edges(void)
 	cw_tls_stream_init(&ts);
 	reasm_over(&r, b, sizeof(b), 12);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.rec_type == CW_TLS_CT_ALERT);
-	CHECK(it.len == 2 && it.body[1] == 0x28);
+	CHECK(it.rec_len == 2 && it.body == NULL && it.len == 0);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_BAD && it.rec_len == 0);
 	memcpy(b, "\x15\x03\x03\x00\x02\x02\x28\x17\x03\x03\x48\x01", 12);
 	cw_tls_stream_init(&ts);
@@ -762,7 +762,7 @@ test_framing_edges(void)
 	memset(b + 5, 0xaa, sizeof(b) - 5);
 	cw_tls_stream_init(&ts);
 	reasm_over(&r, b, sizeof(b), sizeof(b));
-	/* A record larger than the buffer is reported from its header, then the stream is FULL. */
+	/* A record larger than the buffer is reported at its header, then the stream is FULL. */
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.rec_len == 0x40 && it.body == NULL);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_FULL);
 	CHECK(r.consumed == r.contig);
@@ -776,7 +776,7 @@ test_framing_edges(void)
 	memset(b + 5, 0, sizeof(b) - 5);
 	cw_tls_stream_init(&ts);
 	reasm_over(&r, b, sizeof(b), sizeof(b));
-	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.len == 0x3a);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.rec_len == 0x3a);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_FULL);
 
 	/* Resumable after a preamble skip: the stream restarts at rd. */
@@ -788,6 +788,34 @@ test_framing_edges(void)
 	ts.rd = ts.hs_rd = ts.hs_wr = 9;
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.rec_type == CW_TLS_CT_ALERT);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE);
+
+	/*
+	 * A non-handshake record is reported at its header, before its body is in, and the body
+	 * is consumed as it arrives, never held for the parser: an application data record of 40
+	 * bytes fed 5, then 20, then 25 bytes, then an alert.
+	 */
+	memcpy(b, "\x17\x03\x03\x00\x28", 5);
+	memset(b + 5, 0xee, 40);
+	memcpy(b + 45, "\x15\x03\x03\x00\x02\x01\x00", 7);
+	cw_tls_stream_init(&ts);
+	ts.encrypted = 1;
+	reasm_over(&r, b, sizeof(b), 5);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.rec_type == CW_TLS_CT_APPDATA);
+	CHECK(it.rec_len == 40 && it.body == NULL && r.consumed == 5);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && r.consumed == 5);
+	r.contig = 25;
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && r.consumed == 25);
+	r.contig = 50;
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.rec_type == CW_TLS_CT_ALERT);
+	CHECK(it.rec_len == 2 && r.consumed == 50);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && r.consumed == 50);
+	/* A handshake record still waits whole, with nothing consumed. */
+	memcpy(b, "\x16\x03\x03\x00\x08\x0b\x00\x00\x04\x00\x00\x00\x00", 13);
+	cw_tls_stream_init(&ts);
+	reasm_over(&r, b, sizeof(b), 9);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && r.consumed == 0);
+	r.contig = 13;
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_HS && it.hs_type == CW_TLS_HS_CERTIFICATE);
 }
 
 /* Certificate: TLS 1.3 form and malformed lists (hand-made around real DER). */
