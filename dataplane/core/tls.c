@@ -567,11 +567,18 @@ cw_tls_probe(const uint8_t *p, uint32_t len)
 	return rlen >= 1 && rlen <= CW_TLS_MAX_RECORD;
 }
 
-/* Hand everything before rd to the parser so retransmits into rewritten bytes are not compared. */
+/*
+ * Hand everything before rd to the parser so retransmits into rewritten bytes are not compared;
+ * but a message being assembled where it lies (nothing moved: hs_wr == rd) is still raw stream,
+ * so it stays with the reassembly, which compares retransmissions into it (overlap conflicts).
+ */
 static int
 emit(struct cw_tls_stream *ts, struct cw_reasm *r, int kind)
 {
-	uint32_t upto = ts->rd < r->contig ? ts->rd : r->contig;
+	uint32_t upto = ts->hs_rd < ts->hs_wr && ts->hs_wr == ts->rd ? ts->hs_rd : ts->rd;
+
+	if (upto > r->contig)
+		upto = r->contig;
 
 	if (upto > r->consumed)
 		cw_reasm_consume(r, upto);
@@ -587,52 +594,90 @@ wait_more(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
 }
 
 /*
- * The next complete handshake message in buf[hs_rd, hs_wr), if any.
- * Returns CW_OK with it filled, CW_MORE if the message is still partial,
- * CW_BAD if it can never complete in this buffer.
+ * The next handshake message in buf[hs_rd, hs_wr), if any: a kept type once
+ * it is complete, any other type as soon as its header is in (body NULL, len
+ * its declared length; hs_skip is left with what of its body is still to
+ * come). Returns CW_OK with it filled, CW_MORE if the message is still
+ * partial, CW_BAD if it can never complete in this buffer.
  */
 static int
 next_hs_message(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
 {
 	struct cw_cur c = cw_cur_init(r->buf + ts->hs_rd, ts->hs_wr - ts->hs_rd);
 	uint8_t type;
-	uint32_t mlen;
+	uint32_t mlen, here;
 	uint64_t need, raw_end;
 
 	if (cw_u8(&c, &type) != CW_OK || cw_u24(&c, &mlen) != CW_OK)
 		return CW_MORE;
-	if (cw_view(&c, mlen, &it->body) != CW_OK) {
+	if (!cw_tls_hs_body_kept(type)) {
+		here = cw_left(&c) < mlen ? cw_left(&c) : mlen;
+		ts->hs_rd += HS_HDR_LEN + here;
+		ts->hs_skip = mlen - here;
+	} else if (cw_view(&c, mlen, &it->body) != CW_OK) {
 		/*
-		 * The missing bytes still have to arrive after rd, behind at
-		 * least one more record header: if that lands past the cap, the
-		 * message can never complete, so say so now instead of waiting.
+		 * The missing bytes still have to arrive after rd: the rest of
+		 * the record being taken, then behind at least one more record
+		 * header. If that lands past the cap, the message can never
+		 * complete, so say so now instead of waiting.
 		 */
 		need = (uint64_t)ts->hs_rd + HS_HDR_LEN + mlen - ts->hs_wr;
-		raw_end = (uint64_t)ts->rd + REC_HDR_LEN + need;
+		raw_end = (uint64_t)ts->rd + need + (need > ts->rec_left ? REC_HDR_LEN : 0);
 		return raw_end > r->limit ? CW_BAD : CW_MORE;
+	} else {
+		ts->hs_rd += HS_HDR_LEN + mlen;
 	}
 	it->kind = CW_TI_HS;
 	it->hs_type = type;
 	it->rec_type = CW_TLS_CT_HANDSHAKE;
 	it->len = mlen;
-	ts->hs_rd += HS_HDR_LEN + mlen;
 	return CW_OK;
 }
 
 /*
- * Items come out in stream order. Handshake records are compacted (their
- * payload moved down to buf[hs_wr]) only when whole, so a record never has
- * to be remembered half-copied; the largest record plus header fits any
- * sensible cap. A record not parsed as handshake (alert, ChangeCipherSpec,
- * application data, anything encrypted) is returned as soon as its header
- * is in (body NULL, len 0) and rd skips past it: the caller learns its type
- * and length (TLS 1.3 encrypted flight sizes) and its body is consumed as it
- * arrives, so a direction never holds such a body (an encrypted TLS 1.3
- * server flight of several KiB holds at most a partial record header).
+ * Take what has arrived of the current handshake record's body (rec_left >
+ * 0): bytes of a message being skipped are passed over where they lie, the
+ * rest is appended to the handshake bytes at hs_wr (moved down when record
+ * headers were removed before it).
+ */
+static void
+take_record_body(struct cw_tls_stream *ts, const struct cw_reasm *r)
+{
+	uint32_t k = r->contig - ts->rd;
+
+	if (k > ts->rec_left)
+		k = ts->rec_left;
+	if (ts->hs_skip > 0 && ts->hs_rd == ts->hs_wr) {
+		if (k > ts->hs_skip)
+			k = ts->hs_skip;
+		ts->hs_skip -= k;
+		ts->hs_rd = ts->hs_wr = ts->rd + k;
+	} else {
+		/* hs_wr <= rd: the move only ever goes down, over consumed bytes. */
+		if (ts->hs_wr != ts->rd)
+			memmove(r->buf + ts->hs_wr, r->buf + ts->rd, k);
+		ts->hs_wr += k;
+	}
+	ts->rd += k;
+	ts->rec_left = (uint16_t)(ts->rec_left - k);
+}
+
+/*
+ * Items come out in stream order. Handshake record bodies are taken as they
+ * arrive (struct cw_tls_stream); a message is handed on once complete, or at
+ * its header when its body is not kept, the body then dropped as it comes. A
+ * record not parsed as handshake (alert, ChangeCipherSpec, application data,
+ * anything encrypted) is returned as soon as its header is in (body NULL,
+ * len 0) and rd skips past it: the caller learns its type and length (TLS
+ * 1.3 encrypted flight sizes) and its body is consumed as it arrives. So a
+ * direction holds only the kept message being assembled and a partial
+ * header: never a body it will not parse (an encrypted TLS 1.3 server flight
+ * of several KiB, a ServerKeyExchange, a stapled OCSP response).
  *
- * A handshake message whose declared length cannot fit in what is left of
- * the buffer is reported as CW_TI_FULL at once (the stream may well be
- * valid; it is just bigger than what is held).
+ * A kept handshake message whose declared length cannot fit in what is left
+ * of the buffer is reported as CW_TI_FULL at once (the stream may well be
+ * valid; it is just bigger than what is held), and so is a handshake record
+ * that cannot end below the cap.
  */
 int
 cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
@@ -640,7 +685,7 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 	struct cw_cur c;
 	uint8_t type;
 	uint16_t ver, rlen;
-	uint32_t avail;
+	uint32_t avail, n;
 	int rc;
 
 	memset(it, 0, sizeof(*it));
@@ -669,7 +714,7 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		ts->sslv2 = (r->buf[ts->rd] & 0x80) != 0;
 	}
 
-	if (ts->sslv2 && ts->records == 0) {
+	if (ts->sslv2) {
 		/* The SSLv2 form has a 2-byte header: high bit, then a 15-bit length. */
 		c = cw_cur_init(r->buf + ts->rd, r->contig - ts->rd);
 		if (cw_u16(&c, &rlen) != CW_OK)
@@ -686,27 +731,39 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		it->len = rlen;
 		ts->rd += 2 + (uint32_t)rlen;
 		ts->hs_rd = ts->hs_wr = ts->rd;
-		ts->records++;
+		ts->sslv2 = 0; /* TLS records follow */
 		return emit(ts, r, it->kind);
 	}
 
 	for (;;) {
-		rc = next_hs_message(ts, r, it);
-		if (rc == CW_OK)
-			return emit(ts, r, it->kind);
-		if (rc == CW_BAD) {
-			memset(it, 0, sizeof(*it));
-			it->kind = CW_TI_FULL;
-			return emit(ts, r, it->kind);
+		if (ts->hs_skip > 0) {
+			/* Drop what is held of a message handed on at its header. */
+			n = ts->hs_wr - ts->hs_rd < ts->hs_skip ? ts->hs_wr - ts->hs_rd : ts->hs_skip;
+			ts->hs_rd += n;
+			ts->hs_skip -= n;
+		}
+		if (ts->hs_skip == 0) {
+			rc = next_hs_message(ts, r, it);
+			if (rc == CW_OK)
+				return emit(ts, r, it->kind);
+			if (rc == CW_BAD) {
+				memset(it, 0, sizeof(*it));
+				it->kind = CW_TI_FULL;
+				return emit(ts, r, it->kind);
+			}
 		}
 
 		if (ts->rd >= r->contig) {
-			/* rd may already be past contig after skipping an oversized record. */
+			/* rd may already be past contig after skipping a record's body. */
 			if (ts->rd >= r->limit) {
 				it->kind = CW_TI_FULL;
 				return emit(ts, r, it->kind);
 			}
 			return wait_more(ts, r, it);
+		}
+		if (ts->rec_left > 0) {
+			take_record_body(ts, r);
+			continue;
 		}
 		avail = r->contig - ts->rd;
 		c = cw_cur_init(r->buf + ts->rd, avail);
@@ -736,18 +793,11 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 				it->kind = CW_TI_FULL;
 				return emit(ts, r, it->kind);
 			}
-			if (cw_left(&c) < rlen)
-				return wait_more(ts, r, it);
-			if (ts->hs_rd == ts->hs_wr) {
-				/* No partial message held: parse this record's body where it is. */
-				ts->hs_rd = ts->hs_wr = ts->rd + REC_HDR_LEN;
-			} else {
-				/* hs_wr <= rd: the move only ever goes down, over consumed bytes. */
-				memmove(r->buf + ts->hs_wr, c.p, rlen);
-			}
-			ts->hs_wr += rlen;
-			ts->rd += REC_HDR_LEN + rlen;
-			ts->records++;
+			ts->rd += REC_HDR_LEN;
+			/* No partial message held: the body is parsed where it lies. */
+			if (ts->hs_rd == ts->hs_wr)
+				ts->hs_rd = ts->hs_wr = ts->rd;
+			ts->rec_left = rlen;
 			continue;
 		}
 
@@ -756,7 +806,6 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		ts->rd += REC_HDR_LEN + rlen;
 		if (type == CW_TLS_CT_CCS)
 			ts->ccs = 1;
-		ts->records++;
 		return emit(ts, r, it->kind);
 	}
 }

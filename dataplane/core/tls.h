@@ -124,25 +124,43 @@ struct cw_tls_item {
 };
 
 /*
+ * Which handshake messages the framing hands on whole, body included:
+ * ClientHello, ServerHello (HelloRetryRequest too) and Certificate, the only
+ * ones the session reads. Every other message (ServerKeyExchange,
+ * CertificateStatus, CertificateRequest, ServerHelloDone, ...) is handed on
+ * at its 4-byte header (CW_TI_HS with body NULL, len its declared length) and
+ * its body is dropped as it arrives, never held.
+ */
+static inline int
+cw_tls_hs_body_kept(uint8_t hs_type)
+{
+	return hs_type == CW_TLS_HS_CLIENT_HELLO || hs_type == CW_TLS_HS_SERVER_HELLO ||
+	       hs_type == CW_TLS_HS_CERTIFICATE;
+}
+
+/*
  * Framing state for one direction. buf[hs_rd, hs_wr) holds the handshake
- * bytes not yet parsed, hs_rd being the next message header. A record that
- * starts with no such bytes held is parsed where it lies (the window moves to
- * its body); one that continues a partial message has its payload moved down
- * to hs_wr, so a message split across records becomes contiguous. This is
- * safe because every record header removed makes the compacted stream
- * shorter than the raw stream (hs_wr <= rd), and bytes before rd are marked
- * consumed.
+ * bytes not yet parsed, hs_rd being the next message header. A handshake
+ * record's body is taken as it arrives (rec_left: its bytes still to come,
+ * at rd): where no partial message is held it is parsed where it lies (the
+ * window moves to its body); where it continues a partial message its bytes
+ * are moved down to hs_wr, so a message split across records becomes
+ * contiguous. This is safe because every record header removed makes the
+ * compacted stream shorter than the raw stream (hs_wr <= rd), and bytes
+ * before rd are marked consumed. A message whose body is not kept
+ * (cw_tls_hs_body_kept()) leaves hs_skip body bytes to drop as they come.
  * Once `encrypted` is set, handshake records are reported as CW_TI_RECORD.
  */
 struct cw_tls_stream {
-	uint32_t rd;     /* offset of the next record header in the raw stream */
-	uint32_t hs_wr;  /* end of compacted handshake bytes */
-	uint32_t hs_rd;  /* offset of the next handshake message header */
-	uint8_t started; /* the first record header passed the TLS probe */
-	uint8_t encrypted;
-	uint8_t sslv2;
-	uint8_t ccs;
-	uint32_t records;
+	uint32_t rd;       /* offset of the next raw byte: a record header unless rec_left > 0 */
+	uint32_t hs_wr;    /* end of compacted handshake bytes */
+	uint32_t hs_rd;    /* offset of the next handshake message header */
+	uint32_t hs_skip;  /* body bytes of a message handed on at its header, still to drop */
+	uint16_t rec_left; /* body bytes of the current handshake record not yet taken */
+	uint8_t started : 1;   /* the first record header passed the TLS probe */
+	uint8_t encrypted : 1;
+	uint8_t sslv2 : 1;     /* the stream starts with an SSLv2-compatible hello, not yet framed */
+	uint8_t ccs : 1;
 };
 
 void cw_tls_stream_init(struct cw_tls_stream *ts);

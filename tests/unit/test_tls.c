@@ -435,7 +435,11 @@ run_stream(uint8_t *buf, uint32_t cap, uint32_t total, uint32_t step, struct col
 			if (k == CW_TI_MORE)
 				break;
 			if (k == CW_TI_HS || k == CW_TI_RECORD || k == CW_TI_SSLV2_CH) {
-				CHECK(r.consumed == (ts.rd < r.contig ? ts.rd : r.contig));
+				/* Consumed up to rd, or up to a message assembled in place. */
+				uint32_t upto = ts.hs_rd < ts.hs_wr && ts.hs_wr == ts.rd ? ts.hs_rd
+											 : ts.rd;
+
+				CHECK(r.consumed == (upto < r.contig ? upto : r.contig));
 				if (out->n < 64) {
 					out->kind[out->n] = k;
 					out->type[out->n] = k == CW_TI_HS ? it.hs_type : it.rec_type;
@@ -627,20 +631,27 @@ test_framing_reframed(void)
 	long n;
 	int i;
 
-	/* Real server messages (SH, Certificate, SKE, SHD) from badcurveball. */
+	/*
+	 * Real server messages (SH, Certificate, SKE, SHD) from badcurveball: the bodies of its
+	 * leading handshake records, back to back.
+	 */
 	n = tp_stream(JA4_PCAP "badcurveball.pcap", 443, stream, sizeof(stream));
 	memcpy(work, stream, (size_t)n);
 	run_stream(work, BUFSZ, (uint32_t)n, (uint32_t)n, &want);
 	CHECK(want.n >= 4);
-	for (i = 0; i < 4; i++) {
-		msgs[mlen++] = want.type[i];
-		msgs[mlen++] = (uint8_t)(want.len[i] >> 16);
-		msgs[mlen++] = (uint8_t)(want.len[i] >> 8);
-		msgs[mlen++] = (uint8_t)want.len[i];
-		memcpy(msgs + mlen, want.body[i], want.len[i]);
-		mlen += want.len[i];
+	for (len = 0; len + 5 <= (uint32_t)n && stream[len] == CW_TLS_CT_HANDSHAKE;) {
+		uint32_t rl = (uint32_t)stream[len + 3] << 8 | stream[len + 4];
+
+		CHECK(len + 5 + rl <= (uint32_t)n);
+		memcpy(msgs + mlen, stream + len + 5, rl);
+		mlen += rl;
+		len += 5 + rl;
 	}
 	want.n = 4;
+	CHECK(mlen == 4 * 4 + want.len[0] + want.len[1] + want.len[2] + want.len[3]);
+	/* Only the kept messages come with their body. */
+	CHECK(want.body[0] != NULL && want.body[1] != NULL && want.body[2] == NULL &&
+	      want.body[3] == NULL);
 
 	/* 1-byte records: every message split across hundreds of records. */
 	len = reframe(msgs, mlen, 1, stream);
@@ -678,7 +689,11 @@ test_framing_reframed(void)
 					for (m = 0; m < off; m++)
 						at += 4 + want.len[m];
 					CHECK(c.type[off] == want.type[off] && c.len[off] == want.len[off]);
-					CHECK(memcmp(c.body[off], msgs + at + 4, want.len[off]) == 0);
+					if (!cw_tls_hs_body_kept(c.type[off]))
+						CHECK(c.body[off] == NULL);
+					else
+						CHECK(c.body[off] != NULL &&
+						      memcmp(c.body[off], msgs + at + 4, want.len[off]) == 0);
 				}
 			}
 		}
@@ -809,13 +824,50 @@ test_framing_edges(void)
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.rec_type == CW_TLS_CT_ALERT);
 	CHECK(it.rec_len == 2 && r.consumed == 50);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && r.consumed == 50);
-	/* A handshake record still waits whole, with nothing consumed. */
+	/* A kept message waits whole, its partial body taken into the handshake bytes. */
 	memcpy(b, "\x16\x03\x03\x00\x08\x0b\x00\x00\x04\x00\x00\x00\x00", 13);
 	cw_tls_stream_init(&ts);
 	reasm_over(&r, b, sizeof(b), 9);
-	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && r.consumed == 0);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && r.consumed == 5);
+	CHECK(ts.hs_rd == 5 && ts.hs_wr == 9 && ts.rec_left == 4);
 	r.contig = 13;
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_HS && it.hs_type == CW_TLS_HS_CERTIFICATE);
+	CHECK(it.len == 4 && it.body == b + 9 && r.consumed == 13);
+
+	/*
+	 * A message whose body is not kept (ServerKeyExchange, 12 bytes, split across two
+	 * records and fed a few bytes at a time) is handed on at its header and its body
+	 * dropped as it comes, never moved; the ServerHelloDone after it still comes out.
+	 */
+	memcpy(b, "\x16\x03\x03\x00\x0a\x0c\x00\x00\x0c", 9);
+	memset(b + 9, 0xab, 6);
+	memcpy(b + 15, "\x16\x03\x03\x00\x0a", 5);
+	memset(b + 20, 0xcd, 6);
+	memcpy(b + 26, "\x0e\x00\x00\x00", 4);
+	cw_tls_stream_init(&ts);
+	reasm_over(&r, b, sizeof(b), 7);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && r.consumed == 5);
+	r.contig = 9;
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_HS && it.hs_type == CW_TLS_HS_SERVER_KEY_EXCHANGE);
+	CHECK(it.len == 12 && it.body == NULL && ts.hs_skip == 12);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE);
+	r.contig = 12;
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && ts.hs_skip == 9 && r.consumed == 12);
+	CHECK(ts.hs_rd == ts.hs_wr);
+	r.contig = 22;
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && ts.hs_skip == 4 && ts.hs_rd == ts.hs_wr);
+	r.contig = 30;
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_HS && it.hs_type == CW_TLS_HS_SERVER_HELLO_DONE);
+	CHECK(it.len == 0 && it.body == NULL && ts.hs_skip == 0 && r.consumed == 30);
+	CHECK(memcmp(b + 20, "\xcd\xcd\xcd\xcd\xcd\xcd", 6) == 0); /* nothing moved over them */
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE);
+
+	/* A skipped message does not need to fit the cap: only its records do. */
+	memcpy(b, "\x16\x03\x03\x00\x08\x16\x01\x00\x00\x00\x00\x00\x00", 13);
+	cw_tls_stream_init(&ts);
+	reasm_over(&r, b, sizeof(b), 13);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_HS && it.hs_type == 22 && it.len == 0x10000);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE && ts.hs_skip == 0x10000 - 4);
 }
 
 /* Certificate: TLS 1.3 form and malformed lists (hand-made around real DER). */
