@@ -598,6 +598,35 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 	return done + cached;
 }
 
+/*
+ * Give a burst back to its pool. Frames straight from a PMD's queue are direct, unshared,
+ * one-segment mbufs of that queue's pool: for them rte_pktmbuf_free_bulk()'s per-mbuf work
+ * (refcount, detach, segment chain, pool switch) changes nothing, so when every frame of the
+ * burst is so (checked, a few loads each) they go back with one rte_mempool_put_bulk(), as a
+ * PMD's RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE does. Anything else (frames attached to the
+ * replay's capture, chained or shared ones, mixed pools) takes rte_pktmbuf_free_bulk().
+ */
+static inline void
+free_burst(struct rte_mbuf **pkts, uint16_t n)
+{
+	struct rte_mempool *mp;
+	uint16_t i;
+
+	if (n == 0)
+		return;
+	mp = pkts[0]->pool;
+	for (i = 0; i < n; i++) {
+		const struct rte_mbuf *m = pkts[i];
+
+		if (m->pool != mp || m->next != NULL || !RTE_MBUF_DIRECT(m) ||
+		    rte_mbuf_refcnt_read(m) != 1) {
+			rte_pktmbuf_free_bulk(pkts, n);
+			return;
+		}
+	}
+	rte_mempool_put_bulk(mp, (void **)pkts, n);
+}
+
 void
 dp_worker_burst(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n)
 {
@@ -618,15 +647,15 @@ dp_worker_burst(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	}
 	c[DP_C_DONE_PKTS] += done;
 	c[DP_C_PROCESSED] += n;
-	rte_pktmbuf_free_bulk(pkts, n);
+	free_burst(pkts, n);
 }
 
-/* --rx-only: the frames are freed untouched (the rx counters are the caller's). */
+/* --rx-only: frames are freed untouched, as the worker frees them (rx counters: the caller's). */
 static void
 rx_only_burst(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n)
 {
 	RTE_SET_USED(w);
-	rte_pktmbuf_free_bulk(pkts, n);
+	free_burst(pkts, n);
 }
 
 const struct dp_work_ops dp_work[DP_WORK__MAX] = {
