@@ -798,6 +798,8 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 			if (ts->hs_rd == ts->hs_wr)
 				ts->hs_rd = ts->hs_wr = ts->rd;
 			ts->rec_left = rlen;
+			if (ts->rd < r->contig)
+				take_record_body(ts, r);
 			continue;
 		}
 
