@@ -2,6 +2,9 @@
 /* JA3, JA3S and JA4 fingerprints, streamed into their digests without per-call allocation. */
 #include <stdio.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* See struct fp_md: the non-EVP digests are used on purpose. */
 #define OPENSSL_SUPPRESS_DEPRECATED
@@ -152,12 +155,32 @@ sink_hex4(struct fp_sink *s, uint16_t v)
 	sink_put(s, b, sizeof(b));
 }
 
+/*
+ * Every 16 input bytes at once where SSE2 is there (the JA3 and JA3S digests, chain ids: one
+ * step each, against ~11 instructions per byte one at a time): the high and low nibbles are
+ * interleaved, then each becomes '0' + v, plus 'a' - '0' - 10 where v > 9. The rest byte by byte.
+ */
 void
 cw_hex(const uint8_t *in, size_t n, char *out)
 {
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++) {
+#if defined(__SSE2__)
+	const __m128i nib = _mm_set1_epi8(0x0f), nine = _mm_set1_epi8(9);
+	const __m128i digit0 = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(in + i));
+		__m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), nib), lo = _mm_and_si128(x, nib);
+		__m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);
+
+		a = _mm_add_epi8(_mm_add_epi8(a, digit0), _mm_and_si128(_mm_cmpgt_epi8(a, nine), gap));
+		b = _mm_add_epi8(_mm_add_epi8(b, digit0), _mm_and_si128(_mm_cmpgt_epi8(b, nine), gap));
+		_mm_storeu_si128((__m128i *)(void *)(out + 2 * i), a);
+		_mm_storeu_si128((__m128i *)(void *)(out + 2 * i + 16), b);
+	}
+#endif
+	for (; i < n; i++) {
 		out[2 * i] = hexdig[in[i] >> 4];
 		out[2 * i + 1] = hexdig[in[i] & 15];
 	}

@@ -554,12 +554,30 @@ test_no_allocation(void)
 static void
 test_hex(void)
 {
-	char out[9];
+	static const char dig[] = "0123456789abcdef";
+	uint8_t in[256 + 40];
+	char out[2 * sizeof(in) + 1], want[2 * sizeof(in) + 1];
 
 	cw_hex((const uint8_t *)"\x00\x9f\xa0\xff", 4, out);
 	CHECK_STR(out, "009fa0ff");
 	cw_hex((const uint8_t *)"", 0, out);
 	CHECK_STR(out, "");
+	/* Every byte value, at every length and offset the 16-byte steps and the tail can meet. */
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7 + (i >> 8));
+	for (size_t off = 0; off < 17; off++) {
+		for (size_t n = 0; off + n <= sizeof(in); n += (n < 64 ? 1 : 37)) {
+			for (size_t i = 0; i < n; i++) {
+				want[2 * i] = dig[in[off + i] >> 4];
+				want[2 * i + 1] = dig[in[off + i] & 15];
+			}
+			want[2 * n] = '\0';
+			memset(out, 'x', sizeof(out));
+			cw_hex(in + off, n, out);
+			CHECK(memcmp(out, want, 2 * n + 1) == 0);
+			CHECK(2 * n + 1 == sizeof(out) || out[2 * n + 1] == 'x');
+		}
+	}
 }
 
 int
