@@ -163,7 +163,7 @@ print_event(const struct cw_flow_event *ev, const struct cw_chain_blob *blob)
 {
 	static const uint8_t zero[CW_ID_LEN];
 	char cli[64], srv[64], alpn[512], sni[4 * CW_EV_SNI_MAX], idhex[33], tbuf[32];
-	char ja3[4 * 33], ja3s[4 * 33], ja4[4 * 40];
+	char ja3[4 * 33], ja3s[4 * 33], ja4[4 * 40], t13[160];
 	const char *certs = "-";
 	time_t secs = (time_t)(ev->ts_ns / 1000000000u);
 	int has_chain = memcmp(ev->chain_id, zero, CW_ID_LEN) != 0;
@@ -196,15 +196,8 @@ print_event(const struct cw_flow_event *ev, const struct cw_chain_blob *blob)
 	       certs[0] ? certs : "-", ev->ncerts, ev->flags, ev->anomalies,
 	       ev->end_reason < CW_END__MAX ? end_names[ev->end_reason] : "?", ev->worker, ev->seq,
 	       blob != NULL ? "new" : ((ev->flags & CW_EVF_BLOB_DROPPED) ? "dropped" : "-"));
-	/* TLS 1.3: the encrypted server flight's record lengths, as chainwatch-scan prints them. */
-	if (ev->sh_version == 0x0304 || ev->t13_nrec > 0) {
-		printf(" t13_recs=");
-		for (unsigned int i = 0; i < ev->t13_nrec && i < CW_EV_T13_REC_MAX; i++)
-			printf("%s%u", i ? "," : "", ev->t13_rec[i]);
-		if (ev->t13_nrec == 0)
-			printf("-");
-	}
-	putchar('\n');
+	cw_evtext_t13_recs(ev, t13, sizeof(t13));
+	printf("%s\n", t13);
 }
 
 static const char *

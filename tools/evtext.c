@@ -39,3 +39,16 @@ cw_evtext_alpn(const struct cw_flow_event *ev, char *out, size_t n)
 		out[o] = '\0';
 	}
 }
+
+void
+cw_evtext_t13_recs(const struct cw_flow_event *ev, char *out, size_t n)
+{
+	size_t o;
+
+	out[0] = '\0';
+	if (ev->sh_version != 0x0304 && ev->t13_nrec == 0)
+		return;
+	o = (size_t)snprintf(out, n, " t13_recs=%s", ev->t13_nrec == 0 ? "-" : "");
+	for (unsigned int i = 0; i < ev->t13_nrec && i < CW_EV_T13_REC_MAX && o < n; i++)
+		o += (size_t)snprintf(out + o, n - o, "%s%u", i ? "," : "", ev->t13_rec[i]);
+}

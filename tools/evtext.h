@@ -18,4 +18,11 @@ void cw_evtext_addr(const uint8_t *a, uint8_t ipver, uint16_t port, char *out, s
  */
 void cw_evtext_alpn(const struct cw_flow_event *ev, char *out, size_t n);
 
+/*
+ * " t13_recs=L,L,..." for a TLS 1.3 flow (the encrypted server flight's record lengths; "-" when
+ * none was seen), "" for any other. Reads at most CW_EV_T13_REC_MAX lengths; output cut to
+ * n - 1 characters.
+ */
+void cw_evtext_t13_recs(const struct cw_flow_event *ev, char *out, size_t n);
+
 #endif /* CW_EVTEXT_H */

@@ -136,7 +136,7 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 	struct cw_flow_event evb;
 	const struct cw_flow_event *ev = &evb;
 	struct cw_cert_list certs;
-	char cli[64], srv[64], alpn[512], idhex[33], tbuf[32];
+	char cli[64], srv[64], alpn[512], idhex[33], tbuf[32], t13[160];
 	time_t secs = (time_t)(s->ev.ts_ns / 1000000000u);
 	struct tm tm;
 
@@ -169,13 +169,8 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 	}
 	printf(" ncerts=%u flags=0x%x anomalies=0x%x end=%s", ev->ncerts, ev->flags,
 	       ev->anomalies, end_names[ev->end_reason]);
-	if (s->t13 || ev->t13_nrec) {
-		printf(" t13_recs=");
-		for (unsigned int i = 0; i < ev->t13_nrec; i++)
-			printf("%s%u", i ? "," : "", ev->t13_rec[i]);
-		if (ev->t13_nrec == 0)
-			printf("-");
-	}
+	cw_evtext_t13_recs(ev, t13, sizeof(t13));
+	fputs(t13, stdout);
 	if (sc->verbose) {
 		printf(" ja3_str=%s ja3s_str=%s ja4_r=%s ja4_o=%s ja4_ro=%s", f->ja3_str[0] ? f->ja3_str : "-",
 		       f->ja3s_str[0] ? f->ja3s_str : "-", f->ja4_r[0] ? f->ja4_r : "-",
