@@ -17,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <rte_malloc.h>
 #include <rte_mbuf.h>
 
 #include "../unit/cw_check.h"
@@ -82,28 +81,6 @@ delta(const struct dp_worker *w, unsigned int c)
 	return w->st->c[c] - c0[c];
 }
 
-static struct dp_worker *
-worker(const struct dp_conf *conf, struct dp_testenv *env)
-{
-	struct dp_worker *w = rte_zmalloc(NULL, sizeof(*w), 64);
-
-	if (w == NULL || dp_worker_init(w, 0, conf, 0, &env->ct, &env->shm.rings[0]) < 0) {
-		fprintf(stderr, "dp_done_cache: worker setup failed\n");
-		exit(1);
-	}
-	w->st = &dp_lcore_stats[rte_lcore_id()];
-	w->clk = &dp_clock_tsc; /* stamps every packet with w->now_ns, which the test sets */
-	w->linktype = CW_LINK_ETHERNET;
-	w->now_ns = 1000000000000ull;
-	return w;
-}
-
-static void
-worker_free(struct dp_worker *w)
-{
-	dp_worker_free(w);
-	rte_free(w);
-}
 
 /*
  * Flows first..first+n opened (SYN), finished (FIN), and each seen once more (ACK: its entry is
@@ -134,7 +111,7 @@ test_hits(struct dp_conf *conf, struct dp_testenv *env)
 	uint32_t renewed = 0;
 
 	conf->flows = 4096;
-	w = worker(conf, env);
+	w = dp_testenv_worker(env, conf);
 	CHECK_EQ(w->ft.dc_mask + 1, 2048);
 	/* First ACK of each finished flow: its entry is read, the flow enters the cache. */
 	replaced = finished_flows(w, 0, n);
@@ -169,7 +146,7 @@ test_hits(struct dp_conf *conf, struct dp_testenv *env)
 	for (uint32_t i = 0; i < w->ft.n; i++)
 		renewed += w->ft.f[i].used && w->ft.f[i].last_ns == w->now_ns;
 	CHECK_EQ(renewed, n);
-	worker_free(w);
+	dp_testenv_worker_free(w);
 }
 
 /* A bare SYN restarts a cached flow: its later segments, in the same burst too, are not done. */
@@ -180,7 +157,7 @@ test_restart(struct dp_conf *conf, struct dp_testenv *env)
 	struct dp_worker *w;
 
 	conf->flows = 4096; /* 16 flows in 2048 buckets: none pushed out */
-	w = worker(conf, env);
+	w = dp_testenv_worker(env, conf);
 	CHECK_EQ(finished_flows(w, 0, 16), 0);
 	mark(w);
 	send_all(w, 0, 16, ACK);
@@ -198,7 +175,7 @@ test_restart(struct dp_conf *conf, struct dp_testenv *env)
 	send_all(w, 7, 1, ACK);
 	CHECK_EQ(delta(w, DP_C_DONE_PKTS), 0);
 	CHECK_EQ(delta(w, DP_C_DONE_CACHED), 0);
-	worker_free(w);
+	dp_testenv_worker_free(w);
 }
 
 /* Flows evicted from a full table leave the cache: their later segments are untracked. */
@@ -209,7 +186,7 @@ test_evict(struct dp_conf *conf, struct dp_testenv *env)
 	uint64_t replaced;
 
 	conf->flows = 16;
-	w = worker(conf, env);
+	w = dp_testenv_worker(env, conf);
 	replaced = finished_flows(w, 0, 16); /* 16 flows in 8 buckets: some may be pushed out */
 	mark(w);
 	send_all(w, 0, 16, ACK);
@@ -226,7 +203,7 @@ test_evict(struct dp_conf *conf, struct dp_testenv *env)
 	CHECK_EQ(delta(w, DP_C_UNTRACKED), 16);
 	CHECK_EQ(delta(w, DP_C_DONE_PKTS), 0);
 	CHECK_EQ(delta(w, DP_C_DONE_CACHED), 0);
-	worker_free(w);
+	dp_testenv_worker_free(w);
 }
 
 /* One bucket directly: the oldest way is replaced, a flow keeps its own way, drop empties it. */
@@ -240,7 +217,7 @@ test_bucket(struct dp_conf *conf, struct dp_testenv *env)
 	uint64_t replaced = 0;
 
 	conf->flows = 64;
-	w = worker(conf, env);
+	w = dp_testenv_worker(env, conf);
 	ft = &w->ft;
 	memset(f, 0, sizeof(f));
 	/* Ways filled in the order 2, 0, 1, 3 of time: tag 3 is the oldest. */
@@ -279,7 +256,7 @@ test_bucket(struct dp_conf *conf, struct dp_testenv *env)
 	/* f[1] (tag 3) was pushed out: dropping it leaves the bucket alone. */
 	dp_done_drop(ft, &f[1]);
 	CHECK(dp_done_fresh(ft, 5, 1, t0 + 5 * u) && dp_done_fresh(ft, 5, 9, t0 + 5 * u));
-	worker_free(w);
+	dp_testenv_worker_free(w);
 }
 
 int

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <rte_eal.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 
 #include "chaintab.h"
@@ -149,6 +150,34 @@ dp_testenv_init(struct dp_testenv *e, char *argv0, const char *test, uint32_t ch
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * A worker of conf in e (exits on failure): its lcore's counters, Ethernet frames, and the TSC
+ * clock, which stamps every packet with w->now_ns (set here to 1000 s; the test may move it).
+ */
+static inline struct dp_worker *
+dp_testenv_worker(struct dp_testenv *e, const struct dp_conf *conf)
+{
+	struct dp_worker *w = rte_zmalloc(NULL, sizeof(*w), 64);
+
+	if (w == NULL || dp_worker_init(w, 0, conf, 0, &e->ct, &e->shm.rings[0]) < 0) {
+		fprintf(stderr, "%s: worker setup failed\n", e->name);
+		exit(1);
+	}
+	w->st = &dp_lcore_stats[rte_lcore_id()];
+	w->clk = &dp_clock_tsc;
+	w->linktype = CW_LINK_ETHERNET;
+	w->now_ns = 1000000000000ull;
+	return w;
+}
+
+/* Undo dp_testenv_worker(). */
+static inline void
+dp_testenv_worker_free(struct dp_worker *w)
+{
+	dp_worker_free(w);
+	rte_free(w);
 }
 
 /* Undo dp_testenv_init(): the ring's shared memory, the chain table, EAL and its runtime files. */

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rte_malloc.h>
 #include <rte_mbuf.h>
 
 #include "../unit/cw_check.h"
@@ -146,26 +145,21 @@ main(int argc, char **argv)
 		return 1;
 	mp = env.mp;
 	mp2 = rte_pktmbuf_pool_create("dpfreeburst2", 256, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	w = rte_zmalloc(NULL, sizeof(*w), 64);
+	if (mp2 == NULL) {
+		fprintf(stderr, "dp_free_burst: second mbuf pool failed\n");
+		return 1;
+	}
 	conf.flows = 256;
 	conf.sessions = 64;
 	conf.reasm_kib = 4;
 	conf.idle_s = 3600;
 	conf.hs_s = 3600;
-	if (mp2 == NULL || w == NULL || dp_worker_init(w, 0, &conf, 0, &env.ct, &env.shm.rings[0]) < 0) {
-		fprintf(stderr, "dp_free_burst: setup failed\n");
-		return 1;
-	}
-	w->st = &dp_lcore_stats[rte_lcore_id()];
-	w->clk = &dp_clock_tsc;
-	w->linktype = CW_LINK_ETHERNET;
-	w->now_ns = 1000000000000ull;
+	w = dp_testenv_worker(&env, &conf);
 
 	bursts(w, DP_WORK_HANDSHAKE);
 	bursts(w, DP_WORK_RX_ONLY);
 
-	dp_worker_free(w);
-	rte_free(w);
+	dp_testenv_worker_free(w);
 	rte_mempool_free(mp2);
 	dp_testenv_fini(&env);
 	return cw_check_report("dp_free_burst");
