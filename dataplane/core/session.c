@@ -128,7 +128,7 @@ ooo_table(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt, un
  * Buffers on demand: drop from the front of a direction what the framing
  * parser is done with (everything before the next handshake message still
  * being assembled, or everything consumed), but never certificate bytes
- * the session still keeps (cert[]); give the buffer back when nothing is left.
+ * the session still keeps (its Certificate message); give the buffer back when nothing is left.
  * Only when that is at least half of what is held: moving a long partial
  * record down to free a short prefix costs more than it saves.
  * A buffer left at least four times larger than what it holds is exchanged
@@ -147,17 +147,14 @@ trim(struct cw_session *s, int side)
 		return;
 	if (d > r->consumed)
 		d = r->consumed;
-	if (holds_certs(s, side))
-		for (uint32_t i = 0; i < s->ncert; i++)
-			if (s->cert[i].off < d)
-				d = s->cert[i].off;
+	if (holds_certs(s, side) && s->cert_off < d)
+		d = s->cert_off;
 	ext = cw_reasm_extent(r);
 	if (d == 0 || (d < ext && d < ext - d))
 		return;
 	cw_reasm_drop(r, d);
 	if (holds_certs(s, side))
-		for (uint32_t i = 0; i < s->ncert; i++)
-			s->cert[i].off -= d;
+		s->cert_off -= d;
 	ts->rd -= d;
 	ts->hs_rd = ts->hs_rd > d ? ts->hs_rd - d : 0;
 	ts->hs_wr = ts->hs_wr > d ? ts->hs_wr - d : 0;
@@ -618,10 +615,8 @@ on_certificate(struct cw_session *s, int side, const struct cw_tls_item *it)
 	ev->ncerts = cl.total > 255 ? 255 : (uint8_t)cl.total;
 	if (cl.total > cl.n || cl.n > CW_EV_CHAIN_MAX)
 		ev->anomalies |= CW_EVA_CHAIN_TRUNC;
-	for (uint32_t i = 0; i < cl.n; i++) {
-		s->cert[i].off = (uint32_t)(cl.c[i].p - r->buf);
-		s->cert[i].len = cl.c[i].len;
-	}
+	s->cert_off = (uint32_t)(it->body - r->buf);
+	s->cert_len = it->len;
 	s->ncert = (uint8_t)cl.n;
 }
 
@@ -1026,11 +1021,16 @@ cw_session_certs(const struct cw_session *s, struct cw_cert_list *cl)
 {
 	const uint8_t *buf = s->cli_side >= 0 ? s->ra[!s->cli_side].buf : NULL;
 
-	cl->n = s->ncert;
-	cl->total = s->ev.ncerts;
-	for (uint32_t i = 0; i < s->ncert; i++) {
-		cl->c[i].p = s->certs_released || buf == NULL ? NULL : buf + s->cert[i].off;
-		cl->c[i].len = s->cert[i].len;
+	/*
+	 * The bytes parsed in on_certificate() have not moved relative to the
+	 * buffer since (trim() and switch_buf() keep cert_off in step), so the
+	 * parse gives the same views again.
+	 */
+	if (s->ncert == 0 || s->certs_released || buf == NULL ||
+	    cw_tls_parse_certificate(buf + s->cert_off, s->cert_len, 0, cl) != CW_OK) {
+		memset(cl->c, 0, sizeof(cl->c));
+		cl->n = s->ncert;
 	}
+	cl->total = s->ev.ncerts;
 	return cl->n;
 }

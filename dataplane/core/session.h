@@ -148,8 +148,8 @@ struct cw_sess_area {
 /*
  * One flow in handshake. The two buffers belong to the caller (a bounded
  * pool) and must stay valid until cw_session_finish() returns; the
- * certificates (cert[], where they lie in the server side's buffer) are
- * read there until then.
+ * certificates are read there, in the Certificate message where it lies in
+ * the server side's buffer, until then.
  *
  * Client/server roles: the side that sends a bare SYN is the client (a
  * SYN-ACK names the other side); on a mid-stream pickup, the side whose
@@ -161,9 +161,7 @@ struct cw_sess_area {
 struct cw_session {
 	struct cw_reasm ra[2];         /* indexed by address side, see cli_side */
 	struct cw_tls_stream ts[2];    /* indexed by address side */
-	struct {
-		uint32_t off, len;     /* DER at ra[!cli_side].buf + off; see cw_session_certs() */
-	} cert[CW_TLS_MAX_CERTS];
+	uint32_t cert_off, cert_len;   /* the Certificate message body at ra[!cli_side].buf + cert_off */
 	struct cw_ev_draft ev;         /* filled as the handshake progresses */
 	uint8_t *str;                  /* sni, alpn, alpn_sel: str_in, or the buffer described above */
 	uint32_t str_cap;              /* bytes at str */
@@ -179,7 +177,7 @@ struct cw_session {
 	uint8_t end_hint;              /* enum cw_end_reason to use on CW_SESS_ABANDON */
 	uint8_t ttl[2];                /* per address side */
 	uint8_t preamble_segs[2];      /* non-TLS segments skipped before TLS, per side */
-	uint8_t ncert;                 /* entries in cert[] */
+	uint8_t ncert;                 /* certificates cw_session_certs() gives */
 	uint8_t buf_short;             /* bufs could not supply a buffer: bytes were cut */
 	uint8_t certs_released;        /* cw_session_release_certs(): the DER is gone */
 	uint8_t on_demand;             /* buffers from bufs (cw_session_init_bufs()), else area's */
@@ -215,16 +213,17 @@ int cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t t
 /*
  * The owner no longer needs the certificate bytes (the chain id is already in
  * ev.chain_id, computed when the Certificate message was parsed):
- * cw_session_certs() gives NULL views from then on (lengths stay) and, with
- * buffers on demand, the bytes are dropped.
+ * cw_session_certs() gives NULL views of length 0 from then on (the count
+ * stays) and, with buffers on demand, the bytes are dropped.
  */
 void cw_session_release_certs(struct cw_session *s);
 
 /*
  * The server's certificates as views, leaf first (cl->n of them, at most
  * CW_TLS_MAX_CERTS; cl->total: as many as the message held, up to 255), or
- * views with p == NULL once released. Valid while the session's buffers
- * are and no packet is fed. Returns cl->n.
+ * views with p == NULL and len 0 once released. The Certificate message is
+ * parsed again where it lies (only its place is kept). Valid while the
+ * session's buffers are and no packet is fed. Returns cl->n.
  */
 uint32_t cw_session_certs(const struct cw_session *s, struct cw_cert_list *cl);
 
