@@ -304,6 +304,7 @@ static const struct flag_name evf_names[] = {
 	{CW_EVF_BLOB_DROPPED, "chain_blob_dropped"},
 	{CW_EVF_CLIENT_ABORT, "client_abort"},
 	{CW_EVF_SESSION_TICKET, "session_ticket"},
+	{CW_EVF_PREAMBLE, "preamble"},
 };
 
 static const struct flag_name eva_names[] = {
@@ -323,6 +324,8 @@ static const struct flag_name eva_names[] = {
 	{CW_EVA_URG, "tcp_urgent"},
 	{CW_EVA_IP_OPTS, "ip_options"},
 	{CW_EVA_TOO_MANY_EXT, "too_many_extensions"},
+	{CW_EVA_BAD_RST, "rst_out_of_window"},
+	{CW_EVA_TCP_OPTS, "tcp_options_malformed"},
 };
 
 static const char *const end_names[CW_END__MAX] = {

@@ -55,6 +55,8 @@
 #define CW_EVA_IP_OPTS 0x00004000      /* IPv4 options or IPv6 extension headers */
 #define CW_EVA_TOO_MANY_EXT 0x00008000 /* more extensions than the parser keeps */
 #define CW_EVA_BAD_RST 0x00010000      /* RST/FIN outside the sender's sequence space: ignored */
+#define CW_EVA_TCP_OPTS 0x00020000     /* malformed TCP options, ignored as receivers do */
+#define CW_EVA__ALL 0x0003ffffu        /* every CW_EVA_* bit */
 
 /* Why the dataplane stopped following the flow. */
 enum cw_end_reason {

@@ -65,6 +65,12 @@ walk_options(struct cw_cur opts)
  *   payload(rest of the IP payload)
  * The checksum is not verified: captures taken with checksum offload carry
  * garbage there, and the segment is only observed, never acted upon.
+ * Malformed options (a length below 2 or past the option area) do not make
+ * the segment bad: Linux (tcp_parse_options) and the BSDs (tcp_dooptions)
+ * stop reading options there and accept the segment, so a sender could hide
+ * handshake bytes in such segments from a decoder that dropped them. The
+ * segment is kept and flagged CW_PKT_F_TCP_OPTS. A data offset below 5 or
+ * past the segment is dropped here as it is by those receivers.
  */
 static int
 decode_tcp(struct cw_cur *c, struct cw_pkt *pkt)
@@ -90,7 +96,7 @@ decode_tcp(struct cw_cur *c, struct cw_pkt *pkt)
 	if (cw_sub(c, hlen - 20, &opts) != CW_OK)
 		return CW_DEC_TRUNC_L4;
 	if (walk_options(opts) != CW_OK)
-		return CW_DEC_BAD_L4;
+		pkt->flags |= CW_PKT_F_TCP_OPTS;
 
 	pkt->tcp_flags = flags;
 	if (flags & CW_TCP_URG)

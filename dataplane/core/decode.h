@@ -50,6 +50,7 @@ enum cw_linktype {
 #define CW_PKT_F_IP6_EXT 0x02    /* IPv6 had extension headers */
 #define CW_PKT_F_URG 0x04        /* TCP urgent pointer in use */
 #define CW_PKT_F_L2_PAD 0x08     /* frame longer than the IP datagram (padding) */
+#define CW_PKT_F_TCP_OPTS 0x10   /* TCP options malformed: ignored, the segment kept (see decode_tcp) */
 
 /*
  * One decoded TCP segment. Addresses are stored in 16 bytes; IPv4 uses the

@@ -893,6 +893,8 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 		ev->anomalies |= CW_EVA_IP_OPTS;
 	if (pkt->flags & CW_PKT_F_URG)
 		ev->anomalies |= CW_EVA_URG;
+	if (pkt->flags & CW_PKT_F_TCP_OPTS)
+		ev->anomalies |= CW_EVA_TCP_OPTS;
 
 	if (pkt->tcp_flags & CW_TCP_SYN) {
 		set_client(s, (pkt->tcp_flags & CW_TCP_ACK) ? !side : side, pkt, side);

@@ -580,14 +580,24 @@ test_tcp_options(void)
 	o = 4 + 40 + 20;
 	CHECK_EQ(f[o], 2);
 	CHECK_EQ(f[o + 1], 4);
+	/*
+	 * A malformed option keeps the segment (receivers ignore the options
+	 * from there on) and flags it; payload and header fields are as decoded.
+	 */
 	f[o + 1] = 0;
-	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_BAD_L4);
+	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_TCP);
+	CHECK(pkt.flags & CW_PKT_F_TCP_OPTS);
+	CHECK_EQ(pkt.payload_len, 0);
+	CHECK_EQ(pkt.tcp_flags, CW_TCP_SYN);
 	f[o + 1] = 1;
-	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_BAD_L4);
+	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_TCP);
+	CHECK(pkt.flags & CW_PKT_F_TCP_OPTS);
 	f[o + 1] = 25; /* one past the 24 option bytes */
-	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_BAD_L4);
+	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_TCP);
+	CHECK(pkt.flags & CW_PKT_F_TCP_OPTS);
 	f[o + 1] = 24; /* exactly the option area */
 	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_TCP);
+	CHECK(!(pkt.flags & CW_PKT_F_TCP_OPTS));
 	/*
 	 * The option area ends ... 04 02 (SACK permitted) 00 (EOL) 00 (pad).
 	 * A kind in the padding after EOL is not looked at; the same kind as
@@ -597,11 +607,14 @@ test_tcp_options(void)
 	CHECK_EQ(f[len - 2], 0);
 	f[len - 1] = 8;
 	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_TCP);
+	CHECK(!(pkt.flags & CW_PKT_F_TCP_OPTS));
 	f[len - 2] = 1;
-	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_BAD_L4);
+	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_TCP);
+	CHECK(pkt.flags & CW_PKT_F_TCP_OPTS);
 	/* EOL first: the rest is padding and not inspected. */
 	f[o] = 0;
 	CHECK_RES(dec_exact(lt, f, len, &pkt), CW_DEC_TCP);
+	CHECK(!(pkt.flags & CW_PKT_F_TCP_OPTS));
 	free(f);
 }
 

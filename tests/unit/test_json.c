@@ -199,6 +199,52 @@ test_flow(void)
 	CHECK(cp_json_chain(&b, &c, ev.ts_ns) == -ENOSPC);
 }
 
+/*
+ * Every anomaly bit, and every flag bit the object reports as a string (not
+ * CH, SH and CERT, which the fields show, nor CHAIN_NEW, internal), comes
+ * out under a name of its own: none is dropped from the record unnamed.
+ */
+static void
+test_bit_names(void)
+{
+	static const uint32_t evf_internal = CW_EVF_CH | CW_EVF_SH | CW_EVF_CERT | CW_EVF_CHAIN_NEW;
+	static struct cw_flow_event ev;
+	static struct cp_verdict v;
+	char seen[32][48];
+	struct cp_jbuf b;
+
+	v.result = CP_UNKNOWN;
+	ev.ipver = 4;
+	for (int kind = 0; kind < 2; kind++) {
+		uint32_t all = kind ? CW_EVA__ALL : (CW_EVF_PREAMBLE * 2 - 1) & ~evf_internal;
+		const char *key = kind ? "\"anomalies\":[\"" : "\"flags\":[\"";
+
+		memset(seen, 0, sizeof(seen));
+		for (unsigned int bit = 0; bit < 32; bit++) {
+			const char *p, *e;
+
+			if (!(all & (1u << bit)))
+				continue;
+			ev.flags = kind ? 0 : 1u << bit;
+			ev.anomalies = kind ? 1u << bit : 0;
+			cp_jbuf_init(&b, mem, sizeof(mem));
+			CHECK(cp_json_flow(&b, &ev, &v) == 0);
+			p = memmem(mem, b.len, key, strlen(key));
+			CHECK(p != NULL);
+			if (p == NULL)
+				continue;
+			p += strlen(key);
+			e = memchr(p, '"', (size_t)(mem + b.len - p));
+			CHECK(e != NULL && e > p && (size_t)(e - p) < sizeof(seen[0]));
+			if (e == NULL || e <= p || (size_t)(e - p) >= sizeof(seen[0]))
+				continue;
+			memcpy(seen[bit], p, (size_t)(e - p));
+			for (unsigned int o = 0; o < bit; o++)
+				CHECK(strcmp(seen[o], seen[bit]) != 0);
+		}
+	}
+}
+
 /* The stated bound holds for the largest possible objects. */
 static void
 test_worst_case(void)
@@ -237,6 +283,7 @@ main(void)
 	test_time();
 	test_version();
 	test_flow();
+	test_bit_names();
 	test_worst_case();
 	if (failures) {
 		fprintf(stderr, "test_json: %d failures\n", failures);

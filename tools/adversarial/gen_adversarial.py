@@ -332,16 +332,16 @@ class Conn:
         self.emit(1, 0x12, self.isn[1], self.seqno(0, 0), opts=mss)
         self.emit(0, 0x10, self.seqno(0, 0), self.seqno(1, 0))
 
-    def seg(self, d, off, data, flags=0x18, urg=0):
+    def seg(self, d, off, data, flags=0x18, urg=0, opts=b''):
         """One segment of direction d carrying data at stream offset off."""
-        self.emit(d, flags, self.seqno(d, off), self.ackno(d), data, urg)
+        self.emit(d, flags, self.seqno(d, off), self.ackno(d), data, urg, opts)
         self.sent[d] = max(self.sent[d], off + len(data))
 
-    def send(self, d, data, mss=1448):
+    def send(self, d, data, mss=1448, opts=b''):
         """data appended to direction d in order, cut at mss."""
         base = self.sent[d]
         for i in range(0, len(data), mss):
-            self.seg(d, base + i, data[i:i + mss])
+            self.seg(d, base + i, data[i:i + mss], opts=opts)
         self.ack(1 - d)
 
     def ack(self, d):
@@ -804,6 +804,20 @@ def case_urg(flow):
     return p.data()
 
 
+def case_tcp_opts(flow):
+    p = Pcap()
+    c = Conn(p, flow)
+    c.handshake()
+    # Options a receiver stops reading at but whose segment it keeps (Linux tcp_parse_options,
+    # BSD tcp_dooptions): a timestamp of length 1 on the ClientHello, a SACK block running past
+    # the option area on every segment of the server flight.
+    c.send(0, flow.flights[0][1], opts=b'\x08\x01\x01\x01')
+    for d, data in flow.flights[1:]:
+        c.send(d, data, opts=b'\x05\x28\x00\x00' if d == 1 else b'')
+    c.fin()
+    return p.data()
+
+
 def case_sni_nul(flow):
     p = Pcap()
     c = Conn(p, flow)
@@ -905,6 +919,7 @@ CASES = [
     ('early_data_0rtt', 'early', case_early_data,
      'lines=1 %s flags&0x601=0x601 anomalies=ref end=ref' % HELLO),
     ('urgent_pointer', 't12', case_urg, 'lines=1 %s anomalies=0x2000 end=done' % FP12),
+    ('tcp_options_malformed', 't12', case_tcp_opts, 'lines=1 %s anomalies=0x20000 end=done' % FP12),
     ('sni_embedded_nul', 't12', case_sni_nul,
      'lines=1 sni=social?example.test %s anomalies=0x0 end=done' % FP12[len('sni=ref '):]),
     ('seq_wraparound', 't12', case_seq_wrap, 'lines=1 %s anomalies=0x0 end=done' % FP12),
