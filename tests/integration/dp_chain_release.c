@@ -156,11 +156,7 @@ main(int argc, char **argv)
 	if (dp_testenv_init(&env, argv[0], "dpchainrel", 4096, 4096, 1u << 22) < 0)
 		return 1;
 	mp = env.mp;
-	conf.flows = 4096;
-	conf.sessions = 256;
-	conf.reasm_kib = 32;
-	conf.idle_s = 3600;
-	conf.hs_s = 3600;
+	dp_testenv_conf(&conf, 4096, 256, 32);
 
 	/* 1: everything new, so nothing released early; the target is the first chain sent. */
 	CHECK(pass(ct, shm, mp, &conf, target, 1, 0, &p1) == 0);

@@ -272,10 +272,7 @@ main(int argc, char **argv)
 	if (dp_testenv_init(&env, argv[0], "dpdonecache", 1024, 1024, 1u << 20) < 0)
 		return 1;
 	mp = env.mp;
-	conf.sessions = 64;
-	conf.reasm_kib = 4;
-	conf.idle_s = 3600;
-	conf.hs_s = 3600;
+	dp_testenv_conf(&conf, 0, 64, 4); /* each test sets its flow count */
 
 	test_hits(&conf, &env);
 	test_restart(&conf, &env);

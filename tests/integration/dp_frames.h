@@ -152,6 +152,17 @@ dp_testenv_init(struct dp_testenv *e, char *argv0, const char *test, uint32_t ch
 	return 0;
 }
 
+/* A test worker's tables: flows, sessions and reassembly KiB as given; timers that never fire. */
+static inline void
+dp_testenv_conf(struct dp_conf *conf, uint32_t flows, uint32_t sessions, uint32_t reasm_kib)
+{
+	conf->flows = flows;
+	conf->sessions = sessions;
+	conf->reasm_kib = reasm_kib;
+	conf->idle_s = 3600;
+	conf->hs_s = 3600;
+}
+
 /*
  * A worker of conf in e (exits on failure): its lcore's counters, Ethernet frames, and the TSC
  * clock, which stamps every packet with w->now_ns (set here to 1000 s; the test may move it).

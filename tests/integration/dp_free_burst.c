@@ -149,11 +149,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "dp_free_burst: second mbuf pool failed\n");
 		return 1;
 	}
-	conf.flows = 256;
-	conf.sessions = 64;
-	conf.reasm_kib = 4;
-	conf.idle_s = 3600;
-	conf.hs_s = 3600;
+	dp_testenv_conf(&conf, 256, 64, 4);
 	w = dp_testenv_worker(&env, &conf);
 
 	bursts(w, DP_WORK_HANDSHAKE);
