@@ -326,6 +326,9 @@ static const struct flag_name eva_names[] = {
 	{CW_EVA_TOO_MANY_EXT, "too_many_extensions"},
 	{CW_EVA_BAD_RST, "rst_out_of_window"},
 	{CW_EVA_TCP_OPTS, "tcp_options_malformed"},
+	{CW_EVA_BAD_CSUM, "bad_checksum"},
+	{CW_EVA_NO_ACK, "tcp_no_ack"},
+	{CW_EVA_TCP_SIG, "tcp_signature_option"},
 };
 
 static const char *const end_names[CW_END__MAX] = {

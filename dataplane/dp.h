@@ -68,6 +68,7 @@ struct dp_conf {
 	uint32_t stats_s;       /* --stats-interval: one rate line every this many seconds, 0 = none */
 	int rx_only;            /* --rx-only: workers free what they receive (baseline) */
 	int events_discard;     /* --events-discard: a built-in consumer drains the event rings */
+	int checksums;          /* --checksums: 1 verify, 0 off, -1 unset (verify on live ports) */
 };
 
 /*
@@ -110,6 +111,7 @@ enum dp_cnt {
 	DP_C_BLOB_OUT,
 	DP_C_BLOB_DROP,                      /* blob ring full or blob larger than the ring */
 	DP_C_BLOB_RELEASED,                  /* chain known when its bytes were released, new at the end */
+	DP_C_CSUM_BAD,                       /* segment of a followed flow with a wrong checksum: dropped */
 	DP_C_DISPATCH_OUT,
 	DP_C_DISPATCH_DROP,                  /* worker ring full (live input) */
 	DP_C_DISPATCH_WAIT,                  /* worker ring full, dispatcher waited (--pcap) */

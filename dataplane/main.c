@@ -94,6 +94,7 @@ static const struct dp_conf dp_defaults = {
 	.rxd = 1024,
 	.mbufs = 0,
 	.eof_quiet_ms = 2000,
+	.checksums = -1,
 };
 
 static void
@@ -171,6 +172,14 @@ usage(FILE *f, const char *prog)
 		"                       CPUs with AVX2, else baseline), baseline (the library's\n"
 		"                       SSE2 build) or wide (its AVX-512/AVX2 dispatcher; needs\n"
 		"                       AVX2); the ids are the same\n"
+		"  --checksums M        verify|off: drop a followed flow's segments whose IPv4 or\n"
+		"                       TCP checksum is wrong, as the receiver does (csum_bad,\n"
+		"                       anomaly bad_checksum), so an on-path sender cannot show\n"
+		"                       the monitor bytes the endpoint never takes (default: verify\n"
+		"                       on a NIC and on AF_XDP; off with --pcap, --replay and\n"
+		"                       vdevs that carry captures or software links: net_pcap,\n"
+		"                       net_memif, net_ring, ... A capture taken on an endpoint\n"
+		"                       carries the checksums it left to its NIC)\n"
 		"  --idle-timeout S     flow idle timeout in seconds (default %u)\n"
 		"  --hs-timeout S       handshake timeout in seconds (default %u)\n"
 		"\n"
@@ -240,7 +249,7 @@ enum {
 	OPT_INSTANCE, OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION, OPT_IFACE,
 	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ, OPT_DURATION, OPT_RX_ONLY, OPT_STATS_INTERVAL,
 	OPT_EVENTS_DISCARD, OPT_REPLAY, OPT_REPLAY_LOOPS, OPT_REPLAY_COPY, OPT_CHAIN_KEY,
-	OPT_XXH3,
+	OPT_XXH3, OPT_CHECKSUMS,
 };
 
 static const struct option dp_longopts[] = {
@@ -263,6 +272,7 @@ static const struct option dp_longopts[] = {
 	{"chains", required_argument, NULL, OPT_CHAINS},
 	{"chain-key", required_argument, NULL, OPT_CHAIN_KEY},
 	{"xxh3", required_argument, NULL, OPT_XXH3},
+	{"checksums", required_argument, NULL, OPT_CHECKSUMS},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
 	{"hs-timeout", required_argument, NULL, OPT_HS},
 	{"instance", required_argument, NULL, OPT_INSTANCE},
@@ -413,6 +423,14 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 		case OPT_EVENTS_DISCARD:
 			conf->events_discard = 1;
 			break;
+		case OPT_CHECKSUMS:
+			if (strcmp(optarg, "verify") == 0)
+				conf->checksums = 1;
+			else if (strcmp(optarg, "off") == 0)
+				conf->checksums = 0;
+			else
+				die_usage(prog, "--checksums: expected verify or off, got '%s'", optarg);
+			break;
 		case OPT_REPLAY:
 			conf->replay = optarg;
 			break;
@@ -443,6 +461,9 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 		die_usage(prog, "--mode single runs exactly one worker%s", "");
 	if ((loops_given || conf->replay_copy) && conf->replay == NULL)
 		die_usage(prog, "--replay-loops and --replay-copy go with --replay%s", "");
+	/* Captures are often taken on an endpoint, where checksum offload leaves them unset. */
+	if (conf->checksums < 0 && (conf->pcap != NULL || conf->replay != NULL))
+		conf->checksums = 0;
 	if (conf->replay != NULL) {
 		if (conf->pcap != NULL || dp_live.iface != NULL)
 			die_usage(prog, "--replay excludes --pcap and --iface%s", "");
@@ -1088,6 +1109,8 @@ dp_setup(struct dp_conf *conf, const char **why)
 		*why = "no such port (--port)";
 		return rc;
 	}
+	if (conf->checksums < 0)
+		conf->checksums = caps.wire;
 	rc = resolve_mode(conf, &caps, nlc, why);
 	if (rc < 0)
 		return rc;
@@ -1159,6 +1182,7 @@ tables:
 		w->st = &dp_lcore_stats[w->lcore];
 		w->port = conf->port_id;
 		w->linktype = conf->linktype;
+		w->checksums = conf->checksums;
 		w->queue = conf->mode == DP_MODE_RSS ? (uint16_t)i : 0;
 		w->clk = conf->pcap != NULL ? &dp_clock_capture : &dp_clock_tsc;
 		w->work = &dp_work[conf->rx_only ? DP_WORK_RX_ONLY : DP_WORK_HANDSHAKE];
@@ -1510,9 +1534,10 @@ main(int argc, char **argv)
 			 dp_live.iface != NULL ? dp_live.iface : "");
 	if (!conf.quiet)
 		printf("chainwatch-dp: %s, mode %s, %u worker%s, work %s, clock %s, shm %s%s, "
-		       "chain key %s, xxh3 %s\n", input, dp_modes[conf.mode].name, conf.workers,
-		       conf.workers == 1 ? "" : "s", dp_run.w[0]->work->name, dp_run.w[0]->clk->name,
-		       CW_SHM_PREFIX, conf.instance, key_id, cw_chain_xxh3_name());
+		       "chain key %s, xxh3 %s, checksums %s\n", input, dp_modes[conf.mode].name,
+		       conf.workers, conf.workers == 1 ? "" : "s", dp_run.w[0]->work->name,
+		       dp_run.w[0]->clk->name, CW_SHM_PREFIX, conf.instance, key_id,
+		       cw_chain_xxh3_name(), conf.checksums ? "verify" : "off");
 	fflush(stdout);
 	cw_shm_set_state(&dp_shm, CW_SHM_RUNNING);
 	if (conf.events_discard) {

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <rte_bus.h>
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
 
@@ -29,6 +31,7 @@ int
 dp_port_caps(uint16_t port, struct dp_port_caps *caps)
 {
 	struct rte_eth_dev_info info;
+	const struct rte_bus *bus;
 	int rc;
 
 	if (!rte_eth_dev_is_valid_port(port))
@@ -43,6 +46,9 @@ dp_port_caps(uint16_t port, struct dp_port_caps *caps)
 		       (strcmp(info.driver_name, DP_AF_XDP_DRIVER) == 0 ||
 			strcmp(info.driver_name, DP_PCAP_DRIVER) == 0) &&
 		       info.max_rx_queues > 1;
+	bus = info.device != NULL ? rte_dev_bus(info.device) : NULL;
+	caps->wire = (bus != NULL && strcmp(rte_bus_name(bus), "vdev") != 0) ||
+		     (info.driver_name != NULL && strcmp(info.driver_name, DP_AF_XDP_DRIVER) == 0);
 	caps->driver = info.driver_name;
 	return 0;
 }
@@ -79,6 +85,9 @@ dp_port_init(uint16_t port, uint16_t nrxq, int rss, uint16_t rxd, struct rte_mem
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
 	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+	/* Checksums the NIC checks for free: worker.c takes its verdict from the mbuf flags. */
+	conf.rxmode.offloads |= info.rx_offload_capa &
+				(RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM);
 	/* A passive sensor sends nothing, but some drivers refuse zero TX queues. */
 	ntxq = info.max_tx_queues > 0 ? 1 : 0;
 	rc = rte_eth_dev_configure(port, nrxq, ntxq, &conf);

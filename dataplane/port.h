@@ -14,6 +14,9 @@ struct dp_port_caps {
 	int spread;     /* the queues are fed separately outside DPDK (net_af_xdp: the kernel
 			 * driver's RSS feeds one socket per queue; net_pcap: one capture file or
 			 * interface per queue); RSS mode may poll them, one worker each */
+	int wire;       /* frames come off a wire: a NIC (any bus but vdev) or net_af_xdp on a
+			 * kernel interface, not a capture or a software link (net_pcap, net_memif,
+			 * net_ring, ...): --checksums defaults to verify */
 	const char *driver;
 };
 

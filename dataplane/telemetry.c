@@ -63,6 +63,7 @@ static const char *const dp_cnt_names[DP_C__MAX] = {
 	[DP_C_BLOB_OUT] = "blobs_out",
 	[DP_C_BLOB_DROP] = "blobs_dropped",
 	[DP_C_BLOB_RELEASED] = "blobs_released",
+	[DP_C_CSUM_BAD] = "csum_bad",
 	[DP_C_DISPATCH_OUT] = "dispatch_out",
 	[DP_C_DISPATCH_DROP] = "dispatch_dropped",
 	[DP_C_DISPATCH_WAIT] = "dispatch_waits",

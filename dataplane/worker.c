@@ -354,6 +354,20 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 			return;
 		}
 	}
+	/*
+	 * A segment its receiver would drop (wrong checksum) must not reach the
+	 * session: an on-path sender could otherwise show the monitor bytes
+	 * (a genuine certificate chain, an in-window RST) that the endpoint never
+	 * takes. Only followed flows pay for the check, never finished ones, and
+	 * none when the NIC gave its verdict (burst_decode()).
+	 */
+	if (w->checksums && !(pkt->flags & CW_PKT_F_CSUM_GOOD) &&
+	    ((pkt->flags & CW_PKT_F_CSUM_BAD) || !cw_pkt_csum_ok(pkt))) {
+		c[DP_C_CSUM_BAD]++;
+		if (f->sess != NULL)
+			cw_session_note(&f->sess->s, CW_EVA_BAD_CSUM);
+		return;
+	}
 	if (f->sess == NULL) {
 		struct dp_sess *ds;
 
@@ -397,6 +411,26 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 		return;
 	}
 	dp_flow_end(w, f, rc == CW_SESS_DONE ? CW_END_DONE : cw_session_abandon_reason(s));
+}
+
+/*
+ * The NIC's verdict on a segment's checksums from the mbuf's RX flags
+ * (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM and _TCP_CKSUM, requested in port.c where
+ * the port has them): CW_PKT_F_CSUM_GOOD, CW_PKT_F_CSUM_BAD, or 0 when it
+ * gave none (vdevs, AF_XDP) and software checks. "NONE" means the data was
+ * verified though the field was not: as good.
+ */
+static inline uint32_t
+nic_csum(uint64_t ol, int ipver)
+{
+	uint64_t ip = ol & RTE_MBUF_F_RX_IP_CKSUM_MASK, l4 = ol & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+
+	if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		return CW_PKT_F_CSUM_BAD;
+	if ((ipver == 6 || ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE) &&
+	    (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE))
+		return CW_PKT_F_CSUM_GOOD;
+	return 0;
 }
 
 /* Frame bytes of m: in place, or copied to scratch when segmented. NULL: too long, counted. */
@@ -463,6 +497,8 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 			c[DP_C_DEC + (res < CW_DEC__MAX ? res : CW_DEC_BAD_L3)]++;
 			continue;
 		}
+		if (m->ol_flags & (RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK))
+			b->pkt[k].flags |= nic_csum(m->ol_flags, b->pkt[k].ipver);
 		dp_flow_key_make(&b->key[k], &b->pkt[k]);
 		b->kp[k] = &b->key[k];
 		b->tag[k] = dp_flow_tag(&w->ft, &b->key[k], &b->bkt[k], &b->sig[k]);

@@ -53,7 +53,8 @@ struct scan {
 	uint32_t reasm_cap;
 	int verbose;
 	int all;
-	uint64_t pkts, tcp, tls_flows, table_full;
+	int checksums;
+	uint64_t pkts, tcp, tls_flows, table_full, csum_bad;
 	uint64_t dec[CW_DEC__MAX];
 	uint64_t ends[CW_END__MAX];
 };
@@ -82,6 +83,10 @@ usage(FILE *f)
 		"  -k, --chain-key FILE make chain ids with this key, as chainwatch-dp --chain-key\n"
 		"                       does (the same file gives the same ids)\n"
 		"      --xxh3 IMPL      auto, baseline or wide: as chainwatch-dp --xxh3 (same ids)\n"
+		"      --checksums M    verify|off (default off): drop segments whose IPv4 or TCP\n"
+		"                       checksum is wrong, as the receiver does (anomaly\n"
+		"                       bad_checksum, counter csum_bad). Off by default: captures\n"
+		"                       taken on an endpoint carry checksums left to the NIC\n"
 		"  -h, --help           show this help\n"
 		"      --version        print the version\n"
 		"\n"
@@ -269,6 +274,13 @@ scan_packet(struct scan *sc, int lt, const struct pcap_pkthdr *h, const uint8_t 
 		if ((pkt.tcp_flags & (CW_TCP_SYN | CW_TCP_ACK)) != CW_TCP_SYN)
 			return 0;
 	}
+	/* As chainwatch-dp --checksums verify: the receiver never takes such a segment. */
+	if (sc->checksums && !cw_pkt_csum_ok(&pkt)) {
+		sc->csum_bad++;
+		if (f->x)
+			cw_session_note(&f->x->s, CW_EVA_BAD_CSUM);
+		return 0;
+	}
 	if (!f->x && flow_start(sc, f) < 0)
 		return -ENOMEM;
 	ts = (uint64_t)h->ts.tv_sec * 1000000000u + (uint64_t)h->ts.tv_usec * 1000u;
@@ -362,6 +374,7 @@ main(int argc, char **argv)
 		{"reasm-kib", required_argument, NULL, 'r'},
 		{"chain-key", required_argument, NULL, 'k'},
 		{"xxh3", required_argument, NULL, 'X'},
+		{"checksums", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},     {"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
@@ -407,6 +420,14 @@ main(int argc, char **argv)
 				return 1;
 			}
 			break;
+		case 'C':
+			if (strcmp(optarg, "verify") == 0 || strcmp(optarg, "off") == 0) {
+				sc.checksums = optarg[0] == 'v';
+				break;
+			}
+			fprintf(stderr, "chainwatch-scan: --checksums: expected verify or off, got '%s'\n",
+				optarg);
+			return 1;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -437,6 +458,8 @@ main(int argc, char **argv)
 	fprintf(stderr, "packets=%" PRIu64 " tcp=%" PRIu64 " tls_flows=%" PRIu64
 			" table_full=%" PRIu64,
 		sc.pkts, sc.tcp, sc.tls_flows, sc.table_full);
+	if (sc.checksums)
+		fprintf(stderr, " csum_bad=%" PRIu64, sc.csum_bad);
 	for (int i = 1; i < CW_DEC__MAX; i++)
 		if (sc.dec[i])
 			fprintf(stderr, " dec_%s=%" PRIu64, cw_dec_res_name(i), sc.dec[i]);

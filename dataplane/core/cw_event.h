@@ -56,7 +56,10 @@
 #define CW_EVA_TOO_MANY_EXT 0x00008000 /* more extensions than the parser keeps */
 #define CW_EVA_BAD_RST 0x00010000      /* RST/FIN outside the sender's sequence space: ignored */
 #define CW_EVA_TCP_OPTS 0x00020000     /* malformed TCP options, ignored as receivers do */
-#define CW_EVA__ALL 0x0003ffffu        /* every CW_EVA_* bit */
+#define CW_EVA_BAD_CSUM 0x00040000     /* a segment with a wrong IP or TCP checksum, dropped */
+#define CW_EVA_NO_ACK 0x00080000       /* a segment with none of ACK, RST, SYN: dropped, as receivers do */
+#define CW_EVA_TCP_SIG 0x00100000      /* TCP-MD5/AO option: receivers without a key may drop it */
+#define CW_EVA__ALL 0x001fffffu        /* every CW_EVA_* bit */
 
 /* Why the dataplane stopped following the flow. */
 enum cw_end_reason {

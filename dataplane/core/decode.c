@@ -18,6 +18,8 @@
 #define CW_IPPROTO_HOPOPTS 0
 #define CW_IPPROTO_TCP 6
 #define CW_IPPROTO_ROUTING 43
+#define CW_TCPOPT_MD5 19 /* RFC 2385 */
+#define CW_TCPOPT_AO 29  /* RFC 5925 */
 #define CW_IPPROTO_FRAGMENT 44
 #define CW_IPPROTO_ESP 50
 #define CW_IPPROTO_AH 51
@@ -37,9 +39,11 @@
  *   kind 1 (NOP)       1 byte
  *   any other kind     kind(1) length(1) value(length - 2), length >= 2
  * Accepts any kind; rejects a length below 2 or one running past the list.
+ * With sig (TCP), sets *sig when a TCP-MD5 (RFC 2385) or TCP-AO (RFC 5925)
+ * option is seen before the list ends or turns bad.
  */
 static int
-walk_options(struct cw_cur opts)
+walk_options(struct cw_cur opts, int *sig)
 {
 	uint8_t kind, olen;
 
@@ -49,6 +53,8 @@ walk_options(struct cw_cur opts)
 			return CW_OK;
 		if (kind == 1)
 			continue;
+		if (sig != NULL && (kind == CW_TCPOPT_MD5 || kind == CW_TCPOPT_AO))
+			*sig = 1;
 		if (cw_u8(&opts, &olen) != CW_OK || olen < 2)
 			return CW_BAD;
 		if (cw_skip(&opts, (size_t)olen - 2) != CW_OK)
@@ -79,6 +85,7 @@ decode_tcp(struct cw_cur *c, struct cw_pkt *pkt)
 	const uint8_t *h;
 	uint8_t flags;
 	size_t hlen;
+	int sig = 0;
 
 	if (cw_view(c, 20, &h) != CW_OK)
 		return CW_DEC_TRUNC_L4;
@@ -95,8 +102,11 @@ decode_tcp(struct cw_cur *c, struct cw_pkt *pkt)
 		return CW_DEC_BAD_L4;
 	if (cw_sub(c, hlen - 20, &opts) != CW_OK)
 		return CW_DEC_TRUNC_L4;
-	if (walk_options(opts) != CW_OK)
+	if (walk_options(opts, &sig) != CW_OK)
 		pkt->flags |= CW_PKT_F_TCP_OPTS;
+	if (sig)
+		pkt->flags |= CW_PKT_F_TCP_SIG;
+	pkt->l4_hlen = (uint8_t)hlen;
 
 	pkt->tcp_flags = flags;
 	if (flags & CW_TCP_URG)
@@ -169,7 +179,7 @@ decode_ipv4(struct cw_cur *c, struct cw_pkt *pkt)
 		return CW_DEC_TRUNC_L3;
 	if (hlen > 20)
 		pkt->flags |= CW_PKT_F_IP_OPTIONS;
-	if (walk_options(opts) != CW_OK)
+	if (walk_options(opts, NULL) != CW_OK)
 		return CW_DEC_BAD_L3;
 	/* c now holds the rest of the frame after the header. */
 	if ((size_t)tot - hlen > cw_left(c))
@@ -179,6 +189,7 @@ decode_ipv4(struct cw_cur *c, struct cw_pkt *pkt)
 	(void)cw_sub(c, (size_t)tot - hlen, &body);
 
 	pkt->ipver = 4;
+	pkt->l3_hlen = (uint8_t)hlen;
 	addr4(pkt->saddr, sa);
 	addr4(pkt->daddr, da);
 
@@ -273,6 +284,14 @@ decode_ipv6(struct cw_cur *c, struct cw_pkt *pkt)
 				len = ((size_t)elen + 2) * 4;
 			else
 				len = ((size_t)elen + 1) * 8;
+			/* Routing header (RFC 8200 4.4): routing_type(1) segments_left(1) ... */
+			if (nh == CW_IPPROTO_ROUTING) {
+				struct cw_cur rh = body;
+				const uint8_t *t;
+
+				if (cw_view(&rh, 2, &t) == CW_OK && t[1] != 0)
+					pkt->flags |= CW_PKT_F_IP6_RH;
+			}
 			if (cw_skip(&body, len - 2) != CW_OK)
 				return CW_DEC_BAD_L3;
 		}
@@ -445,6 +464,7 @@ decode_eth_ipv4_tcp(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt)
 	if (dlen > cw_left(&c))
 		return -1;
 	fast_ip(pkt, 4, h + 26, h + 30, 4, h[22], dlen < cw_left(&c));
+	pkt->l3_hlen = 20;
 	(void)cw_sub(&c, dlen, &body);
 	return decode_tcp(&body, pkt);
 }
@@ -513,6 +533,108 @@ cw_decode(enum cw_linktype lt, const uint8_t *frame, uint32_t len, struct cw_pkt
 	/* A link type we do not know cannot be shown to carry IP. */
 	memset(pkt, 0, sizeof(*pkt));
 	return CW_DEC_NOT_IP;
+}
+
+/*
+ * RFC 1071 sum of n bytes in host order, as 32-bit words added into 64-bit
+ * lanes, which cannot overflow for any frame (SSE2: 32 bytes per step, four
+ * lanes). The ones' complement sum does not depend on byte order, so the
+ * folded result is compared with 0xffff as is (RFC 1071 2(B)). n is even
+ * except for the last piece of a sum.
+ */
+static inline __attribute__((always_inline)) uint64_t
+csum_add(uint64_t acc, const uint8_t *p, size_t n)
+{
+	uint64_t w;
+	uint32_t v;
+	uint16_t h;
+	uint8_t last[2] = {0, 0};
+
+#if defined(__SSE2__)
+	if (n >= 32) {
+		const __m128i z = _mm_setzero_si128();
+		__m128i a0 = z, a1 = z, a2 = z, a3 = z;
+		uint64_t t[2];
+
+		for (; n >= 32; n -= 32, p += 32) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+			__m128i y = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+
+			a0 = _mm_add_epi64(a0, _mm_unpacklo_epi32(x, z));
+			a1 = _mm_add_epi64(a1, _mm_unpackhi_epi32(x, z));
+			a2 = _mm_add_epi64(a2, _mm_unpacklo_epi32(y, z));
+			a3 = _mm_add_epi64(a3, _mm_unpackhi_epi32(y, z));
+		}
+		a0 = _mm_add_epi64(_mm_add_epi64(a0, a1), _mm_add_epi64(a2, a3));
+		_mm_storeu_si128((__m128i *)(void *)t, a0);
+		acc += t[0] + t[1];
+	}
+#endif
+	for (; n >= 8; n -= 8, p += 8) {
+		memcpy(&w, p, 8);
+		acc += (w & 0xffffffffu) + (w >> 32);
+	}
+	if (n >= 4) {
+		memcpy(&v, p, 4);
+		acc += v;
+		p += 4;
+		n -= 4;
+	}
+	if (n >= 2) {
+		memcpy(&h, p, 2);
+		acc += h;
+		p += 2;
+		n -= 2;
+	}
+	if (n) {
+		last[0] = p[0];
+		memcpy(&h, last, 2);
+		acc += h;
+	}
+	return acc;
+}
+
+static uint16_t
+csum_fold(uint64_t acc)
+{
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint16_t)acc;
+}
+
+/* A 16-bit field as its two big-endian bytes read in host order: a term of csum_add()'s sum. */
+static inline uint64_t
+csum_be16(uint32_t x)
+{
+	const uint8_t b[2] = {(uint8_t)(x >> 8), (uint8_t)x};
+	uint16_t h;
+
+	memcpy(&h, b, 2);
+	return h;
+}
+
+int
+cw_pkt_csum_ok(const struct cw_pkt *pkt)
+{
+	/* The TCP segment: header, options and payload, contiguous before and at payload. */
+	const uint8_t *tcp = pkt->payload - pkt->l4_hlen;
+	size_t tcplen = (size_t)pkt->l4_hlen + pkt->payload_len;
+	uint64_t acc;
+
+	if (pkt->ipver == 4) {
+		if (csum_fold(csum_add(0, tcp - pkt->l3_hlen, pkt->l3_hlen)) != 0xffff)
+			return 0;
+		/* Pseudo-header (RFC 9293 3.1): source, destination, zero, protocol, TCP length. */
+		acc = csum_add(0, pkt->saddr, 4) + csum_add(0, pkt->daddr, 4);
+	} else {
+		if (pkt->flags & CW_PKT_F_IP6_RH)
+			return 1;
+		/* RFC 8200 8.1: source, destination, upper-layer length (32 bits), zero, next header. */
+		acc = csum_add(0, pkt->saddr, 16) + csum_add(0, pkt->daddr, 16) +
+		      csum_be16((uint32_t)(tcplen >> 16));
+	}
+	acc += csum_be16(CW_IPPROTO_TCP) + csum_be16((uint32_t)tcplen & 0xffff);
+	return csum_fold(csum_add(acc, tcp, tcplen)) == 0xffff;
 }
 
 const char *

@@ -51,6 +51,11 @@ enum cw_linktype {
 #define CW_PKT_F_URG 0x04        /* TCP urgent pointer in use */
 #define CW_PKT_F_L2_PAD 0x08     /* frame longer than the IP datagram (padding) */
 #define CW_PKT_F_TCP_OPTS 0x10   /* TCP options malformed: ignored, the segment kept (see decode_tcp) */
+#define CW_PKT_F_IP6_RH 0x20     /* IPv6 routing header with segments left: see cw_pkt_csum_ok() */
+#define CW_PKT_F_TCP_SIG 0x100   /* TCP-MD5 or TCP-AO option: a receiver without a key may drop it */
+/* Set by the caller, never by cw_decode(): the NIC's verdict on the checksums, when it gave one. */
+#define CW_PKT_F_CSUM_GOOD 0x40  /* IPv4 header (if any) and TCP checksums right */
+#define CW_PKT_F_CSUM_BAD 0x80   /* either wrong */
 
 /*
  * One decoded TCP segment. Addresses are stored in 16 bytes; IPv4 uses the
@@ -70,6 +75,8 @@ struct cw_pkt {
 	uint16_t win;
 	uint16_t urg_ptr;
 	uint32_t flags;     /* CW_PKT_F_* */
+	uint8_t l3_hlen;    /* IPv4 header bytes (20..60); 0 for IPv6 */
+	uint8_t l4_hlen;    /* TCP header bytes (20..60): the header lies just before payload */
 	const uint8_t *payload;
 	uint32_t payload_len;
 };
@@ -156,6 +163,18 @@ int cw_decode_eth(const uint8_t *frame, uint32_t len, struct cw_pkt *pkt);
 
 /* Raw IP: the version nibble picks IPv4 or IPv6. */
 int cw_decode_ip(const uint8_t *l3, uint32_t len, struct cw_pkt *pkt);
+
+/*
+ * The checksums a receiver checks before it takes a segment: the IPv4
+ * header's and the TCP checksum over the pseudo-header, header and payload
+ * (RFC 9293 3.1, RFC 8200 8.1). pkt must come from cw_decode() (CW_DEC_TCP)
+ * with its frame still valid: the bytes read are the ones the decoder proved
+ * present. Returns 1 when both are right, 0 when either is wrong. A segment
+ * behind an IPv6 routing header with segments left (CW_PKT_F_IP6_RH) counts
+ * as right: its pseudo-header names the final destination, which only the
+ * routing header knows.
+ */
+int cw_pkt_csum_ok(const struct cw_pkt *pkt);
 
 /* Short name of a result, for counters and logs ("fragment", "trunc_l3", ...). */
 const char *cw_dec_res_name(int res);

@@ -887,6 +887,15 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 		s->ev.ts_ns = ts_ns;
 	side = side_of(s, pkt);
 	ev = &s->ev;
+	/*
+	 * RFC 9293 3.10.7.4, the fifth check: a receiver drops a segment with
+	 * none of ACK, RST and SYN, so its bytes must not stand in for the real
+	 * ones (the first arrival is kept).
+	 */
+	if (!(pkt->tcp_flags & (CW_TCP_ACK | CW_TCP_RST | CW_TCP_SYN))) {
+		ev->anomalies |= CW_EVA_NO_ACK;
+		return CW_SESS_MORE;
+	}
 	s->ttl[side] = pkt->ttl;
 
 	if (pkt->flags & (CW_PKT_F_IP_OPTIONS | CW_PKT_F_IP6_EXT))
@@ -895,6 +904,8 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 		ev->anomalies |= CW_EVA_URG;
 	if (pkt->flags & CW_PKT_F_TCP_OPTS)
 		ev->anomalies |= CW_EVA_TCP_OPTS;
+	if (pkt->flags & CW_PKT_F_TCP_SIG)
+		ev->anomalies |= CW_EVA_TCP_SIG;
 
 	if (pkt->tcp_flags & CW_TCP_SYN) {
 		set_client(s, (pkt->tcp_flags & CW_TCP_ACK) ? !side : side, pkt, side);

@@ -207,6 +207,16 @@ void cw_session_init(struct cw_session *s, uint8_t *buf0, uint8_t *buf1, uint32_
 /* Prepare a session whose buffers come from ops, on demand (see struct cw_buf_ops). */
 void cw_session_init_bufs(struct cw_session *s, const struct cw_buf_ops *ops);
 
+/*
+ * A segment of this flow the caller drops unseen, for a reason a receiver
+ * drops it too (a wrong checksum: CW_EVA_BAD_CSUM): noted on the event.
+ */
+static inline void
+cw_session_note(struct cw_session *s, uint32_t anomaly)
+{
+	s->ev.anomalies |= anomaly;
+}
+
 /* Feed one decoded TCP segment of this flow, in capture order. */
 int cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns);
 

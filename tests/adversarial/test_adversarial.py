@@ -112,7 +112,7 @@ def check_expect(name, expect, lines, stats, stderr):
         failures.append(msg)
 
     for tok in expect.split():
-        if tok.startswith('xfail='):
+        if tok.startswith('xfail=') or tok.startswith('opt='):
             continue
         if tok.startswith('stderr~'):
             if tok[7:] not in stderr:
@@ -144,12 +144,12 @@ def check_expect(name, expect, lines, stats, stderr):
     return failures
 
 
-def run_scan(cap, bounded):
-    return subprocess.run([SCAN, '-a', cap], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def run_scan(cap, bounded, opts):
+    return subprocess.run([SCAN, '-a'] + opts + [cap], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=TIMEOUT, preexec_fn=limit_as if bounded else None)
 
 
-def run_dp(name, cap):
+def run_dp(name, cap, opts):
     """(rc, event lines, counters) of chainwatch-dp on one capture."""
     inst = 'cwadv%d%s' % (os.getpid(), re.sub('[^a-z0-9]', '', name)[:16])
     shm = '/dev/shm/chainwatch.' + inst
@@ -160,7 +160,7 @@ def run_dp(name, cap):
     try:
         r = subprocess.run([DP, '--no-huge', '-m', '512', '--no-pci', '--file-prefix', inst, '--',
                             '--pcap', cap, '--instance', inst, '--workers', '1', '--flows', '4096',
-                            '--sessions', '256', '--chains', '4096', '--blob-kib', '1024'],
+                            '--sessions', '256', '--chains', '4096', '--blob-kib', '1024'] + opts,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT)
         out, err = ev.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -200,8 +200,10 @@ def main():
         print('note: sanitizer build, address-space limit not applied')
     for name, capture, source, expect in rows:
         cap = os.path.join(DATA, capture)
+        # opt=--x=y: an option both tools take for this capture (the same name in each)
+        opts = [t[4:] for t in expect.split() if t.startswith('opt=')]
         try:
-            r = run_scan(cap, bounded)
+            r = run_scan(cap, bounded, opts)
         except subprocess.TimeoutExpired:
             fail('%s: chainwatch-scan did not finish within %d s' % (name, TIMEOUT))
             continue
@@ -225,7 +227,7 @@ def main():
 
         # The largest reassembly buffer the tool allows must stay inside the same bound.
         try:
-            r = subprocess.run([SCAN, '-a', '-r', '1024', cap], stdout=subprocess.DEVNULL,
+            r = subprocess.run([SCAN, '-a', '-r', '1024'] + opts + [cap], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, timeout=TIMEOUT,
                                preexec_fn=limit_as if bounded else None)
             if r.returncode != 0:
@@ -236,7 +238,7 @@ def main():
 
         if not DP:
             continue
-        rc, dp_lines, counters, log = run_dp(name, cap)
+        rc, dp_lines, counters, log = run_dp(name, cap, opts)
         if rc is None:
             fail('%s: chainwatch-dp or cw-evdump did not finish within %d s' % (name, TIMEOUT))
             continue
@@ -248,7 +250,8 @@ def main():
             fail('%s: chainwatch-dp and chainwatch-scan report different TLS flows:\n  scan %s\n  dp   %s'
                  % (name, identity(tls), identity(dp_lines)))
             continue
-        bad = [k for k in stats if k.startswith('dec_') and counters.get(k, '0') != stats[k]]
+        bad = [k for k in stats if (k.startswith('dec_') or k == 'csum_bad') and
+               counters.get(k, '0') != stats[k]]
         bad += [k for k in counters if k.startswith('dec_') and k != 'dec_tcp' and
                 counters[k] != stats.get(k, '0')]
         if bad:

@@ -89,6 +89,7 @@ run(struct dp_worker *w, struct rte_mempool *mp, const uint32_t *idx, uint32_t n
 
 static int eal_up;
 static uint32_t ring_slots = DP_EV_SLOTS_DEFAULT; /* --ring-slots */
+static int checksums; /* --checksums verify: as chainwatch-dp on a NIC without the offload, or AF_XDP */
 static void finish_eal(void);
 
 /*
@@ -218,6 +219,7 @@ curve(const char *list)
 		w->st = &dp_lcore_stats[rte_lcore_id()];
 		w->clk = &dp_clock_tsc;
 		w->linktype = CW_LINK_ETHERNET;
+		w->checksums = checksums;
 		curve_run(w, mp, nflows, nflows, 0, CW_TCP_SYN, &rng);
 		curve_run(w, mp, nflows, nflows, 0, CW_TCP_FIN | CW_TCP_ACK, &rng);
 		cyc1 = curve_run(w, mp, nflows, nflows, 0, CW_TCP_ACK, &rng);
@@ -260,7 +262,7 @@ main(int argc, char **argv)
 		       "--file-prefix", prefix, NULL};
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("usage: dp_bench [--huge] [--ring-slots N] [--xxh3 IMPL] CAPTURE.pcap(ng)\n"
+		printf("usage: dp_bench [--huge] [--ring-slots N] [--xxh3 IMPL] [--checksums M] CAPTURE.pcap(ng)\n"
 		       "       dp_bench [--huge] --curve N[,N...]\n"
 		       "  CAPTURE: chain-table hit/insert, every frame of the capture through the worker\n"
 		       "           (20 rounds: cycles per packet and per TLS flow, memory per flow in\n"
@@ -271,12 +273,14 @@ main(int argc, char **argv)
 		       "  --ring-slots N: events in the worker's ring, a power of 2 (default %u, as\n"
 		       "           chainwatch-dp's); the bench drains it after every burst, as a\n"
 		       "           consumer that keeps up does\n"
-		       "  --xxh3 IMPL: auto, baseline or wide, as chainwatch-dp --xxh3\n",
+		       "  --xxh3 IMPL: auto, baseline or wide, as chainwatch-dp --xxh3\n"
+		       "  --checksums M: off (default, as chainwatch-dp on vdevs and captures) or\n"
+		       "           verify (as on a NIC without checksum offload, or AF_XDP)\n",
 		       DP_EV_SLOTS_DEFAULT);
 		return 0;
 	}
 	while (argc > 1 && (strcmp(argv[1], "--huge") == 0 || strcmp(argv[1], "--ring-slots") == 0 ||
-			    strcmp(argv[1], "--xxh3") == 0)) {
+			    strcmp(argv[1], "--xxh3") == 0 || strcmp(argv[1], "--checksums") == 0)) {
 		int k = 1;
 
 		if (strcmp(argv[1], "--huge") == 0) {
@@ -287,6 +291,13 @@ main(int argc, char **argv)
 				fprintf(stderr, "dp_bench: --xxh3 wants auto, baseline or wide\n");
 				return 2;
 			}
+			k = 2;
+		} else if (strcmp(argv[1], "--checksums") == 0) {
+			if (argc < 3 || (strcmp(argv[2], "verify") != 0 && strcmp(argv[2], "off") != 0)) {
+				fprintf(stderr, "dp_bench: --checksums wants verify or off\n");
+				return 2;
+			}
+			checksums = argv[2][0] == 'v';
 			k = 2;
 		} else {
 			char *end;
@@ -385,6 +396,7 @@ main(int argc, char **argv)
 	w->st = &dp_lcore_stats[rte_lcore_id()];
 	w->clk = &dp_clock_tsc;
 	w->linktype = CW_LINK_ETHERNET;
+	w->checksums = checksums;
 	dp_run.tsc_hz = rte_get_tsc_hz();
 
 	for (i = 0; i < nframes; i++)
@@ -414,10 +426,13 @@ main(int argc, char **argv)
 		uint64_t hs = w->st->c[DP_C_HS_DONE] - c0[DP_C_HS_DONE];
 
 		printf("handshake path: %u frames x %u rounds, %.0f cycles (%.1f ns) per packet, "
-		       "%.0f cycles (%.2f us) per TLS flow (%" PRIu64 " flows, %" PRIu64 " complete)\n",
+		       "%.0f cycles (%.2f us) per TLS flow (%" PRIu64 " flows, %" PRIu64 " complete); "
+		       "checksums %s, %" PRIu64 " wrong\n",
 		       nframes, rounds, (double)cyc / ((double)nframes * rounds),
 		       ns(cyc) / ((double)nframes * rounds), (double)cyc / (double)tls,
-		       ns(cyc) / (double)tls / 1000.0, tls / rounds, hs / rounds);
+		       ns(cyc) / (double)tls / 1000.0, tls / rounds, hs / rounds,
+		       checksums ? "verified" : "not checked",
+		       w->st->c[DP_C_CSUM_BAD] - c0[DP_C_CSUM_BAD]);
 		/*
 		 * Memory per flow in handshake: the session and the reassembly buffers its
 		 * directions hold, averaged over every burst that ended with a flow in handshake,

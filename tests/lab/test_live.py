@@ -15,7 +15,8 @@ Checks:
      5-tuples judged, same result for every flow, and the same chain for every visible chain;
   c. visible chains: live `substituted` if and only if the labels say intercepted (P = R = 1.00);
   d. the XDP program's counters agree with the dataplane's: redirected == packets the port received
-     == rx_packets, no redirect failures, and the program saw every frame of the capture;
+     == rx_packets, no redirect failures, and the program saw every frame of the capture; the
+     dataplane verified checksums (the default on AF_XDP) and found none wrong;
   e. the lab's non-TLS noise (DNS, plain HTTP, ICMP) still worked, and nothing is left behind
      (namespaces, processes, shared memory, DPDK runtime directory, the XDP object).
 Exit 77 (skipped) without root, without the lab tools, or without --iface in this build.
@@ -360,6 +361,8 @@ def main():
         ok(c.get("xdp_redirected") == c.get("port_ipackets") == c.get("rx_packets") and c.get("port_imissed") == 0,
            "redirected by XDP == received by the port == dataplane rx_packets, nothing missed")
         ok(c.get("xdp_redirect_fail") == 0, "no redirect failures")
+        ok("checksums verify" in open(os.path.join(work, "dp.log")).read() and c.get("csum_bad", 0) == 0,
+           "checksums verified (the default on AF_XDP) and none wrong: span0 sends complete ones")
         ok(frames <= c.get("xdp_seen", 0) <= frames_after,
            "the program saw every frame captured while the dataplane ran (%d <= %d <= %d)" % (
                frames, c.get("xdp_seen", 0), frames_after))

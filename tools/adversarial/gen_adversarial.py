@@ -281,7 +281,7 @@ class Conn:
         self.usec %= 1000000
         return (self.sec, self.usec)
 
-    def frame(self, d, flags, seq, ack, payload, urg=0, opts=b''):
+    def frame(self, d, flags, seq, ack, payload, urg=0, opts=b'', csum_xor=0):
         src, dst = self.addr[d], self.addr[1 - d]
         sport, dport = self.port[d], self.port[1 - d]
         hl = 20 + len(opts)
@@ -292,7 +292,7 @@ class Conn:
             pseudo = src + dst + struct.pack('>IxxxB', seglen, 6)
         else:
             pseudo = src + dst + struct.pack('>BBH', 0, 6, seglen)
-        c = csum(pseudo + tcp + payload)
+        c = csum(pseudo + tcp + payload) ^ csum_xor
         tcp = tcp[:16] + struct.pack('>H', c) + tcp[18:]
         l4 = tcp + payload
         ttl = 64 if d == 0 else 57
@@ -317,8 +317,8 @@ class Conn:
             l2 += struct.pack('>HH', tpid, vid)
         return l2 + struct.pack('>H', etype) + l3
 
-    def emit(self, d, flags, seq, ack, payload=b'', urg=0, opts=b''):
-        self.p.add(self.tick(), self.frame(d, flags, seq, ack, payload, urg, opts))
+    def emit(self, d, flags, seq, ack, payload=b'', urg=0, opts=b'', csum_xor=0):
+        self.p.add(self.tick(), self.frame(d, flags, seq, ack, payload, urg, opts, csum_xor))
 
     def seqno(self, d, off):
         return (self.isn[d] + 1 + off) & 0xffffffff
@@ -818,6 +818,59 @@ def case_tcp_opts(flow):
     return p.data()
 
 
+def forged_server_flight(c, flow, flags, csum_xor=0):
+    """The server flight with, before each of its segments, a copy of it with every byte changed,
+    sent with these TCP flags and checksum change; then the rest of the flow."""
+    d, data = flow.flights[1]
+    assert d == 1
+    for i in range(0, len(data), 1448):
+        chunk = data[i:i + 1448]
+        c.emit(d, flags, c.seqno(d, i), c.ackno(d), bytes(b ^ 0x5a for b in chunk), csum_xor=csum_xor)
+        c.seg(d, i, chunk)
+    c.ack(0)
+    replay(c, flow, 2)
+    c.fin()
+
+
+def case_bad_csum(flow):
+    p = Pcap()
+    c = Conn(p, flow)
+    c.handshake()
+    replay(c, flow, 0, 1)
+    # Segments the client's TCP drops for their wrong checksum: a RST at the server's next
+    # sequence number, then forged copies of the server flight's segments. A monitor that took
+    # them would end the flow, or keep the forged bytes (first arrival wins).
+    c.emit(1, 0x14, c.seqno(1, 0), c.ackno(1), csum_xor=0x0101)
+    forged_server_flight(c, flow, 0x18, csum_xor=0x0101)
+    return p.data()
+
+
+def case_no_ack(flow):
+    p = Pcap()
+    c = Conn(p, flow)
+    c.handshake()
+    replay(c, flow, 0, 1)
+    # Forged copies with a right checksum but no ACK flag (PSH alone): every TCP receiver drops
+    # them (RFC 9293 3.10.7.4).
+    forged_server_flight(c, flow, 0x08)
+    return p.data()
+
+
+def case_tcp_md5(flow):
+    p = Pcap()
+    c = Conn(p, flow)
+    c.handshake()
+    replay(c, flow, 0, 1)
+    # The server flight carries a TCP-MD5 signature option (RFC 2385: kind 19, 18 bytes, padded
+    # with two NOPs), which an endpoint without a key for the connection may drop.
+    md5 = b'\x13\x12' + bytes(range(16)) + b'\x01\x01'
+    d, data = flow.flights[1]
+    c.send(d, data, opts=md5)
+    replay(c, flow, 2)
+    c.fin()
+    return p.data()
+
+
 def case_sni_nul(flow):
     p = Pcap()
     c = Conn(p, flow)
@@ -920,6 +973,10 @@ CASES = [
      'lines=1 %s flags&0x601=0x601 anomalies=ref end=ref' % HELLO),
     ('urgent_pointer', 't12', case_urg, 'lines=1 %s anomalies=0x2000 end=done' % FP12),
     ('tcp_options_malformed', 't12', case_tcp_opts, 'lines=1 %s anomalies=0x20000 end=done' % FP12),
+    ('bad_checksum_insertion', 't12', case_bad_csum,
+     'opt=--checksums=verify lines=1 %s anomalies=0x40000 end=done stat.csum_bad=4' % FP12),
+    ('data_without_ack', 't12', case_no_ack, 'lines=1 %s anomalies=0x80000 end=done' % FP12),
+    ('tcp_md5_option', 't12', case_tcp_md5, 'lines=1 %s anomalies=0x100000 end=done' % FP12),
     ('sni_embedded_nul', 't12', case_sni_nul,
      'lines=1 sni=social?example.test %s anomalies=0x0 end=done' % FP12[len('sni=ref '):]),
     ('seq_wraparound', 't12', case_seq_wrap, 'lines=1 %s anomalies=0x0 end=done' % FP12),
