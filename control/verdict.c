@@ -47,6 +47,7 @@ static const struct sig_def {
 	{"t13_assoc_name", SIG_SUPPORT, 30, 0, 0},
 	{"downgrade_sentinel", SIG_SUPPORT, 30, 0, 0},
 	{"client_abort", SIG_SUPPORT, 15, 1, 1},
+	{"evasion_attempt", SIG_SUPPORT, 30, 0, 0},
 };
 
 #define NSIG_DEFS (sizeof(sig_defs) / sizeof(sig_defs[0]))
@@ -313,6 +314,44 @@ fp_known(const struct cp_srv_base *s, const struct cw_flow_event *ev)
 	return 0;
 }
 
+/*
+ * What the sensor saw that a sender trying to show it other bytes than the
+ * client got would cause: a second copy of bytes with other content (the
+ * first was kept), segments the endpoint drops (a wrong checksum, no ACK),
+ * TCP signature options some endpoints drop. None occurs in an ordinary
+ * handshake.
+ */
+static const struct {
+	uint32_t bit;
+	const char *what;
+} evasion_anomalies[] = {
+	{CW_EVA_OVERLAP_CONFLICT, "bytes sent twice with other content (first kept)"},
+	{CW_EVA_BAD_CSUM, "segments with a wrong checksum (dropped)"},
+	{CW_EVA_NO_ACK, "segments without ACK (dropped)"},
+	{CW_EVA_TCP_SIG, "TCP-MD5/AO options"},
+};
+
+static void
+evasion_signal(const struct cw_flow_event *ev, struct cp_verdict *v)
+{
+	char what[CP_DETAIL_MAX];
+	size_t n = 0;
+
+	what[0] = '\0';
+	for (size_t i = 0; i < sizeof(evasion_anomalies) / sizeof(evasion_anomalies[0]); i++) {
+		int w;
+
+		if (!(ev->anomalies & evasion_anomalies[i].bit))
+			continue;
+		w = snprintf(what + n, sizeof(what) - n, "%s%s", n ? "; " : "", evasion_anomalies[i].what);
+		if (w < 0 || (size_t)w >= sizeof(what) - n)
+			break;
+		n += (size_t)w;
+	}
+	if (n > 0)
+		fire(v, "evasion_attempt", "%s: the bytes judged may not be the client's", what);
+}
+
 static void
 handshake_signals(const struct cp_config *cfg, const struct cp_facts *f, struct cp_verdict *v)
 {
@@ -321,6 +360,7 @@ handshake_signals(const struct cp_config *cfg, const struct cp_facts *f, struct 
 	char d1[16];
 	int mature = s != NULL && s->n >= cfg->t13_min_baseline;
 
+	evasion_signal(ev, v);
 	if ((ev->flags & (CW_EVF_DOWNGRADE12 | CW_EVF_DOWNGRADE11)) && ev->ch_version >= 0x0304)
 		fire(v, "downgrade_sentinel",
 		     "client offered TLS1.3 but the ServerHello random carries the %s downgrade sentinel (%s negotiated)",

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cp_testlib.h"
+#include "verdict.h"
 
 #define SRV "203.0.113.10"
 #define CLI "198.51.100.7"
@@ -322,6 +323,66 @@ test_tls13(void)
 	cp_engine_close(e);
 }
 
+/*
+ * Signs that someone sent the sensor other bytes than the client got: the
+ * genuine, learned chain is still only suspicious, and not learned again;
+ * with a forged chain the signal adds to the substitution.
+ */
+static void
+test_evasion(void)
+{
+	static const char *const genuine[] = {"leaf1", "int"}, *const forged[] = {"forged", "kzint"};
+	static const uint32_t evasive[] = {CW_EVA_OVERLAP_CONFLICT, CW_EVA_BAD_CSUM, CW_EVA_NO_ACK,
+					   CW_EVA_TCP_SIG};
+	static struct t_chain g, f;
+	struct cw_flow_event ev;
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	time_t t0 = t_time(2019, 7, 18);
+	int i;
+
+	t_config(&cfg);
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	CHECK(t_chain(&g, genuine, 2, 0) == 0 && t_chain(&f, forged, 2, 0) == 0, "chains");
+	CHECK(feed(e, &g) == 0 && feed(e, &f) == 0, "blobs");
+	for (i = 0; i < 5; i++)
+		judge(e, t0 + i * 3600, "example.com", SRV, &g, &v);
+	CHECK(v.result == CP_CONSISTENT && v.nsignals == 0, "learned: %s", t_sigs(&v));
+
+	for (i = 0; i < 4; i++) {
+		t_event(&ev, t0 + 6 * 3600 + i, "example.com", SRV, CLI, &g, 0x0303, "ja3s-tls12-example", 0);
+		ev.anomalies = evasive[i] | CW_EVA_RETRANS;
+		CHECK(cp_engine_flow(e, &ev, &v) == 0, "flow");
+		CHECK(v.result == CP_SUSPICIOUS && v.nsignals == 1 && t_has(&v, "evasion_attempt"),
+		      "anomaly %#x: %s %s", evasive[i], cp_result_name(v.result), t_sigs(&v));
+		CHECK(cp_verdict_blocks_cert_learning(&v) && cp_verdict_blocks_srv_learning(&v),
+		      "not learned with anomaly %#x", evasive[i]);
+	}
+	/* Every kind at once: each named in the one detail line. */
+	ev.anomalies = CW_EVA_OVERLAP_CONFLICT | CW_EVA_BAD_CSUM | CW_EVA_NO_ACK | CW_EVA_TCP_SIG;
+	cp_engine_flow(e, &ev, &v);
+	CHECK(strstr(t_detail(&v, "evasion_attempt"), "other content") != NULL &&
+		      strstr(t_detail(&v, "evasion_attempt"), "checksum") != NULL &&
+		      strstr(t_detail(&v, "evasion_attempt"), "without ACK") != NULL &&
+		      strstr(t_detail(&v, "evasion_attempt"), "TCP-MD5/AO") != NULL,
+	      "detail: %s", t_detail(&v, "evasion_attempt"));
+	/* Ordinary loss and reordering are not evasion. */
+	ev.anomalies = CW_EVA_RETRANS | CW_EVA_OOO | CW_EVA_BAD_RST | CW_EVA_TCP_OPTS;
+	cp_engine_flow(e, &ev, &v);
+	CHECK(v.result == CP_CONSISTENT && v.nsignals == 0, "retransmissions: %s", t_sigs(&v));
+	/* The forged chain with an overlap conflict: substituted, both signals listed. */
+	t_event(&ev, t0 + 7 * 3600, "example.com", SRV, CLI, &f, 0x0303, "ja3s-tls12-example", 0);
+	ev.anomalies = CW_EVA_OVERLAP_CONFLICT;
+	cp_engine_flow(e, &ev, &v);
+	CHECK(v.result == CP_SUBSTITUTED && t_has(&v, "evasion_attempt") &&
+		      t_has(&v, "issuer_change_for_name"),
+	      "forged + conflict: %s %s", cp_result_name(v.result), t_sigs(&v));
+	cp_engine_close(e);
+}
+
 /* A leaf signed with the CA's own key, for a name with no history: only the chain tells. */
 static void
 test_leaf_reuses_issuer_key(void)
@@ -391,6 +452,7 @@ main(void)
 	test_tls13();
 	test_leaf_reuses_issuer_key();
 	test_pins();
+	test_evasion();
 	t_rmpki();
 	printf("test_verdict: %d checks, %d failed\n", t_run, t_fail);
 	return t_fail ? 1 : 0;
