@@ -329,6 +329,7 @@ static const struct {
 	{CW_EVA_BAD_CSUM, "segments with a wrong checksum (dropped)"},
 	{CW_EVA_NO_ACK, "segments without ACK (dropped)"},
 	{CW_EVA_TCP_SIG, "TCP-MD5/AO options"},
+	{CW_EVA_IP_FRAG, "handshake bytes in IP fragments (not reassembled)"},
 };
 
 static void

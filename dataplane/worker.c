@@ -433,6 +433,21 @@ nic_csum(uint64_t ol, int ipver)
 	return 0;
 }
 
+/*
+ * A first IP fragment of a TCP segment (the rest is not reassembled): the
+ * flow it names, if followed, is flagged CW_EVA_IP_FRAG, its view lacking
+ * those bytes. burst_decode() keeps it in the burst, so that it is looked at
+ * in order with the segments around it; rare, a lookup of its own.
+ */
+static __rte_noinline void
+frag_note(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
+{
+	int32_t pos = rte_hash_lookup_with_hash(w->ft.h, key, sig);
+
+	if (pos >= 0 && w->ft.f[pos].sess != NULL)
+		cw_session_note(&w->ft.f[pos].sess->s, CW_EVA_IP_FRAG);
+}
+
 /* Frame bytes of m: in place, or copied to scratch when segmented. NULL: too long, counted. */
 static inline const uint8_t *
 frame_of(struct rte_mbuf *m, uint8_t *scratch, uint64_t *c)
@@ -469,7 +484,7 @@ struct dp_burst {
 
 /*
  * Decode pkts[*i..n) into b, from *i on; returns the number of TCP segments
- * (b->pkt[0..k)) and advances *i. Stops after a TCP segment of a
+ * (b->pkt[0..k), with first fragments of TCP: CW_PKT_F_FRAG_TCP) and advances *i. Stops after a TCP segment of a
  * multi-segment frame: it was linearised into the worker's scratch, which
  * the next such frame would overwrite, so it must be followed first.
  */
@@ -479,7 +494,7 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 {
 	uint64_t *c = w->st->c;
 	const enum cw_linktype lt = (enum cw_linktype)w->linktype;
-	uint32_t k = 0;
+	uint32_t k = 0, nfrag = 0;
 	uint16_t i;
 
 	for (i = *pi; i < n; i++) {
@@ -495,7 +510,9 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 		res = (unsigned int)cw_decode(lt, frame, rte_pktmbuf_pkt_len(m), &b->pkt[k]);
 		if (res != CW_DEC_TCP) {
 			c[DP_C_DEC + (res < CW_DEC__MAX ? res : CW_DEC_BAD_L3)]++;
-			continue;
+			if (likely(res != CW_DEC_FRAGMENT || !(b->pkt[k].flags & CW_PKT_F_FRAG_TCP)))
+				continue;
+			nfrag++; /* a first fragment of TCP: followed for frag_note() */
 		}
 		if (m->ol_flags & (RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK))
 			b->pkt[k].flags |= nic_csum(m->ol_flags, b->pkt[k].ipver);
@@ -510,7 +527,7 @@ burst_decode(struct dp_worker *w, struct rte_mbuf **pkts, uint16_t n, uint16_t *
 		}
 	}
 	*pi = i;
-	c[DP_C_DEC + CW_DEC_TCP] += k;
+	c[DP_C_DEC + CW_DEC_TCP] += k - nfrag;
 	return k;
 }
 
@@ -588,6 +605,10 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 		struct dp_flow *f;
 		int is_new = 0;
 
+		if (unlikely(pkt->flags & CW_PKT_F_FRAG_TCP)) {
+			frag_note(w, &b->key[j], b->sig[j]);
+			continue;
+		}
 		/*
 		 * A finished flow: one cache line, unless a bare SYN starts a new connection. The
 		 * cache was read before this burst restarted or removed a flow: after that, only
@@ -958,8 +979,10 @@ dispatch_main_loop(void)
 				continue;
 			}
 			res = (unsigned int)cw_decode(lt, frame, rte_pktmbuf_pkt_len(m), &pkt);
-			if (res != CW_DEC_TCP) {
-				/* The worker counts the TCP results when it decodes them again. */
+			/* A first fragment of TCP goes to its flow's worker too (frag_note()). */
+			if (res != CW_DEC_TCP &&
+			    !(res == CW_DEC_FRAGMENT && (pkt.flags & CW_PKT_F_FRAG_TCP))) {
+				/* The worker counts what it decodes again (TCP, first fragments). */
 				c[DP_C_DEC + (res < CW_DEC__MAX ? res : CW_DEC_BAD_L3)]++;
 				rte_pktmbuf_free(m);
 				continue;

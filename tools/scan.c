@@ -262,6 +262,14 @@ scan_packet(struct scan *sc, int lt, const struct pcap_pkthdr *h, const uint8_t 
 	sc->pkts++;
 	res = cw_decode((enum cw_linktype)lt, data, h->caplen, &pkt);
 	sc->dec[res]++;
+	if (res == CW_DEC_FRAGMENT && (pkt.flags & CW_PKT_F_FRAG_TCP)) {
+		/* Not reassembled: the flow's view lacks these bytes (as chainwatch-dp). */
+		cw_flow_key_make(&key, &pkt);
+		f = flow_find(sc, &key, 0);
+		if (f && f->x && !f->done)
+			cw_session_note(&f->x->s, CW_EVA_IP_FRAG);
+		return 0;
+	}
 	if (res != CW_DEC_TCP)
 		return 0;
 	sc->tcp++;

@@ -139,15 +139,33 @@ addr4(uint8_t dst[16], const uint8_t *src)
 }
 
 /*
+ * A first fragment (offset 0, more to come) of a TCP datagram: when its TCP
+ * header is whole, the segment's addresses, ports and flags are filled in
+ * and CW_PKT_F_FRAG_TCP set, with no payload (the rest of it is in
+ * fragments that are not reassembled), so that the caller can flag the
+ * flow. The result stays CW_DEC_FRAGMENT.
+ */
+static int
+first_fragment_tcp(struct cw_cur *body, struct cw_pkt *pkt)
+{
+	if (decode_tcp(body, pkt) == CW_DEC_TCP) {
+		pkt->flags |= CW_PKT_F_FRAG_TCP;
+		pkt->payload_len = 0;
+	}
+	return CW_DEC_FRAGMENT;
+}
+
+/*
  * IPv4 header (RFC 791 3.1):
  *   version(4 bits) ihl(4 bits) tos(1) total_length(2)
  *   id(2) flags(3 bits) fragment_offset(13 bits)
  *   ttl(1) protocol(1) checksum(2) saddr(4) daddr(4)
  *   options((ihl - 5) * 4)
  * Accepts a datagram shorter than the frame (L2 padding is trimmed).
- * Rejects fragments of any protocol: they are counted, never reassembled,
- * because only a first fragment could be parsed and reassembly is an
- * evasion surface we do not need for handshakes.
+ * Rejects fragments of any protocol: they are counted, never reassembled
+ * (reassembly is an evasion surface of its own); a first fragment of TCP
+ * still names its flow (first_fragment_tcp()), so that the flow can be
+ * flagged: a sender can hide handshake bytes from the monitor this way.
  */
 static int
 decode_ipv4(struct cw_cur *c, struct cw_pkt *pkt)
@@ -195,7 +213,8 @@ decode_ipv4(struct cw_cur *c, struct cw_pkt *pkt)
 
 	/* MF (0x2000) or a non-zero offset (low 13 bits); DF (0x4000) is fine. */
 	if (frag & 0x3fff)
-		return CW_DEC_FRAGMENT;
+		return (frag & 0x1fff) == 0 && proto == CW_IPPROTO_TCP ? first_fragment_tcp(&body, pkt)
+									: CW_DEC_FRAGMENT;
 	if (proto != CW_IPPROTO_TCP)
 		return CW_DEC_NOT_TCP;
 	return decode_tcp(&body, pkt);
@@ -278,7 +297,9 @@ decode_ipv6(struct cw_cur *c, struct cw_pkt *pkt)
 				return CW_DEC_BAD_L3;
 			/* Offset is the top 13 bits, M the lowest bit. */
 			if ((fragoff & 0xfff9) != 0)
-				return CW_DEC_FRAGMENT;
+				return (fragoff & 0xfff8) == 0 && next == CW_IPPROTO_TCP
+					       ? first_fragment_tcp(&body, pkt)
+					       : CW_DEC_FRAGMENT;
 		} else {
 			if (nh == CW_IPPROTO_AH)
 				len = ((size_t)elen + 2) * 4;

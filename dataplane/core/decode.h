@@ -53,6 +53,7 @@ enum cw_linktype {
 #define CW_PKT_F_TCP_OPTS 0x10   /* TCP options malformed: ignored, the segment kept (see decode_tcp) */
 #define CW_PKT_F_IP6_RH 0x20     /* IPv6 routing header with segments left: see cw_pkt_csum_ok() */
 #define CW_PKT_F_TCP_SIG 0x100   /* TCP-MD5 or TCP-AO option: a receiver without a key may drop it */
+#define CW_PKT_F_FRAG_TCP 0x200  /* CW_DEC_FRAGMENT: a first fragment whose TCP header was read */
 /* Set by the caller, never by cw_decode(): the NIC's verdict on the checksums, when it gave one. */
 #define CW_PKT_F_CSUM_GOOD 0x40  /* IPv4 header (if any) and TCP checksums right */
 #define CW_PKT_F_CSUM_BAD 0x80   /* either wrong */

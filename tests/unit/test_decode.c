@@ -610,17 +610,33 @@ test_ipv4_malformed(void)
 	/* IHL promises options the frame does not have. */
 	CHECK_RES(dec_exact(lt, f, 14 + 20, &pkt), CW_DEC_TRUNC_L3);
 
-	/* Fragments: MF, non-zero offset, both; DF alone is a whole datagram. */
+	/*
+	 * Fragments: MF, non-zero offset, both; DF alone is a whole datagram. A
+	 * first fragment (MF, offset 0) names its TCP flow, without payload.
+	 */
 	memcpy(g, f, len);
 	g[20] = 0x20;
 	g[21] = 0x00;
 	CHECK_RES(dec_exact(lt, g, len, &pkt), CW_DEC_FRAGMENT);
+	CHECK(pkt.flags & CW_PKT_F_FRAG_TCP);
+	CHECK(pkt.sport == (g[34] << 8 | g[35]) && pkt.dport == (g[36] << 8 | g[37]));
+	CHECK_EQ(pkt.payload_len, 0);
 	g[20] = 0x00;
 	g[21] = 0x01;
 	CHECK_RES(dec_exact(lt, g, len, &pkt), CW_DEC_FRAGMENT);
+	CHECK(!(pkt.flags & CW_PKT_F_FRAG_TCP));
 	g[20] = 0x3f;
 	g[21] = 0xff;
 	CHECK_RES(dec_exact(lt, g, len, &pkt), CW_DEC_FRAGMENT);
+	CHECK(!(pkt.flags & CW_PKT_F_FRAG_TCP));
+	/* A first fragment too short for the TCP header names nothing. */
+	g[20] = 0x20;
+	g[21] = 0x00;
+	g[16] = 0;
+	g[17] = 20 + 8;
+	CHECK_RES(dec_exact(lt, g, 14 + 20 + 8, &pkt), CW_DEC_FRAGMENT);
+	CHECK(!(pkt.flags & CW_PKT_F_FRAG_TCP));
+	memcpy(g, f, len);
 	g[20] = 0x40;
 	g[21] = 0x00;
 	CHECK_RES(dec_exact(lt, g, len, &pkt), CW_DEC_TCP);
@@ -853,9 +869,13 @@ test_ipv6_ext(void)
 
 		g = with_ext(f, len, 44, frag, 8);
 		CHECK_RES(dec_exact(lt, g, len + 8, &pkt), CW_DEC_FRAGMENT);
+		CHECK(pkt.flags & CW_PKT_F_FRAG_TCP); /* the first fragment names its flow */
+		CHECK_EQ(pkt.sport, 22);
+		CHECK_EQ(pkt.payload_len, 0);
 		g[14 + 40 + 2] = 0x00;
 		g[14 + 40 + 3] = 0x28; /* offset 5, M = 0 */
 		CHECK_RES(dec_exact(lt, g, len + 8, &pkt), CW_DEC_FRAGMENT);
+		CHECK(!(pkt.flags & CW_PKT_F_FRAG_TCP));
 		g[14 + 40 + 3] = 0x06; /* reserved bits only */
 		CHECK_RES(dec_exact(lt, g, len + 8, &pkt), CW_DEC_TCP);
 		g[14 + 40 + 3] = 0x00;

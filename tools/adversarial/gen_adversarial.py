@@ -281,7 +281,8 @@ class Conn:
         self.usec %= 1000000
         return (self.sec, self.usec)
 
-    def frame(self, d, flags, seq, ack, payload, urg=0, opts=b'', csum_xor=0):
+    def tcp(self, d, flags, seq, ack, payload, urg=0, opts=b'', csum_xor=0):
+        """The TCP segment (header, options, payload) with its checksum (changed by csum_xor)."""
         src, dst = self.addr[d], self.addr[1 - d]
         sport, dport = self.port[d], self.port[1 - d]
         hl = 20 + len(opts)
@@ -293,29 +294,46 @@ class Conn:
         else:
             pseudo = src + dst + struct.pack('>BBH', 0, 6, seglen)
         c = csum(pseudo + tcp + payload) ^ csum_xor
-        tcp = tcp[:16] + struct.pack('>H', c) + tcp[18:]
-        l4 = tcp + payload
+        return tcp[:16] + struct.pack('>H', c) + tcp[18:] + payload
+
+    def ipv4(self, d, l4, ident, frag=0x4000, total=None):
+        """An IPv4 header for l4 (DF, or the fragment field given) followed by l4."""
         ttl = 64 if d == 0 else 57
+        h = struct.pack('>BBHHHBBH4s4s', 0x45, 0, 20 + len(l4), ident, frag, ttl, 6, 0,
+                        self.addr[d], self.addr[1 - d])
+        return h[:10] + struct.pack('>H', csum(h)) + h[12:] + l4
+
+    def l2(self, d, etype, l3):
+        macs = (b'\x02\x00\x00\x00\x00\x01', b'\x02\x00\x00\x00\x00\x02')
+        l2 = macs[1 - d] + macs[d]
+        for tpid, vid in self.vlans:
+            l2 += struct.pack('>HH', tpid, vid)
+        return l2 + struct.pack('>H', etype) + l3
+
+    def frame(self, d, flags, seq, ack, payload, urg=0, opts=b'', csum_xor=0):
+        l4 = self.tcp(d, flags, seq, ack, payload, urg, opts, csum_xor)
         if self.ipv6:
+            src, dst = self.addr[d], self.addr[1 - d]
+            ttl = 64 if d == 0 else 57
             ext = b''
             nh = 6
             for hdr_type, body in reversed(self.ext6):
                 ext = bytes([nh]) + body + ext
                 nh = hdr_type
             l3 = struct.pack('>IHBB', 6 << 28, len(ext) + len(l4), nh, ttl) + src + dst + ext + l4
-            etype = 0x86dd
-        else:
-            self.ipid[d] += 1
-            h = struct.pack('>BBHHHBBH4s4s', 0x45, 0, 20 + len(l4), self.ipid[d], 0x4000, ttl, 6, 0,
-                            src, dst)
-            h = h[:10] + struct.pack('>H', csum(h)) + h[12:]
-            l3 = h + l4
-            etype = 0x0800
-        macs = (b'\x02\x00\x00\x00\x00\x01', b'\x02\x00\x00\x00\x00\x02')
-        l2 = macs[1 - d] + macs[d]
-        for tpid, vid in self.vlans:
-            l2 += struct.pack('>HH', tpid, vid)
-        return l2 + struct.pack('>H', etype) + l3
+            return self.l2(d, 0x86dd, l3)
+        self.ipid[d] += 1
+        return self.l2(d, 0x0800, self.ipv4(d, l4, self.ipid[d]))
+
+    def emit_fragments(self, d, seq, ack, payload, cut):
+        """One IPv4 datagram carrying a segment of direction d, in two fragments split cut bytes
+        into the TCP segment (a multiple of 8)."""
+        assert not self.ipv6 and cut % 8 == 0
+        l4 = self.tcp(d, 0x18, seq, ack, payload)
+        self.ipid[d] += 1
+        self.p.add(self.tick(), self.l2(d, 0x0800, self.ipv4(d, l4[:cut], self.ipid[d], 0x2000)))
+        self.p.add(self.tick(), self.l2(d, 0x0800, self.ipv4(d, l4[cut:], self.ipid[d], cut // 8)))
+        self.sent[d] = max(self.sent[d], (seq - self.seqno(d, 0)) % (1 << 32) + len(payload))
 
     def emit(self, d, flags, seq, ack, payload=b'', urg=0, opts=b'', csum_xor=0):
         self.p.add(self.tick(), self.frame(d, flags, seq, ack, payload, urg, opts, csum_xor))
@@ -871,6 +889,25 @@ def case_tcp_md5(flow):
     return p.data()
 
 
+def case_ip_fragments(flow):
+    p = Pcap()
+    c = Conn(p, flow)
+    c.handshake()
+    replay(c, flow, 0, 1)
+    # The server flight's first segment in two IPv4 fragments (TCP header and 1 000 bytes, then
+    # the rest): a client reassembles them; the monitor does not, and flags the flow.
+    d, data = flow.flights[1]
+    assert d == 1
+    first = data[:1448]
+    c.emit_fragments(d, c.seqno(d, 0), c.ackno(d), first, 1024)
+    for i in range(1448, len(data), 1448):
+        c.seg(d, i, data[i:i + 1448])
+    c.ack(0)
+    replay(c, flow, 2)
+    c.fin()
+    return p.data()
+
+
 def case_sni_nul(flow):
     p = Pcap()
     c = Conn(p, flow)
@@ -977,6 +1014,9 @@ CASES = [
      'opt=--checksums=verify lines=1 %s anomalies=0x40000 end=done stat.csum_bad=4' % FP12),
     ('data_without_ack', 't12', case_no_ack, 'lines=1 %s anomalies=0x80000 end=done' % FP12),
     ('tcp_md5_option', 't12', case_tcp_md5, 'lines=1 %s anomalies=0x100000 end=done' % FP12),
+    ('ip_fragments', 't12', case_ip_fragments,
+     'lines=1 sni=ref ch_ver=ref ja3=ref ja4=ref sh_ver=0000 chain_id=- certs=- '
+     'anomalies&0x200000=0x200000 stat.dec_fragment=2'),
     ('sni_embedded_nul', 't12', case_sni_nul,
      'lines=1 sni=social?example.test %s anomalies=0x0 end=done' % FP12[len('sni=ref '):]),
     ('seq_wraparound', 't12', case_seq_wrap, 'lines=1 %s anomalies=0x0 end=done' % FP12),
