@@ -21,6 +21,7 @@ expect 2 "bad value 'abc' for --flows" --flows abc
 expect 2 "bad value '1000' for --ring-slots" --ring-slots 1000
 expect 2 "unknown or incomplete option" --no-such-option
 expect 2 "bad --mode" --mode fastest
+expect 2 "--checksums: expected verify or off, got 'maybe'" --checksums maybe
 expect 2 "blob-kib must be larger" --reasm-kib 64 --blob-kib 64
 expect 2 "bad --instance" --instance a/b
 expect 1 "cannot read capture" --pcap /nonexistent.pcap

@@ -34,6 +34,8 @@ evpid=$!
 wait "$evpid" || { cat "$tmp/evdump.err"; fail "cw-evdump failed"; }
 grep -q "mode rss, $n workers" "$tmp/dp.out" ||
 	{ cat "$tmp/dp.out"; fail "expected rss mode with $n workers"; }
+# net_pcap carries captures: checksums are not checked unless asked (--checksums).
+grep -q "checksums off" "$tmp/dp.out" || { cat "$tmp/dp.out"; fail "expected checksums off on net_pcap"; }
 evfields < "$tmp/ev.txt" > "$tmp/dp.txt"
 [ -s "$tmp/scan.txt" ] || fail "chainwatch-scan found no TLS flow to compare"
 if ! cmp -s "$tmp/scan.txt" "$tmp/dp.txt"; then
