@@ -484,8 +484,8 @@ struct dp_burst {
 
 /*
  * Decode pkts[*i..n) into b, from *i on; returns the number of TCP segments
- * (b->pkt[0..k), with first fragments of TCP: CW_PKT_F_FRAG_TCP) and advances *i. Stops after a TCP segment of a
- * multi-segment frame: it was linearised into the worker's scratch, which
+ * (b->pkt[0..k), with first fragments of TCP: CW_PKT_F_FRAG_TCP) and
+ * advances *i. Stops after a TCP segment of a multi-segment frame: it was linearised into the worker's scratch, which
  * the next such frame would overwrite, so it must be followed first.
  */
 static inline uint32_t

@@ -69,8 +69,10 @@ walk_options(struct cw_cur opts, int *sig)
  *   data_offset(4 bits) reserved(4 bits) flags(1) window(2) checksum(2) urgent(2)
  *   options(data_offset * 4 - 20)
  *   payload(rest of the IP payload)
- * The checksum is not verified: captures taken with checksum offload carry
- * garbage there, and the segment is only observed, never acted upon.
+ * The checksums are not verified here: captures taken with checksum offload
+ * carry garbage there. cw_pkt_csum_ok() checks them where the caller asks
+ * (--checksums verify), since a receiver drops a segment whose checksum is
+ * wrong.
  * Malformed options (a length below 2 or past the option area) do not make
  * the segment bad: Linux (tcp_parse_options) and the BSDs (tcp_dooptions)
  * stop reading options there and accept the segment, so a sender could hide

@@ -333,7 +333,7 @@ test_evasion(void)
 {
 	static const char *const genuine[] = {"leaf1", "int"}, *const forged[] = {"forged", "kzint"};
 	static const uint32_t evasive[] = {CW_EVA_OVERLAP_CONFLICT, CW_EVA_BAD_CSUM, CW_EVA_NO_ACK,
-					   CW_EVA_TCP_SIG};
+					   CW_EVA_TCP_SIG, CW_EVA_IP_FRAG};
 	static struct t_chain g, f;
 	struct cw_flow_event ev;
 	struct cp_config cfg;
@@ -352,7 +352,7 @@ test_evasion(void)
 		judge(e, t0 + i * 3600, "example.com", SRV, &g, &v);
 	CHECK(v.result == CP_CONSISTENT && v.nsignals == 0, "learned: %s", t_sigs(&v));
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < (int)(sizeof(evasive) / sizeof(evasive[0])); i++) {
 		t_event(&ev, t0 + 6 * 3600 + i, "example.com", SRV, CLI, &g, 0x0303, "ja3s-tls12-example", 0);
 		ev.anomalies = evasive[i] | CW_EVA_RETRANS;
 		CHECK(cp_engine_flow(e, &ev, &v) == 0, "flow");
@@ -362,12 +362,14 @@ test_evasion(void)
 		      "not learned with anomaly %#x", evasive[i]);
 	}
 	/* Every kind at once: each named in the one detail line. */
-	ev.anomalies = CW_EVA_OVERLAP_CONFLICT | CW_EVA_BAD_CSUM | CW_EVA_NO_ACK | CW_EVA_TCP_SIG;
+	ev.anomalies = CW_EVA_OVERLAP_CONFLICT | CW_EVA_BAD_CSUM | CW_EVA_NO_ACK | CW_EVA_TCP_SIG |
+		       CW_EVA_IP_FRAG;
 	cp_engine_flow(e, &ev, &v);
 	CHECK(strstr(t_detail(&v, "evasion_attempt"), "other content") != NULL &&
 		      strstr(t_detail(&v, "evasion_attempt"), "checksum") != NULL &&
 		      strstr(t_detail(&v, "evasion_attempt"), "without ACK") != NULL &&
-		      strstr(t_detail(&v, "evasion_attempt"), "TCP-MD5/AO") != NULL,
+		      strstr(t_detail(&v, "evasion_attempt"), "TCP-MD5/AO") != NULL &&
+		      strstr(t_detail(&v, "evasion_attempt"), "IP fragments") != NULL,
 	      "detail: %s", t_detail(&v, "evasion_attempt"));
 	/* Ordinary loss and reordering are not evasion. */
 	ev.anomalies = CW_EVA_RETRANS | CW_EVA_OOO | CW_EVA_BAD_RST | CW_EVA_TCP_OPTS;
