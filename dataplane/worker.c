@@ -182,14 +182,14 @@ flow_expire(struct dp_worker *w)
 		if (now > f->last_ns &&
 		    now - f->last_ns >= ft->idle_ns + (f->dtag != 0 ? ft->refresh_ns : 0)) {
 			if (f->actions != 0) {
-				dp_flow_end(w, f, CW_END_IDLE);
+				dp_flow_end(w, f, NULL, CW_END_IDLE);
 				c[DP_C_EXPIRE_IDLE]++;
 			} else {
 				c[DP_C_EXPIRE_DONE]++;
 			}
 			flow_remove(w, pos);
 		} else if (f->actions != 0 && now > f->first_ns && now - f->first_ns >= ft->hs_ns) {
-			dp_flow_end(w, f, CW_END_HS_TIMEOUT);
+			dp_flow_end(w, f, NULL, CW_END_HS_TIMEOUT);
 			c[DP_C_EXPIRE_HS]++;
 			flow_remove(w, pos);
 		}
@@ -229,7 +229,7 @@ flow_add(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
 			return NULL;
 		}
 		if (ft->f[v].actions != 0)
-			dp_flow_end(w, &ft->f[v], CW_END_EVICTED);
+			dp_flow_end(w, &ft->f[v], NULL, CW_END_EVICTED);
 		flow_remove(w, (uint32_t)v);
 		w->st->c[reason]++;
 	}
@@ -338,7 +338,7 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 	if (is_new) {
 		c[DP_C_FLOWS_NEW]++;
 		if (f->sess != NULL) /* a reused 5-tuple whose entry still held a session */
-			dp_flow_end(w, f, CW_END_EVICTED);
+			dp_flow_end(w, f, pkt, CW_END_EVICTED);
 		f->used = 1;
 		f->first_ns = ts;
 		f->last_ns = ts;
@@ -374,7 +374,7 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 		if (pkt->payload_len == 0) {
 			flow_note_syn(f, pkt);
 			if (pkt->tcp_flags & (CW_TCP_FIN | CW_TCP_RST))
-				dp_flow_end(w, f, CW_END_FIN);
+				dp_flow_end(w, f, pkt, CW_END_FIN);
 			return;
 		}
 		ds = dp_sess_get(&w->pool);
@@ -410,7 +410,7 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 		}
 		return;
 	}
-	dp_flow_end(w, f, rc == CW_SESS_DONE ? CW_END_DONE : cw_session_abandon_reason(s));
+	dp_flow_end(w, f, pkt, rc == CW_SESS_DONE ? CW_END_DONE : cw_session_abandon_reason(s));
 }
 
 /*
@@ -759,7 +759,7 @@ dp_worker_flush(struct dp_worker *w)
 		struct dp_flow *f = &ft->f[pos];
 
 		if (f->used && f->actions != 0)
-			dp_flow_end(w, f, CW_END_SHUTDOWN);
+			dp_flow_end(w, f, NULL, CW_END_SHUTDOWN);
 	}
 }
 

@@ -147,7 +147,7 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 
 	if (!(s->ev.flags & (CW_EVF_CH | CW_EVF_SH)) && !sc->all)
 		return;
-	cw_session_event(s, &evb);
+	cw_session_event(s, &sf->key, &evb);
 	cw_session_certs(s, &certs);
 	if (ev->flags & (CW_EVF_CH | CW_EVF_SH))
 		sc->tls_flows++;

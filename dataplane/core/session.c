@@ -187,51 +187,21 @@ cw_session_release_certs(struct cw_session *s)
 static int
 side_of(struct cw_session *s, const struct cw_pkt *pkt)
 {
-	const uint8_t *addr0;
-	uint16_t port0;
-
 	if (s->state == CW_SS_NEW) {
-		s->ev.ipver = pkt->ipver;
-		/* Provisional roles until a SYN or a hello says otherwise. */
-		memcpy(s->ev.cli_addr, pkt->saddr, 16);
-		memcpy(s->ev.srv_addr, pkt->daddr, 16);
-		s->ev.cli_port = pkt->sport;
-		s->ev.srv_port = pkt->dport;
+		/* Provisional roles until a SYN or a hello says otherwise: side 0 the client. */
+		s->side0 = (uint8_t)cw_pkt_side(pkt);
 		s->state = CW_SS_HS;
 		return 0;
 	}
-	/* The provisional roles made side 0 the client; set_client() swaps them only for side 1. */
-	addr0 = s->cli_side == 1 ? s->ev.srv_addr : s->ev.cli_addr;
-	port0 = s->cli_side == 1 ? s->ev.srv_port : s->ev.cli_port;
-	if (pkt->sport == port0 && memcmp(pkt->saddr, addr0, 16) == 0)
-		return 0;
-	return 1;
+	return (int)(cw_pkt_side(pkt) ^ s->side0);
 }
 
 static void
-set_client(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_side)
+set_client(struct cw_session *s, int side)
 {
-	const uint8_t *cli_addr, *srv_addr;
-	uint16_t cli_port, srv_port;
-
 	if (s->cli_side >= 0)
 		return;
 	s->cli_side = (int8_t)side;
-	if (pkt_side == side) {
-		cli_addr = pkt->saddr;
-		cli_port = pkt->sport;
-		srv_addr = pkt->daddr;
-		srv_port = pkt->dport;
-	} else {
-		cli_addr = pkt->daddr;
-		cli_port = pkt->dport;
-		srv_addr = pkt->saddr;
-		srv_port = pkt->sport;
-	}
-	memcpy(s->ev.cli_addr, cli_addr, 16);
-	memcpy(s->ev.srv_addr, srv_addr, 16);
-	s->ev.cli_port = cli_port;
-	s->ev.srv_port = srv_port;
 }
 
 static unsigned int
@@ -622,15 +592,14 @@ on_certificate(struct cw_session *s, int side, const struct cw_tls_item *it)
 
 /* What one handshake message does to the session; returns a CW_SESS_* code. */
 static int
-on_hs_msg(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_side,
-	  const struct cw_tls_item *it)
+on_hs_msg(struct cw_session *s, int side, const struct cw_tls_item *it)
 {
 	struct cw_client_hello ch;
 	struct cw_server_hello sh;
 
 	switch (it->hs_type) {
 	case CW_TLS_HS_CLIENT_HELLO:
-		set_client(s, side, pkt, pkt_side);
+		set_client(s, side);
 		if (side != s->cli_side)
 			break;
 		if (s->ev.flags & CW_EVF_CH) {
@@ -649,7 +618,7 @@ on_hs_msg(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_side
 		on_client_hello(s, &ch);
 		break;
 	case CW_TLS_HS_SERVER_HELLO:
-		set_client(s, !side, pkt, pkt_side);
+		set_client(s, !side);
 		if (side == s->cli_side || (s->ev.flags & CW_EVF_SH))
 			break;
 		memset(&sh, 0, sizeof(sh));
@@ -794,7 +763,7 @@ skip_preamble(struct cw_session *s, int side)
 
 /* Run the framing iterator of one side until it needs more bytes. */
 static int
-parse_side(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_side)
+parse_side(struct cw_session *s, int side)
 {
 	struct cw_tls_item it;
 	struct cw_client_hello ch;
@@ -823,7 +792,7 @@ parse_side(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_sid
 			s->end_hint = CW_END_BAD;
 			return CW_SESS_ABANDON;
 		case CW_TI_SSLV2_CH:
-			set_client(s, side, pkt, pkt_side);
+			set_client(s, side);
 			if (side != s->cli_side || (s->ev.flags & CW_EVF_CH))
 				break;
 			if (cw_tls_parse_sslv2_hello(it.body, it.len, &ch) != CW_OK) {
@@ -834,7 +803,7 @@ parse_side(struct cw_session *s, int side, const struct cw_pkt *pkt, int pkt_sid
 			on_client_hello(s, &ch);
 			break;
 		case CW_TI_HS:
-			rc = on_hs_msg(s, side, pkt, pkt_side, &it);
+			rc = on_hs_msg(s, side, &it);
 			if (rc != CW_SESS_MORE)
 				return rc;
 			break;
@@ -908,7 +877,7 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 		ev->anomalies |= CW_EVA_TCP_SIG;
 
 	if (pkt->tcp_flags & CW_TCP_SYN) {
-		set_client(s, (pkt->tcp_flags & CW_TCP_ACK) ? !side : side, pkt, side);
+		set_client(s, (pkt->tcp_flags & CW_TCP_ACK) ? !side : side);
 		s->syn_seen = 1;
 		if (!s->ra[side].have_base)
 			cw_reasm_set_isn(&s->ra[side], pkt->seq);
@@ -928,7 +897,7 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 			ra = ooo_table(s, &s->ra[side], pkt, ra);
 		ev->anomalies |= ra_anomalies(ra);
 		if (ra & CW_RA_NEW) {
-			rc = parse_side(s, side, pkt, side);
+			rc = parse_side(s, side);
 			if (rc == CW_SESS_MORE && s->on_demand)
 				trim(s, side);
 		}
@@ -973,19 +942,22 @@ cw_session_finish(struct cw_session *s, enum cw_end_reason why)
 }
 
 void
-cw_session_event(const struct cw_session *s, struct cw_flow_event *o)
+cw_session_event(const struct cw_session *s, const struct cw_flow_key *key,
+		 struct cw_flow_event *o)
 {
 	const struct cw_ev_draft *d = &s->ev;
 	int cs = s->cli_side < 0 ? 0 : s->cli_side;
+	/* The client is endpoint a of the key unless its address side is the one b sent. */
+	int cli_b = (int)(cs ^ s->side0);
 
 	memset(o, 0, sizeof(*o));
 	o->ts_ns = d->ts_ns;
 	o->ts_last_ns = d->ts_last_ns;
-	memcpy(o->cli_addr, d->cli_addr, sizeof(o->cli_addr));
-	memcpy(o->srv_addr, d->srv_addr, sizeof(o->srv_addr));
-	o->cli_port = d->cli_port;
-	o->srv_port = d->srv_port;
-	o->ipver = d->ipver;
+	memcpy(o->cli_addr, cli_b ? key->b : key->a, sizeof(o->cli_addr));
+	memcpy(o->srv_addr, cli_b ? key->a : key->b, sizeof(o->srv_addr));
+	o->cli_port = cli_b ? key->pb : key->pa;
+	o->srv_port = cli_b ? key->pa : key->pb;
+	o->ipver = key->ipver;
 	o->cli_ttl = s->ttl[cs];
 	o->srv_ttl = s->ttl[!cs];
 	o->ch_legacy_version = d->ch_legacy_version;

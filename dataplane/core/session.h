@@ -91,21 +91,19 @@ struct cw_buf_ops {
  * the two 6-byte hash prefixes it prints as 12 hex digits each). They are
  * meaningful only with CW_EVF_CH (ja3, ja4) or CW_EVF_SH (ja3s) set. The
  * TTLs, the worker and the sequence number are filled when the event is
- * written out (cw_session_event(), the ring). 192 bytes instead of 704.
+ * written out (cw_session_event(), the ring), and so are the endpoints: the
+ * owner's flow key has them, and the session keeps only which of the key's
+ * endpoints sent its first packet (struct cw_session's side0). 160 bytes
+ * instead of 704.
  */
 struct cw_ev_draft {
 	uint64_t ts_ns;
 	uint64_t ts_last_ns;
-	uint8_t cli_addr[16];
-	uint8_t srv_addr[16];
-	uint16_t cli_port;
-	uint16_t srv_port;
 	uint16_t ch_legacy_version;
 	uint16_t ch_version;
 	uint16_t sh_legacy_version;
 	uint16_t sh_version;
 	uint16_t cipher;
-	uint8_t ipver;
 	uint8_t end_reason;
 	uint32_t flags;
 	uint32_t anomalies;
@@ -167,8 +165,13 @@ struct cw_session {
 	uint32_t str_cap;              /* bytes at str */
 	uint8_t sni_len, alpn_len, alpn_sel_len;
 	uint8_t str_in[CW_SESS_STR_INLINE];
-	/* Side 0 (the sender of the first packet) is ev.cli_* unless cli_side is 1: then ev.srv_*. */
+	/*
+	 * Address side 0 is the sender of the first packet: endpoint a of the
+	 * flow key (cw_flow_key_make()) when side0 is 0, else endpoint b. A
+	 * segment's side is cw_pkt_side() ^ side0.
+	 */
 	int8_t cli_side;               /* -1 unknown, else the address side that is the TCP client */
+	uint8_t side0;
 	uint8_t state;                 /* enum cw_sess_state */
 	uint8_t syn_seen;
 	uint8_t t13;                   /* TLS 1.3 ServerHello seen: counting encrypted flight */
@@ -246,10 +249,12 @@ void cw_session_finish(struct cw_session *s, enum cw_end_reason why);
 
 /*
  * Write the session's event as the ring carries it: every field of the
- * draft, the names unpacked, the TTLs; worker and seq are left 0. Complete
- * after cw_session_finish(); before it, what is known so far.
+ * draft, the names unpacked, the TTLs, and the endpoints from key, the flow
+ * key (cw_flow_key_make()) of the segments fed; worker and seq are left 0.
+ * Complete after cw_session_finish(); before it, what is known so far.
  */
-void cw_session_event(const struct cw_session *s, struct cw_flow_event *out);
+void cw_session_event(const struct cw_session *s, const struct cw_flow_key *key,
+		      struct cw_flow_event *out);
 
 /* The buffer the names moved to in bufs mode (its size in *cap), for the owner to return; or NULL. */
 uint8_t *cw_session_str_buf(const struct cw_session *s, uint32_t *cap);

@@ -130,7 +130,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		if (!flows[i].done)
 			cw_session_finish(&flows[i].s, CW_END_SHUTDOWN);
-		cw_session_event(&flows[i].s, &ev);
+		cw_session_event(&flows[i].s, &flows[i].key, &ev);
 		if (ev.sni[CW_EV_SNI_MAX - 1] != '\0' || ev.alpn_sel[CW_EV_ALPN_SEL_MAX - 1] != '\0' ||
 		    ev.alpn_len > CW_EV_ALPN_MAX)
 			abort();

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Handshake messages built byte by byte, and one test connection to feed them to a session as
- * decoded segments: 198.18.0.1:40000 -> 198.18.0.2:443 and back. For the session unit tests.
+ * decoded segments: 198.18.0.1:40000 -> 198.18.0.2:443 and back (with hb_cli_high set, the
+ * client is 198.18.0.2:40000 and the server 198.18.0.1:443, so the client is endpoint b of the
+ * flow key). For the session unit tests.
  */
 #ifndef CW_TEST_HS_BUILD_H
 #define CW_TEST_HS_BUILD_H
@@ -136,6 +138,43 @@ struct hb_dir {
 };
 
 static uint64_t hb_ts;
+static int hb_cli_high;
+
+/* A segment of the test connection, its addresses and ports set. */
+static inline void
+hb_pkt(struct cw_pkt *pkt, const struct hb_dir *d)
+{
+	const uint8_t lo[4] = {198, 18, 0, 1}, hi[4] = {198, 18, 0, 2};
+	const uint8_t *cli = hb_cli_high ? hi : lo, *srv = hb_cli_high ? lo : hi;
+
+	memset(pkt, 0, sizeof(*pkt));
+	pkt->ipver = 4;
+	memcpy(pkt->saddr + 12, d->from_client ? cli : srv, 4);
+	memcpy(pkt->daddr + 12, d->from_client ? srv : cli, 4);
+	pkt->sport = d->from_client ? 40000 : 443;
+	pkt->dport = d->from_client ? 443 : 40000;
+}
+
+/* The flow key of the test connection, for cw_session_event(). */
+static inline void
+hb_key(struct cw_flow_key *k)
+{
+	const struct hb_dir d = {0, 1};
+	struct cw_pkt pkt;
+
+	hb_pkt(&pkt, &d);
+	cw_flow_key_make(k, &pkt);
+}
+
+/* The session's event, with the test connection's key. */
+static inline void
+hb_event(const struct cw_session *s, struct cw_flow_event *ev)
+{
+	struct cw_flow_key k;
+
+	hb_key(&k);
+	cw_session_event(s, &k, ev);
+}
 
 /* Feed one segment; returns the session's CW_SESS_* code. */
 static inline int
@@ -143,15 +182,9 @@ hb_feed(struct cw_session *s, struct hb_dir *d, uint8_t tcp_flags, const uint8_t
 	uint32_t len)
 {
 	struct cw_pkt pkt;
-	const uint8_t cli[4] = {198, 18, 0, 1}, srv[4] = {198, 18, 0, 2};
 
-	memset(&pkt, 0, sizeof(pkt));
-	pkt.ipver = 4;
+	hb_pkt(&pkt, d);
 	pkt.ttl = d->from_client ? 64 : 57;
-	memcpy(pkt.saddr + 12, d->from_client ? cli : srv, 4);
-	memcpy(pkt.daddr + 12, d->from_client ? srv : cli, 4);
-	pkt.sport = d->from_client ? 40000 : 443;
-	pkt.dport = d->from_client ? 443 : 40000;
 	pkt.tcp_flags = tcp_flags;
 	pkt.seq = d->seq;
 	pkt.payload = payload;

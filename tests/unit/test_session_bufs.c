@@ -132,9 +132,11 @@ compare(const struct bf_capture *cap, uint32_t fi, const char *path)
 	struct cw_flow_event fev, gev;
 	struct cw_cert_list fc, gc;
 	const struct cw_reasm *sr = &gs.ra[gs.cli_side == 0];
+	struct cw_flow_key key;
 
-	cw_session_event(&fs, &fev);
-	cw_session_event(&gs, &gev);
+	cw_flow_key_make(&key, &cap->frames[cap->flows[fi].idx[0]].pkt);
+	cw_session_event(&fs, &key, &fev);
+	cw_session_event(&gs, &key, &gev);
 	CHECK(memcmp(&fev, &gev, sizeof(fev)) == 0);
 	cw_session_certs(&fs, &fc);
 	cw_session_certs(&gs, &gc);

@@ -173,7 +173,7 @@ run_flight(const char *name, struct cw_session *s, uint32_t pad, const uint32_t 
 	}
 	CHECK_EQ(rc, CW_SESS_DONE);
 	cw_session_finish(s, CW_END_DONE);
-	cw_session_event(s, &ev);
+	hb_event(s, &ev);
 	CHECK(ev.flags & CW_EVF_CERT);
 	CHECK(!(ev.flags & CW_EVF_RESUMED));
 	CHECK_EQ(ev.ncerts, NCERT);
@@ -206,13 +206,13 @@ flight_case(const char *name, uint32_t pad, const uint32_t *cuts, unsigned int n
 
 	cw_session_init(&fs, fixed[0], fixed[1], CAP, &fixed_area);
 	run_flight(name, &fs, pad, cuts, ncuts, 0, 0);
-	cw_session_event(&fs, &fev);
+	hb_event(&fs, &fev);
 	for (int release = 0; release < 2; release++) {
 		live = grants = 0;
 		cw_session_init_bufs(&gs, &ops);
 		run_flight(name, &gs, pad, cuts, ncuts, release, 1);
 		CHECK(grants > 0);
-		cw_session_event(&gs, &gev);
+		hb_event(&gs, &gev);
 		CHECK(memcmp(&fev, &gev, sizeof(fev)) == 0);
 		give_back(&gs);
 	}
@@ -245,7 +245,7 @@ resume_case(const char *name, const uint8_t *csid, uint32_t clen, const uint8_t 
 		if (cert)
 			hb_feed(ss[i], &v, CW_TCP_ACK | CW_TCP_PSH, msg, certificate(msg));
 		cw_session_finish(ss[i], CW_END_FIN);
-		cw_session_event(ss[i], &ev);
+		hb_event(ss[i], &ev);
 		CHECK(ev.flags & CW_EVF_CH);
 		CHECK(ev.flags & CW_EVF_SH);
 		CHECK_EQ(ev.sh_version, 0x0303);

@@ -105,7 +105,7 @@ check_event(const char *name, const struct cw_session *s, const struct want *w)
 	struct cw_flow_event ev;
 	int before = failures;
 
-	cw_session_event(s, &ev);
+	hb_event(s, &ev);
 	CHECK(ev.flags & CW_EVF_CH);
 	CHECK(ev.flags & CW_EVF_SH);
 	CHECK_EQ(strlen(ev.sni), w->sni_len);
@@ -116,8 +116,8 @@ check_event(const char *name, const struct cw_session *s, const struct want *w)
 	CHECK_EQ(ev.anomalies & (CW_EVA_SNI_TRUNC | CW_EVA_ALPN_TRUNC), w->anomalies);
 	CHECK_EQ(ev.cli_port, 40000);
 	CHECK_EQ(ev.srv_port, 443);
-	CHECK_EQ(ev.cli_addr[15], 1);
-	CHECK_EQ(ev.srv_addr[15], 2);
+	CHECK_EQ(ev.cli_addr[15], hb_cli_high ? 2 : 1);
+	CHECK_EQ(ev.srv_addr[15], hb_cli_high ? 1 : 2);
 	CHECK_EQ(ev.cli_ttl, 64);
 	CHECK_EQ(ev.srv_ttl, 57);
 	CHECK_EQ(s->str != s->str_in, w->moved);
@@ -145,8 +145,8 @@ one_case(const char *name, const struct step *st, unsigned int n, const struct w
 	cw_session_init_bufs(&gs, &ops);
 	run(&gs, st, n);
 	check_event(name, &gs, w);
-	cw_session_event(&fs, &fev);
-	cw_session_event(&gs, &gev);
+	hb_event(&fs, &fev);
+	hb_event(&gs, &gev);
 	CHECK(memcmp(&fev, &gev, sizeof(fev)) == 0);
 	str = cw_session_str_buf(&gs, &cap);
 	CHECK_EQ(str != NULL, w->moved);
@@ -171,6 +171,59 @@ one_case(const char *name, const struct step *st, unsigned int n, const struct w
 		if (gs.ra[i].buf != NULL)
 			prov_put(&prov, gs.ra[i].buf, gs.ra[i].cap);
 	CHECK_EQ(prov.live, 0);
+}
+
+/*
+ * The event's endpoints come from the flow key, oriented by the session's roles: the client is
+ * endpoint a or b of the key (hb_cli_high), and the first segment is the client's SYN, the
+ * server's SYN-ACK, or (picked up mid-stream) the server's ServerHello.
+ */
+static void
+roles_case(int cli_high, int first)
+{
+	static const char *const firsts[] = {"client SYN", "server SYN-ACK", "server hello"};
+	static struct cw_session gs;
+	static uint8_t msg[2048];
+	struct hb_dir c = {1000, 1}, v = {7000, 0};
+	struct cw_flow_event ev;
+	int before = failures;
+
+	hb_cli_high = cli_high;
+	memset(&prov, 0, sizeof(prov));
+	cw_session_init_bufs(&gs, &ops);
+	if (first == 0)
+		hb_feed(&gs, &c, CW_TCP_SYN, NULL, 0);
+	if (first <= 1)
+		hb_feed(&gs, &v, CW_TCP_SYN | CW_TCP_ACK, NULL, 0);
+	if (first == 2)
+		hb_feed(&gs, &v, CW_TCP_ACK | CW_TCP_PSH, msg, hb_server_hello(msg, 0, NULL, 0, "h2", 0));
+	hb_feed(&gs, &c, CW_TCP_ACK | CW_TCP_PSH, msg,
+		hb_client_hello(msg, NULL, 0, "roles.test", 10, NULL, 0));
+	if (first != 2)
+		hb_feed(&gs, &v, CW_TCP_ACK | CW_TCP_PSH, msg, hb_server_hello(msg, 0, NULL, 0, "h2", 0));
+	cw_session_finish(&gs, CW_END_FIN);
+	hb_event(&gs, &ev);
+	CHECK(ev.flags & CW_EVF_CH);
+	CHECK(ev.flags & CW_EVF_SH);
+	CHECK_EQ(ev.ipver, 4);
+	CHECK_EQ(ev.cli_addr[12], 198);
+	CHECK_EQ(ev.cli_addr[15], cli_high ? 2 : 1);
+	CHECK_EQ(ev.srv_addr[15], cli_high ? 1 : 2);
+	CHECK_EQ(ev.cli_port, 40000);
+	CHECK_EQ(ev.srv_port, 443);
+	CHECK_EQ(ev.cli_ttl, 64);
+	CHECK_EQ(ev.srv_ttl, 57);
+	CHECK(strcmp(ev.sni, "roles.test") == 0);
+	CHECK(strcmp(ev.alpn_sel, "h2") == 0);
+	CHECK_EQ(!!(ev.flags & CW_EVF_MIDSTREAM), first == 2);
+	if (failures != before)
+		fprintf(stderr, "  roles: client endpoint %c, first segment %s\n", cli_high ? 'b' : 'a',
+			firsts[first]);
+	for (int i = 0; i < 2; i++)
+		if (gs.ra[i].buf != NULL)
+			prov_put(&prov, gs.ra[i].buf, gs.ra[i].cap);
+	CHECK_EQ(prov.live, 0);
+	hb_cli_high = 0;
 }
 
 int
@@ -270,5 +323,16 @@ main(void)
 
 		one_case("an embedded NUL in the SNI is shown as ?", st, 2, &w, &w);
 	}
+	for (int cli_high = 0; cli_high < 2; cli_high++)
+		for (int first = 0; first < 3; first++)
+			roles_case(cli_high, first);
+	hb_cli_high = 1;
+	{
+		const struct step st[] = {{shortn, 9, alpn, sizeof(alpn), 0, NULL}, {NULL, 0, NULL, 0, 0, "h2"}};
+		const struct want w = {shortn, 9, alpn, sizeof(alpn), "h2", 0, 0};
+
+		one_case("the client is endpoint b of the key", st, 2, &w, &w);
+	}
+	hb_cli_high = 0;
 	return cw_check_report("test_session_names");
 }
