@@ -4,7 +4,8 @@
  * path", step 4): a finished flow's packets are counted from the cache once a packet has read its
  * entry; not after refresh_ns; never for a flow restarted by a bare SYN, even later in the same
  * burst; never for a flow whose entry was removed (eviction); a full bucket replaces its oldest
- * way and counts it.
+ * way and counts it. The keyed hash behind the cache and the table takes an IPv4 key as 16 bytes,
+ * and any key with other bytes set whole.
  *
  * Real components: EAL (--no-huge), a worker with its flow table, session pool and cache, the
  * chain table and an event ring in shared memory; frames are synthetic TCP segments without
@@ -259,6 +260,53 @@ test_bucket(struct dp_conf *conf, struct dp_testenv *env)
 	dp_testenv_worker_free(w);
 }
 
+/*
+ * dp_flow_hash128(): an IPv4 key as the decoder makes it is hashed as 16 bytes (its addresses'
+ * first 4 bytes, then ports and version); a key with anything in the other 12 bytes of an address
+ * field, or an IPv6 key, is hashed whole, so no two keys share a 16-byte form.
+ */
+static void
+test_hash_forms(void)
+{
+	struct dp_flow_key k, m;
+	struct cw_pkt pkt;
+	XXH128_hash_t h, c;
+	uint64_t w[5], v[2];
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.ipver = 4;
+	memcpy(pkt.saddr, (const uint8_t[]){198, 18, 0, 1}, 4);
+	memcpy(pkt.daddr, (const uint8_t[]){198, 18, 0, 2}, 4);
+	pkt.sport = 40000;
+	pkt.dport = 443;
+	dp_flow_key_make(&k, &pkt);
+	memcpy(w, &k.k, sizeof(w));
+	v[0] = (w[0] & 0xffffffffu) | w[2] << 32;
+	v[1] = w[4];
+	h = dp_flow_hash128(&k);
+	c = XXH3_128bits_withSecret(v, sizeof(v), dp_flow_secret, sizeof(dp_flow_secret));
+	CHECK(XXH128_isEqual(h, c));
+	/* The same key hashed whole: a different function of it, which other forms take. */
+	c = XXH3_128bits_withSecret(w, sizeof(w), dp_flow_secret, sizeof(dp_flow_secret));
+	CHECK(!XXH128_isEqual(h, c));
+	for (int i = 4; i < 16; i++) {
+		for (int side = 0; side < 2; side++) {
+			m = k;
+			(side ? m.k.b : m.k.a)[i] = 1;
+			memcpy(w, &m.k, sizeof(w));
+			c = XXH3_128bits_withSecret(w, sizeof(w), dp_flow_secret,
+						    sizeof(dp_flow_secret));
+			CHECK(XXH128_isEqual(dp_flow_hash128(&m), c));
+			CHECK(!XXH128_isEqual(dp_flow_hash128(&m), h));
+		}
+	}
+	m = k;
+	m.k.ipver = 6;
+	memcpy(w, &m.k, sizeof(w));
+	c = XXH3_128bits_withSecret(w, sizeof(w), dp_flow_secret, sizeof(dp_flow_secret));
+	CHECK(XXH128_isEqual(dp_flow_hash128(&m), c));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -278,6 +326,7 @@ main(int argc, char **argv)
 	test_restart(&conf, &env);
 	test_evict(&conf, &env);
 	test_bucket(&conf, &env);
+	test_hash_forms();
 
 	dp_testenv_fini(&env);
 	return cw_check_report("dp_done_cache");
