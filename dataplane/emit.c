@@ -99,31 +99,26 @@ publish(struct dp_worker *w, struct cw_flow_event *ev, const struct cw_session *
 }
 
 /*
- * The flow's key into *k: made from pkt, a segment of the flow, when there is one; else the one
- * rte_hash keeps at the entry's position (rte_hash_get_key_with_position() looks it up again to
- * check it: ~430 instructions, so only for flows ended by a timer, an eviction or shutdown).
- * Every entry passed here is in the table. The session keeps no addresses.
+ * The key rte_hash keeps at a flow entry's position, for flows ended with no segment in hand (a
+ * timer, an eviction, shutdown): rte_hash_get_key_with_position() looks the key up again to
+ * check it (~430 instructions), so a caller that has the key passes it instead. Every entry
+ * passed here is in the table. The session keeps no addresses.
  */
 static const struct cw_flow_key *
-flow_key_of(const struct dp_worker *w, const struct dp_flow *f, const struct cw_pkt *pkt,
-	    struct cw_flow_key *k)
+table_key_of(const struct dp_worker *w, const struct dp_flow *f)
 {
+	static const struct cw_flow_key none;
 	void *kp;
 
-	if (pkt != NULL) {
-		cw_flow_key_make(k, pkt);
-		return k;
-	}
 	if (rte_hash_get_key_with_position(w->ft.h, (int32_t)(f - w->ft.f), &kp) != 0) {
 		RTE_ASSERT(0);
-		memset(k, 0, sizeof(*k));
-		return k;
+		return &none;
 	}
 	return &((const struct dp_flow_key *)kp)->k;
 }
 
 void
-dp_flow_end(struct dp_worker *w, struct dp_flow *f, const struct cw_pkt *pkt,
+dp_flow_end(struct dp_worker *w, struct dp_flow *f, const struct cw_flow_key *key,
 	    enum cw_end_reason why)
 {
 	struct dp_sess *ds = f->sess;
@@ -142,7 +137,6 @@ dp_flow_end(struct dp_worker *w, struct dp_flow *f, const struct cw_pkt *pkt,
 		c[DP_C_BUF_SHORT]++;
 	if (hello_seen(s->ev.flags)) {
 		struct cw_flow_event ev;
-		struct cw_flow_key k;
 
 		if (f->actions & DP_ACT_PROBE)
 			c[DP_C_TLS_FLOWS]++;
@@ -150,7 +144,7 @@ dp_flow_end(struct dp_worker *w, struct dp_flow *f, const struct cw_pkt *pkt,
 			c[DP_C_END + s->ev.end_reason]++;
 		if (s->ev.end_reason == CW_END_DONE)
 			c[DP_C_HS_DONE]++;
-		cw_session_event(s, flow_key_of(w, f, pkt, &k), &ev);
+		cw_session_event(s, key != NULL ? key : table_key_of(w, f), &ev);
 		publish(w, &ev, s);
 	} else {
 		c[DP_C_NON_TLS]++;

@@ -8,11 +8,11 @@
 /*
  * End flow f with reason why: finish its session, publish its event when a
  * hello was seen, give the session back to the pool, clear all actions.
- * pkt: the segment of the flow that ends it (the event's endpoints are taken
- * from its key), or NULL (a timer, an eviction, shutdown: the table's key).
- * Never blocks; every outcome is counted.
+ * key: the flow's key, which the event's endpoints are taken from, when the
+ * caller has it (a segment of the flow ends it); NULL: rte_hash's copy (a
+ * timer, an eviction, shutdown). Never blocks; every outcome is counted.
  */
-void dp_flow_end(struct dp_worker *w, struct dp_flow *f, const struct cw_pkt *pkt,
+void dp_flow_end(struct dp_worker *w, struct dp_flow *f, const struct cw_flow_key *key,
 		 enum cw_end_reason why);
 
 /* The session pool was empty for a new flow: publish a CW_END_NO_BUFFER event for it. */

@@ -320,13 +320,13 @@ flow_replay_syn(struct dp_flow *f, const struct cw_pkt *pkt)
 }
 
 /*
- * One decoded TCP segment of flow f (is_new: its entry was just added)
- * through its session. f is not a finished flow's entry hit by a non-SYN:
- * the burst loop counts those itself.
+ * One decoded TCP segment of flow f (is_new: its entry was just added; key:
+ * its flow key) through its session. f is not a finished flow's entry hit by
+ * a non-SYN: the burst loop counts those itself.
  */
 static void
 flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_pkt *pkt,
-	    uint64_t ts)
+	    const struct dp_flow_key *key, uint64_t ts)
 {
 	uint64_t *c = w->st->c;
 	struct cw_session *s;
@@ -338,7 +338,7 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 	if (is_new) {
 		c[DP_C_FLOWS_NEW]++;
 		if (f->sess != NULL) /* a reused 5-tuple whose entry still held a session */
-			dp_flow_end(w, f, pkt, CW_END_EVICTED);
+			dp_flow_end(w, f, &key->k, CW_END_EVICTED);
 		f->used = 1;
 		f->first_ns = ts;
 		f->last_ns = ts;
@@ -374,7 +374,7 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 		if (pkt->payload_len == 0) {
 			flow_note_syn(f, pkt);
 			if (pkt->tcp_flags & (CW_TCP_FIN | CW_TCP_RST))
-				dp_flow_end(w, f, pkt, CW_END_FIN);
+				dp_flow_end(w, f, &key->k, CW_END_FIN);
 			return;
 		}
 		ds = dp_sess_get(&w->pool);
@@ -410,7 +410,7 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 		}
 		return;
 	}
-	dp_flow_end(w, f, pkt, rc == CW_SESS_DONE ? CW_END_DONE : cw_session_abandon_reason(s));
+	dp_flow_end(w, f, &key->k, rc == CW_SESS_DONE ? CW_END_DONE : cw_session_abandon_reason(s));
 }
 
 /*
@@ -643,7 +643,7 @@ burst_follow(struct dp_worker *w, struct dp_burst *b, uint32_t k)
 			if (f == NULL)
 				continue;
 		}
-		flow_packet(w, f, is_new, pkt, b->ts[j]);
+		flow_packet(w, f, is_new, pkt, &b->key[j], b->ts[j]);
 		/* A finished flow restarted by a bare SYN: the cache must not say finished any more. */
 		if (unlikely(f->dtag != 0) && f->actions != 0) {
 			dp_done_drop(ft, f);
