@@ -113,14 +113,29 @@ int cp_engine_chain_key(struct cp_engine *e, const uint8_t key_id[8], char *errb
 /* 1 when the chain is in the cache or the database (and now cached), else 0. */
 int cp_engine_chain_known(struct cp_engine *e, const uint8_t id[16]);
 
-/* A new chain blob from the dataplane: analyse (or find in cache/DB) and store. */
-int cp_engine_chain(struct cp_engine *e, const struct cw_chain_blob *blob, const uint8_t *der);
+/*
+ * A new chain blob from the dataplane, carried by an event of capture time ts
+ * (seconds): analyse (or find in the cache) and store. -errno only when the
+ * blob cannot be analysed; a failed database write is counted
+ * (cp_engine_store_errors()) and the chain stays cached for its flows.
+ */
+int cp_engine_chain(struct cp_engine *e, const struct cw_chain_blob *blob, const uint8_t *der,
+		    int64_t ts);
 
-/* Judge one flow event; updates baselines (never from a flow with a substitution signal) and stores the flow and any alert. */
+/*
+ * Judge one flow event; updates baselines (never from a flow with a
+ * substitution signal) and stores the flow and any alert. Returns 0 with
+ * *out filled, also when a database read or write failed (counted in
+ * cp_engine_store_errors(): the verdict is made without what the read would
+ * have given, the row is lost); -errno when the flow could not be judged.
+ */
 int cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_verdict *out);
 
 /* Commit any open transaction (called periodically and before exit). */
 int cp_engine_flush(struct cp_engine *e);
+
+/* Database reads and writes that failed so far; *last (if not NULL) gets the last one's -errno. */
+uint64_t cp_engine_store_errors(const struct cp_engine *e, int *last);
 
 void cp_engine_close(struct cp_engine *e);
 

@@ -51,8 +51,26 @@ struct cp_engine {
 	uint64_t clock;
 	int64_t now;                  /* newest capture time seen, seconds */
 	int64_t pruned_at;
+	uint64_t store_errors;        /* database reads and writes that failed */
+	int store_last;               /* -errno of the last one */
 	char json[CP_SIGNALS_JSON_MAX];
 };
+
+/*
+ * A database read or write that failed (SQLITE_BUSY past the busy timeout,
+ * disk full, I/O error): counted, never a reason to lose a verdict. A failed
+ * read judges without what it would have returned; a failed write loses that
+ * row (and, when SQLite rolled the open transaction back, the batch's).
+ */
+static int
+store_note(struct cp_engine *e, int ret)
+{
+	if (ret < 0) {
+		e->store_errors++;
+		e->store_last = ret;
+	}
+	return ret;
+}
 
 void
 cp_config_defaults(struct cp_config *cfg)
@@ -248,7 +266,8 @@ analyse(struct cp_engine *e, struct cp_centry *ce, const uint8_t id[16], const u
 }
 
 int
-cp_engine_chain(struct cp_engine *e, const struct cw_chain_blob *blob, const uint8_t *der)
+cp_engine_chain(struct cp_engine *e, const struct cw_chain_blob *blob, const uint8_t *der,
+		int64_t ts)
 {
 	const uint8_t *ptr[CP_MAX_CERTS];
 	uint64_t total = sizeof(*blob);
@@ -264,13 +283,17 @@ cp_engine_chain(struct cp_engine *e, const struct cw_chain_blob *blob, const uin
 	}
 	if (total > blob->total_len)
 		return -EINVAL;
+	if (ts > e->now)
+		e->now = ts;
 	if (cache_find(e, blob->chain_id) != NULL)
 		return 0;
 	ce = cache_slot(e, blob->chain_id);
 	ret = analyse(e, ce, blob->chain_id, ptr, blob->len, blob->ncerts);
 	if (ret)
 		return ret;
-	return cp_store_put_chain(e->store, &ce->chain, ptr, blob->len, e->now);
+	/* Kept in the cache whether or not the store takes it: the flows are judged from there. */
+	store_note(e, cp_store_put_chain(e->store, &ce->chain, ptr, blob->len, ts));
+	return 0;
 }
 
 /* Cache, else the DER kept in SQLite (blob dropped on the ring, eviction, restart). */
@@ -285,7 +308,7 @@ chain_lookup(struct cp_engine *e, const uint8_t id[16])
 
 	if (ce != NULL)
 		return ce;
-	n = cp_store_get_chain(e->store, id, der, len, CP_MAX_CERTS, &validated_at);
+	n = store_note(e, cp_store_get_chain(e->store, id, der, len, CP_MAX_CERTS, &validated_at));
 	if (n <= 0)
 		return NULL;
 	ce = cache_slot(e, id);
@@ -326,7 +349,8 @@ validate(struct cp_engine *e, struct cp_centry *ce, int64_t ts)
 	else if (c->cert[0].aki[0] != '\0')
 		snprintf(ce->issuer_key, sizeof(ce->issuer_key), "aki:%s", c->cert[0].aki);
 	ce->seen_written = ts;
-	return cp_store_chain_validated(e->store, c, ce->issuer_key, ce->validated_at, ts);
+	store_note(e, cp_store_chain_validated(e->store, c, ce->issuer_key, ce->validated_at, ts));
+	return 0;
 }
 
 /* SNI lowercased without a trailing dot; else the leaf's first DNS SAN, else its CN. */
@@ -435,10 +459,9 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 				return ret;
 		} else if (ce != NULL && ts - ce->seen_written >= CP_SEEN_UPDATE_S) {
 			ce->seen_written = ts;
-			ret = cp_store_chain_validated(e->store, &ce->chain, ce->issuer_key,
-						       ce->validated_at, ts);
-			if (ret)
-				return ret;
+			store_note(e, cp_store_chain_validated(e->store, &ce->chain,
+							       ce->issuer_key, ce->validated_at,
+							       ts));
 		}
 	}
 	flow_name(ev, ce ? &ce->chain : NULL, name, sizeof(name));
@@ -460,24 +483,26 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 					pin, sizeof(pin));
 		f.pin_example = pin;
 		if (name[0] != '\0') {
-			ret = cp_store_base_leaves(e->store, name, base, CP_BASE_LEAVES_MAX);
+			ret = store_note(e, cp_store_base_leaves(e->store, name, base,
+								 CP_BASE_LEAVES_MAX));
 			f.base = base;
 			f.nbase = ret > 0 ? (unsigned int)ret : 0;
 		}
 		if (ce->chain.path_valid == 0 && ce->issuer_key[0] != '\0') {
-			ret = cp_store_fanout(e->store, ce->issuer_key,
-					      ts - (int64_t)e->cfg.fanout_window_s, bdom,
-					      &f.fanout_first);
+			ret = store_note(e, cp_store_fanout(e->store, ce->issuer_key,
+							    ts - (int64_t)e->cfg.fanout_window_s,
+							    bdom, &f.fanout_first));
 			f.fanout_names = ret > 0 ? (unsigned int)ret : 0;
 		}
 	}
 	if (name[0] != '\0') {
-		cp_store_srv_get(e->store, srvkey, name, &sb);
+		store_note(e, cp_store_srv_get(e->store, srvkey, name, &sb));
 		f.srv = &sb;
 	}
 	if (ce == NULL && (ev->flags & CW_EVF_SH)) {
-		cp_store_assoc(e->store, srv, ev->srv_port, name, ts - (int64_t)e->cfg.assoc_window_s,
-			       &f.assoc_srv, &f.assoc_name, &f.assoc_last);
+		store_note(e, cp_store_assoc(e->store, srv, ev->srv_port, name,
+					     ts - (int64_t)e->cfg.assoc_window_s, &f.assoc_srv,
+					     &f.assoc_name, &f.assoc_last));
 		if (name[0] == '\0')
 			f.assoc_name = 0;
 	}
@@ -485,9 +510,7 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	out->chain = ce ? &ce->chain : NULL;
 
-	ret = learn(e, out, ev, ce, name, srvkey, ts);
-	if (ret)
-		return ret;
+	store_note(e, learn(e, out, ev, ce, name, srvkey, ts));
 
 	/* Event strings are fixed arrays from shared memory: bound them before use. */
 	snprintf(sni, sizeof(sni), "%.*s", (int)strnlen(ev->sni, sizeof(ev->sni) - 1), ev->sni);
@@ -522,20 +545,29 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 	row.flags = ev->flags;
 	row.anomalies = ev->anomalies;
 	row.t13_bytes = ev->t13_bytes;
-	return cp_store_put_flow(e->store, &row, out->result >= CP_SUSPICIOUS);
+	store_note(e, cp_store_put_flow(e->store, &row, out->result >= CP_SUSPICIOUS));
+	return 0;
 }
 
 int
 cp_engine_flush(struct cp_engine *e)
 {
-	int ret = cp_store_commit(e->store);
+	int ret = store_note(e, cp_store_commit(e->store));
 
 	if (ret == 0 && e->now - e->pruned_at >= CP_PRUNE_EVERY_S) {
 		e->pruned_at = e->now;
-		ret = cp_store_prune(e->store, e->now, e->cfg.retention_days, e->cfg.max_flows,
-				     e->cfg.baseline_days);
+		ret = store_note(e, cp_store_prune(e->store, e->now, e->cfg.retention_days,
+						   e->cfg.max_flows, e->cfg.baseline_days));
 	}
 	return ret;
+}
+
+uint64_t
+cp_engine_store_errors(const struct cp_engine *e, int *last)
+{
+	if (last != NULL)
+		*last = e->store_last;
+	return e->store_errors;
 }
 
 int

@@ -128,23 +128,52 @@ chainset_add(struct cp_ingest *in, const uint8_t id[16])
 	}
 }
 
-static void warn_limited(struct cp_ingest *in, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void warn_limited(struct cp_ingest *in, enum cp_warn kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
+/*
+ * At most one message of each kind per CP_WARN_MS, so that one failure
+ * repeating cannot hide another; the next one printed says how many of its
+ * kind were held back.
+ */
 static void
-warn_limited(struct cp_ingest *in, const char *fmt, ...)
+warn_limited(struct cp_ingest *in, enum cp_warn kind, const char *fmt, ...)
 {
 	uint64_t t = now_ms();
 	va_list ap;
 
-	if (in->last_warn_ms != 0 && t - in->last_warn_ms < CP_WARN_MS)
+	if (in->last_warn_ms[kind] != 0 && t - in->last_warn_ms[kind] < CP_WARN_MS) {
+		in->warn_held[kind]++;
 		return;
-	in->last_warn_ms = t;
+	}
+	in->last_warn_ms[kind] = t;
 	va_start(ap, fmt);
 	fputs("chainwatchd: ", stderr);
 	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
 	va_end(ap);
+	if (in->warn_held[kind] > 0)
+		fprintf(stderr, " (%" PRIu64 " more like it not shown)", in->warn_held[kind]);
+	fputc('\n', stderr);
+	in->warn_held[kind] = 0;
+}
+
+/* Database reads and writes the engine reports failed since the last look: counted and warned. */
+static void
+note_store_errors(struct cp_ingest *in)
+{
+	int last;
+	uint64_t n = cp_engine_store_errors(in->engine, &last);
+
+	if (n == in->store_errors)
+		return;
+	in->store_errors = n;
+	pthread_mutex_lock(&in->m->lock);
+	in->m->store_errors = n;
+	pthread_mutex_unlock(&in->m->lock);
+	warn_limited(in, CP_WARN_STORE,
+		     "database read or write failed: %s (%" PRIu64
+		     " so far; verdicts are still written to the JSON output and metrics)",
+		     strerror(-last), n);
 }
 
 /* Publish the ring-side gauges: producer drops, backlog and dataplane state. */
@@ -180,19 +209,27 @@ update_ring_metrics(struct cp_ingest *in)
 	pthread_mutex_unlock(&in->m->lock);
 }
 
+/*
+ * Commit the database and flush the JSON output. A failed commit is counted
+ * (the next flush tries again) and only fails the last flush of a run that
+ * ends, whose rows would otherwise be lost without an error.
+ */
 static int
-flush(struct cp_ingest *in)
+flush(struct cp_ingest *in, int last)
 {
 	int rc = cp_engine_flush(in->engine);
 
-	if (rc < 0)
-		warn_limited(in, "database commit failed: %s", strerror(-rc));
+	note_store_errors(in);
 	if (in->json != NULL && fflush(in->json) != 0) {
 		fprintf(stderr, "chainwatchd: writing JSON output: %s\n", strerror(errno));
 		return -EIO;
 	}
 	in->since_flush = 0;
 	in->last_flush_ms = now_ms();
+	if (last && rc < 0) {
+		fprintf(stderr, "chainwatchd: final database commit failed: %s\n", strerror(-rc));
+		return rc;
+	}
 	return 0;
 }
 
@@ -253,7 +290,7 @@ write_json(struct cp_ingest *in, int (*fn)(struct cp_jbuf *, const void *, const
 		pthread_mutex_lock(&in->m->lock);
 		in->m->json_errors++;
 		pthread_mutex_unlock(&in->m->lock);
-		warn_limited(in, "a JSON object exceeded %u bytes and was not written",
+		warn_limited(in, CP_WARN_JSON, "a JSON object exceeded %u bytes and was not written",
 			     CP_JSON_LINE_MAX);
 		return 0;
 	}
@@ -397,10 +434,12 @@ handle(struct cp_ingest *in, struct cw_flow_event *ev, const struct cw_chain_blo
 
 	if (blob != NULL) {
 		if (blob_ok(blob))
-			rc = cp_engine_chain(in->engine, blob, (const uint8_t *)(blob + 1));
+			rc = cp_engine_chain(in->engine, blob, (const uint8_t *)(blob + 1),
+					     (int64_t)(ev->ts_ns / 1000000000ull));
 		else
 			rc = -EPROTO;
 		in->blobs++;
+		note_store_errors(in);
 		pthread_mutex_lock(&in->m->lock);
 		if (rc < 0)
 			in->m->chain_errors++;
@@ -408,7 +447,7 @@ handle(struct cp_ingest *in, struct cw_flow_event *ev, const struct cw_chain_blo
 			in->m->chains_new++;
 		pthread_mutex_unlock(&in->m->lock);
 		if (rc < 0)
-			warn_limited(in, "chain blob refused: %s", strerror(-rc));
+			warn_limited(in, CP_WARN_BLOB, "chain blob refused: %s", strerror(-rc));
 		else
 			chain_new = 1;
 	} else if (ev->flags & (CW_EVF_CHAIN_NEW | CW_EVF_BLOB_DROPPED)) {
@@ -441,11 +480,12 @@ judge(struct cp_ingest *in, struct cw_flow_event *ev, int chain_new)
 	cp_anon_event(in->anon, ev);
 	memset(&v, 0, sizeof(v));
 	rc = cp_engine_flow(in->engine, ev, &v);
+	note_store_errors(in);
 	if (rc < 0) {
 		pthread_mutex_lock(&in->m->lock);
 		in->m->flow_errors++;
 		pthread_mutex_unlock(&in->m->lock);
-		warn_limited(in, "judging a flow failed: %s", strerror(-rc));
+		warn_limited(in, CP_WARN_FLOW, "judging a flow failed: %s", strerror(-rc));
 		return 0;
 	}
 	in->flows++;
@@ -478,7 +518,8 @@ poll_rings(struct cp_ingest *in)
 			if (rc == 0)
 				break;
 			if (rc == -EPROTO)
-				warn_limited(in, "ring %u: chain blob out of step, resynchronised",
+				warn_limited(in, CP_WARN_RING,
+					     "ring %u: chain blob out of step, resynchronised",
 					     i);
 			rc = handle(in, &ev, blob);
 			if (rc < 0)
@@ -550,7 +591,7 @@ try_attach(struct cp_ingest *in)
 		return rc;
 	if (rc < 0) {
 		if (rc == -EACCES)
-			warn_limited(in,
+			warn_limited(in, CP_WARN_ATTACH,
 				     "dataplane segment %s%s: permission denied (the control user "
 				     "needs read-write access to it)",
 				     CW_SHM_PREFIX, in->o.instance);
@@ -638,7 +679,7 @@ cp_ingest_run(struct cp_ingest *in)
 		t = now_ms();
 		if (in->since_flush >= in->o.flush_events ||
 		    (in->since_flush > 0 && (n == 0 || t - in->last_flush_ms >= in->o.flush_ms))) {
-			rc = flush(in);
+			rc = flush(in, 0);
 			if (rc < 0)
 				return rc;
 		}
@@ -674,9 +715,17 @@ cp_ingest_run(struct cp_ingest *in)
 			if (rc < 0)
 				return rc;
 			if (in->o.exit_when_done) {
-				rc = flush(in);
+				rc = flush(in, 1);
 				update_ring_metrics(in);
 				progress(in, 1);
+				if (rc == 0 && in->store_errors > 0) {
+					/* The verdicts are all out; the database misses some. */
+					fprintf(stderr,
+						"chainwatchd: %" PRIu64 " database reads or writes "
+						"failed: the database is incomplete\n",
+						in->store_errors);
+					rc = -EIO;
+				}
 				return rc;
 			}
 			fprintf(stderr,
@@ -693,7 +742,7 @@ cp_ingest_run(struct cp_ingest *in)
 				(int)in->shm.pid);
 			detach(in, 1);
 			if (in->o.exit_when_done) {
-				flush(in);
+				flush(in, 1);
 				return -EPIPE;
 			}
 			break;
@@ -709,7 +758,7 @@ cp_ingest_run(struct cp_ingest *in)
 	}
 	rc = wait_flush(in, 1);
 	if (rc == 0)
-		rc = flush(in);
+		rc = flush(in, 1);
 	progress(in, 1);
 	return rc;
 }

@@ -39,6 +39,17 @@ struct cp_ingest_opts {
 	int summary;		   /* keep the (name, verdict) summary table */
 };
 
+/* Kinds of rate-limited warning (warn_limited() in ingest.c), each limited on its own. */
+enum cp_warn {
+	CP_WARN_STORE,  /* a database read or write failed */
+	CP_WARN_JSON,   /* a JSON object too large */
+	CP_WARN_BLOB,   /* a chain blob refused */
+	CP_WARN_FLOW,   /* a flow could not be judged */
+	CP_WARN_RING,   /* a ring's blob out of step */
+	CP_WARN_ATTACH, /* the dataplane's segment cannot be opened */
+	CP_WARN__MAX
+};
+
 struct cp_ingest {
 	struct cp_ingest_opts o;
 	struct cp_engine *engine;
@@ -60,7 +71,9 @@ struct cp_ingest {
 	uint64_t since_flush;
 	uint64_t last_flush_ms, last_progress_ms, last_check_ms;
 	int progress_tty, progress_shown;
-	uint64_t last_warn_ms;
+	uint64_t last_warn_ms[CP_WARN__MAX]; /* per kind of message: warn_limited() */
+	uint64_t warn_held[CP_WARN__MAX];    /* messages of each kind not printed since */
+	uint64_t store_errors;               /* the engine's failed database reads and writes */
 
 	struct cp_summary_row *sum; /* CP_SUMMARY_MAX */
 	unsigned int nsum;

@@ -150,6 +150,7 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 	put(&o, "chainwatch_errors_total{stage=\"chain\"} %" PRIu64 "\n", m->chain_errors);
 	put(&o, "chainwatch_errors_total{stage=\"flow\"} %" PRIu64 "\n", m->flow_errors);
 	put(&o, "chainwatch_errors_total{stage=\"json\"} %" PRIu64 "\n", m->json_errors);
+	put(&o, "chainwatch_errors_total{stage=\"store\"} %" PRIu64 "\n", m->store_errors);
 	help(&o, "chainwatch_dataplane_attached", "gauge",
 	     "1 while attached to a dataplane shared-memory segment.");
 	put(&o, "chainwatch_dataplane_attached %d\n", m->attached);

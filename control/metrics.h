@@ -39,6 +39,7 @@ struct cp_metrics {
 	uint64_t chain_waits;	 /* events that waited for their chain's blob from another ring */
 	uint64_t chain_missing;	 /* ... and were judged without it (never came, or bound hit) */
 	uint64_t flow_errors;	 /* flows the engine failed to judge */
+	uint64_t store_errors;	 /* database reads and writes that failed (verdicts still out) */
 	uint64_t json_errors;	 /* objects not written (too large) */
 	uint64_t attaches;	 /* successful attaches to a dataplane segment */
 	int attached;

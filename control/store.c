@@ -188,6 +188,13 @@ db_err(int rc)
 	}
 }
 
+/* A query's last step was neither a row nor its end: the rows read so far are not the answer. */
+static int
+read_failed(int rc)
+{
+	return rc != SQLITE_ROW && rc != SQLITE_DONE;
+}
+
 static sqlite3_stmt *
 stmt(struct cp_store *s, enum stmt_id id)
 {
@@ -204,13 +211,27 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
 	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
 }
 
+/*
+ * One step of a statement that returns nothing the caller reads. On an error
+ * (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM among others) SQLite may have
+ * rolled the open transaction back on its own: the store then notices that
+ * it is back in autocommit mode, so the next write opens a new transaction
+ * instead of every later COMMIT failing with no transaction active. The rows
+ * of the rolled-back batch are lost; the caller sees this write's error.
+ */
 static int
-step_done(sqlite3_stmt *st)
+step_done(struct cp_store *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_err(rc);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	if (s->in_txn && sqlite3_get_autocommit(s->db)) {
+		s->in_txn = 0;
+		s->ops = 0;
+	}
+	return db_err(rc);
 }
 
 /* Writes go into one open transaction, committed by cp_store_commit or after CP_TXN_MAX_OPS. */
@@ -219,13 +240,16 @@ write_begin(struct cp_store *s)
 {
 	int ret;
 
-	if (s->in_txn && s->ops >= CP_TXN_MAX_OPS) {
-		ret = cp_store_commit(s);
-		if (ret)
-			return ret;
-	}
+	/*
+	 * A commit that fails here (SQLITE_BUSY: another writer holds the
+	 * database) leaves the transaction open: this write joins it, and the
+	 * next periodic cp_store_commit() tries again. The batch then grows past
+	 * CP_TXN_MAX_OPS in SQLite's journal on disk, not in memory.
+	 */
+	if (s->in_txn && s->ops >= CP_TXN_MAX_OPS)
+		(void)cp_store_commit(s);
 	if (!s->in_txn) {
-		ret = step_done(stmt(s, S_BEGIN));
+		ret = step_done(s, stmt(s, S_BEGIN));
 		if (ret)
 			return ret;
 		s->in_txn = 1;
@@ -242,7 +266,7 @@ cp_store_commit(struct cp_store *s)
 
 	if (!s->in_txn)
 		return 0;
-	ret = step_done(stmt(s, S_COMMIT));
+	ret = step_done(s, stmt(s, S_COMMIT));
 	if (ret == 0)
 		s->in_txn = 0;
 	return ret;
@@ -475,14 +499,14 @@ cp_store_put_chain(struct cp_store *s, const struct cp_chain *c, const uint8_t *
 		bind_text(st, 14, x->aki);
 		bind_text(st, 15, x->san);
 		sqlite3_bind_blob(st, 16, der[i], (int)len[i], SQLITE_TRANSIENT);
-		ret = step_done(st);
+		ret = step_done(s, st);
 		if (ret)
 			return ret;
 		st = stmt(s, S_CHAIN_CERT_PUT);
 		bind_text(st, 1, id);
 		sqlite3_bind_int(st, 2, (int)i);
 		bind_text(st, 3, x->sha256);
-		ret = step_done(st);
+		ret = step_done(s, st);
 		if (ret)
 			return ret;
 	}
@@ -493,7 +517,7 @@ cp_store_put_chain(struct cp_store *s, const struct cp_chain *c, const uint8_t *
 	bind_text(st, 4, c->anchor_match >= 0 ? c->anchor_category : "");
 	bind_text(st, 5, c->n ? c->cert[0].sha256 : "");
 	sqlite3_bind_int64(st, 6, ts);
-	return step_done(st);
+	return step_done(s, st);
 }
 
 int
@@ -514,7 +538,7 @@ cp_store_chain_validated(struct cp_store *s, const struct cp_chain *c, const cha
 	bind_text(st, 4, issuer_key);
 	sqlite3_bind_int64(st, 5, validated_at);
 	sqlite3_bind_int64(st, 6, ts);
-	return step_done(st);
+	return step_done(s, st);
 }
 
 int
@@ -524,24 +548,32 @@ cp_store_get_chain(struct cp_store *s, const uint8_t idb[16], uint8_t **der, uin
 	sqlite3_stmt *st = stmt(s, S_CHAIN_GET);
 	unsigned int n = 0;
 	char id[33];
-	int rc;
+	int rc = SQLITE_DONE;
 
 	cp_hex(idb, 16, id);
 	bind_text(st, 1, id);
 	*validated_at = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
+	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int l = sqlite3_column_bytes(st, 0);
 		const void *p = sqlite3_column_blob(st, 0);
 
 		der[n] = malloc(l > 0 ? (size_t)l : 1);
-		if (der[n] == NULL)
+		if (der[n] == NULL) {
+			rc = SQLITE_NOMEM;
 			break;
+		}
 		if (l > 0)
 			memcpy(der[n], p, (size_t)l);
 		len[n++] = (uint32_t)l;
 		*validated_at = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
+	if (read_failed(rc)) {
+		/* A part of a chain is not the chain: nothing rather than fewer certificates. */
+		while (n > 0)
+			free(der[--n]);
+		return db_err(rc);
+	}
 	return (int)n;
 }
 
@@ -559,10 +591,11 @@ cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *
 {
 	sqlite3_stmt *st = stmt(s, S_BASE_GET);
 	unsigned int n = 0;
+	int rc = SQLITE_DONE;
 
 	bind_text(st, 1, name);
 	sqlite3_bind_int(st, 2, (int)max);
-	while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct cp_base_leaf *b = &out[n++];
 
 		col_text(st, 0, b->leaf_spki, sizeof(b->leaf_spki));
@@ -580,7 +613,7 @@ cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *
 		b->count = (uint64_t)sqlite3_column_int64(st, 12);
 	}
 	sqlite3_reset(st);
-	return (int)n;
+	return read_failed(rc) ? db_err(rc) : (int)n;
 }
 
 int
@@ -604,24 +637,25 @@ cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_base_l
 	sqlite3_bind_int64(st, 10, b->not_before);
 	sqlite3_bind_int64(st, 11, b->not_after);
 	sqlite3_bind_int64(st, 12, ts);
-	ret = step_done(st);
+	ret = step_done(s, st);
 	if (ret)
 		return ret;
 	st = stmt(s, S_BASE_TRIM);
 	bind_text(st, 1, name);
 	sqlite3_bind_int(st, 2, CP_BASE_LEAVES_MAX);
-	return step_done(st);
+	return step_done(s, st);
 }
 
 int
 cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct cp_srv_base *out)
 {
 	sqlite3_stmt *st = stmt(s, S_SRV_GET);
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	bind_text(st, 1, srv);
 	bind_text(st, 2, name);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		out->n = (uint64_t)sqlite3_column_int64(st, 0);
 		out->t13_n = (uint64_t)sqlite3_column_int64(st, 1);
 		out->min_bytes = (uint32_t)sqlite3_column_int64(st, 2);
@@ -629,11 +663,16 @@ cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct c
 		out->first_seen = sqlite3_column_int64(st, 4);
 	}
 	sqlite3_reset(st);
+	if (read_failed(rc)) {
+		memset(out, 0, sizeof(*out));
+		return db_err(rc);
+	}
 	st = stmt(s, S_SRV_FP_GET);
 	bind_text(st, 1, srv);
 	bind_text(st, 2, name);
 	sqlite3_bind_int(st, 3, CP_SRV_FP_MAX);
-	while (out->nfp < CP_SRV_FP_MAX && sqlite3_step(st) == SQLITE_ROW) {
+	rc = SQLITE_DONE;
+	while (out->nfp < CP_SRV_FP_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		col_text(st, 0, out->fp[out->nfp].ja3s, sizeof(out->fp[0].ja3s));
 		out->fp[out->nfp].version = (uint16_t)sqlite3_column_int(st, 1);
 		out->fp[out->nfp].cipher = (uint16_t)sqlite3_column_int(st, 2);
@@ -641,6 +680,10 @@ cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct c
 		out->nfp++;
 	}
 	sqlite3_reset(st);
+	if (read_failed(rc)) {
+		memset(out, 0, sizeof(*out));
+		return db_err(rc);
+	}
 	return 0;
 }
 
@@ -659,7 +702,7 @@ cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const 
 	sqlite3_bind_int(st, 3, t13_bytes ? 1 : 0);
 	sqlite3_bind_int64(st, 4, t13_bytes);
 	sqlite3_bind_int64(st, 5, ts);
-	ret = step_done(st);
+	ret = step_done(s, st);
 	if (ret)
 		return ret;
 	st = stmt(s, S_SRV_FP_PUT);
@@ -669,14 +712,14 @@ cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const 
 	sqlite3_bind_int(st, 4, (int)version);
 	sqlite3_bind_int(st, 5, (int)cipher);
 	sqlite3_bind_int64(st, 6, ts);
-	ret = step_done(st);
+	ret = step_done(s, st);
 	if (ret)
 		return ret;
 	st = stmt(s, S_SRV_FP_TRIM);
 	bind_text(st, 1, srv);
 	bind_text(st, 2, name);
 	sqlite3_bind_int(st, 3, CP_SRV_FP_MAX);
-	return step_done(st);
+	return step_done(s, st);
 }
 
 int
@@ -684,18 +727,18 @@ cp_store_fanout(struct cp_store *s, const char *issuer_key, int64_t since, const
 		int64_t *first_ts)
 {
 	sqlite3_stmt *st = stmt(s, S_FANOUT);
-	int n = 0;
+	int n = 0, rc;
 
 	bind_text(st, 1, issuer_key);
 	sqlite3_bind_int64(st, 2, since);
 	bind_text(st, 3, exclude_base);
 	*first_ts = 0;
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		n = sqlite3_column_int(st, 0);
 		*first_ts = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
-	return n;
+	return read_failed(rc) ? db_err(rc) : n;
 }
 
 int
@@ -703,6 +746,7 @@ cp_store_assoc(struct cp_store *s, const char *srv, unsigned int port, const cha
 	       int64_t since, unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts)
 {
 	sqlite3_stmt *st = stmt(s, S_ASSOC);
+	int rc;
 
 	bind_text(st, 1, srv);
 	bind_text(st, 2, name);
@@ -710,13 +754,13 @@ cp_store_assoc(struct cp_store *s, const char *srv, unsigned int port, const cha
 	sqlite3_bind_int(st, 4, (int)port);
 	*same_srv = *same_name = 0;
 	*last_ts = 0;
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*same_srv = (unsigned int)sqlite3_column_int(st, 0);
 		*same_name = (unsigned int)sqlite3_column_int(st, 1);
 		*last_ts = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);
-	return 0;
+	return read_failed(rc) ? db_err(rc) : 0;
 }
 
 int
@@ -752,7 +796,7 @@ cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert)
 	sqlite3_bind_int64(st, 21, r->flags);
 	sqlite3_bind_int64(st, 22, r->anomalies);
 	sqlite3_bind_int64(st, 23, r->t13_bytes);
-	ret = step_done(st);
+	ret = step_done(s, st);
 	if (ret || !alert)
 		return ret;
 	id = sqlite3_last_insert_rowid(s->db);
@@ -765,5 +809,5 @@ cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert)
 	sqlite3_bind_double(st, 6, r->confidence);
 	bind_text(st, 7, r->chain_id);
 	bind_text(st, 8, r->signals);
-	return step_done(st);
+	return step_done(s, st);
 }

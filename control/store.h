@@ -94,11 +94,17 @@ int cp_store_chain_validated(struct cp_store *s, const struct cp_chain *c, const
 
 /*
  * Load a chain's DER certificates (leaf first) after a restart. Returns the
- * count (0 if unknown); der[i] are malloc'd and freed by the caller.
+ * count (0 if unknown), or -errno when the database could not be read (then
+ * nothing is allocated); der[i] are malloc'd and freed by the caller.
  * *validated_at is 0 when the chain was never validated.
  */
 int cp_store_get_chain(struct cp_store *s, const uint8_t id[16], uint8_t **der, uint32_t *len,
 		       unsigned int max, int64_t *validated_at);
+
+/*
+ * The read functions below return -errno when the database could not be read
+ * (out then holds nothing): a failed read is never an empty baseline.
+ */
 
 /* Learned leaves for name, most recently seen first; returns the count (<= max). */
 int cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *out,

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "cp_testlib.h"
 
 #define SRV "203.0.113.10"
@@ -70,7 +72,7 @@ test_persist(void)
 	e = open_db(db, &cfg);
 	if (e == NULL)
 		return;
-	CHECK(cp_engine_chain(e, &g.blob, g.der) == 0, "blob");
+	CHECK(cp_engine_chain(e, &g.blob, g.der, t0) == 0, "blob");
 	for (i = 0; i < 3; i++)
 		judge(e, t0 + i * 60, "example.com", &g, &v);
 	CHECK(v.result == CP_CONSISTENT, "learned");
@@ -90,9 +92,10 @@ test_persist(void)
 	      sql(db, "select count, issuer_key <> '' from baselines where name='example.com'"));
 	CHECK(strcmp(sql(db, "select count(*) from certs where der is not null"), "2") == 0,
 	      "certs %s", sql(db, "select count(*) from certs"));
-	CHECK(strcmp(sql(db, "select path_valid, validated_at from chains"), "1|1563451200") == 0,
-	      "chain validated at capture time: %s",
-	      sql(db, "select path_valid, validated_at from chains"));
+	CHECK(strcmp(sql(db, "select path_valid, validated_at, first_seen from chains"),
+		     "1|1563451200|1563451200") == 0,
+	      "chain validated and first seen at capture time: %s",
+	      sql(db, "select path_valid, validated_at, first_seen from chains"));
 
 	/* Reopen: the baseline is still there, and the chain comes back from the DER kept in SQLite. */
 	e = open_db(db, &cfg);
@@ -102,7 +105,7 @@ test_persist(void)
 	CHECK(v.result == CP_CONSISTENT && v.chain != NULL && v.chain->n == 2 &&
 		      v.confidence >= 0.85,
 	      "chain reloaded without a blob: %s", cp_result_name(v.result));
-	cp_engine_chain(e, &f.blob, f.der);
+	cp_engine_chain(e, &f.blob, f.der, t0 + 7200);
 	judge(e, t0 + 7200, "example.com", &f, &v);
 	CHECK(v.result == CP_SUBSTITUTED && t_has(&v, "issuer_change_for_name") &&
 		      strstr(t_detail(&v, "issuer_change_for_name"), "seen 4 times since 2019-07-18"),
@@ -158,7 +161,7 @@ test_retention(void)
 		if (e == NULL)
 			return;
 	}
-	cp_engine_chain(e, &g.blob, g.der);
+	cp_engine_chain(e, &g.blob, g.der, t0);
 	for (i = 0; i < 12; i++)
 		judge(e, t0 + i, "example.com", &g, &v);
 	CHECK(cp_engine_flush(e) == 0, "flush");
@@ -184,6 +187,215 @@ test_retention(void)
 	}
 }
 
+/*
+ * A VFS over the default one that fails on demand, the way a full disk or a
+ * lock held elsewhere does: fault_write makes every file write return
+ * SQLITE_FULL; fault_lock makes every exclusive WAL-index lock (the writer's,
+ * taken by a transaction's first write) return SQLITE_IOERR. Reads go on.
+ */
+static int fault_write, fault_lock;
+static sqlite3_vfs fault_vfs, *base_vfs;
+static sqlite3_io_methods fault_io;
+static const sqlite3_io_methods *base_io;
+
+struct fault_file {
+	sqlite3_file base;   /* methods: &fault_io */
+	sqlite3_file *real;  /* the default VFS's file, allocated behind this struct */
+};
+
+static int
+f_close(sqlite3_file *f)
+{
+	return ((struct fault_file *)f)->real->pMethods->xClose(((struct fault_file *)f)->real);
+}
+static int
+f_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+	return base_io->xRead(((struct fault_file *)f)->real, b, n, o);
+}
+static int
+f_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+	return fault_write ? SQLITE_FULL : base_io->xWrite(((struct fault_file *)f)->real, b, n, o);
+}
+static int
+f_truncate(sqlite3_file *f, sqlite3_int64 sz)
+{
+	return base_io->xTruncate(((struct fault_file *)f)->real, sz);
+}
+static int
+f_sync(sqlite3_file *f, int fl)
+{
+	return base_io->xSync(((struct fault_file *)f)->real, fl);
+}
+static int
+f_size(sqlite3_file *f, sqlite3_int64 *sz)
+{
+	return base_io->xFileSize(((struct fault_file *)f)->real, sz);
+}
+static int
+f_lock(sqlite3_file *f, int l)
+{
+	return base_io->xLock(((struct fault_file *)f)->real, l);
+}
+static int
+f_unlock(sqlite3_file *f, int l)
+{
+	return base_io->xUnlock(((struct fault_file *)f)->real, l);
+}
+static int
+f_reserved(sqlite3_file *f, int *r)
+{
+	return base_io->xCheckReservedLock(((struct fault_file *)f)->real, r);
+}
+static int
+f_fcntl(sqlite3_file *f, int op, void *a)
+{
+	return base_io->xFileControl(((struct fault_file *)f)->real, op, a);
+}
+static int
+f_sector(sqlite3_file *f)
+{
+	return base_io->xSectorSize(((struct fault_file *)f)->real);
+}
+static int
+f_dev(sqlite3_file *f)
+{
+	return base_io->xDeviceCharacteristics(((struct fault_file *)f)->real);
+}
+static int
+f_shmmap(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
+{
+	return base_io->xShmMap(((struct fault_file *)f)->real, pg, pgsz, extend, pp);
+}
+static int
+f_shmlock(sqlite3_file *f, int off, int n, int flags)
+{
+	if (fault_lock && (flags & SQLITE_SHM_LOCK) && (flags & SQLITE_SHM_EXCLUSIVE))
+		return SQLITE_IOERR;
+	return base_io->xShmLock(((struct fault_file *)f)->real, off, n, flags);
+}
+static void
+f_barrier(sqlite3_file *f)
+{
+	base_io->xShmBarrier(((struct fault_file *)f)->real);
+}
+static int
+f_shmunmap(sqlite3_file *f, int del)
+{
+	return base_io->xShmUnmap(((struct fault_file *)f)->real, del);
+}
+
+static int
+f_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out)
+{
+	struct fault_file *ff = (struct fault_file *)file;
+	int rc;
+
+	(void)vfs;
+	ff->real = (sqlite3_file *)(ff + 1);
+	rc = base_vfs->xOpen(base_vfs, name, ff->real, flags, out);
+	if (rc != SQLITE_OK || ff->real->pMethods == NULL) {
+		file->pMethods = NULL;
+		return rc;
+	}
+	if (base_io == NULL) {
+		base_io = ff->real->pMethods;
+		fault_io = (sqlite3_io_methods){
+			.iVersion = 2, .xClose = f_close, .xRead = f_read, .xWrite = f_write,
+			.xTruncate = f_truncate, .xSync = f_sync, .xFileSize = f_size,
+			.xLock = f_lock, .xUnlock = f_unlock, .xCheckReservedLock = f_reserved,
+			.xFileControl = f_fcntl, .xSectorSize = f_sector,
+			.xDeviceCharacteristics = f_dev, .xShmMap = f_shmmap,
+			.xShmLock = f_shmlock, .xShmBarrier = f_barrier, .xShmUnmap = f_shmunmap,
+		};
+	}
+	file->pMethods = &fault_io;
+	return SQLITE_OK;
+}
+
+static int
+fault_vfs_install(void)
+{
+	base_vfs = sqlite3_vfs_find(NULL);
+	if (base_vfs == NULL)
+		return -1;
+	fault_vfs = *base_vfs;
+	fault_vfs.iVersion = 1; /* no xSetSystemCall and friends */
+	fault_vfs.zName = "cw-fault";
+	fault_vfs.szOsFile = (int)sizeof(struct fault_file) + base_vfs->szOsFile;
+	fault_vfs.xOpen = f_open;
+	return sqlite3_vfs_register(&fault_vfs, 1) == SQLITE_OK ? 0 : -1;
+}
+
+/*
+ * The database fails under the engine (writes refused, then a full disk at
+ * commit) and comes back: every flow is still judged, the failures are
+ * counted, and once the database works again the flows after it are stored.
+ */
+static void
+test_store_failure(void)
+{
+	static const char *const genuine[] = {"leaf1", "int"}, *const forged[] = {"forged", "kzint"};
+	static struct t_chain g, f;
+	char db[128], q[160];
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	time_t t0 = t_time(2019, 7, 18);
+	int i, judged = 0, last = 0;
+	uint64_t errs;
+
+	CHECK(fault_vfs_install() == 0, "fault VFS");
+	snprintf(db, sizeof(db), "%s", t_path("fail.db"));
+	t_chain(&g, genuine, 2, 0);
+	t_chain(&f, forged, 2, 0);
+	e = open_db(db, &cfg);
+	if (e == NULL)
+		return;
+	CHECK(cp_engine_chain(e, &g.blob, g.der, t0) == 0, "blob");
+	for (i = 0; i < 6; i++)
+		judge(e, t0 + i, "example.com", &g, &v);
+	CHECK(cp_engine_flush(e) == 0 && cp_engine_store_errors(e, NULL) == 0, "healthy store");
+
+	/* Writes refused: the forged chain and its flows are still judged from the cache. */
+	fault_lock = 1;
+	CHECK(cp_engine_chain(e, &f.blob, f.der, t0 + 100) == 0, "blob kept though not stored");
+	for (i = 0; i < 5; i++) {
+		memset(&v, 0, sizeof(v));
+		judged += judge(e, t0 + 100 + i, "example.com", &f, &v) == CP_SUBSTITUTED &&
+			  v.chain != NULL && t_has(&v, "issuer_change_for_name");
+	}
+	CHECK(judged == 5, "verdicts with the writes refused: %d of 5 substituted", judged);
+	errs = cp_engine_store_errors(e, &last);
+	CHECK(errs >= 6 && last < 0, "failed writes counted: %llu (last %d)",
+	      (unsigned long long)errs, last);
+	fault_lock = 0;
+
+	/* A full disk at commit: SQLite rolls the batch back; the store starts a new one. */
+	for (i = 0; i < 3; i++)
+		judge(e, t0 + 200 + i, "example.com", &g, &v);
+	fault_write = 1;
+	CHECK(cp_engine_flush(e) < 0, "commit on a full disk fails");
+	fault_write = 0;
+	CHECK(cp_engine_store_errors(e, NULL) > errs, "the failed commit is counted");
+
+	for (i = 0; i < 4; i++)
+		judge(e, t0 + 300 + i, "example.com", &g, &v);
+	CHECK(v.result == CP_CONSISTENT, "genuine again: %s", cp_result_name(v.result));
+	CHECK(cp_engine_flush(e) == 0, "commit once the disk has room");
+	cp_engine_close(e);
+	snprintf(q, sizeof(q), "select count(*) from flows where ts >= %lld",
+		 (long long)(t0 + 300));
+	CHECK(strcmp(sql(db, q), "4") == 0, "flows after the failures stored: %s", sql(db, q));
+	CHECK(strcmp(sql(db, "select count(*) from flows where ts < 1563451206"), "6") == 0,
+	      "flows before the failures kept: %s",
+	      sql(db, "select count(*) from flows where ts < 1563451206"));
+	CHECK(strcmp(sql(db, "select count(*) from flows where verdict = 'substituted'"), "0") == 0,
+	      "refused writes not stored: %s",
+	      sql(db, "select count(*) from flows where verdict = 'substituted'"));
+}
+
 int
 main(void)
 {
@@ -195,6 +407,7 @@ main(void)
 		return 1;
 	test_persist();
 	test_retention();
+	test_store_failure();
 	t_rmpki();
 	printf("test_store: %d checks, %d failed\n", t_run, t_fail);
 	return t_fail ? 1 : 0;
