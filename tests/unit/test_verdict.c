@@ -72,6 +72,25 @@ test_baseline_and_forgery(void)
 	CHECK(v.result == CP_CONSISTENT && v.nsignals == 0 && v.confidence >= 0.85,
 	      "genuine after learning: %s %.2f", t_sigs(&v), v.confidence);
 
+	/*
+	 * A chain sent in the clear whose certificates never reached control
+	 * (its blob lost on a full ring): the learned ServerHello does not vouch
+	 * for it.
+	 */
+	{
+		static const char *const lost_certs[] = {"forged"};
+		static struct t_chain lost;
+		struct cw_flow_event ev;
+
+		CHECK(t_chain(&lost, lost_certs, 1, 0) == 0, "chain");
+		t_event(&ev, t0 + 5 * 3600, "example.com", SRV, CLI, &lost, 0x0303,
+			"ja3s-tls12-example", 0);
+		ev.flags |= CW_EVF_BLOB_DROPPED;
+		CHECK(cp_engine_flow(e, &ev, &v) == 0 && v.result == CP_UNKNOWN && v.chain == NULL,
+		      "chain lost in transit: %s %.2f %s", cp_result_name(v.result), v.confidence,
+		      t_sigs(&v));
+	}
+
 	/* The forgery: untrusted, new issuer, same subject, stripped, e=3, backdated 6 h. */
 	judge(e, t0 + 6 * 3600, "example.com", SRV, &f, &v);
 	CHECK(v.result == CP_SUBSTITUTED, "forged: %s", cp_result_name(v.result));
