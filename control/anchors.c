@@ -465,12 +465,19 @@ cp_anchors_match(const struct cp_anchors *an, X509 *const *certs, const struct c
 
 		if (e->key == NULL)
 			continue;
-		/* Cheap gate before a signature check: key id when the top has an AKI, else the name. */
-		if (cc[top].aki[0] != '\0') {
+		/*
+		 * Cheap gate before a signature check, for anchors with a certificate:
+		 * key id when the top has an AKI, else the name. A key-only anchor
+		 * (pubkey entry) has no name, and its key id is computed from the bare
+		 * key (RFC 5280 method 1), which an issuer may not use for its AKI:
+		 * those few are always checked by signature.
+		 */
+		if (e->cert == NULL)
+			;
+		else if (cc[top].aki[0] != '\0') {
 			if (strcmp(e->keyid, cc[top].aki) != 0)
 				continue;
-		} else if (e->cert == NULL ||
-			   X509_NAME_cmp(X509_get_subject_name(e->cert),
+		} else if (X509_NAME_cmp(X509_get_subject_name(e->cert),
 					 X509_get_issuer_name(certs[top])) != 0) {
 			continue;
 		}

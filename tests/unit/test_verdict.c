@@ -197,6 +197,37 @@ test_anchor(void)
 	      "omitted root matched by AKI and signature: %s / %s", t_sigs(&v),
 	      t_detail(&v, "known_interception_anchor"));
 	cp_engine_close(e);
+
+	/*
+	 * A key-only anchor (a manifest pubkey entry: no certificate, no name) and a
+	 * chain of the leaf alone, which has no AKI: matched by signature.
+	 */
+	{
+		static const char *const leaf_only[] = {"forged"};
+		static struct t_chain c3;
+		char cmd[1024];
+
+		snprintf(cmd, sizeof(cmd),
+			 "d=%s && mkdir -p $d && openssl x509 -in %s -pubkey -noout > $d/kzint.key"
+			 " && printf 'file\tkind\tsection\tcategory\tcert_sha256\tspki_sha256"
+			 "\tsubject\nkzint.key\tpubkey\ttest\tinterception\t\t%%s\t\n'"
+			 " $(openssl pkey -pubin -in $d/kzint.key -outform der | sha256sum |"
+			 " cut -d' ' -f1) > $d/manifest.tsv",
+			 t_path("anchors-key"), t_path("kzint.pem"));
+		CHECK(system(cmd) == 0, "key-only anchor directory");
+		t_config(&cfg);
+		cfg.anchors_dir = t_path("anchors-key");
+		e = open_engine(&cfg);
+		if (e == NULL)
+			return;
+		t_chain(&c3, leaf_only, 1, 0);
+		feed(e, &c3);
+		judge(e, t_time(2019, 7, 18), "example.com", SRV, &c3, &v);
+		CHECK(v.result == CP_SUBSTITUTED && t_has(&v, "known_interception_anchor"),
+		      "key-only anchor, leaf without AKI: %s %s", cp_result_name(v.result),
+		      t_sigs(&v));
+		cp_engine_close(e);
+	}
 }
 
 static void
