@@ -80,9 +80,9 @@ switch_buf(struct cw_session *s, struct cw_reasm *r, uint8_t *nb, uint32_t ncap)
  * it exactly like a configured cap of that size.
  */
 static void
-ensure_buf(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt)
+ensure_buf(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt, uint32_t seq)
 {
-	uint32_t need = cw_reasm_need(r, pkt->seq, pkt->payload_len), ncap = 0;
+	uint32_t need = cw_reasm_need(r, seq, pkt->payload_len), ncap = 0;
 	uint8_t *nb;
 
 	if (need <= r->cap)
@@ -108,14 +108,15 @@ ensure_buf(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt)
  * hole is filled. Returns the CW_RA_* bits of the segment.
  */
 static unsigned int
-ooo_table(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt, unsigned int ra)
+ooo_table(struct cw_session *s, struct cw_reasm *r, const struct cw_pkt *pkt, uint32_t seq,
+	  unsigned int ra)
 {
 	struct cw_reasm_ooo *t;
 
 	if ((ra & CW_RA_OOO_FULL) && r->ooo == NULL && s->bufs->ooo_get != NULL &&
 	    (t = s->bufs->ooo_get(s->bufs->arg)) != NULL) {
 		cw_reasm_set_ooo(r, t);
-		ra = cw_reasm_add(r, pkt->seq, pkt->payload, pkt->payload_len);
+		ra = cw_reasm_add(r, seq, pkt->payload, pkt->payload_len);
 	}
 	if (r->ooo != NULL && r->nooo == 0) {
 		s->bufs->ooo_put(s->bufs->arg, r->ooo);
@@ -721,9 +722,18 @@ on_record(struct cw_session *s, int side, const struct cw_tls_item *it)
 			return CW_SESS_DONE;
 		return CW_SESS_MORE;
 	case CW_TLS_CT_ALERT:
-		if (from_client && (ev->flags & CW_EVF_SH))
+		if (from_client && (ev->flags & CW_EVF_SH)) {
 			ev->flags |= CW_EVF_CLIENT_ABORT;
-		return (ev->flags & CW_EVF_SH) ? CW_SESS_DONE : CW_SESS_MORE;
+			return CW_SESS_DONE;
+		}
+		/*
+		 * A server's alert ends the flight only once its Certificate is in. A
+		 * warning (unrecognized_name, sent by some servers and insertable by
+		 * anyone on the path) lets the handshake go on and the client takes
+		 * the Certificate after it; a fatal one is followed by the close,
+		 * which ends the session with its own reason.
+		 */
+		return (ev->flags & CW_EVF_CERT) ? CW_SESS_DONE : CW_SESS_MORE;
 	case CW_TLS_CT_APPDATA:
 		/* 0-RTT: the client's early data precedes the ServerHello. */
 		if (from_client && (ev->flags & CW_EVF_EARLY_DATA) && !(ev->flags & CW_EVF_SH))
@@ -848,6 +858,7 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 {
 	struct cw_ev_draft *ev;
 	unsigned int ra;
+	uint32_t seq;
 	int side, rc;
 
 	if (s->state == CW_SS_FINISHED)
@@ -883,6 +894,8 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 			cw_reasm_set_isn(&s->ra[side], pkt->seq);
 	}
 
+	/* The payload's first byte: a SYN (TCP Fast Open data) takes one sequence number first. */
+	seq = pkt->seq + ((pkt->tcp_flags & CW_TCP_SYN) ? 1u : 0u);
 	rc = CW_SESS_MORE;
 	if (pkt->payload_len > 0) {
 		ev->ts_last_ns = ts_ns;
@@ -891,10 +904,10 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 		else
 			ev->srv_bytes += pkt->payload_len;
 		if (s->on_demand)
-			ensure_buf(s, &s->ra[side], pkt);
-		ra = cw_reasm_add(&s->ra[side], pkt->seq, pkt->payload, pkt->payload_len);
+			ensure_buf(s, &s->ra[side], pkt, seq);
+		ra = cw_reasm_add(&s->ra[side], seq, pkt->payload, pkt->payload_len);
 		if (s->on_demand)
-			ra = ooo_table(s, &s->ra[side], pkt, ra);
+			ra = ooo_table(s, &s->ra[side], pkt, seq, ra);
 		ev->anomalies |= ra_anomalies(ra);
 		if (ra & CW_RA_NEW) {
 			rc = parse_side(s, side);
@@ -903,7 +916,7 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 		}
 	}
 	if (rc == CW_SESS_MORE && (pkt->tcp_flags & (CW_TCP_FIN | CW_TCP_RST))) {
-		if (!seq_plausible(&s->ra[side], pkt->seq + pkt->payload_len)) {
+		if (!seq_plausible(&s->ra[side], seq + pkt->payload_len)) {
 			/* A receiver would drop it (RFC 9293 3.10.7.4, RFC 5961): so do we. */
 			ev->anomalies |= CW_EVA_BAD_RST;
 			return CW_SESS_MORE;

@@ -257,6 +257,82 @@ resume_case(const char *name, const uint8_t *csid, uint32_t clen, const uint8_t 
 		fprintf(stderr, "  case: %s\n", name);
 }
 
+/*
+ * A plaintext alert record from the server between its ServerHello and its Certificate (a
+ * warning such as unrecognized_name, which TLS 1.2 clients read past, or anything an on-path
+ * sender inserts): the Certificate after it is still parsed. An alert after the Certificate ends
+ * the flight.
+ */
+static void
+alert_case(const char *name, uint8_t level)
+{
+	static struct cw_session fs, gs;
+	static uint8_t msg[2048];
+	struct cw_session *ss[2] = {&fs, &gs};
+	struct cw_flow_event ev;
+	struct hb_dir c, v;
+	const uint8_t alert[] = {21, 3, 3, 0, 2, level, 112};
+	int before = failures;
+
+	cw_session_init(&fs, fixed[0], fixed[1], CAP, &fixed_area);
+	live = grants = 0;
+	cw_session_init_bufs(&gs, &ops);
+	for (int i = 0; i < 2; i++) {
+		open_conn(ss[i], &c, &v);
+		hb_feed(ss[i], &c, CW_TCP_ACK | CW_TCP_PSH, msg,
+			hb_client_hello(msg, NULL, 0, "alert.test", 10, NULL, 0));
+		CHECK_EQ(hb_feed(ss[i], &v, CW_TCP_ACK | CW_TCP_PSH, msg,
+				 hb_server_hello(msg, 0, NULL, 0, NULL, 0)),
+			 CW_SESS_MORE);
+		CHECK_EQ(hb_feed(ss[i], &v, CW_TCP_ACK | CW_TCP_PSH, alert, sizeof(alert)),
+			 CW_SESS_MORE);
+		hb_feed(ss[i], &v, CW_TCP_ACK | CW_TCP_PSH, msg, certificate(msg));
+		/* After the Certificate an alert ends the flight. */
+		CHECK_EQ(hb_feed(ss[i], &v, CW_TCP_ACK | CW_TCP_PSH, alert, sizeof(alert)),
+			 CW_SESS_DONE);
+		cw_session_finish(ss[i], CW_END_DONE);
+		hb_event(ss[i], &ev);
+		CHECK(ev.flags & CW_EVF_SH);
+		CHECK(ev.flags & CW_EVF_CERT);
+		CHECK_EQ(ev.ncerts, NCERT);
+		CHECK(!(ev.flags & CW_EVF_CLIENT_ABORT));
+	}
+	give_back(&gs);
+	if (failures != before)
+		fprintf(stderr, "  case: %s\n", name);
+}
+
+/*
+ * TCP Fast Open: the ClientHello rides on the client's SYN, whose own sequence number comes
+ * before the data's first byte.
+ */
+static void
+tfo_case(void)
+{
+	static struct cw_session fs;
+	static uint8_t msg[2048];
+	struct cw_flow_event ev;
+	struct hb_dir c, v;
+	int before = failures;
+
+	cw_session_init(&fs, fixed[0], fixed[1], CAP, &fixed_area);
+	hb_ts = 1000000000ull;
+	c = (struct hb_dir){.seq = 1000, .from_client = 1};
+	v = (struct hb_dir){.seq = 7000, .from_client = 0};
+	hb_feed(&fs, &c, CW_TCP_SYN, msg, hb_client_hello(msg, NULL, 0, "tfo.test", 8, NULL, 0));
+	hb_feed(&fs, &v, CW_TCP_SYN | CW_TCP_ACK, NULL, 0);
+	hb_feed(&fs, &v, CW_TCP_ACK | CW_TCP_PSH, msg, hb_server_hello(msg, 0, NULL, 0, NULL, 0));
+	hb_feed(&fs, &v, CW_TCP_ACK | CW_TCP_PSH, msg, certificate(msg));
+	cw_session_finish(&fs, CW_END_FIN);
+	hb_event(&fs, &ev);
+	CHECK(ev.flags & CW_EVF_CH);
+	CHECK(strcmp(ev.sni, "tfo.test") == 0);
+	CHECK(ev.flags & CW_EVF_CERT);
+	CHECK_EQ(fs.cli_side, 0);
+	if (failures != before)
+		fprintf(stderr, "  case: TCP Fast Open\n");
+}
+
 int
 main(void)
 {
@@ -294,5 +370,8 @@ main(void)
 	resume_case("no id either side", NULL, 0, NULL, 0, 0, 0);
 	/* An abbreviated handshake has no Certificate: one after the echo makes it a full one. */
 	resume_case("the session id echoed, then a Certificate", sid, 32, sid, 32, 1, 0);
+	alert_case("a warning alert before the Certificate", 1);
+	alert_case("a fatal alert before the Certificate", 2);
+	tfo_case();
 	return cw_check_report("test_session_flight");
 }
