@@ -97,6 +97,11 @@ struct dp_sess {
 #define DP_SYN_SEEN(side) (0x1u << (side))
 #define DP_SYN_ACK(side) (0x4u << (side))
 
+/* dp_flow.notes bits: anomalies before the first payload, given to the session when taken. */
+#define DP_NOTE_BAD_RST 0x1u /* a FIN or RST its receiver would drop: ignored (CW_EVA_BAD_RST) */
+#define DP_NOTE_NO_ACK 0x2u  /* a segment with none of ACK, RST, SYN: ignored (CW_EVA_NO_ACK) */
+#define DP_NOTE_IP_FRAG 0x4u /* a first IP fragment of the flow (CW_EVA_IP_FRAG) */
+
 /*
  * Flow state, 64 bytes. Indexed by the position rte_hash returns for the
  * key, so the key itself lives only in the hash. Only the owning worker
@@ -117,7 +122,7 @@ struct dp_flow {
 	uint8_t used;
 	uint8_t actions;      /* DP_ACT_* */
 	uint8_t syn;          /* DP_SYN_* */
-	uint8_t pad0;
+	uint8_t notes;        /* DP_NOTE_*: what the flow's event must say, seen before its session */
 	uint32_t dbkt;        /* finished-flow cache bucket of the key, valid when dtag != 0 */
 	uint64_t dtag;        /* the key's tag there since the flow was put in the cache, 0 = never */
 	uint8_t pad[8];

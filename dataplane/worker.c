@@ -287,6 +287,44 @@ flow_note_syn(struct dp_flow *f, const struct cw_pkt *pkt)
 }
 
 /*
+ * A FIN or RST of a flow that has no session yet: 1 when its receiver would
+ * take it, as the session judges one (cw_session_packet()). A segment with
+ * none of ACK, RST and SYN is dropped by every receiver; a sender whose SYN
+ * was seen has sent nothing since, so its FIN or RST must carry the sequence
+ * number after the SYN's (RFC 9293 3.10.7.4, RFC 5961 3.2: anything else at
+ * most draws a challenge ACK). Without that SYN there is nothing to check.
+ */
+static inline int
+flow_end_plausible(struct dp_flow *f, const struct cw_pkt *pkt)
+{
+	unsigned int side = cw_pkt_side(pkt);
+
+	if (!(pkt->tcp_flags & (CW_TCP_ACK | CW_TCP_RST | CW_TCP_SYN))) {
+		f->notes |= DP_NOTE_NO_ACK;
+		return 0;
+	}
+	if ((f->syn & DP_SYN_SEEN(side)) && pkt->seq != f->isn[side] + 1) {
+		f->notes |= DP_NOTE_BAD_RST;
+		return 0;
+	}
+	return 1;
+}
+
+/* What the flow saw before its session: onto the session's event. */
+static void
+flow_give_notes(struct dp_flow *f)
+{
+	struct cw_session *s = &f->sess->s;
+
+	if (f->notes & DP_NOTE_BAD_RST)
+		cw_session_note(s, CW_EVA_BAD_RST);
+	if (f->notes & DP_NOTE_NO_ACK)
+		cw_session_note(s, CW_EVA_NO_ACK);
+	if (f->notes & DP_NOTE_IP_FRAG)
+		cw_session_note(s, CW_EVA_IP_FRAG);
+}
+
+/*
  * A session was just taken for the first payload: tell it about the SYNs
  * seen before (bare SYN first), as zero-length segments at the flow's first
  * packet time, so roles and stream bases are what they would have been.
@@ -345,6 +383,7 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 		f->progress_ns = 0;
 		f->sess = NULL;
 		f->syn = 0;
+		f->notes = 0;
 		f->actions = DP_ACT_ALL;
 	} else {
 		if (ts > f->last_ns)
@@ -373,7 +412,7 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 
 		if (pkt->payload_len == 0) {
 			flow_note_syn(f, pkt);
-			if (pkt->tcp_flags & (CW_TCP_FIN | CW_TCP_RST))
+			if ((pkt->tcp_flags & (CW_TCP_FIN | CW_TCP_RST)) && flow_end_plausible(f, pkt))
 				dp_flow_end(w, f, &key->k, CW_END_FIN);
 			return;
 		}
@@ -386,6 +425,8 @@ flow_packet(struct dp_worker *w, struct dp_flow *f, int is_new, const struct cw_
 		}
 		f->sess = ds;
 		flow_replay_syn(f, pkt);
+		if (f->notes != 0)
+			flow_give_notes(f);
 	}
 	s = &f->sess->s;
 	rc = cw_session_packet(s, pkt, ts);
@@ -444,8 +485,15 @@ frag_note(struct dp_worker *w, const struct dp_flow_key *key, hash_sig_t sig)
 {
 	int32_t pos = rte_hash_lookup_with_hash(w->ft.h, key, sig);
 
-	if (pos >= 0 && w->ft.f[pos].sess != NULL)
-		cw_session_note(&w->ft.f[pos].sess->s, CW_EVA_IP_FRAG);
+	struct dp_flow *f;
+
+	if (pos < 0)
+		return;
+	f = &w->ft.f[pos];
+	if (f->sess != NULL)
+		cw_session_note(&f->sess->s, CW_EVA_IP_FRAG);
+	else if (f->actions != 0)
+		f->notes |= DP_NOTE_IP_FRAG; /* the session, if one comes, says so */
 }
 
 /* Frame bytes of m: in place, or copied to scratch when segmented. NULL: too long, counted. */

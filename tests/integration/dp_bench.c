@@ -156,7 +156,8 @@ curve_run(struct dp_worker *w, struct rte_mempool *mp, uint32_t nflows, uint64_t
 			} else {
 				i = (uint32_t)k;
 			}
-			b[m] = dp_frame_tcp_mbuf(mp, i, flags, (uint32_t)k);
+			/* After its SYN, a flow's bare segments carry the sequence number after it. */
+			b[m] = dp_frame_tcp_mbuf(mp, i, flags, i + !(flags & CW_TCP_SYN));
 		}
 		uint64_t t0 = rte_rdtsc_precise();
 		dp_worker_burst(w, b, m);

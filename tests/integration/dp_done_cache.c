@@ -28,7 +28,7 @@
 #define FIN 0x01
 
 static struct rte_mempool *mp;
-static uint32_t seq;
+static const uint32_t seq = 1000; /* flow i's SYN: seq + i */
 
 struct seg {
 	uint32_t flow;
@@ -45,7 +45,9 @@ feed(struct dp_worker *w, const struct seg *segs, uint32_t n)
 		uint16_t m = 0;
 
 		for (; m < DP_BURST && m < n; m++) {
-			b[m] = dp_frame_tcp_mbuf(mp, segs[m].flow, segs[m].flags, seq++);
+			/* After its SYN, a flow's bare segments carry the sequence number after it. */
+			b[m] = dp_frame_tcp_mbuf(mp, segs[m].flow, segs[m].flags,
+						 seq + segs[m].flow + !(segs[m].flags & SYN));
 			if (b[m] == NULL) {
 				fprintf(stderr, "dp_done_cache: mbuf pool empty\n");
 				exit(1);

@@ -958,6 +958,20 @@ def case_rst_out_of_window(flow):
     return p.data()
 
 
+def case_rst_before_hello(flow):
+    p = Pcap()
+    c = Conn(p, flow)
+    c.handshake()
+    # Between the handshake and the ClientHello, before the flow has a session: a reset 2^30
+    # bytes outside the server's window and a FIN without ACK. The client drops both.
+    c.emit(1, 0x04, c.seqno(1, 1 << 30), 0)
+    c.emit(1, 0x01, c.seqno(1, 0), 0)
+    replay(c, flow, 0, 1)
+    replay(c, flow, 1)
+    c.fin()
+    return p.data()
+
+
 HELLO = 'sni=ref ch_ver=ref sh_ver=ref cipher=ref alpn=ref ja3=ref ja4=ref ja3s=ref'
 FP12 = HELLO + ' chain_id=ref certs=ref ncerts=ref'
 HELLO12 = HELLO + ' chain_id=- certs=-'
@@ -1023,6 +1037,8 @@ CASES = [
     ('seq_far_ahead_behind', 't12', case_far_seq, 'lines=1 %s anomalies=0xa end=done' % FP12),
     ('rst_out_of_window', 't12', case_rst_out_of_window,
      'lines=1 %s anomalies=0x10000 end=done' % FP12),
+    ('rst_before_hello', 't12', case_rst_before_hello,
+     'lines=1 %s anomalies=0x90000 end=done' % FP12),
 ]
 
 
