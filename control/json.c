@@ -330,6 +330,7 @@ static const struct flag_name eva_names[] = {
 	{CW_EVA_NO_ACK, "tcp_no_ack"},
 	{CW_EVA_TCP_SIG, "tcp_signature_option"},
 	{CW_EVA_IP_FRAG, "ip_fragments"},
+	{CW_EVA_BAD_SYN, "syn_not_taken"},
 };
 
 static const char *const end_names[CW_END__MAX] = {

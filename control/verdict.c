@@ -318,8 +318,8 @@ fp_known(const struct cp_srv_base *s, const struct cw_flow_event *ev)
  * What the sensor saw that a sender trying to show it other bytes than the
  * client got would cause: a second copy of bytes with other content (the
  * first was kept), segments the endpoint drops (a wrong checksum, no ACK),
- * TCP signature options some endpoints drop. None occurs in an ordinary
- * handshake.
+ * TCP signature options some endpoints drop, a SYN-ACK the client would not
+ * take. None occurs in an ordinary handshake.
  */
 static const struct {
 	uint32_t bit;
@@ -330,6 +330,7 @@ static const struct {
 	{CW_EVA_NO_ACK, "segments without ACK (dropped)"},
 	{CW_EVA_TCP_SIG, "TCP-MD5/AO options"},
 	{CW_EVA_IP_FRAG, "handshake bytes in IP fragments (not reassembled)"},
+	{CW_EVA_BAD_SYN, "SYN-ACKs the client would not take (ignored)"},
 };
 
 static void

@@ -101,6 +101,7 @@ struct dp_sess {
 #define DP_NOTE_BAD_RST 0x1u /* a FIN or RST its receiver would drop: ignored (CW_EVA_BAD_RST) */
 #define DP_NOTE_NO_ACK 0x2u  /* a segment with none of ACK, RST, SYN: ignored (CW_EVA_NO_ACK) */
 #define DP_NOTE_IP_FRAG 0x4u /* a first IP fragment of the flow (CW_EVA_IP_FRAG) */
+#define DP_NOTE_BAD_SYN 0x8u /* a SYN or SYN-ACK its receiver would not take (CW_EVA_BAD_SYN) */
 
 /*
  * Flow state, 64 bytes. Indexed by the position rte_hash returns for the

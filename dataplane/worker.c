@@ -271,17 +271,32 @@ flow_get(struct dp_worker *w, const struct cw_pkt *pkt, const struct dp_flow_key
 	return flow_add(w, key, sig);
 }
 
-/* Remember a SYN or SYN-ACK of a flow that has no session yet. */
+/*
+ * Remember a SYN or SYN-ACK of a flow that has no session yet, taken or not
+ * by the rules the session applies (on_syn() in session.c): a SYN-ACK must
+ * acknowledge the peer's SYN when that was seen; a side's SYN-ACK is taken
+ * once; a bare SYN with another sequence number replaces the first only
+ * while no answer was taken. One not taken is noted (CW_EVA_BAD_SYN).
+ */
 static inline void
 flow_note_syn(struct dp_flow *f, const struct cw_pkt *pkt)
 {
-	unsigned int side;
+	unsigned int side, peer;
+	int synack;
 
 	if (!(pkt->tcp_flags & CW_TCP_SYN))
 		return;
 	side = cw_pkt_side(pkt);
+	peer = !side;
+	synack = (pkt->tcp_flags & CW_TCP_ACK) != 0;
+	if ((synack && (f->syn & DP_SYN_SEEN(peer)) && pkt->ack != f->isn[peer] + 1) ||
+	    ((f->syn & DP_SYN_SEEN(side)) && pkt->seq != f->isn[side] &&
+	     (synack || (f->syn & (DP_SYN_ACK(side) | DP_SYN_SEEN(peer)))))) {
+		f->notes |= DP_NOTE_BAD_SYN;
+		return;
+	}
 	f->syn |= (uint8_t)DP_SYN_SEEN(side);
-	if (pkt->tcp_flags & CW_TCP_ACK)
+	if (synack)
 		f->syn |= (uint8_t)DP_SYN_ACK(side);
 	f->isn[side] = pkt->seq;
 }
@@ -322,6 +337,8 @@ flow_give_notes(struct dp_flow *f)
 		cw_session_note(s, CW_EVA_NO_ACK);
 	if (f->notes & DP_NOTE_IP_FRAG)
 		cw_session_note(s, CW_EVA_IP_FRAG);
+	if (f->notes & DP_NOTE_BAD_SYN)
+		cw_session_note(s, CW_EVA_BAD_SYN);
 }
 
 /*
@@ -353,6 +370,8 @@ flow_replay_syn(struct dp_flow *f, const struct cw_pkt *pkt)
 		syn.ipver = pkt->ipver;
 		syn.seq = f->isn[side];
 		syn.tcp_flags = (uint8_t)(CW_TCP_SYN | ((f->syn & DP_SYN_ACK(side)) ? CW_TCP_ACK : 0));
+		if ((f->syn & DP_SYN_ACK(side)) && (f->syn & DP_SYN_SEEN(!side)))
+			syn.ack = f->isn[!side] + 1; /* flow_note_syn() took it for that */
 		cw_session_packet(&f->sess->s, &syn, f->first_ns);
 	}
 }

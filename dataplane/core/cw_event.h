@@ -60,7 +60,8 @@
 #define CW_EVA_NO_ACK 0x00080000       /* a segment with none of ACK, RST, SYN: dropped, as receivers do */
 #define CW_EVA_TCP_SIG 0x00100000      /* TCP-MD5/AO option: receivers without a key may drop it */
 #define CW_EVA_IP_FRAG 0x00200000      /* IP fragments of the flow: not reassembled, bytes missing */
-#define CW_EVA__ALL 0x003fffffu        /* every CW_EVA_* bit */
+#define CW_EVA_BAD_SYN 0x00400000      /* a SYN or SYN-ACK its receiver would not take: ignored */
+#define CW_EVA__ALL 0x007fffffu        /* every CW_EVA_* bit */
 
 /* Why the dataplane stopped following the flow. */
 enum cw_end_reason {

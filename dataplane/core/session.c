@@ -853,6 +853,49 @@ seq_plausible(const struct cw_reasm *r, uint32_t seq)
 	return r->nooo > 0 && (uint32_t)d <= r->ooo[r->nooo - 1].end - r->contig;
 }
 
+/* The sequence number of the stream's first byte on an address side, from its SYN. */
+static inline uint32_t
+isn_next(const struct cw_session *s, int side)
+{
+	return s->ra[side].base_seq - s->ra[side].dropped;
+}
+
+/*
+ * A SYN or SYN-ACK from address side `side`: 1 when taken (roles, the
+ * side's stream base), 0 when its receiver would not take it, as a TCP does
+ * (RFC 9293 3.10.7.3-4):
+ * - a SYN-ACK must acknowledge the peer's SYN when that was seen: nothing
+ *   before it, nothing past the bytes it carried (TCP Fast Open);
+ * - a side's SYN-ACK is taken once: another with another sequence number
+ *   comes from someone else, and the client has moved on;
+ * - a bare SYN with another sequence number is a new attempt while no
+ *   SYN-ACK was taken, and nothing a receiver takes after that.
+ * A retransmission (the same sequence number) is taken again, changing
+ * nothing. An on-path sender's SYN-ACK with a made-up sequence number would
+ * otherwise set the stream base and leave the real server flight outside it.
+ */
+static int
+on_syn(struct cw_session *s, int side, const struct cw_pkt *pkt)
+{
+	int peer = !side, synack = (pkt->tcp_flags & CW_TCP_ACK) != 0;
+
+	if (synack && (s->syn & (1u << peer))) {
+		const struct cw_reasm *r = &s->ra[peer];
+
+		if (pkt->ack - isn_next(s, peer) > r->dropped + r->contig)
+			return 0;
+	}
+	if ((s->syn & (1u << side)) && pkt->seq + 1 != isn_next(s, side)) {
+		if (synack || s->cli_side != side || (s->syn & (1u << peer)))
+			return 0;
+		/* A client's new attempt before any answer: the base moves if nothing is held. */
+	}
+	set_client(s, synack ? peer : side);
+	s->syn |= (uint8_t)(1u << side);
+	cw_reasm_set_isn(&s->ra[side], pkt->seq);
+	return 1;
+}
+
 int
 cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns)
 {
@@ -887,11 +930,9 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 	if (pkt->flags & CW_PKT_F_TCP_SIG)
 		ev->anomalies |= CW_EVA_TCP_SIG;
 
-	if (pkt->tcp_flags & CW_TCP_SYN) {
-		set_client(s, (pkt->tcp_flags & CW_TCP_ACK) ? !side : side);
-		s->syn_seen = 1;
-		if (!s->ra[side].have_base)
-			cw_reasm_set_isn(&s->ra[side], pkt->seq);
+	if ((pkt->tcp_flags & CW_TCP_SYN) && !on_syn(s, side, pkt)) {
+		ev->anomalies |= CW_EVA_BAD_SYN;
+		return CW_SESS_MORE;
 	}
 
 	/* The payload's first byte: a SYN (TCP Fast Open data) takes one sequence number first. */
@@ -946,7 +987,7 @@ cw_session_finish(struct cw_session *s, enum cw_end_reason why)
 		return;
 	s->state = CW_SS_FINISHED;
 	ev->end_reason = (uint8_t)why;
-	if (!s->syn_seen)
+	if (!s->syn)
 		ev->flags |= CW_EVF_MIDSTREAM;
 	if (s->cli_side < 0)
 		s->cli_side = 0; /* roles never became known: side 0 stays the client */

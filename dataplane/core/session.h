@@ -173,7 +173,7 @@ struct cw_session {
 	int8_t cli_side;               /* -1 unknown, else the address side that is the TCP client */
 	uint8_t side0;
 	uint8_t state;                 /* enum cw_sess_state */
-	uint8_t syn_seen;
+	uint8_t syn;                   /* bit side: that address side's SYN taken (on_syn()) */
 	uint8_t t13;                   /* TLS 1.3 ServerHello seen: counting encrypted flight */
 	uint8_t t13_fin;               /* the server's Finished record was recognised: flight complete */
 	uint8_t hrr;                   /* HelloRetryRequest seen: a second ClientHello is legal */

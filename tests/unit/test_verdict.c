@@ -383,7 +383,7 @@ test_evasion(void)
 {
 	static const char *const genuine[] = {"leaf1", "int"}, *const forged[] = {"forged", "kzint"};
 	static const uint32_t evasive[] = {CW_EVA_OVERLAP_CONFLICT, CW_EVA_BAD_CSUM, CW_EVA_NO_ACK,
-					   CW_EVA_TCP_SIG, CW_EVA_IP_FRAG};
+					   CW_EVA_TCP_SIG, CW_EVA_IP_FRAG, CW_EVA_BAD_SYN};
 	static struct t_chain g, f;
 	struct cw_flow_event ev;
 	struct cp_config cfg;
@@ -413,13 +413,14 @@ test_evasion(void)
 	}
 	/* Every kind at once: each named in the one detail line. */
 	ev.anomalies = CW_EVA_OVERLAP_CONFLICT | CW_EVA_BAD_CSUM | CW_EVA_NO_ACK | CW_EVA_TCP_SIG |
-		       CW_EVA_IP_FRAG;
+		       CW_EVA_IP_FRAG | CW_EVA_BAD_SYN;
 	cp_engine_flow(e, &ev, &v);
 	CHECK(strstr(t_detail(&v, "evasion_attempt"), "other content") != NULL &&
 		      strstr(t_detail(&v, "evasion_attempt"), "checksum") != NULL &&
 		      strstr(t_detail(&v, "evasion_attempt"), "without ACK") != NULL &&
 		      strstr(t_detail(&v, "evasion_attempt"), "TCP-MD5/AO") != NULL &&
-		      strstr(t_detail(&v, "evasion_attempt"), "IP fragments") != NULL,
+		      strstr(t_detail(&v, "evasion_attempt"), "IP fragments") != NULL &&
+		      strstr(t_detail(&v, "evasion_attempt"), "SYN-ACK") != NULL,
 	      "detail: %s", t_detail(&v, "evasion_attempt"));
 	/* Ordinary loss and reordering are not evasion. */
 	ev.anomalies = CW_EVA_RETRANS | CW_EVA_OOO | CW_EVA_BAD_RST | CW_EVA_TCP_OPTS;

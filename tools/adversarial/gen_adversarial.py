@@ -972,6 +972,24 @@ def case_rst_before_hello(flow):
     return p.data()
 
 
+def case_syn_ack_injected(flow):
+    p = Pcap()
+    c = Conn(p, flow)
+    mss = b'\x02\x04\x05\xb4'
+    # Before the server's SYN-ACK, one that acknowledges nothing the client sent (the client
+    # answers it with a reset and waits on); after it, one with another sequence number (the
+    # client, established, ignores it). Taken, either would put the server's stream base 2^16
+    # bytes off, and the real flight outside it.
+    c.emit(0, 0x02, c.isn[0], 0, opts=mss)
+    c.emit(1, 0x12, (c.isn[1] + (1 << 16)) & 0xffffffff, c.seqno(0, 4096), opts=mss)
+    c.emit(1, 0x12, c.isn[1], c.seqno(0, 0), opts=mss)
+    c.emit(1, 0x12, (c.isn[1] + (1 << 16)) & 0xffffffff, c.seqno(0, 0), opts=mss)
+    c.emit(0, 0x10, c.seqno(0, 0), c.seqno(1, 0))
+    replay(c, flow)
+    c.fin()
+    return p.data()
+
+
 HELLO = 'sni=ref ch_ver=ref sh_ver=ref cipher=ref alpn=ref ja3=ref ja4=ref ja3s=ref'
 FP12 = HELLO + ' chain_id=ref certs=ref ncerts=ref'
 HELLO12 = HELLO + ' chain_id=- certs=-'
@@ -1039,6 +1057,8 @@ CASES = [
      'lines=1 %s anomalies=0x10000 end=done' % FP12),
     ('rst_before_hello', 't12', case_rst_before_hello,
      'lines=1 %s anomalies=0x90000 end=done' % FP12),
+    ('syn_ack_injected', 't12', case_syn_ack_injected,
+     'lines=1 %s anomalies=0x400000 end=done' % FP12),
 ]
 
 
