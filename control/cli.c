@@ -19,8 +19,10 @@
 
 #include <sqlite3.h>
 
+#include "cp.h"
 #include "cw_config.h"
 #include "evring.h"
+#include "text.h"
 
 #ifndef CP_BINDIR
 #define CP_BINDIR "/usr/local/bin"
@@ -28,6 +30,8 @@
 #define CP_DEFAULT_DB "/var/lib/chainwatch/chainwatch.db"
 #define CLI_MAX_ARGS 64 /* argv entries passed to one child */
 #define CLI_SUMMARY_ROWS 200
+/* The longest column the engine writes: "issuer: " and a certificate name. */
+#define CLI_CELL_MAX CP_TEXT_LEN(CP_DN_MAX + 16)
 
 static volatile sig_atomic_t cli_stop;
 
@@ -99,6 +103,24 @@ col(sqlite3_stmt *st, int i)
 	return s ? (const char *)s : "";
 }
 
+/*
+ * Column i for a text table. Names, certificate names and labels hold what a
+ * client, a server or a certificate sent: rendered so that none of it acts on
+ * the terminal (docs/OUTPUT.md). Empty gives empty.
+ */
+static const char *
+cell(sqlite3_stmt *st, int i, char buf[CLI_CELL_MAX])
+{
+	return cp_text_cell(col(st, i), buf, CLI_CELL_MAX);
+}
+
+/* A server name column: as cell(), "(no name)" when the flow had none. */
+static const char *
+name_cell(sqlite3_stmt *st, int i, char buf[CLI_CELL_MAX])
+{
+	return col(st, i)[0] ? cell(st, i, buf) : "(no name)";
+}
+
 static int
 db_step_done(sqlite3 *db, int rc, const char *path)
 {
@@ -143,12 +165,13 @@ report_summary(sqlite3 *db, const char *path, int64_t after_id, FILE *out)
 		return -EINVAL;
 	sqlite3_bind_int64(st, 1, after_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char name[CLI_CELL_MAX], evidence[CLI_CELL_MAX];
+
 		if (rows++ == 0)
 			fprintf(out, "%-40s %-12s %7s  %-40s %s\n", "NAME", "VERDICT", "FLOWS",
 				"SIGNALS", "ANCHOR/ISSUER");
-		fprintf(out, "%-40s %-12s %7lld  %-40s %s\n",
-			col(st, 0)[0] ? col(st, 0) : "(no name)", col(st, 1),
-			(long long)sqlite3_column_int64(st, 2), col(st, 3), col(st, 4));
+		fprintf(out, "%-40s %-12s %7lld  %-40s %s\n", name_cell(st, 0, name), col(st, 1),
+			(long long)sqlite3_column_int64(st, 2), col(st, 3), cell(st, 4, evidence));
 	}
 	if (rows == 0 && rc == SQLITE_DONE)
 		fprintf(out, "No substituted or suspicious flows.\n");
@@ -306,10 +329,12 @@ cmd_report(int argc, char **argv)
 		goto out;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char name[CLI_CELL_MAX];
+
 		if (rows++ == 0)
 			printf("  %-40s %7s %7s  %-20s %s\n", "NAME", "FLOWS", "CHAINS",
 			       "FIRST (UTC)", "LAST (UTC)");
-		printf("  %-40s %7lld %7lld  %-20s %s\n", col(st, 0)[0] ? col(st, 0) : "(no name)",
+		printf("  %-40s %7lld %7lld  %-20s %s\n", name_cell(st, 0, name),
 		       (long long)sqlite3_column_int64(st, 1),
 		       (long long)sqlite3_column_int64(st, 2), col(st, 3), col(st, 4));
 	}
@@ -336,10 +361,13 @@ cmd_report(int argc, char **argv)
 		goto out;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char anchor[CLI_CELL_MAX], category[CLI_CELL_MAX];
+
 		if (rows++ == 0)
 			printf("  %-50s %-14s %7s %7s  %-20s %s\n", "ANCHOR", "CATEGORY", "CHAINS",
 			       "FLOWS", "FIRST (UTC)", "LAST (UTC)");
-		printf("  %-50s %-14s %7lld %7lld  %-20s %s\n", col(st, 0), col(st, 1),
+		printf("  %-50s %-14s %7lld %7lld  %-20s %s\n", cell(st, 0, anchor),
+		       cell(st, 1, category),
 		       (long long)sqlite3_column_int64(st, 2),
 		       (long long)sqlite3_column_int64(st, 3), col(st, 4), col(st, 5));
 	}
@@ -410,7 +438,7 @@ cmd_flows(int argc, char **argv)
 	sqlite3_bind_text(st, 1, verdict, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char cli[80], srv[80];
+		char cli[80], srv[80], name[CLI_CELL_MAX];
 
 		if (rows++ == 0)
 			printf("%-20s %-45s %-45s %-32s %-11s %5s  %s\n", "TIME (UTC)", "CLIENT",
@@ -420,7 +448,7 @@ cmd_flows(int argc, char **argv)
 		snprintf(srv, sizeof(srv), "%s:%lld", col(st, 3),
 			 (long long)sqlite3_column_int64(st, 4));
 		printf("%-20s %-45s %-45s %-32s %-11s %5.2f  %s\n", col(st, 0), cli, srv,
-		       col(st, 5)[0] ? col(st, 5) : "(no name)", col(st, 6),
+		       name_cell(st, 5, name), col(st, 6),
 		       sqlite3_column_double(st, 7), col(st, 8));
 	}
 	if (rows == 0 && rc == SQLITE_DONE)
@@ -479,6 +507,7 @@ cmd_chains(int argc, char **argv)
 	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char subject[CLI_CELL_MAX], issuer[CLI_CELL_MAX], anchor[CLI_CELL_MAX];
 		int pv = sqlite3_column_int(st, 11);
 
 		rows++;
@@ -489,17 +518,22 @@ cmd_chains(int argc, char **argv)
 		       (long long)sqlite3_column_int64(st, 2),
 		       (long long)sqlite3_column_int64(st, 3));
 		printf("  first seen   %s UTC\n  last seen    %s UTC\n", col(st, 4), col(st, 5));
-		printf("  subject      %s\n  issuer       %s\n", col(st, 6), col(st, 7));
+		printf("  subject      %s\n  issuer       %s\n", cell(st, 6, subject),
+		       cell(st, 7, issuer));
 		printf("  leaf SPKI    %s\n  issuer key   %s\n", col(st, 8), col(st, 9));
 		printf("  path         %s%s%s\n",
 		       pv == 1	 ? "valid"
 		       : pv == 0 ? "invalid"
 				 : "not validated",
 		       pv == 0 && col(st, 12)[0] ? ": " : "", pv == 0 ? col(st, 12) : "");
-		printf("  anchor       %s\n\n", col(st, 10)[0] ? col(st, 10) : "-");
+		printf("  anchor       %s\n\n", col(st, 10)[0] ? cell(st, 10, anchor) : "-");
 	}
-	if (rows == 0 && rc == SQLITE_DONE)
-		printf("No chains seen for %s.\n", name);
+	if (rows == 0 && rc == SQLITE_DONE) {
+		char shown[CLI_CELL_MAX];
+
+		/* NAME may have been pasted from a capture or a log. */
+		printf("No chains seen for %s.\n", cp_text_cell(name, shown, sizeof(shown)));
+	}
 	rc = db_step_done(db, rc, path);
 	sqlite3_finalize(st);
 	sqlite3_close(db);

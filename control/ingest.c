@@ -13,6 +13,7 @@
 
 #include "ingest.h"
 #include "json.h"
+#include "text.h"
 
 #define CP_ATTACH_POLL_FAST_MS 5 /* --exit-when-done: the dataplane is starting right now */
 #define CP_ATTACH_POLL_MS 200
@@ -795,6 +796,8 @@ cp_ingest_summary(const struct cp_ingest *in, FILE *out)
 	for (i = 0; i < in->nsum; i++) {
 		const struct cp_summary_row *r = &in->sum[i];
 		char sigs[CP_SUMMARY_SIGS * 49 + 1];
+		/* The name and the evidence are what a client, server or certificate sent. */
+		char name[CP_TEXT_LEN(sizeof(r->name))], evidence[CP_TEXT_LEN(sizeof(r->evidence))];
 		size_t off = 0;
 
 		sigs[0] = '\0';
@@ -802,8 +805,9 @@ cp_ingest_summary(const struct cp_ingest *in, FILE *out)
 			off += (size_t)snprintf(sigs + off, sizeof(sigs) - off, "%s%s",
 						j ? "," : "", r->sig[j]);
 		fprintf(out, "%-40s %-12s %7" PRIu64 "  %-40s %s\n",
-			r->name[0] ? r->name : "(no name)", cp_result_name(r->result), r->count,
-			sigs, r->evidence);
+			r->name[0] ? cp_text_cell(r->name, name, sizeof(name)) : "(no name)",
+			cp_result_name(r->result), r->count, sigs,
+			cp_text_cell(r->evidence, evidence, sizeof(evidence)));
 	}
 	if (in->sum_dropped)
 		fprintf(out, "(%" PRIu64 " more flows under names past the %u-row table)\n",

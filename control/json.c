@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "text.h"
 
 void
 cp_jbuf_init(struct cp_jbuf *b, char *mem, size_t cap)
@@ -55,44 +56,6 @@ jb_fmt(struct cp_jbuf *b, const char *fmt, ...)
 	cp_jbuf_raw(b, tmp, (size_t)n);
 }
 
-/*
- * Length of the valid UTF-8 sequence at s (at most left bytes), or 0 when
- * the lead byte does not start one. Follows RFC 3629's table: no overlongs,
- * no surrogates, nothing above U+10FFFF.
- */
-static size_t
-utf8_seq(const unsigned char *s, size_t left)
-{
-	unsigned char c = s[0];
-	size_t n, i;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (n > left)
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 void
 cp_jbuf_str(struct cp_jbuf *b, const char *str, size_t n)
 {
@@ -131,7 +94,7 @@ cp_jbuf_str(struct cp_jbuf *b, const char *str, size_t n)
 
 			while (i + left < n && s[i + left] != '\0' && left < 4)
 				left++;
-			k = utf8_seq(&s[i], left);
+			k = cp_utf8_seq(&s[i], left);
 			if (k > 0) {
 				cp_jbuf_raw(b, (const char *)&s[i], k);
 				i += k;

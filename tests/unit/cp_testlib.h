@@ -205,6 +205,34 @@ t_sigs(const struct cp_verdict *v)
 	return buf;
 }
 
+/*
+ * Offset of the first byte in text output that a terminal could act on: a
+ * control other than newline, DEL, a C1 control as UTF-8 (C2 80..9F), or a
+ * byte outside a well-formed UTF-8 sequence. -1 when there is none.
+ */
+static inline long
+t_term_unsafe(const char *text)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	long i = 0;
+
+	while (s[i] != '\0') {
+		unsigned char c = s[i];
+		int n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+			: c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+		int k;
+
+		if ((c < 0x20 && c != '\n') || c == 0x7f || n == 0 ||
+		    (c == 0xc2 && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f))
+			return i;
+		for (k = 1; k < n; k++)
+			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+				return i;
+		i += n;
+	}
+	return -1;
+}
+
 static inline void
 t_config(struct cp_config *cfg)
 {

@@ -2,7 +2,8 @@
 /*
  * chainwatchd's ring consumer on a real shared-memory segment: a flow event whose chain blob is
  * on another worker's ring waits for it, and one whose blob never comes is judged without it
- * once every ring has been read past the point where the blob would have been.
+ * once every ring has been read past the point where the blob would have been. The end-of-run
+ * summary (--summary) shows names and issuers without their terminal controls.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -142,6 +143,39 @@ test_blob_never_comes(const struct t_chain *g)
 	rig_close(&r);
 }
 
+/* A name and an issuer as a client and a forged certificate sent them, in the --summary table. */
+static void
+test_summary_text(void)
+{
+	static struct cp_summary_row rows[2];
+	static struct cp_ingest in;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	snprintf(rows[0].name, sizeof(rows[0].name), "%s", "a.example\x1b[2k\rb.example\n");
+	rows[0].result = CP_SUBSTITUTED;
+	rows[0].count = 3;
+	snprintf(rows[0].evidence, sizeof(rows[0].evidence), "%s",
+		 "issuer: CN=x\x1b]0;t\x07\xc2\x9b");
+	rows[1].result = CP_SUSPICIOUS;
+	rows[1].count = 1;
+	in.sum = rows;
+	in.nsum = 2;
+	in.flows = 4;
+	f = open_memstream(&text, &len);
+	CHECK(f != NULL, "memstream");
+	if (f == NULL)
+		return;
+	cp_ingest_summary(&in, f);
+	fclose(f);
+	CHECK(strstr(text, "\na.example\\x1b[2k\\x0db.example\\x0a ") != NULL, "name escaped");
+	CHECK(strstr(text, " issuer: CN=x\\x1b]0;t\\x07\\xc2\\x9b\n") != NULL, "issuer escaped");
+	CHECK(strstr(text, "\n(no name) ") != NULL, "an empty name");
+	CHECK(t_term_unsafe(text) < 0, "raw control at byte %ld", t_term_unsafe(text));
+	free(text);
+}
+
 int
 main(void)
 {
@@ -153,6 +187,7 @@ main(void)
 	CHECK(t_chain(&g, genuine, 2, 0) == 0, "chain");
 	test_blob_on_later_ring(&g);
 	test_blob_never_comes(&g);
+	test_summary_text();
 	t_rmpki();
 	printf("test_ingest: %d checks, %d failed\n", t_run, t_fail);
 	return t_fail ? 1 : 0;
