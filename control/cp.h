@@ -37,6 +37,7 @@ struct cp_cert {
 	uint32_t ext;          /* CP_EXT_* present */
 	char ski[65], aki[65]; /* hex key identifiers, "" if absent */
 	char san[1024];        /* comma-separated DNS/IP SANs, cut at a name boundary */
+	int san_truncated;     /* 1: a SAN did not fit in san (recomputed from the DER on reload) */
 };
 
 #define CP_EXT_SCT 0x01

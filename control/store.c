@@ -10,7 +10,8 @@
  *                                                    chain_key_id (cp_store_chain_key)
  *   certs(sha256 PK, spki_sha256, subject, issuer, serial, not_before, not_after,
  *         key_type, key_bits, rsa_e, sig_alg, ext, ski, aki, san, der BLOB)
- *         ext is the CP_EXT_* mask; san is "a,b,c".
+ *         ext is the CP_EXT_* mask; san is "a,b,c", names past 1 KiB left out
+ *         (a chain read back is analysed again from der, which says so).
  *   chains(chain_id PK, ncerts, first_seen, last_seen, path_valid (-1 not yet
  *          validated, 0, 1), path_error, validated_at, anchor, anchor_category,
  *          issuer_key, leaf_sha256)

@@ -544,8 +544,12 @@ cp_name_covered(const struct cp_cert *leaf, const char *name)
 			if (*p == ',')
 				p++;
 		}
-		/* A SAN list cut at the field size may have dropped the covering name. */
-		return strlen(leaf->san) + CP_NAME_MAX >= sizeof(leaf->san);
+		/*
+		 * Only a list that lost names for room may have dropped the covering
+		 * one. A long list that is whole (a CDN's 40 names) is judged by what
+		 * it holds.
+		 */
+		return leaf->san_truncated;
 	}
 	cn = strstr(leaf->subject, "CN=");
 	if (cn == NULL)

@@ -93,27 +93,39 @@ asn1_time_unix(const ASN1_TIME *t)
 	return (int64_t)timegm(&tm);
 }
 
-/* Append one name to a comma-separated list; names that do not fit are dropped whole. */
-static void
+/*
+ * Append one name to a comma-separated list. A name that does not fit is
+ * dropped whole and -ENOSPC returned, so the caller can record that the list
+ * is incomplete.
+ */
+static int
 list_add(char *list, size_t cap, const char *item)
 {
 	size_t used = strlen(list), need = strlen(item) + (used ? 1 : 0);
 
 	if (used + need + 1 > cap)
-		return;
+		return -ENOSPC;
 	if (used)
 		list[used++] = ',';
 	memcpy(list + used, item, strlen(item) + 1);
+	return 0;
 }
 
+/*
+ * The DNS and IP SANs into c->san. c->san_truncated tells whether a name had
+ * to be left out for room: only then can a name the list does not hold still
+ * be covered by the certificate.
+ */
 static void
-san_list(X509 *x, char *out, size_t cap)
+san_list(X509 *x, struct cp_cert *c)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	char buf[CP_NAME_MAX];
+	char buf[CP_NAME_MAX], *out = c->san;
+	size_t cap = sizeof(c->san);
 	int i;
 
 	out[0] = '\0';
+	c->san_truncated = 0;
 	if (gens == NULL)
 		return;
 	for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
@@ -128,7 +140,6 @@ san_list(X509 *x, char *out, size_t cap)
 			/* A comma inside a name would corrupt the list; such a SAN is bogus anyway. */
 			if (memchr(buf, ',', (size_t)n) != NULL || strlen(buf) != (size_t)n)
 				continue;
-			list_add(out, cap, buf);
 		} else if (g->type == GEN_IPADD) {
 			const ASN1_OCTET_STRING *s = g->d.iPAddress;
 
@@ -138,8 +149,11 @@ san_list(X509 *x, char *out, size_t cap)
 				inet_ntop(AF_INET6, s->data, buf, sizeof(buf));
 			else
 				continue;
-			list_add(out, cap, buf);
+		} else {
+			continue;
 		}
+		if (list_add(out, cap, buf) < 0)
+			c->san_truncated = 1;
 	}
 	GENERAL_NAMES_free(gens);
 }
@@ -257,7 +271,7 @@ cp_x509_describe(X509 *x, const uint8_t *der, size_t len, struct cp_cert *c)
 	kid = X509_get0_authority_key_id(x);
 	if (kid != NULL && kid->length > 0 && kid->length <= 32)
 		cp_hex(kid->data, (size_t)kid->length, c->aki);
-	san_list(x, c->san, sizeof(c->san));
+	san_list(x, c);
 	ERR_clear_error();
 }
 

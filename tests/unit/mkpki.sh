@@ -107,6 +107,22 @@ sign int leaf2 "/C=US/O=Example Inc/CN=example.com" 20200501000000Z 202105010000
 # ECDSA leaf that expired long ago: valid only at its capture time.
 ec ecleaf
 sign int ecleaf "/C=US/O=Example Inc/CN=api.example.net" 20190101000000Z 20191231000000Z ext-ec.cnf
+# CDN-style leaves with many names: 40 whose list (950 bytes) the analysis keeps whole, and 60
+# whose list does not fit its 1 KiB SAN field, so the last names are left out.
+cdn_names() { # COUNT -> "DNS:edge-1.cdn-example.net, DNS:edge-2.cdn-example.net, ..."
+	j=1; names=""
+	while [ "$j" -le "$1" ]; do
+		names="$names${names:+, }DNS:edge-$j.cdn-example.net"
+		j=$((j + 1))
+	done
+	printf '%s' "$names"
+}
+for n in 40 60; do
+	printf 'basicConstraints = critical, CA:false\nextendedKeyUsage = serverAuth\n' > "ext-cdn$n.cnf"
+	printf 'subjectAltName = %s\n' "$(cdn_names "$n")" >> "ext-cdn$n.cnf"
+	ec "cdn$n"
+	sign int "cdn$n" "/CN=edge-1.cdn-example.net" 20190601000000Z 20200601000000Z "ext-cdn$n.cnf"
+done
 
 # Interception CA: root -> "Security Certificate" -> forged leaf (RSA-2048 e=3, 6 h earlier).
 ca kz

@@ -458,6 +458,62 @@ test_leaf_reuses_issuer_key(void)
 	cp_engine_close(e);
 }
 
+/*
+ * A CDN leaf with 40 names (950 bytes of SAN list, kept whole) does not cover
+ * a name outside them: name_mismatch. A leaf whose 60 names did not all fit
+ * may cover a name the list lost, so that one is not a mismatch. The same
+ * after a restart, with the chains read back from the database.
+ */
+static void
+test_long_san(void)
+{
+	static const char *const whole[] = {"cdn40", "int"}, *const cut[] = {"cdn60", "int"};
+	static struct t_chain w, c;
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	time_t t0 = t_time(2019, 7, 18);
+	char db[128];
+
+	snprintf(db, sizeof(db), "%s", t_path("san.db"));
+	t_config(&cfg);
+	cfg.db_path = db;
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	CHECK(t_chain(&w, whole, 2, 0) == 0 && t_chain(&c, cut, 2, 0) == 0 && feed(e, &w) == 0 &&
+		      feed(e, &c) == 0,
+	      "cdn chains");
+	judge(e, t0, "victim.example.org", SRV, &w, &v);
+	CHECK(t_has(&v, "name_mismatch") && v.chain != NULL && v.chain->cert[0].san_truncated == 0,
+	      "40 SANs, name not among them: %s", t_sigs(&v));
+	judge(e, t0, "edge-40.cdn-example.net", SRV, &w, &v);
+	CHECK(!t_has(&v, "name_mismatch") && v.result == CP_CONSISTENT,
+	      "40 SANs, the last one: %s", t_sigs(&v));
+	judge(e, t0, "edge-60.cdn-example.net", SRV, &c, &v);
+	CHECK(!t_has(&v, "name_mismatch") && v.chain != NULL &&
+		      v.chain->cert[0].san_truncated == 1 &&
+		      strstr(v.chain->cert[0].san, "edge-60.") == NULL,
+	      "60 SANs, a name the list lost: %s", t_sigs(&v));
+	cp_engine_close(e);
+
+	t_config(&cfg); /* its paths point into t_path()'s buffers, long reused */
+	cfg.db_path = db;
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	CHECK(cp_engine_chain_known(e, w.blob.chain_id) &&
+		      cp_engine_chain_known(e, c.blob.chain_id),
+	      "chains read back");
+	judge(e, t0 + 60, "victim.example.org", SRV, &w, &v);
+	CHECK(t_has(&v, "name_mismatch"), "40 SANs after reload: %s", t_sigs(&v));
+	judge(e, t0 + 60, "edge-60.cdn-example.net", SRV, &c, &v);
+	CHECK(!t_has(&v, "name_mismatch") && v.chain != NULL &&
+		      v.chain->cert[0].san_truncated == 1,
+	      "60 SANs after reload: %s", t_sigs(&v));
+	cp_engine_close(e);
+}
+
 static void
 test_pins(void)
 {
@@ -505,6 +561,7 @@ main(void)
 	test_tls13();
 	test_leaf_reuses_issuer_key();
 	test_pins();
+	test_long_san();
 	test_evasion();
 	t_rmpki();
 	printf("test_verdict: %d checks, %d failed\n", t_run, t_fail);

@@ -54,6 +54,7 @@ test_describe(void)
 	CHECK(strcmp(c.subject, "CN=example.com,O=Example Inc,C=US") == 0, "subject %s", c.subject);
 	CHECK(strstr(c.issuer, "CN=Test Public Issuing CA") != NULL, "issuer %s", c.issuer);
 	CHECK(strcmp(c.san, "example.com,www.example.com") == 0, "san %s", c.san);
+	CHECK(c.san_truncated == 0, "a short SAN list is whole");
 	CHECK(c.not_before == (int64_t)1559347200, "not_before %lld", (long long)c.not_before);
 	CHECK(c.not_after == (int64_t)1590969600, "not_after %lld", (long long)c.not_after);
 	CHECK(strcmp(c.key_type, "RSA") == 0 && c.key_bits == 2048 && c.rsa_e == 65537,
@@ -80,6 +81,17 @@ test_describe(void)
 	CHECK(strcmp(c.sig_alg, "sha256WithRSAEncryption") == 0, "ec leaf signed by RSA CA: %s",
 	      c.sig_alg);
 	CHECK(cp_x509_parse((const uint8_t *)"\x30\x03\x02\x01\x00", 5) == NULL, "garbage parses");
+
+	/* 40 names, 950 bytes: long, yet whole. */
+	describe("cdn40", &c);
+	CHECK(strlen(c.san) == 950 && c.san_truncated == 0 &&
+		      strcmp(c.san + strlen(c.san) - 24, ",edge-40.cdn-example.net") == 0,
+	      "40 SANs kept whole: %zu bytes, truncated %d", strlen(c.san), c.san_truncated);
+	/* 60 names do not fit: the list ends at a name boundary and says it is cut. */
+	describe("cdn60", &c);
+	CHECK(c.san_truncated == 1 && strstr(c.san, "edge-60.") == NULL &&
+		      strlen(c.san) < sizeof(c.san) && c.san[strlen(c.san) - 1] == 't',
+	      "60 SANs cut: %zu bytes, truncated %d", strlen(c.san), c.san_truncated);
 }
 
 static void
