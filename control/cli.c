@@ -575,7 +575,8 @@ usage_analyze(FILE *f)
 		"  --fanout-names N, --fanout-window SEC, --t13-size-tolerance PCT, "
 		"--t13-min-baseline N,\n"
 		"  --assoc-window SEC, --min-rsa-bits N, --strip-min N, --validity-shift-max SEC,\n"
-		"  --retention-days N, --baseline-days N, --max-flows N\n"
+		"  --retention-days N, --baseline-days N, --max-flows N, --max-baselines N,\n"
+		"  --max-chains N\n"
 		"                           detection thresholds, passed to chainwatchd (see\n"
 		"                           chainwatchd --help); with the temporary database "
 		"retention\n"
@@ -619,6 +620,8 @@ static const char *const fwd_with_value[] = {
 	"strip-min",
 	"validity-shift-max",
 	"baseline-days",
+	"max-baselines",
+	"max-chains",
 };
 
 enum {

@@ -95,6 +95,10 @@ struct cp_config {
 	unsigned int strip_min;       /* baseline leaf extensions missing => mimicry_extensions_stripped */
 	unsigned int validity_shift_max_s; /* largest backdating read as validity_shift */
 	unsigned int baseline_days;   /* learned baselines unseen this long (capture time) are pruned */
+	uint64_t max_baselines;       /* row cap on baselines and on srv_baselines (their srv_fps
+				       * go with them); the least recently seen pruned beyond it */
+	uint64_t max_chains;          /* row cap on chains (certificates no chain uses go with
+				       * them); the least recently seen pruned beyond it */
 };
 
 struct cp_engine;

@@ -87,6 +87,8 @@ cp_config_defaults(struct cp_config *cfg)
 	cfg->strip_min = 2;
 	cfg->validity_shift_max_s = 7 * 86400;
 	cfg->baseline_days = 400;
+	cfg->max_baselines = 1000000;
+	cfg->max_chains = 1000000;
 }
 
 const char *
@@ -132,7 +134,8 @@ cp_engine_open(const struct cp_config *cfg, char *errbuf, size_t errlen)
 	}
 	e->cfg = *cfg;
 	if (e->cfg.fanout_names < 2 || e->cfg.t13_size_tolerance_pct > 100 ||
-	    e->cfg.retention_days == 0 || e->cfg.max_flows == 0 || e->cfg.strip_min == 0) {
+	    e->cfg.retention_days == 0 || e->cfg.max_flows == 0 || e->cfg.strip_min == 0 ||
+	    e->cfg.max_baselines == 0 || e->cfg.max_chains == 0) {
 		snprintf(errbuf, errlen, "invalid threshold in configuration");
 		ret = -EINVAL;
 		goto err_free_engine;
@@ -556,8 +559,7 @@ cp_engine_flush(struct cp_engine *e)
 
 	if (ret == 0 && e->now - e->pruned_at >= CP_PRUNE_EVERY_S) {
 		e->pruned_at = e->now;
-		ret = store_note(e, cp_store_prune(e->store, e->now, e->cfg.retention_days,
-						   e->cfg.max_flows, e->cfg.baseline_days));
+		ret = store_note(e, cp_store_prune(e->store, e->now, &e->cfg));
 	}
 	return ret;
 }
@@ -591,8 +593,7 @@ cp_engine_close(struct cp_engine *e)
 		return;
 	cp_store_commit(e->store);
 	if (e->now > 0)
-		cp_store_prune(e->store, e->now, e->cfg.retention_days, e->cfg.max_flows,
-			       e->cfg.baseline_days);
+		cp_store_prune(e->store, e->now, &e->cfg);
 	cp_store_close(e->store);
 	for (i = 0; i < CP_CACHE_SETS * CP_CACHE_WAYS; i++)
 		centry_clear(&e->cache[i]);

@@ -67,6 +67,8 @@ enum {
 	OPT_STRIP_MIN,
 	OPT_SHIFT_MAX,
 	OPT_BASELINE_DAYS,
+	OPT_MAX_BASELINES,
+	OPT_MAX_CHAINS,
 	OPT_VERSION,
 };
 
@@ -101,6 +103,8 @@ static const struct option long_opts[] = {
 	{"strip-min", required_argument, NULL, OPT_STRIP_MIN},
 	{"validity-shift-max", required_argument, NULL, OPT_SHIFT_MAX},
 	{"baseline-days", required_argument, NULL, OPT_BASELINE_DAYS},
+	{"max-baselines", required_argument, NULL, OPT_MAX_BASELINES},
+	{"max-chains", required_argument, NULL, OPT_MAX_CHAINS},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -163,6 +167,11 @@ usage(FILE *f)
 		"  --retention-days N       prune flows and alerts older than N days (default %u)\n"
 		"  --baseline-days N        prune baselines unseen for N days (default %u)\n"
 		"  --max-flows N            row cap on the flows table (default %" PRIu64 ")\n"
+		"  --max-baselines N        row cap on name and on server baselines; the least "
+		"recently\n"
+		"                           seen go first (default %" PRIu64 ")\n"
+		"  --max-chains N           row cap on chains (and their certificates); the least\n"
+		"                           recently seen go first (default %" PRIu64 ")\n"
 		"Privacy:\n"
 		"  --anonymise MODE         client addresses: none (default), truncate, keyed; "
 		"applied\n"
@@ -186,7 +195,7 @@ usage(FILE *f)
 		"SIGINT or SIGTERM: commit and exit 0. JSON schema: docs/OUTPUT.md.\n",
 		d.fanout_names, d.fanout_window_s, d.t13_size_tolerance_pct, d.t13_min_baseline,
 		d.assoc_window_s, d.min_rsa_bits, d.strip_min, d.validity_shift_max_s,
-		d.retention_days, d.baseline_days, d.max_flows);
+		d.retention_days, d.baseline_days, d.max_flows, d.max_baselines, d.max_chains);
 }
 
 /* Strict unsigned parse: digits only, within [min, max]. */
@@ -363,6 +372,13 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_BASELINE_DAYS:
 			rc = parse_uint("baseline-days", optarg, 1, 36500, &a->cfg.baseline_days);
+			break;
+		case OPT_MAX_BASELINES:
+			rc = parse_u64("max-baselines", optarg, 1, UINT64_MAX / 2,
+				       &a->cfg.max_baselines);
+			break;
+		case OPT_MAX_CHAINS:
+			rc = parse_u64("max-chains", optarg, 1, UINT64_MAX / 2, &a->cfg.max_chains);
 			break;
 		case ':':
 			fprintf(stderr, "chainwatchd: option %s needs a value (see --help)\n",

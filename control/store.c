@@ -35,6 +35,10 @@
  * Bounds: flows and alerts are pruned by capture age (retention_days) and
  * flows by row count (max_flows); baselines not seen for baseline_days go;
  * chains unseen for retention_days go, and certificates no chain uses.
+ * Whatever a client or server can make the engine learn is also capped by
+ * row count, the least recently seen rows going first: baselines and
+ * srv_baselines at max_baselines rows each (srv_fps rows go with their
+ * (srv, name) pair), chains at max_chains (and their certificates).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -433,13 +437,51 @@ cp_store_close(struct cp_store *s)
 	free(s);
 }
 
+/*
+ * Keep at most cap rows of table (one with a last_seen column): the least
+ * recently seen go first, the earliest inserted among equals. Counting first
+ * spares the sort while under the cap; above it, ORDER BY with LIMIT keeps
+ * only the rows to delete in SQLite's sorter. *deleted gets the row count.
+ */
+static int
+cap_rows(struct cp_store *s, const char *table, uint64_t cap, uint64_t *deleted)
+{
+	sqlite3_stmt *st;
+	char sql[256];
+	uint64_t n = 0;
+	int rc;
+
+	*deleted = 0;
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_err(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (read_failed(rc))
+		return db_err(rc);
+	if (n <= cap)
+		return 0;
+	snprintf(sql, sizeof(sql),
+		 "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s"
+		 " ORDER BY last_seen, rowid LIMIT %llu)",
+		 table, table, (unsigned long long)(n - cap));
+	rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_err(rc);
+	*deleted = (uint64_t)sqlite3_changes(s->db);
+	return 0;
+}
+
 int
-cp_store_prune(struct cp_store *s, int64_t now, unsigned int retention_days, uint64_t max_flows,
-	       unsigned int baseline_days)
+cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg)
 {
 	char sql[1024];
-	int64_t cut = now - (int64_t)retention_days * 86400;
-	int64_t bcut = now - (int64_t)baseline_days * 86400;
+	int64_t cut = now - (int64_t)cfg->retention_days * 86400;
+	int64_t bcut = now - (int64_t)cfg->baseline_days * 86400;
+	uint64_t gone;
 	int ret;
 
 	ret = write_begin(s);
@@ -455,13 +497,39 @@ cp_store_prune(struct cp_store *s, int64_t now, unsigned int retention_days, uin
 		 "DELETE FROM baselines WHERE last_seen < %lld;"
 		 "DELETE FROM srv_baselines WHERE last_seen < %lld;"
 		 "DELETE FROM srv_fps WHERE last_seen < %lld;"
-		 "DELETE FROM chains WHERE last_seen < %lld;"
-		 "DELETE FROM chain_certs WHERE chain_id NOT IN (SELECT chain_id FROM chains);"
-		 "DELETE FROM certs WHERE sha256 NOT IN (SELECT cert_sha256 FROM chain_certs);",
-		 (long long)cut, (long long)cut, (unsigned long long)max_flows,
-		 (unsigned long long)max_flows, (long long)bcut, (long long)bcut, (long long)bcut,
-		 (long long)cut);
+		 "DELETE FROM chains WHERE last_seen < %lld;",
+		 (long long)cut, (long long)cut, (unsigned long long)cfg->max_flows,
+		 (unsigned long long)cfg->max_flows, (long long)bcut, (long long)bcut,
+		 (long long)bcut, (long long)cut);
 	ret = db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+	/*
+	 * A client sending made-up names, or a server sending made-up chains,
+	 * adds rows faster than age removes them: the caps bound the file.
+	 */
+	if (ret == 0)
+		ret = cap_rows(s, "baselines", cfg->max_baselines, &gone);
+	if (ret == 0)
+		ret = cap_rows(s, "srv_baselines", cfg->max_baselines, &gone);
+	/*
+	 * srv_fps has no cap of its own: a pair's counts left without its
+	 * fingerprints would read as a ServerHello change. Its rows go with
+	 * their pair.
+	 */
+	if (ret == 0 && gone > 0)
+		ret = db_err(sqlite3_exec(s->db,
+					  "DELETE FROM srv_fps WHERE NOT EXISTS (SELECT 1 FROM"
+					  " srv_baselines b WHERE b.srv = srv_fps.srv AND"
+					  " b.name = srv_fps.name)",
+					  NULL, NULL, NULL));
+	if (ret == 0)
+		ret = cap_rows(s, "chains", cfg->max_chains, &gone);
+	if (ret == 0)
+		ret = db_err(sqlite3_exec(s->db,
+					  "DELETE FROM chain_certs WHERE chain_id NOT IN"
+					  " (SELECT chain_id FROM chains);"
+					  "DELETE FROM certs WHERE sha256 NOT IN"
+					  " (SELECT cert_sha256 FROM chain_certs);",
+					  NULL, NULL, NULL));
 	if (ret)
 		return ret;
 	return cp_store_commit(s);

@@ -77,9 +77,12 @@ int cp_store_commit(struct cp_store *s);
  */
 int cp_store_chain_key(struct cp_store *s, const uint8_t key_id[8], char *errbuf, size_t errlen);
 
-/* Retention by capture time (now = newest capture time seen) and row caps. */
-int cp_store_prune(struct cp_store *s, int64_t now, unsigned int retention_days,
-		   uint64_t max_flows, unsigned int baseline_days);
+/*
+ * Retention by capture time (now = newest capture time seen) and the row
+ * caps of cfg: retention_days, max_flows, baseline_days, max_baselines,
+ * max_chains.
+ */
+int cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg);
 
 /*
  * Certificates (with DER) and the chain row; path_valid starts at -1 (not yet

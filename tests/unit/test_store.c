@@ -31,16 +31,21 @@ sql(const char *db, const char *query)
 }
 
 static struct cp_engine *
-open_db(const char *db, struct cp_config *cfg)
+open_cfg(const struct cp_config *cfg)
 {
 	char err[256] = "";
-	struct cp_engine *e;
+	struct cp_engine *e = cp_engine_open(cfg, err, sizeof(err));
 
+	CHECK(e != NULL, "open %s: %s", cfg->db_path, err);
+	return e;
+}
+
+static struct cp_engine *
+open_db(const char *db, struct cp_config *cfg)
+{
 	t_config(cfg);
 	cfg->db_path = db;
-	e = cp_engine_open(cfg, err, sizeof(err));
-	CHECK(e != NULL, "open %s: %s", db, err);
-	return e;
+	return open_cfg(cfg);
 }
 
 static enum cp_result
@@ -153,14 +158,9 @@ test_retention(void)
 	cfg.db_path = db;
 	cfg.max_flows = 5;
 	cfg.retention_days = 30;
-	{
-		char err[256] = "";
-
-		e = cp_engine_open(&cfg, err, sizeof(err));
-		CHECK(e != NULL, "open: %s", err);
-		if (e == NULL)
-			return;
-	}
+	e = open_cfg(&cfg);
+	if (e == NULL)
+		return;
 	cp_engine_chain(e, &g.blob, g.der, t0);
 	for (i = 0; i < 12; i++)
 		judge(e, t0 + i, "example.com", &g, &v);
@@ -185,6 +185,94 @@ test_retention(void)
 		CHECK(e == NULL && strstr(err, "schema version 99") != NULL, "old schema: %s", err);
 		cp_engine_close(e);
 	}
+}
+
+/*
+ * Row caps on what clients and servers make the engine learn: a client that
+ * sends a new name per flow, a server that sends a new chain. Beyond
+ * max_baselines (name and server baselines) and max_chains, the least
+ * recently seen rows go and the newest stay; fingerprints and certificates
+ * go with their rows.
+ */
+static void
+test_caps(void)
+{
+	static const char *const a[] = {"leaf1", "int"}, *const b[] = {"ecleaf", "int"},
+				 *const c[] = {"leaf2", "int"}, *const cdn[] = {"cdn40", "int"};
+	static struct t_chain ca, cb, cc, w;
+	char db[128], sni[64], q[256];
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	time_t t0 = t_time(2019, 7, 18);
+	int i;
+
+	snprintf(db, sizeof(db), "%s", t_path("caps.db"));
+	t_config(&cfg);
+	cfg.db_path = db;
+	cfg.max_baselines = 5;
+	cfg.max_chains = 2;
+	e = open_cfg(&cfg);
+	if (e == NULL)
+		return;
+	CHECK(t_chain(&ca, a, 2, 0) == 0 && t_chain(&cb, b, 2, 0) == 0 &&
+		      t_chain(&cc, c, 2, 0) == 0 && t_chain(&w, cdn, 2, 0) == 0,
+	      "chains");
+	/* Three chains (two learned names), then a CDN leaf's 12 names, the first seen again. */
+	cp_engine_chain(e, &ca.blob, ca.der, t0);
+	judge(e, t0, "example.com", &ca, &v);
+	cp_engine_chain(e, &cb.blob, cb.der, t0 + 1);
+	judge(e, t0 + 1, "api.example.net", &cb, &v);
+	cp_engine_chain(e, &cc.blob, cc.der, t0 + 2);
+	judge(e, t0 + 2, "example.com", &cc, &v);
+	cp_engine_chain(e, &w.blob, w.der, t0 + 10);
+	for (i = 1; i <= 12; i++) {
+		snprintf(sni, sizeof(sni), "edge-%d.cdn-example.net", i);
+		judge(e, t0 + 10 + i, sni, &w, &v);
+		CHECK(v.result == CP_CONSISTENT, "%s: %s", sni, t_sigs(&v));
+	}
+	judge(e, t0 + 30, "edge-1.cdn-example.net", &w, &v);
+	CHECK(cp_engine_flush(e) == 0, "flush");
+
+	CHECK(strcmp(sql(db, "select count(*) from flows"), "16") == 0, "flows are not capped here");
+	for (i = 0; i < 2; i++) {
+		static const char *const table[] = {"baselines", "srv_baselines"};
+
+		snprintf(q, sizeof(q),
+			 "select count(*), group_concat(name, ' ') from (select name from %s"
+			 " order by name)",
+			 table[i]);
+		CHECK(strcmp(sql(db, q), "5|edge-1.cdn-example.net edge-10.cdn-example.net"
+					 " edge-11.cdn-example.net edge-12.cdn-example.net"
+					 " edge-9.cdn-example.net") == 0,
+		      "%s: the 5 seen last: %s", table[i], sql(db, q));
+	}
+	CHECK(strcmp(sql(db, "select count(*) from srv_fps where not exists (select 1 from"
+			     " srv_baselines b where b.srv = srv_fps.srv and"
+			     " b.name = srv_fps.name)"),
+		     "0") == 0,
+	      "fingerprints go with their server baseline");
+	CHECK(strcmp(sql(db, "select count(*) from srv_fps"), "5") == 0, "fingerprints: %s",
+	      sql(db, "select count(*) from srv_fps"));
+	CHECK(strcmp(sql(db, "select count(*) from chains"), "2") == 0, "chains capped: %s",
+	      sql(db, "select count(*) from chains"));
+	/* The chains seen last (leaf2's, the CDN's) and their 3 certificates; leaf1, ecleaf gone. */
+	CHECK(strcmp(sql(db, "select group_concat(c.subject, ' | ') from (select ce.subject from"
+			     " certs ce order by ce.subject) c"),
+		     "CN=Test Public Issuing CA,O=Test Public Trust,C=US | CN=edge-1.cdn-example.net"
+		     " | CN=example.com,O=Example Inc,C=US") == 0,
+	      "certificates of the pruned chains gone: %s",
+	      sql(db, "select group_concat(subject, ' | ') from certs"));
+
+	/* A pruned name is learned again like a new one, and the cap still holds. */
+	judge(e, t0 + 400, "example.com", &ca, &v);
+	CHECK(v.result == CP_CONSISTENT, "example.com again: %s", t_sigs(&v));
+	CHECK(cp_engine_flush(e) == 0, "flush");
+	CHECK(strcmp(sql(db, "select count(*), sum(name = 'example.com') from baselines"), "5|1") ==
+		      0,
+	      "relearned within the cap: %s",
+	      sql(db, "select count(*), sum(name = 'example.com') from baselines"));
+	cp_engine_close(e);
 }
 
 /*
@@ -407,6 +495,7 @@ main(void)
 		return 1;
 	test_persist();
 	test_retention();
+	test_caps();
 	test_store_failure();
 	t_rmpki();
 	printf("test_store: %d checks, %d failed\n", t_run, t_fail);
