@@ -531,7 +531,7 @@ cw_tls_stream_init(struct cw_tls_stream *ts)
 
 /*
  * Accepts the first bytes of a TLS record header (type 20..23, version
- * 3.0..3.4, length 1..CW_TLS_MAX_RECORD) or of an SSLv2-compatible
+ * 3.x, length 1..CW_TLS_MAX_RECORD) or of an SSLv2-compatible
  * ClientHello (2-byte header with the high bit set, msg_type 1, version
  * 3.x or 0x0002). Answers "no" as soon as any available byte rules TLS
  * out, so non-TLS flows are dropped on their first bytes.
@@ -557,9 +557,13 @@ cw_tls_probe(const uint8_t *p, uint32_t len)
 	}
 	if (p[0] < CW_TLS_CT_CCS || p[0] > CW_TLS_CT_APPDATA)
 		return 0;
+	/*
+	 * The record's minor version is not checked: RFC 8446 5.1 has every
+	 * receiver ignore legacy_record_version, and on a first record TLS stacks
+	 * check only the major (OpenSSL's ssl3_get_record()), so a hello in a
+	 * 3.5 record is taken by its peer and must be by the probe.
+	 */
 	if (len >= 2 && p[1] != 3)
-		return 0;
-	if (len >= 3 && p[2] > 4)
 		return 0;
 	if (len < REC_HDR_LEN)
 		return -1;
@@ -776,7 +780,8 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 			return wait_more(ts, r, it);
 		}
 		/* Heartbeat (24, RFC 6520) is legal after the first record. */
-		if (type < CW_TLS_CT_CCS || type > 24 || (ver >> 8) != 3 || (ver & 0xff) > 4 ||
+		/* Only the major version: the minor is legacy_record_version (cw_tls_probe()). */
+		if (type < CW_TLS_CT_CCS || type > 24 || (ver >> 8) != 3 ||
 		    rlen == 0 || rlen > CW_TLS_MAX_RECORD) {
 			it->kind = CW_TI_BAD;
 			it->rec_type = type;

@@ -753,6 +753,12 @@ test_framing_edges(void)
 	reasm_over(&r, b, sizeof(b), 12);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_BAD);
+	/* A record of version 3.5 (or 3.255) is framed like any other. */
+	memcpy(b, "\x15\x03\x05\x00\x02\x02\x28\x17\x03\xff\x00\x01\x00", 13);
+	cw_tls_stream_init(&ts);
+	reasm_over(&r, b, sizeof(b), 13);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.rec_version == 0x0305);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.rec_version == 0x03ff);
 
 	/* Not TLS: decided on the first byte when it can be. */
 	memcpy(b, "GET / HTTP/1.1\r\n", 16);
@@ -762,7 +768,10 @@ test_framing_edges(void)
 	CHECK(cw_tls_probe((const uint8_t *)"\x16", 1) == -1);
 	CHECK(cw_tls_probe((const uint8_t *)"\x16\x03", 2) == -1);
 	CHECK(cw_tls_probe((const uint8_t *)"\x16\x02", 2) == 0);
-	CHECK(cw_tls_probe((const uint8_t *)"\x16\x03\x05", 3) == 0);
+	/* The record's minor version is legacy_record_version: ignored, as receivers do. */
+	CHECK(cw_tls_probe((const uint8_t *)"\x16\x03\x05", 3) == -1);
+	CHECK(cw_tls_probe((const uint8_t *)"\x16\x03\x05\x00\x04", 5) == 1);
+	CHECK(cw_tls_probe((const uint8_t *)"\x16\x04\x01\x00\x04", 5) == 0);
 	CHECK(cw_tls_probe((const uint8_t *)"\x16\x03\x01\x48\x01", 5) == 0);
 	CHECK(cw_tls_probe((const uint8_t *)"\x16\x03\x01\x48\x00", 5) == 1);
 	CHECK(cw_tls_probe((const uint8_t *)"\x18\x03\x01\x00\x01", 5) == 0);

@@ -596,6 +596,19 @@ def case_reframe(flow):
     return p.data()
 
 
+def case_record_version_3_5(flow):
+    p = Pcap()
+    c = Conn(p, flow)
+    c.handshake()
+    # Every plaintext record of both first flights says version 3.5: legacy_record_version,
+    # which receivers ignore (RFC 8446 5.1; TLS stacks check the major on a first record).
+    for d, data in flow.flights[:2]:
+        c.send(d, b''.join(record(t, 0x0305, body) for t, _, body in records(data)))
+    replay(c, flow, 2)
+    c.fin()
+    return p.data()
+
+
 def case_merged(flow):
     p = Pcap()
     c = Conn(p, flow)
@@ -1055,6 +1068,8 @@ CASES = [
     ('seq_far_ahead_behind', 't12', case_far_seq, 'lines=1 %s anomalies=0xa end=done' % FP12),
     ('rst_out_of_window', 't12', case_rst_out_of_window,
      'lines=1 %s anomalies=0x10000 end=done' % FP12),
+    ('record_version_3_5', 't12', case_record_version_3_5,
+     'lines=1 %s anomalies=0x0 end=done' % FP12),
     ('rst_before_hello', 't12', case_rst_before_hello,
      'lines=1 %s anomalies=0x90000 end=done' % FP12),
     ('syn_ack_injected', 't12', case_syn_ack_injected,
