@@ -438,12 +438,14 @@ cp_verdict_judge(const struct cp_config *cfg, const struct cp_facts *f, struct c
 		v->confidence = f->nbase > 0 ? 0.9 : 0.6; /* trusted, and matching history if any */
 	} else if (f->chain == NULL && f->srv != NULL && f->srv->n >= cfg->t13_min_baseline &&
 		   (f->ev->flags & CW_EVF_SH) && !(f->ev->flags & CW_EVF_CERT) &&
-		   f->ev->ncerts == 0) {
+		   f->ev->ncerts == 0 &&
+		   (f->ev->sh_version == 0x0304 || (f->ev->flags & CW_EVF_RESUMED))) {
 		/*
-		 * Only a handshake that showed no certificate (TLS 1.3, a resumption):
-		 * a chain that was sent in the clear but is not here (its blob lost on
-		 * a full ring, a wait that ran out) is unknown, not vouched for by the
-		 * ServerHello alone.
+		 * Only a handshake that shows no certificate by design (TLS 1.3, a
+		 * resumption): a chain that was sent in the clear but is not here
+		 * (its blob lost on a full ring, a wait that ran out, or a Certificate
+		 * message too large for the sensor's reassembly cap) is unknown, not
+		 * vouched for by the ServerHello alone.
 		 */
 		v->result = CP_CONSISTENT;
 		v->confidence = f->srv->t13_n >= cfg->t13_min_baseline ? 0.6 : 0.4;

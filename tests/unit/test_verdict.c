@@ -89,6 +89,13 @@ test_baseline_and_forgery(void)
 		CHECK(cp_engine_flow(e, &ev, &v) == 0 && v.result == CP_UNKNOWN && v.chain == NULL,
 		      "chain lost in transit: %s %.2f %s", cp_result_name(v.result), v.confidence,
 		      t_sigs(&v));
+		/* A Certificate the sensor could not hold (reassembly cap): no chain at all. */
+		t_event(&ev, t0 + 5 * 3600 + 1, "example.com", SRV, CLI, NULL, 0x0303,
+			"ja3s-tls12-example", 0);
+		ev.anomalies |= CW_EVA_CAP;
+		CHECK(cp_engine_flow(e, &ev, &v) == 0 && v.result == CP_UNKNOWN,
+		      "TLS 1.2 without its Certificate: %s %.2f %s", cp_result_name(v.result),
+		      v.confidence, t_sigs(&v));
 	}
 
 	/* The forgery: untrusted, new issuer, same subject, stripped, e=3, backdated 6 h. */
