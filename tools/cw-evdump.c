@@ -141,23 +141,6 @@ chain_learn(const struct cw_chain_blob *b)
 	return 0;
 }
 
-/* Copy a NUL-terminated event string, escaping what would break the line format. */
-static void
-fmt_str(const char *s, size_t max, char *out, size_t n)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < max && s[i] != '\0' && o + 4 < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c > 0x20 && c < 0x7f)
-			out[o++] = (char)c;
-		else
-			o += (size_t)snprintf(out + o, n - o, "%%%02x", c);
-	}
-	out[o] = '\0';
-}
-
 static void
 print_event(const struct cw_flow_event *ev, const struct cw_chain_blob *blob)
 {
@@ -182,10 +165,10 @@ print_event(const struct cw_flow_event *ev, const struct cw_chain_blob *blob)
 	cw_evtext_addr(ev->cli_addr, ev->ipver, ev->cli_port, cli, sizeof(cli));
 	cw_evtext_addr(ev->srv_addr, ev->ipver, ev->srv_port, srv, sizeof(srv));
 	cw_evtext_alpn(ev, alpn, sizeof(alpn));
-	fmt_str(ev->sni, sizeof(ev->sni), sni, sizeof(sni));
-	fmt_str(ev->ja3, sizeof(ev->ja3), ja3, sizeof(ja3));
-	fmt_str(ev->ja3s, sizeof(ev->ja3s), ja3s, sizeof(ja3s));
-	fmt_str(ev->ja4, sizeof(ev->ja4), ja4, sizeof(ja4));
+	cw_evtext_str(ev->sni, sizeof(ev->sni), sni, sizeof(sni));
+	cw_evtext_str(ev->ja3, sizeof(ev->ja3), ja3, sizeof(ja3));
+	cw_evtext_str(ev->ja3s, sizeof(ev->ja3s), ja3s, sizeof(ja3s));
+	cw_evtext_str(ev->ja4, sizeof(ev->ja4), ja4, sizeof(ja4));
 	cw_hex(ev->chain_id, CW_ID_LEN, idhex);
 	printf("%s.%06uZ cli=%s srv=%s sni=%s ch_ver=%04x sh_ver=%04x cipher=%04x alpn=%s "
 	       "ja3=%s ja3s=%s ja4=%s chain_id=%s certs=%s ncerts=%u flags=0x%x anomalies=0x%x "

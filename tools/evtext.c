@@ -18,6 +18,22 @@ cw_evtext_addr(const uint8_t *a, uint8_t ipver, uint16_t port, char *out, size_t
 }
 
 void
+cw_evtext_str(const char *s, size_t max, char *out, size_t n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < max && s[i] != '\0' && o + 4 < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c > 0x20 && c < 0x7f)
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, n - o, "%%%02x", c);
+	}
+	out[o] = '\0';
+}
+
+void
 cw_evtext_alpn(const struct cw_flow_event *ev, char *out, size_t n)
 {
 	size_t o = 0;

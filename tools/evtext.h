@@ -12,6 +12,14 @@
 void cw_evtext_addr(const uint8_t *a, uint8_t ipver, uint16_t port, char *out, size_t n);
 
 /*
+ * A NUL-terminated event string (at most max bytes read: the event may come
+ * from another process) with bytes outside 0x21..0x7e as %XX, so that no
+ * byte an endpoint sent can break the line format or act on a terminal;
+ * output cut to n - 1 characters (a whole escape or none).
+ */
+void cw_evtext_str(const char *s, size_t max, char *out, size_t n);
+
+/*
  * The client's ALPN list as "name,name": bytes outside 0x21..0x7e and ','
  * as %XX. Reads at most alpn_len and CW_EV_ALPN_MAX bytes (the event may
  * come from another process); output cut to n - 1 characters.

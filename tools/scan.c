@@ -141,7 +141,7 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 	struct cw_flow_event evb;
 	const struct cw_flow_event *ev = &evb;
 	struct cw_cert_list certs;
-	char cli[64], srv[64], alpn[512], idhex[33], tbuf[32], t13[160];
+	char cli[64], srv[64], alpn[512], sni[4 * CW_EV_SNI_MAX], idhex[33], tbuf[32], t13[160];
 	time_t secs = (time_t)(s->ev.ts_ns / 1000000000u);
 	struct tm tm;
 
@@ -156,11 +156,12 @@ print_flow(struct scan *sc, struct scan_flow *sf)
 	cw_evtext_addr(ev->cli_addr, ev->ipver, ev->cli_port, cli, sizeof(cli));
 	cw_evtext_addr(ev->srv_addr, ev->ipver, ev->srv_port, srv, sizeof(srv));
 	cw_evtext_alpn(ev, alpn, sizeof(alpn));
+	cw_evtext_str(ev->sni, sizeof(ev->sni), sni, sizeof(sni));
 	cw_hex(ev->chain_id, 16, idhex);
 	printf("%s.%06uZ cli=%s srv=%s sni=%s ch_ver=%04x sh_ver=%04x cipher=%04x alpn=%s "
 	       "ja3=%s ja3s=%s ja4=%s chain_id=%s certs=",
 	       tbuf, (unsigned int)(ev->ts_ns % 1000000000u / 1000u), cli, srv,
-	       ev->sni[0] ? ev->sni : "-", ev->ch_version, ev->sh_version, ev->cipher,
+	       sni[0] ? sni : "-", ev->ch_version, ev->sh_version, ev->cipher,
 	       alpn[0] ? alpn : "-", ev->ja3[0] ? ev->ja3 : "-", ev->ja3s[0] ? ev->ja3s : "-",
 	       ev->ja4[0] ? ev->ja4 : "-", certs.n ? idhex : "-");
 	if (certs.n == 0)

@@ -935,6 +935,21 @@ def case_sni_nul(flow):
     return p.data()
 
 
+def case_sni_escape(flow):
+    p = Pcap()
+    c = Conn(p, flow)
+    c.handshake()
+    ch = bytearray(flow.flights[0][1])
+    s, e = sni_range(bytes(ch))
+    ch[s + 6] = 0x1b  # 'social.example.test' -> 'social<ESC>example.test': a terminal escape
+    ch[s + 7] = 0x0a  # and a newline, which would start a line of its own
+    c.seg(0, 0, bytes(ch))
+    c.ack(1)
+    replay(c, flow, 1)
+    c.fin()
+    return p.data()
+
+
 def case_seq_wrap(flow):
     p = Pcap()
     c = Conn(p, flow, isn=(0xffffff80, 0xfffffa00))  # both streams wrap past 2^32 mid-handshake
@@ -1064,6 +1079,8 @@ CASES = [
      'anomalies&0x200000=0x200000 stat.dec_fragment=2'),
     ('sni_embedded_nul', 't12', case_sni_nul,
      'lines=1 sni=social?example.test %s anomalies=0x0 end=done' % FP12[len('sni=ref '):]),
+    ('sni_control_bytes', 't12', case_sni_escape,
+     'lines=1 sni=social%%1b%%0axample.test %s anomalies=0x0 end=done' % FP12[len('sni=ref '):]),
     ('seq_wraparound', 't12', case_seq_wrap, 'lines=1 %s anomalies=0x0 end=done' % FP12),
     ('seq_far_ahead_behind', 't12', case_far_seq, 'lines=1 %s anomalies=0xa end=done' % FP12),
     ('rst_out_of_window', 't12', case_rst_out_of_window,
