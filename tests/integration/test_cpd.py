@@ -53,8 +53,19 @@ def sql(db, query):
 
 
 def shm_segments():
-    """Segments of chainwatch analyze runs (other tests' segments are not ours to judge)."""
-    return {n for n in os.listdir("/dev/shm") if n.startswith("chainwatch.analyze-")}
+    """Segments of chainwatch analyze runs that have ended: "chainwatch.analyze-PID-..." whose
+    PID is gone (a run of another test going on at the same time is not ours to judge)."""
+    out = set()
+    for n in os.listdir("/dev/shm"):
+        if not n.startswith("chainwatch.analyze-"):
+            continue
+        try:
+            os.kill(int(n.split("-")[1]), 0)
+        except (ValueError, IndexError, ProcessLookupError):
+            out.add(n)
+        except PermissionError:
+            pass
+    return out
 
 
 def tls_flows_in(pcap, tmp):
