@@ -517,6 +517,17 @@ main(int argc, char **argv)
 			goto err_fini_metrics;
 		}
 	}
+	/*
+	 * Serve before the wait for a dataplane: a scrape must read
+	 * chainwatch_dataplane_attached 0 then, not hang. The thread touches only
+	 * the socket bound above and the counters, so it may outlive the switch
+	 * of user (which applies to every thread).
+	 */
+	rc = cp_metrics_start(&metrics);
+	if (rc < 0) {
+		fprintf(stderr, "chainwatchd: metrics thread: %s\n", strerror(-rc));
+		goto err_fini_metrics;
+	}
 
 	if (a.summary != NULL) {
 		if (strcmp(a.summary, "-") == 0) {
@@ -578,11 +589,6 @@ main(int argc, char **argv)
 	rc = drop_privileges(a.user);
 	if (rc < 0)
 		goto err_fini_ingest;
-	rc = cp_metrics_start(&metrics);
-	if (rc < 0) {
-		fprintf(stderr, "chainwatchd: metrics thread: %s\n", strerror(-rc));
-		goto err_fini_ingest;
-	}
 
 	rc = cp_ingest_run(&in);
 	exit_code = rc < 0 ? 1 : 0;

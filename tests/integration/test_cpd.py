@@ -335,6 +335,21 @@ def test_daemon(tmp):
     os.unlink("/dev/shm/chainwatch." + inst2)
 
 
+def test_metrics_unattached(tmp):
+    """/metrics answers before any dataplane appears, with chainwatch_dataplane_attached 0."""
+    inst = "%s-none" % TAG  # no dataplane ever serves this instance
+    port = free_port()
+    p = start_cpd(inst, "none", port)
+    text = wait_metric(port, "chainwatch_dataplane_attached", 0.0, timeout=5)
+    check(text.startswith("HTTP/1.0 200") and
+          metric(text, "chainwatch_dataplane_attached") == 0,
+          "/metrics answers while no dataplane is attached (attached 0)")
+    check(metric(text, "chainwatch_dataplane_attaches_total") == 0,
+          "/metrics counts no attach before a dataplane appears")
+    rc, err = stop_cpd(p)
+    check(rc == 0, "chainwatchd waiting for a dataplane exits 0 on SIGTERM (%s)" % err[-200:])
+
+
 def test_chain_key(tmp):
     """Keyed chain ids: other ids than unkeyed, stable under one key, one key per database."""
     keys = []
@@ -445,6 +460,7 @@ def main():
     try:
         test_analyze(tmp)
         test_anonymise(tmp)
+        test_metrics_unattached(tmp)
         test_daemon(tmp)
         test_chain_key(tmp)
         test_two_workers(tmp)
