@@ -606,12 +606,43 @@ cp_signals_json(const struct cp_verdict *v, char *out, size_t outlen)
 	*p = '\0';
 }
 
+/* The hash column of a pin: exactly 64 hex digits, then only blanks. */
+static int
+pin_hash_ok(const char *h)
+{
+	int i;
+
+	for (i = 0; i < 64; i++)
+		if (!isxdigit((unsigned char)h[i]))
+			return 0;
+	for (h += 64; *h != '\0'; h++)
+		if (*h != ' ' && *h != '\t')
+			return 0;
+	return 1;
+}
+
+static int
+blank_line(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!isspace((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+/*
+ * Accepts "NAME<TAB>SPKI-SHA256" lines (64 hex digits, any case), "#"
+ * comments and blank lines. Anything else, and a file without a single pin,
+ * fails with FILE:LINE in errbuf: a mistyped line must not leave a name
+ * silently unpinned.
+ */
 int
 cp_pins_load(struct cp_pins *pins, const char *path, char *errbuf, size_t errlen)
 {
 	char *line = NULL;
 	size_t cap = 0;
 	FILE *fp = fopen(path, "r");
+	unsigned int lineno = 0;
 	int ret = 0;
 
 	if (fp == NULL) {
@@ -622,19 +653,23 @@ cp_pins_load(struct cp_pins *pins, const char *path, char *errbuf, size_t errlen
 		char *tab, *h, *q;
 		struct cp_pin *pn;
 
+		lineno++;
 		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '#' || line[0] == '\0')
+		if (line[0] == '#' || blank_line(line))
 			continue;
 		tab = strchr(line, '\t');
-		if (tab == NULL)
-			continue;
-		*tab = '\0';
-		h = tab + 1;
-		if (strlen(h) != 64 || strlen(line) >= CP_NAME_MAX) {
-			snprintf(errbuf, errlen, "%s: bad pin line for %.80s", path, line);
+		if (tab != NULL)
+			*tab = '\0';
+		if (tab == NULL || line[0] == '\0' || strpbrk(line, " \v\f") != NULL ||
+		    strlen(line) >= CP_NAME_MAX || !pin_hash_ok(tab + 1)) {
+			snprintf(errbuf, errlen,
+				 "%s:%u: bad pin line: expected NAME<TAB>SPKI SHA-256 (64 hex digits)",
+				 path, lineno);
 			ret = -EINVAL;
 			break;
 		}
+		h = tab + 1;
+		h[64] = '\0';
 		if (pins->n == pins->cap) {
 			unsigned int nc = pins->cap ? pins->cap * 2 : 64;
 			struct cp_pin *np;
@@ -659,6 +694,14 @@ cp_pins_load(struct cp_pins *pins, const char *path, char *errbuf, size_t errlen
 			*q = (char)tolower((unsigned char)*q);
 		snprintf(pn->name, sizeof(pn->name), "%s", line);
 		snprintf(pn->spki, sizeof(pn->spki), "%s", h);
+	}
+	if (ret == 0 && ferror(fp)) {
+		ret = errno ? -errno : -EIO;
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(-ret));
+	}
+	if (ret == 0 && pins->n == 0) {
+		snprintf(errbuf, errlen, "%s: no pins (NAME<TAB>SPKI SHA-256 lines)", path);
+		ret = -EINVAL;
 	}
 	free(line);
 	fclose(fp);

@@ -164,7 +164,13 @@ def cases():
             timeout=3),
         row("chainwatchd", cpd[:-2] + ["--anchors-dir", "{F}/adir"], 1,
             "cannot open {F}/adir/manifest.tsv"),
-        row("chainwatchd", cpd + ["--pins", "{F}/pins.bad"], 1, "{F}/pins.bad: bad pin line"),
+        row("chainwatchd", cpd + ["--pins", "{F}/pins.bad"], 1, "{F}/pins.bad:1: bad pin line"),
+        row("chainwatchd", cpd + ["--pins", "{F}/pins.nonhex"], 1,
+            "{F}/pins.nonhex:1: bad pin line", timeout=3),
+        row("chainwatchd", cpd + ["--pins", "{F}/pins.space"], 1,
+            "{F}/pins.space:3: bad pin line", timeout=3),
+        row("chainwatchd", cpd + ["--pins", "{F}/empty.pcap"], 1, "{F}/empty.pcap: no pins",
+            timeout=3),
         row("chainwatchd", cpd + ["--pins", "{F}/missing.pins"], 1,
             "cannot open {F}/missing.pins"),
         row("chainwatchd", ["--db", "{W}/no/such/dir/cw.db"] + cpd[2:], 1,
@@ -216,7 +222,8 @@ def cases():
             "cannot load trust store {F}/garbage.pem",
             strict=False),
         row("chainwatch", an + ["--anchors", "{F}/anchors.bad", LAB], 1, "{F}/anchors.bad"),
-        row("chainwatch", an + ["--pins", "{F}/pins.bad", LAB], 1, "{F}/pins.bad: bad pin line", strict=False),
+        row("chainwatch", an + ["--pins", "{F}/pins.bad", LAB], 1, "{F}/pins.bad:1: bad pin line",
+            strict=False),
         row("chainwatch", an + ["--anonymise", "keyed", LAB], 1,
             "--anonymise keyed needs --anon-key-file",
             strict=False),
@@ -325,6 +332,8 @@ def make_fixtures(d):
     put("anchors.bad", b"zzz\tlabel\nnot an anchor at all\n")
     put("badanch/manifest.tsv", b"garbage line\nzz\tyy\tqq\n")
     put("pins.bad", b"example.com\tnothex\nexample.org\t" + b"a" * 63 + b"\n")
+    put("pins.nonhex", b"example.com\t" + b"g" * 64 + b"\n")
+    put("pins.space", b"# a comment, then a blank line\n\nexample.com " + b"a" * 64 + b"\n")
     put("short.key", b"0011223344556677\n")
     put("garbage.key", b"z" * 64 + b"\n")
     put("open.key", bytes(range(32)))
