@@ -185,7 +185,8 @@ usage(FILE *f, const char *prog)
 		"\n"
 		"Events (shared memory /dev/shm/chainwatch.<instance>):\n"
 		"  --instance NAME      instance name (default \"default\"); also --shm NAME\n"
-		"  --shm-mode OCTAL     permission of the shared-memory object (default 0660)\n"
+		"  --shm-mode OCTAL     permission of the shared-memory object, octal with or\n"
+		"                       without the leading 0 (default 0660)\n"
 		"  --ring-slots N       events per worker ring, power of 2 (default %u)\n"
 		"  --blob-kib N         chain-blob ring per worker in KiB, power of 2, larger than\n"
 		"                       --reasm-kib (default %u)\n"
@@ -226,21 +227,37 @@ die_usage(const char *prog, const char *fmt, const char *arg)
 	exit(2);
 }
 
+/*
+ * A number in [min, max]: digits only, in base 10, or 8 for a file mode. No sign, no 0x and no
+ * implied octal: "010" is ten, as an operator reading the value means it.
+ */
 static uint32_t
-parse_u32(const char *prog, const char *opt, const char *s, uint32_t min, uint32_t max, int pow2)
+parse_base(const char *prog, const char *opt, const char *s, uint32_t min, uint32_t max, int pow2,
+	   int base)
 {
-	unsigned long long v;
-	char *end;
+	unsigned long long v = 0;
+	char *end = NULL;
 
 	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max ||
+	if (s[0] >= '0' && s[0] <= '9')
+		v = strtoull(s, &end, base);
+	if (end == NULL || errno != 0 || *end != '\0' || v < min || v > max ||
 	    (pow2 && (v & (v - 1)) != 0)) {
-		fprintf(stderr, "%s: bad value '%s' for %s: expected %s%u..%u\n", prog, s, opt,
-			pow2 ? "a power of 2 in " : "", min, max);
+		if (base == 8)
+			fprintf(stderr, "%s: bad value '%s' for %s: expected an octal mode 0..0%o\n",
+				prog, s, opt, max);
+		else
+			fprintf(stderr, "%s: bad value '%s' for %s: expected %s%u..%u\n", prog, s,
+				opt, pow2 ? "a power of 2 in " : "", min, max);
 		exit(2);
 	}
 	return (uint32_t)v;
+}
+
+static uint32_t
+parse_u32(const char *prog, const char *opt, const char *s, uint32_t min, uint32_t max, int pow2)
+{
+	return parse_base(prog, opt, s, min, max, pow2, 10);
 }
 
 enum {
@@ -395,7 +412,7 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 			conf->instance = optarg;
 			break;
 		case OPT_SHM_MODE:
-			conf->shm_mode = (mode_t)parse_u32(prog, "--shm-mode", optarg, 0, 0777, 0);
+			conf->shm_mode = (mode_t)parse_base(prog, "--shm-mode", optarg, 0, 0777, 0, 8);
 			break;
 		case OPT_RING_SLOTS:
 			conf->ev_slots = parse_u32(prog, "--ring-slots", optarg, CW_EVRING_MIN_SLOTS,

@@ -23,10 +23,32 @@ expect 2 "unknown or incomplete option" --no-such-option
 expect 2 "bad --mode" --mode fastest
 expect 2 "--checksums: expected verify or off, got 'maybe'" --checksums maybe
 expect 2 "blob-kib must be larger" --reasm-kib 64 --blob-kib 64
+# Numbers are decimal: no 0x, no octal by a leading 0 ("010" is ten). A check made after the
+# options ("blob-kib must be larger") shows that a value was taken.
+expect 2 "bad value '0x10' for --flows" --flows 0x10
+expect 2 "bad value '+8' for --flows" --flows +8
+expect 2 "bad value ' 8' for --flows" --flows " 8"
+expect 2 "blob-kib must be larger" --flows 08 --reasm-kib 64 --blob-kib 64
+expect 2 "bad value '01025' for --reasm-kib" --reasm-kib 01025
+# --shm-mode is always octal, with or without the leading 0.
+expect 2 "blob-kib must be larger" --shm-mode 600 --reasm-kib 64 --blob-kib 64
+expect 2 "bad value '0x1ff' for --shm-mode: expected an octal mode 0..0777" --shm-mode 0x1ff
+expect 2 "bad value '1000' for --shm-mode: expected an octal mode 0..0777" --shm-mode 1000
+expect 2 "bad value '778' for --shm-mode" --shm-mode 778
 expect 2 "bad --instance" --instance a/b
 expect 1 "cannot read capture" --pcap /nonexistent.pcap
 expect 2 "unexpected argument" stray
 expect 2 "go with --iface" --queues 2
 expect 2 "exclude each other" --iface lo --pcap /nonexistent.pcap
 expect 1 "iface" --iface cwnosuchif0
+
+# The segment gets the mode as written: 440 is 0440.
+inst="dpcli$$"
+trap 'rm -f "/dev/shm/chainwatch.$inst"; rm -rf "/var/run/dpdk/chainwatch-$inst"' EXIT
+"$dp" --instance "$inst" --pcap "$src/tests/data/lab/small.pcap" --shm-mode 440 --quiet \
+	--flows 4096 --sessions 256 --chains 4096 --blob-kib 1024 >/dev/null 2>&1 ||
+	fail "--shm-mode 440: chainwatch-dp exited non-zero"
+mode=$(stat -c %a "/dev/shm/chainwatch.$inst") || fail "--shm-mode 440: no segment"
+[ "$mode" = 440 ] || fail "--shm-mode 440 made a segment of mode $mode"
+echo "ok: --shm-mode 440 -> segment mode $mode"
 echo ok
