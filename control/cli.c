@@ -22,6 +22,7 @@
 #include "cp.h"
 #include "cw_config.h"
 #include "evring.h"
+#include "opts.h"
 #include "text.h"
 
 #ifndef CP_BINDIR
@@ -232,13 +233,12 @@ static int
 parse_db_opts(int argc, char **argv, const char *allowed, void (*usage)(FILE *), const char **db,
 	      const char **verdict, long *limit)
 {
-	int c;
+	int c, li = -1;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", db_opts, NULL)) != -1) {
-		const char *name = argv[optind - 1];
-		char *end;
+	while ((c = getopt_long(argc, argv, ":h", db_opts, &li)) != -1) {
+		char *end, name[64];
 
 		if (c != 'h' && c != '?' && c != ':' && strchr(allowed, c) == NULL)
 			c = '?';
@@ -266,13 +266,14 @@ parse_db_opts(int argc, char **argv, const char *allowed, void (*usage)(FILE *),
 			break;
 		case ':':
 			fprintf(stderr, "chainwatch %s: option %s needs a value (see --help)\n",
-				argv[0], name);
+				argv[0], cp_opt_refused(c, argv, db_opts, li, name, sizeof(name)));
 			return -EINVAL;
 		default:
 			fprintf(stderr, "chainwatch %s: unknown option %s (see --help)\n", argv[0],
-				name);
+				cp_opt_refused(c, argv, db_opts, li, name, sizeof(name)));
 			return -EINVAL;
 		}
+		li = -1;
 	}
 	return 0;
 }
@@ -864,10 +865,10 @@ cmd_analyze(int argc, char **argv)
 	struct option opts[sizeof(fwd_with_value) / sizeof(fwd_with_value[0]) + 8];
 	char *dargv[CLI_MAX_ARGS + 16], *pargv[CLI_MAX_ARGS + 16];
 	char dpath[PATH_MAX], ppath[PATH_MAX], tmpdir[64] = "", dbbuf[PATH_MAX];
-	char instance[48];
+	char instance[48], msg[160];
 	const char *json = "-", *dbpath = NULL;
 	int dargc = 0, pargc_base = 0, quiet = 0, c, i, rc = 1;
-	int db_existed = 1, json_created = 0, trust_extend = 0;
+	int db_existed = 1, json_created = 0, trust_extend = 0, li = -1;
 	unsigned int nfwd = sizeof(fwd_with_value) / sizeof(fwd_with_value[0]), k;
 	const char *dp_extra[CLI_MAX_ARGS];
 	int ndp_extra = 0;
@@ -896,17 +897,25 @@ cmd_analyze(int argc, char **argv)
 	dargv[dargc++] = "--exit-when-done";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
-		const char *name = argv[optind - 1];
+	for (; (c = getopt_long(argc, argv, ":hq", opts, &li)) != -1; li = -1) {
+		char name[64];
 
 		if (c >= A_FWD && c < A_FWD + (int)nfwd) {
 			static char flag[CLI_MAX_ARGS][32];
+			const char *fwd = fwd_with_value[c - A_FWD];
+			uint64_t v;
 
+			/* Refused here as chainwatchd would, before any child runs. */
+			if (cp_num_opt_find(fwd) != NULL &&
+			    cp_num_opt_parse(fwd, optarg, &v, msg, sizeof(msg)) < 0) {
+				fprintf(stderr, "chainwatch analyze: %s\n", msg);
+				return 2;
+			}
 			if (dargc + 2 > CLI_MAX_ARGS) {
 				fprintf(stderr, "chainwatch analyze: too many options\n");
 				return 2;
 			}
-			snprintf(flag[dargc], sizeof(flag[0]), "--%s", fwd_with_value[c - A_FWD]);
+			snprintf(flag[dargc], sizeof(flag[0]), "--%s", fwd);
 			dargv[dargc] = flag[dargc];
 			dargc++;
 			dargv[dargc++] = optarg;
@@ -945,11 +954,12 @@ cmd_analyze(int argc, char **argv)
 			break;
 		case ':':
 			fprintf(stderr,
-				"chainwatch analyze: option %s needs a value (see --help)\n", name);
+				"chainwatch analyze: option %s needs a value (see --help)\n",
+				cp_opt_refused(c, argv, opts, li, name, sizeof(name)));
 			return 2;
 		default:
 			fprintf(stderr, "chainwatch analyze: unknown option %s (see --help)\n",
-				name);
+				cp_opt_refused(c, argv, opts, li, name, sizeof(name)));
 			return 2;
 		}
 	}

@@ -22,6 +22,7 @@
 #include "cw_config.h"
 #include "ingest.h"
 #include "metrics.h"
+#include "opts.h"
 
 #define CP_DEFAULT_DB "/var/lib/chainwatch/chainwatch.db"
 #define CP_DEFAULT_USER "nobody"
@@ -198,35 +199,27 @@ usage(FILE *f)
 		d.retention_days, d.baseline_days, d.max_flows, d.max_baselines, d.max_chains);
 }
 
-/* Strict unsigned parse: digits only, within [min, max]. */
+/* A numeric option's value, within the bounds of the shared table (control/opts.c). */
 static int
-parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+num_u64(const char *opt, const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
+	char err[160];
 
-	errno = 0;
-	if (s[0] < '0' || s[0] > '9')
-		goto bad;
-	v = strtoull(s, &end, 10);
-	if (errno || *end != '\0' || v < min || v > max)
-		goto bad;
-	*out = v;
+	if (cp_num_opt_parse(opt, s, out, err, sizeof(err)) < 0) {
+		fprintf(stderr, "chainwatchd: %s\n", err);
+		return -EINVAL;
+	}
 	return 0;
-bad:
-	fprintf(stderr, "chainwatchd: --%s %s: expected an integer in %" PRIu64 "..%" PRIu64 "\n",
-		opt, s, min, max);
-	return -EINVAL;
 }
 
 static int
-parse_uint(const char *opt, const char *s, unsigned int min, unsigned int max, unsigned int *out)
+num_uint(const char *opt, const char *s, unsigned int *out)
 {
 	uint64_t v;
 
-	if (parse_u64(opt, s, min, max, &v) < 0)
+	if (num_u64(opt, s, &v) < 0)
 		return -EINVAL;
-	*out = (unsigned int)v;
+	*out = (unsigned int)v; /* the table bounds these options by UINT_MAX */
 	return 0;
 }
 
@@ -246,7 +239,7 @@ struct args {
 static int
 parse_args(int argc, char **argv, struct args *a)
 {
-	int c;
+	int c, li = -1;
 
 	memset(a, 0, sizeof(*a));
 	cp_config_defaults(&a->cfg);
@@ -260,8 +253,9 @@ parse_args(int argc, char **argv, struct args *a)
 	a->v6_bits = 48;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
-		const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+	while ((c = getopt_long(argc, argv, ":h", long_opts, &li)) != -1) {
+		const char *opt = li >= 0 ? long_opts[li].name : "";
+		char name[64];
 		int rc = 0;
 
 		switch (c) {
@@ -311,10 +305,10 @@ parse_args(int argc, char **argv, struct args *a)
 			a->anon_key = optarg;
 			break;
 		case OPT_ANON_V4:
-			rc = parse_uint("anon-v4-prefix", optarg, 0, 32, &a->v4_bits);
+			rc = num_uint(opt, optarg, &a->v4_bits);
 			break;
 		case OPT_ANON_V6:
-			rc = parse_uint("anon-v6-prefix", optarg, 0, 128, &a->v6_bits);
+			rc = num_uint(opt, optarg, &a->v6_bits);
 			break;
 		case OPT_USER:
 			a->user = optarg;
@@ -323,10 +317,10 @@ parse_args(int argc, char **argv, struct args *a)
 			a->io.exit_when_done = 1;
 			break;
 		case OPT_FLUSH_EVENTS:
-			rc = parse_uint("flush-events", optarg, 1, 1000000, &a->io.flush_events);
+			rc = num_uint(opt, optarg, &a->io.flush_events);
 			break;
 		case OPT_FLUSH_MS:
-			rc = parse_uint("flush-interval-ms", optarg, 1, 3600000, &a->io.flush_ms);
+			rc = num_uint(opt, optarg, &a->io.flush_ms);
 			break;
 		case OPT_PROGRESS:
 			a->io.progress = 1;
@@ -336,60 +330,56 @@ parse_args(int argc, char **argv, struct args *a)
 			a->io.summary = 1;
 			break;
 		case OPT_FANOUT_NAMES:
-			rc = parse_uint("fanout-names", optarg, 2, 1000000, &a->cfg.fanout_names);
+			rc = num_uint(opt, optarg, &a->cfg.fanout_names);
 			break;
 		case OPT_FANOUT_WINDOW:
-			rc = parse_uint("fanout-window", optarg, 1, UINT_MAX,
-					&a->cfg.fanout_window_s);
+			rc = num_uint(opt, optarg, &a->cfg.fanout_window_s);
 			break;
 		case OPT_T13_TOL:
-			rc = parse_uint("t13-size-tolerance", optarg, 0, 100,
-					&a->cfg.t13_size_tolerance_pct);
+			rc = num_uint(opt, optarg, &a->cfg.t13_size_tolerance_pct);
 			break;
 		case OPT_T13_MIN:
-			rc = parse_uint("t13-min-baseline", optarg, 1, UINT_MAX,
-					&a->cfg.t13_min_baseline);
+			rc = num_uint(opt, optarg, &a->cfg.t13_min_baseline);
 			break;
 		case OPT_ASSOC_WINDOW:
-			rc = parse_uint("assoc-window", optarg, 0, UINT_MAX,
-					&a->cfg.assoc_window_s);
+			rc = num_uint(opt, optarg, &a->cfg.assoc_window_s);
 			break;
 		case OPT_RETENTION:
-			rc = parse_uint("retention-days", optarg, 1, 36500, &a->cfg.retention_days);
+			rc = num_uint(opt, optarg, &a->cfg.retention_days);
 			break;
 		case OPT_MAX_FLOWS:
-			rc = parse_u64("max-flows", optarg, 1, UINT64_MAX / 2, &a->cfg.max_flows);
+			rc = num_u64(opt, optarg, &a->cfg.max_flows);
 			break;
 		case OPT_MIN_RSA:
-			rc = parse_uint("min-rsa-bits", optarg, 0, 65536, &a->cfg.min_rsa_bits);
+			rc = num_uint(opt, optarg, &a->cfg.min_rsa_bits);
 			break;
 		case OPT_STRIP_MIN:
-			rc = parse_uint("strip-min", optarg, 1, 32, &a->cfg.strip_min);
+			rc = num_uint(opt, optarg, &a->cfg.strip_min);
 			break;
 		case OPT_SHIFT_MAX:
-			rc = parse_uint("validity-shift-max", optarg, 0, UINT_MAX,
-					&a->cfg.validity_shift_max_s);
+			rc = num_uint(opt, optarg, &a->cfg.validity_shift_max_s);
 			break;
 		case OPT_BASELINE_DAYS:
-			rc = parse_uint("baseline-days", optarg, 1, 36500, &a->cfg.baseline_days);
+			rc = num_uint(opt, optarg, &a->cfg.baseline_days);
 			break;
 		case OPT_MAX_BASELINES:
-			rc = parse_u64("max-baselines", optarg, 1, UINT64_MAX / 2,
-				       &a->cfg.max_baselines);
+			rc = num_u64(opt, optarg, &a->cfg.max_baselines);
 			break;
 		case OPT_MAX_CHAINS:
-			rc = parse_u64("max-chains", optarg, 1, UINT64_MAX / 2, &a->cfg.max_chains);
+			rc = num_u64(opt, optarg, &a->cfg.max_chains);
 			break;
 		case ':':
 			fprintf(stderr, "chainwatchd: option %s needs a value (see --help)\n",
-				name);
+				cp_opt_refused(c, argv, long_opts, li, name, sizeof(name)));
 			return -EINVAL;
 		default:
-			fprintf(stderr, "chainwatchd: unknown option %s (see --help)\n", name);
+			fprintf(stderr, "chainwatchd: unknown option %s (see --help)\n",
+				cp_opt_refused(c, argv, long_opts, li, name, sizeof(name)));
 			return -EINVAL;
 		}
 		if (rc < 0)
 			return rc;
+		li = -1;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "chainwatchd: unexpected argument \"%s\" (see --help)\n",
