@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -42,6 +43,7 @@ cp_anon_load_key(const char *path, uint8_t key[CP_ANON_KEY_LEN], char *err, size
 {
 	/* Room for 64 hex digits, CRLF and one byte more to notice a longer file. */
 	uint8_t buf[2 * CP_ANON_KEY_LEN + 3];
+	struct stat st;
 	ssize_t n;
 	size_t len = 0, i;
 	int fd, rc = 0;
@@ -51,6 +53,20 @@ cp_anon_load_key(const char *path, uint8_t key[CP_ANON_KEY_LEN], char *err, size
 		rc = -errno;
 		snprintf(err, errlen, "anonymisation key %s: %s", path, strerror(errno));
 		return rc;
+	}
+	/* Whoever reads the key can undo the mapping: the same rule as for chain keys. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "anonymisation key %s is not a regular file", path);
+		goto out;
+	}
+	if ((st.st_mode & 077) != 0) {
+		rc = -EPERM;
+		snprintf(err, errlen,
+			 "anonymisation key %s is accessible to group or others (mode %04o): chmod "
+			 "600 it",
+			 path, (unsigned int)(st.st_mode & 07777));
+		goto out;
 	}
 	while (len < sizeof(buf)) {
 		n = read(fd, buf + len, sizeof(buf) - len);

@@ -28,7 +28,8 @@ int cp_anon_mode_parse(const char *s, enum cp_anon_mode *out);
 
 /*
  * Read a key file: exactly 32 raw bytes, or 64 hex digits (optionally
- * followed by a newline). Returns 0 or -errno; err gets a message.
+ * followed by a newline), in a regular file that group and others cannot
+ * access (-EPERM otherwise). Returns 0 or -errno; err gets a message.
  */
 int cp_anon_load_key(const char *path, uint8_t key[CP_ANON_KEY_LEN], char *err, size_t errlen);
 

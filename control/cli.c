@@ -561,7 +561,7 @@ usage_analyze(FILE *f)
 		"                           runs); default: a temporary one, removed at the end\n"
 		"  --trust-store PEM        CA bundle for path validation (default: system "
 		"bundle)\n"
-		"  --trust-store-extend     add --trust-store to the system bundle\n"
+		"  --trust-store-extend     add --trust-store (required) to the system bundle\n"
 		"  --anchors FILE           operator interception anchors\n"
 		"  --anchors-dir DIR        shipped anchors directory (default " CW_DATADIR
 		"/anchors)\n"
@@ -868,7 +868,7 @@ cmd_analyze(int argc, char **argv)
 	char instance[48], msg[160];
 	const char *json = "-", *dbpath = NULL;
 	int dargc = 0, pargc_base = 0, quiet = 0, c, i, rc = 1;
-	int db_existed = 1, json_created = 0, trust_extend = 0, li = -1;
+	int db_existed = 1, json_created = 0, trust_extend = 0, trust_given = 0, li = -1;
 	unsigned int nfwd = sizeof(fwd_with_value) / sizeof(fwd_with_value[0]), k;
 	const char *dp_extra[CLI_MAX_ARGS];
 	int ndp_extra = 0;
@@ -911,6 +911,7 @@ cmd_analyze(int argc, char **argv)
 				fprintf(stderr, "chainwatch analyze: %s\n", msg);
 				return 2;
 			}
+			trust_given |= strcmp(fwd, "trust-store") == 0;
 			if (dargc + 2 > CLI_MAX_ARGS) {
 				fprintf(stderr, "chainwatch analyze: too many options\n");
 				return 2;
@@ -965,6 +966,10 @@ cmd_analyze(int argc, char **argv)
 	}
 	if (optind == argc) {
 		fprintf(stderr, "chainwatch analyze: no capture FILE given (see --help)\n");
+		return 2;
+	}
+	if (trust_extend && !trust_given) {
+		fprintf(stderr, "chainwatch analyze: --trust-store-extend needs --trust-store\n");
 		return 2;
 	}
 	for (i = optind; i < argc; i++) {

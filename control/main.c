@@ -136,8 +136,9 @@ usage(FILE *f)
 		"                           (default " CP_DEFAULT_DB "; \"none\": in memory only)\n"
 		"  --json FILE|-            append JSON lines to FILE, or write them to stdout "
 		"(default: none)\n"
-		"  --metrics ADDR:PORT|off  serve Prometheus /metrics "
-		"(default " CP_METRICS_DEFAULT_ADDR ")\n"
+		"  --metrics ADDR:PORT|off  serve Prometheus /metrics; numeric address, port "
+		"1..65535\n"
+		"                           (default " CP_METRICS_DEFAULT_ADDR ")\n"
 		"  --summary FILE|-         at exit, print a table of substituted and suspicious "
 		"flows\n"
 		"                           by name to FILE or stdout\n"
@@ -145,8 +146,9 @@ usage(FILE *f)
 		"Trust and detection:\n"
 		"  --trust-store PEM        CA bundle for path validation (default: system "
 		"bundle)\n"
-		"  --trust-store-extend     add --trust-store to the system bundle instead of "
-		"replacing it\n"
+		"  --trust-store-extend     add --trust-store (required) to the system bundle "
+		"instead of\n"
+		"                           replacing it\n"
 		"  --anchors FILE           operator interception anchors (PEM or "
 		"\"spki_sha256<TAB>label\")\n"
 		"  --anchors-dir DIR        shipped anchors (manifest.tsv + PEMs; "
@@ -181,7 +183,9 @@ usage(FILE *f)
 		"  --anon-v6-prefix BITS    truncate: IPv6 bits kept (default 48)\n"
 		"  --anon-key-file FILE     keyed: 32 raw bytes or 64 hex digits (openssl rand "
 		"-hex 32);\n"
-		"                           prefix-preserving Crypto-PAn with AES-128\n"
+		"                           prefix-preserving Crypto-PAn with AES-128; the file "
+		"must not\n"
+		"                           be accessible to group or others (chmod 600)\n"
 		"Process:\n"
 		"  --user NAME              when started as root, switch to NAME after the "
 		"database,\n"
@@ -239,6 +243,7 @@ struct args {
 static int
 parse_args(int argc, char **argv, struct args *a)
 {
+	char err[512];
 	int c, li = -1;
 
 	memset(a, 0, sizeof(*a));
@@ -384,6 +389,16 @@ parse_args(int argc, char **argv, struct args *a)
 	if (optind < argc) {
 		fprintf(stderr, "chainwatchd: unexpected argument \"%s\" (see --help)\n",
 			argv[optind]);
+		return -EINVAL;
+	}
+	/* A malformed address is a usage error; one that cannot be bound is found when binding. */
+	if (strcmp(a->metrics, "off") != 0 &&
+	    cp_metrics_check_addr(a->metrics, err, sizeof(err)) < 0) {
+		fprintf(stderr, "chainwatchd: %s\n", err);
+		return -EINVAL;
+	}
+	if (a->cfg.trust_store_extend && a->cfg.trust_store == NULL) {
+		fprintf(stderr, "chainwatchd: --trust-store-extend needs --trust-store\n");
 		return -EINVAL;
 	}
 	if (a->anon_mode == CP_ANON_KEYED && a->anon_key == NULL) {

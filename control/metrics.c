@@ -202,7 +202,10 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 	return o.overflow ? -ENOSPC : (int)o.len;
 }
 
-/* "ADDR:PORT" or "[ADDR]:PORT" into a sockaddr. */
+/*
+ * "ADDR:PORT" or "[ADDR]:PORT" (numeric address, port 1..65535) into a
+ * sockaddr. Port 0 is refused: the kernel would pick a port nobody is told.
+ */
 static int
 parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -235,7 +238,7 @@ parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 	host[hl] = '\0';
 	errno = 0;
 	p = strtoul(port, &end, 10);
-	if (*port == '\0' || *end != '\0' || errno || p > 65535)
+	if (*port < '0' || *port > '9' || *end != '\0' || errno || p == 0 || p > 65535)
 		return -EINVAL;
 	memset(ss, 0, sizeof(*ss));
 	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
@@ -257,6 +260,29 @@ parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 	return -EINVAL;
 }
 
+/* parse_addr() with the message for the operator in err. */
+static int
+parse_metrics_addr(const char *addrport, struct sockaddr_storage *ss, socklen_t *len, char *err,
+		   size_t errlen)
+{
+	if (parse_addr(addrport, ss, len) == 0)
+		return 0;
+	snprintf(err, errlen,
+		 "--metrics %s: expected ADDR:PORT, [ADDR6]:PORT (numeric address, port 1..65535) "
+		 "or off",
+		 addrport);
+	return -EINVAL;
+}
+
+int
+cp_metrics_check_addr(const char *addrport, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	return parse_metrics_addr(addrport, &ss, &len, err, errlen);
+}
+
 int
 cp_metrics_listen(struct cp_metrics *m, const char *addrport, char *err, size_t errlen)
 {
@@ -264,11 +290,9 @@ cp_metrics_listen(struct cp_metrics *m, const char *addrport, char *err, size_t 
 	socklen_t len;
 	int fd, one = 1, rc;
 
-	if (parse_addr(addrport, &ss, &len) < 0) {
-		snprintf(err, errlen, "--metrics %s: expected ADDR:PORT, [ADDR6]:PORT or off",
-			 addrport);
-		return -EINVAL;
-	}
+	rc = parse_metrics_addr(addrport, &ss, &len, err, errlen);
+	if (rc < 0)
+		return rc;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;

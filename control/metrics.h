@@ -62,6 +62,9 @@ struct cp_metrics {
 
 void cp_metrics_init(struct cp_metrics *m);
 
+/* 0 when "ADDR:PORT" is an address cp_metrics_listen() takes, else -EINVAL with err set. */
+int cp_metrics_check_addr(const char *addrport, char *err, size_t errlen);
+
 /*
  * Bind and listen on "ADDR:PORT" ("[v6addr]:PORT" for IPv6). Done before
  * privileges are dropped. Returns 0 or -errno; err gets a message.

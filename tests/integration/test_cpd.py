@@ -215,6 +215,7 @@ def test_anonymise(tmp):
     key = os.path.join(tmp, "anon.key")
     with open(key, "w") as f:
         f.write("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n")
+    os.chmod(key, 0o600)
     res = {}
     for mode in ("none", "truncate", "keyed", "keyed2"):
         args = [CLI, "analyze", "-q", "--anchors-dir", ANCHORS, "--db",

@@ -147,6 +147,13 @@ def cases():
             1, "anonymisation key {F}/garbage.key: not a hex digit"),
         row("chainwatchd", cpd + ["--anonymise", "keyed", "--anon-key-file", "{F}/missing.key"],
             1, "{F}/missing.key"),
+        row("chainwatchd", cpd + ["--anonymise", "keyed", "--anon-key-file", "{F}/open-anon.key"],
+            1, "anonymisation key {F}/open-anon.key is accessible to group or others (mode 0640): "
+            "chmod 600 it", timeout=3),
+        row("chainwatchd", cpd + ["--anonymise", "keyed", "--anon-key-file", "{F}/adir"],
+            1, "anonymisation key {F}/adir is not a regular file"),
+        row("chainwatchd", cpd + ["--trust-store-extend"], 2,
+            "--trust-store-extend needs --trust-store", timeout=3),
         row("chainwatchd", cpd + ["--trust-store", "{F}/missing.pem"], 1,
             "cannot load trust store {F}/missing.pem"),
         row("chainwatchd", cpd + ["--trust-store", "{F}/adir"], 1,
@@ -185,12 +192,16 @@ def cases():
         row("chainwatchd", cpd + ["--json", "/proc/version"], 1, "--json /proc/version"),
         row("chainwatchd", cpd + ["--summary", "{W}/no/such/dir/s.txt"], 1,
             "--summary {W}/no/such/dir/s.txt"),
-        row("chainwatchd", cpd[:2] + ["--metrics", "nonsense"] + cpd[4:], 1,
+        row("chainwatchd", cpd[:2] + ["--metrics", "nonsense"] + cpd[4:], 2,
             "--metrics nonsense"),
-        row("chainwatchd", cpd[:2] + ["--metrics", "127.0.0.1:99999"] + cpd[4:], 1,
+        row("chainwatchd", cpd[:2] + ["--metrics", "127.0.0.1:99999"] + cpd[4:], 2,
             "--metrics 127.0.0.1:99999"),
-        row("chainwatchd", cpd[:2] + ["--metrics", "999.1.1.1:80"] + cpd[4:], 1,
+        row("chainwatchd", cpd[:2] + ["--metrics", "999.1.1.1:80"] + cpd[4:], 2,
             "--metrics 999.1.1.1:80"),
+        row("chainwatchd", cpd[:2] + ["--metrics", "127.0.0.1:0"] + cpd[4:], 2,
+            "--metrics 127.0.0.1:0: expected ADDR:PORT", timeout=3),
+        row("chainwatchd", cpd[:2] + ["--metrics", "[::1]:0"] + cpd[4:], 2,
+            "--metrics [::1]:0: expected ADDR:PORT", timeout=3),
         row("chainwatchd", cpd[:2] + ["--metrics", "127.0.0.1:{BUSY}"] + cpd[4:], 1,
             "Address already in use"),
         row("chainwatchd", cpd[:4] + ["--shm", "a/b", "--anchors-dir", ANCH], 1,
@@ -240,6 +251,8 @@ def cases():
             "analyze: --retention-days 36501: expected an integer in 1..36500"),
         row("chainwatch", an + ["--anon-v6-prefix", "0x10", LAB], 2,
             "analyze: --anon-v6-prefix 0x10: expected"),
+        row("chainwatch", an + ["--trust-store-extend", LAB], 2,
+            "analyze: --trust-store-extend needs --trust-store"),
         row("chainwatch", an + ["--dp-arg", "--flows=0", LAB], 1, "bad value '0' for --flows"),
         row("chainwatch", an + ["--dp-arg", "--bogus", LAB], 1, "'--bogus'"),
         row("chainwatch", ["report", "--db", "{W}/missing.db"], 1, "--db {W}/missing.db"),
@@ -347,6 +360,9 @@ def make_fixtures(d):
     put("pins.space", b"# a comment, then a blank line\n\nexample.com " + b"a" * 64 + b"\n")
     put("short.key", b"0011223344556677\n")
     put("garbage.key", b"z" * 64 + b"\n")
+    put("open-anon.key", b"0" * 64 + b"\n")
+    for k, mode in (("short.key", 0o600), ("garbage.key", 0o600), ("open-anon.key", 0o640)):
+        os.chmod(os.path.join(d, k), mode)
     put("open.key", bytes(range(32)))
     os.chmod(os.path.join(d, "open.key"), 0o644)
     put("tiny.key", bytes(8))

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "anon.h"
@@ -252,6 +253,11 @@ test_key_file(void)
 	snprintf(path, sizeof(path), "%s/key", dir);
 
 	write_file(path, key1, sizeof(key1));
+	/* Readable by the group: refused, as a chain key would be. */
+	CHECK(chmod(path, 0640) == 0);
+	CHECK(cp_anon_load_key(path, key, err, sizeof(err)) == -EPERM);
+	CHECK(strstr(err, "(mode 0640): chmod 600 it") != NULL);
+	CHECK(chmod(path, 0600) == 0);
 	CHECK(cp_anon_load_key(path, key, err, sizeof(err)) == 0);
 	CHECK(memcmp(key, key1, sizeof(key)) == 0);
 
@@ -273,6 +279,8 @@ test_key_file(void)
 	unlink(path);
 	CHECK(cp_anon_load_key(path, key, err, sizeof(err)) == -ENOENT);
 	CHECK(strstr(err, path) != NULL);
+	CHECK(cp_anon_load_key(dir, key, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "is not a regular file") != NULL);
 	rmdir(dir);
 }
 
