@@ -553,9 +553,10 @@ usage_analyze(FILE *f)
 		"summary\n"
 		"of substituted and suspicious flows by name. Progress goes to stderr.\n"
 		"\n"
-		"  --json FILE|-            JSON lines (docs/OUTPUT.md) to FILE (replaced) or "
-		"stdout\n"
-		"                           (default -: stdout; the summary then goes to stderr)\n"
+		"  --json FILE|-            JSON lines (docs/OUTPUT.md) to FILE or stdout (default -:\n"
+		"                           stdout; the summary then goes to stderr). FILE is replaced\n"
+		"                           only when the run succeeds, and never when it is one of\n"
+		"                           the captures or holds one\n"
 		"  --db FILE                SQLite database to use and keep (baselines carry over "
 		"between\n"
 		"                           runs); default: a temporary one, removed at the end\n"
@@ -859,16 +860,131 @@ remove_db_files(const char *path)
 			unlink(p);
 }
 
+/* 1 when the file starts with the magic number of a pcap (any byte order, us or ns) or pcapng. */
+static int
+holds_capture(const char *path)
+{
+	uint8_t m[4];
+	uint32_t v;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = pread(fd, m, sizeof(m), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(m))
+		return 0;
+	v = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
+	return v == 0xa1b2c3d4 || v == 0xd4c3b2a1 || v == 0xa1b23c4d || v == 0x4d3cb2a1 ||
+	       v == 0x0a0d0d0a;
+}
+
+/*
+ * --json FILE must not destroy a capture: refused (-EEXIST, message printed)
+ * when FILE is one of the captures to analyse, or already holds one. A FILE
+ * that does not exist yet, or is not a regular file, passes.
+ */
+static int
+json_target_check(const char *json, char **files, int nfiles)
+{
+	struct stat js, fs;
+	int i;
+
+	if (stat(json, &js) < 0 || !S_ISREG(js.st_mode))
+		return 0;
+	for (i = 0; i < nfiles; i++)
+		if (stat(files[i], &fs) == 0 && fs.st_dev == js.st_dev && fs.st_ino == js.st_ino) {
+			fprintf(stderr,
+				"chainwatch analyze: --json %s is the capture %s: not overwritten\n",
+				json, files[i]);
+			return -EEXIST;
+		}
+	if (holds_capture(json)) {
+		fprintf(stderr,
+			"chainwatch analyze: --json %s holds a capture (pcap/pcapng): not "
+			"overwritten\n",
+			json);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/*
+ * The file chainwatchd writes for --json FILE: a new temporary file in FILE's
+ * directory (FILE's mode when it exists, else 0644 less the umask), renamed
+ * onto FILE only once the whole run succeeded, so a failed run leaves an
+ * earlier FILE as it was. Through a symbolic link, the file it names is the
+ * one replaced. A FILE that exists and is not a regular file (a FIFO,
+ * /dev/null) is written in place: *tmp stays "". Returns 0 or -errno
+ * (printed).
+ */
+static int
+json_open(const char *json, char *target, size_t tlen, char *tmp, size_t len)
+{
+	char dir[PATH_MAX], base[PATH_MAX];
+	struct stat st;
+	mode_t mode, um;
+	int fd, rc;
+
+	tmp[0] = '\0';
+	if ((size_t)snprintf(target, tlen, "%s", json) >= tlen) {
+		fprintf(stderr, "chainwatch analyze: --json %s: %s\n", json, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	if (lstat(json, &st) == 0 && S_ISLNK(st.st_mode) && tlen >= PATH_MAX &&
+	    realpath(json, target) == NULL)
+		snprintf(target, tlen, "%s", json); /* a dangling link: replaced itself */
+	if (stat(target, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "chainwatch analyze: --json %s: %s\n", json,
+				strerror(EISDIR));
+			return -EISDIR;
+		}
+		if (!S_ISREG(st.st_mode))
+			return 0;
+		mode = st.st_mode & 07777;
+	} else {
+		um = umask(0);
+		umask(um);
+		mode = 0644 & ~um;
+	}
+	snprintf(dir, sizeof(dir), "%s", target);
+	snprintf(base, sizeof(base), "%s", target);
+	if ((size_t)snprintf(tmp, len, "%s/.%s.XXXXXX", dirname(dir), basename(base)) >= len) {
+		tmp[0] = '\0';
+		fprintf(stderr, "chainwatch analyze: --json %s: %s\n", json, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		tmp[0] = '\0';
+		fprintf(stderr, "chainwatch analyze: --json %s: %s\n", json, strerror(-rc));
+		return rc;
+	}
+	if (fchmod(fd, mode) < 0) {
+		rc = -errno;
+		close(fd);
+		unlink(tmp);
+		tmp[0] = '\0';
+		fprintf(stderr, "chainwatch analyze: --json %s: %s\n", json, strerror(-rc));
+		return rc;
+	}
+	close(fd);
+	return 0;
+}
+
 static int
 cmd_analyze(int argc, char **argv)
 {
 	struct option opts[sizeof(fwd_with_value) / sizeof(fwd_with_value[0]) + 8];
 	char *dargv[CLI_MAX_ARGS + 16], *pargv[CLI_MAX_ARGS + 16];
 	char dpath[PATH_MAX], ppath[PATH_MAX], tmpdir[64] = "", dbbuf[PATH_MAX];
-	char instance[48], msg[160];
+	char instance[48], msg[160], json_target[PATH_MAX], json_tmp[PATH_MAX] = "";
 	const char *json = "-", *dbpath = NULL;
 	int dargc = 0, pargc_base = 0, quiet = 0, c, i, rc = 1;
-	int db_existed = 1, json_created = 0, trust_extend = 0, trust_given = 0, li = -1;
+	int db_existed = 1, trust_extend = 0, trust_given = 0, li = -1;
 	unsigned int nfwd = sizeof(fwd_with_value) / sizeof(fwd_with_value[0]), k;
 	const char *dp_extra[CLI_MAX_ARGS];
 	int ndp_extra = 0;
@@ -985,6 +1101,8 @@ cmd_analyze(int argc, char **argv)
 		}
 		close(fd);
 	}
+	if (strcmp(json, "-") != 0 && json_target_check(json, argv + optind, argc - optind) < 0)
+		return 2;
 
 	if (!quiet)
 		dargv[dargc++] = "--progress";
@@ -1027,21 +1145,11 @@ cmd_analyze(int argc, char **argv)
 	dargv[dargc++] = (char *)dbpath;
 	before_id = db_max_flow_id(dbpath);
 
-	if (strcmp(json, "-") != 0) {
-		int fd;
-
-		json_created = access(json, F_OK) != 0;
-		fd = open(json, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			fprintf(stderr, "chainwatch analyze: --json %s: %s\n", json,
-				strerror(errno));
-			json_created = 0;
-			goto out;
-		}
-		close(fd);
-	}
+	if (strcmp(json, "-") != 0 &&
+	    json_open(json, json_target, sizeof(json_target), json_tmp, sizeof(json_tmp)) < 0)
+		goto out;
 	dargv[dargc++] = "--json";
-	dargv[dargc++] = (char *)json;
+	dargv[dargc++] = json_tmp[0] != '\0' ? json_tmp : (char *)json;
 	dargv[dargc++] = "--shm";
 	dargv[dargc++] = instance;
 	dargv[dargc] = NULL;
@@ -1090,11 +1198,16 @@ cmd_analyze(int argc, char **argv)
 		sqlite3_close(db);
 	}
 out:
+	/* Only a run that succeeded replaces FILE. */
+	if (rc == 0 && json_tmp[0] != '\0' && rename(json_tmp, json_target) < 0) {
+		fprintf(stderr, "chainwatch analyze: --json %s: %s\n", json, strerror(errno));
+		rc = 1;
+	}
 	if (rc != 0) {
 		if (!db_existed)
 			remove_db_files(dbpath);
-		if (json_created)
-			unlink(json);
+		if (json_tmp[0] != '\0')
+			unlink(json_tmp);
 	}
 	if (tmpdir[0] != '\0') {
 		remove_db_files(dbpath);

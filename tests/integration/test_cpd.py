@@ -203,6 +203,27 @@ def test_analyze(tmp):
     out = parse_jsonl(r.stdout, is_text=True)
     check(len(out) >= 1 and "TLS flows judged" in r.stderr,
           "stdout is pure JSON lines, summary on stderr")
+
+    # --json FILE is replaced only by a run that succeeded, keeping its mode, through a link.
+    old = os.path.join(tmp, "old.jsonl")
+    link = os.path.join(tmp, "old-link.jsonl")
+    with open(old, "w") as f:
+        f.write("earlier results\n")
+    os.chmod(old, 0o640)
+    os.symlink(old, link)
+    junk = os.path.join(tmp, "junk-for-json.pcap")
+    with open(junk, "w") as f:
+        f.write("not a capture\n")
+    r = run([CLI, "analyze", "-q", "--anchors-dir", ANCHORS, "--json", link, junk])
+    check(r.returncode == 1 and open(old).read() == "earlier results\n",
+          "a failed analyze leaves an existing --json FILE as it was")
+    r = run([CLI, "analyze", "-q", "--anchors-dir", ANCHORS, "--json", link, TLS12])
+    check(r.returncode == 0 and os.path.islink(link) and len(parse_jsonl(old)) >= 1 and
+          "earlier results" not in open(old).read(),
+          "a successful analyze replaces the file --json FILE names")
+    check(os.stat(old).st_mode & 0o777 == 0o640, "the replaced --json FILE keeps its mode")
+    check(not [n for n in os.listdir(tmp) if n.startswith(".old")],
+          "no temporary JSON file is left next to --json FILE")
     for h in (["--help"], ["analyze", "--help"], ["report", "--help"], ["flows", "--help"],
               ["chains", "--help"]):
         r = run([CLI] + h)

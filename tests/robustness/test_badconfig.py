@@ -230,6 +230,15 @@ def cases():
             "--json {W}/no/such/dir/out.json"),
         row("chainwatch", an[:4] + ["--json", "{F}/adir"] + an[6:] + [LAB], 1,
             "--json {F}/adir"),
+        # --json never destroys a capture, nor earlier results on a failed run.
+        row("chainwatch", an[:4] + ["--json", "{F}/noframes.pcap"] + an[6:] + [LAB], 2,
+            "--json {F}/noframes.pcap holds a capture (pcap/pcapng): not overwritten"),
+        row("chainwatch", an[:4] + ["--json", "{F}/magic.pcapng"] + an[6:] + [LAB], 2,
+            "--json {F}/magic.pcapng holds a capture"),
+        row("chainwatch", an[:4] + ["--json", "{F}/text.pcap"] + an[6:] + [LAB, "{F}/text.pcap"],
+            2, "--json {F}/text.pcap is the capture {F}/text.pcap: not overwritten"),
+        row("chainwatch", an[:4] + ["--json", "{F}/old.json"] + an[6:] + ["{F}/text.pcap"], 1,
+            "unknown file format"),
         row("chainwatch", an + ["--trust-store", "{F}/garbage.pem", LAB], 1,
             "cannot load trust store {F}/garbage.pem",
             strict=False),
@@ -352,6 +361,8 @@ def make_fixtures(d):
     put("jumbo.pcap", struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1) +
         struct.pack("<IIII", 0, 0, 70000, 70000) + bytes(70000))
     put("notsqlite.db", b"this is not sqlite\n" * 100)
+    put("magic.pcapng", b"\x0a\x0d\x0d\x0a" + bytes(24))
+    put("old.json", b'{"type": "flow", "earlier": "results"}\n')
     put("garbage.pem", b"-----BEGIN CERTIFICATE-----\nnot base64 !!!\n-----END CERTIFICATE-----\n")
     put("anchors.bad", b"zzz\tlabel\nnot an anchor at all\n")
     put("badanch/manifest.tsv", b"garbage line\nzz\tyy\tqq\n")
