@@ -14,8 +14,12 @@ Usage: tools/setup.sh demo|test|deps|build [--builddir DIR]
   deps   only install the Debian packages
   build  install, then configure and build into the build directory
 
+  --builddir DIR  build directory, relative to the current directory (default:
+                  $CW_BUILDDIR, else build in the source tree); `test` makes its
+                  sanitizer build next to it, in DIR-san
+
 Run as root on Debian 12 (packages come from apt-get). Environment:
-  CW_BUILDDIR   build directory (default: build)
+  CW_BUILDDIR   build directory, relative to the source tree (default: build)
   CW_MESON_OPTS extra options for `meson setup` (e.g. -Db_sanitize=address,undefined)
   CW_TEST_ARGS  extra arguments for `meson test` (e.g. --suite unit)
 USAGE
@@ -23,6 +27,45 @@ USAGE
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILDDIR=${CW_BUILDDIR:-build}
+
+bad_usage() {
+	echo "setup: $*" >&2
+	usage >&2
+	exit 1
+}
+
+# One command and --builddir DIR (or --builddir=DIR), in any order.
+cmd=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--builddir | --builddir=*)
+		if [ "$1" = --builddir ]; then
+			[ $# -ge 2 ] || bad_usage "--builddir needs a directory"
+			dir=$2
+			shift
+		else
+			dir=${1#--builddir=}
+		fi
+		[ -n "$dir" ] || bad_usage "--builddir needs a directory"
+		# From the caller's directory: the steps below run from the source tree.
+		BUILDDIR=$(realpath -m -- "$dir")
+		;;
+	-h | --help | help)
+		usage
+		exit 0
+		;;
+	-*)
+		bad_usage "unknown option $1"
+		;;
+	*)
+		[ -z "$cmd" ] || bad_usage "unexpected argument $1"
+		cmd=$1
+		;;
+	esac
+	shift
+done
+# The sanitizer build of `test` sits next to the main one (build -> build-san).
+SANDIR=${BUILDDIR%/}-san
 
 # Build and test dependencies, all from Debian 12's archive.
 PACKAGES=(
@@ -64,12 +107,7 @@ build() {
 	ninja -C "$BUILDDIR"
 }
 
-cmd=${1:-}
 case "$cmd" in
--h | --help | help)
-	usage
-	exit 0
-	;;
 deps)
 	install_deps
 	;;
@@ -100,13 +138,13 @@ test)
 		# Second build: clang with ASan+UBSan and libFuzzer. The whole suite runs
 		# again under the sanitizers, plus every fuzz target for CW_FUZZ_SECONDS
 		# (default 60).
-		if [ ! -f build-san/build.ninja ]; then
-			CC=clang meson setup build-san -Dfuzz=true -Db_sanitize=address,undefined \
+		if [ ! -f "$SANDIR/build.ninja" ]; then
+			CC=clang meson setup "$SANDIR" -Dfuzz=true -Db_sanitize=address,undefined \
 				-Db_lundef=false -Dfuzz_seconds="${CW_FUZZ_SECONDS:-60}"
 		fi
-		ninja -C build-san
+		ninja -C "$SANDIR"
 		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-			meson test -C build-san --print-errorlogs --num-processes 2 || rc=1
+			meson test -C "$SANDIR" --print-errorlogs --num-processes 2 || rc=1
 	fi
 	exit $rc
 	;;
