@@ -58,6 +58,38 @@ fi
 printf '#!/bin/sh\nexit 0\n' >"$ROOT/usr/bin/chainwatchd"
 chmod 0755 "$ROOT/usr/bin/chainwatchd"
 
+# A build without clang or bpftool installs no cw-xdp-steer: the dataplane unit must still start
+# (NIC mode), while an installed tool that fails still stops the start.
+rm -f "$ROOT/usr/sbin/cw-xdp-steer"
+steer=$(sed -n 's/^ExecStartPre=[-+@!:]*\(.*cw-xdp-steer.*\)$/\1/p' "$DEPLOY/chainwatch-dp.service")
+run_steer() { # the unit's steering step as systemd would run it, /usr/sbin and /run under $ROOT
+	local cmd=${steer//\$\$/\$}
+	cmd=${cmd//\/usr\/sbin\//$ROOT/usr/sbin/}
+	cmd=${cmd//\/run\/chainwatch\//$ROOT/run/}
+	(export CW_XDP_STEER_ARGS="--ports 443,8443" && eval "$cmd") >/dev/null 2>&1
+}
+if [ -n "$steer" ] && run_steer; then
+	ok "the steering step succeeds without cw-xdp-steer"
+else
+	fail "the steering step succeeds without cw-xdp-steer ($steer)"
+fi
+mkdir -p "$ROOT/usr/sbin"
+printf '#!/bin/sh\necho "$*" >"%s/steer.args"\n' "$ROOT" >"$ROOT/usr/sbin/cw-xdp-steer"
+chmod 0755 "$ROOT/usr/sbin/cw-xdp-steer"
+if run_steer && [ "$(cat "$ROOT/steer.args")" = "object $ROOT/run/cw_steer.bpf.o --ports 443,8443" ]; then
+	ok "the steering step runs an installed cw-xdp-steer with CW_XDP_STEER_ARGS"
+else
+	fail "the steering step runs an installed cw-xdp-steer with CW_XDP_STEER_ARGS"
+fi
+printf '#!/bin/sh\nexit 3\n' >"$ROOT/usr/sbin/cw-xdp-steer"
+rc=0
+run_steer || rc=$?
+if [ "$rc" -eq 3 ]; then
+	ok "a failing cw-xdp-steer fails the steering step"
+else
+	fail "a failing cw-xdp-steer fails the steering step (exit $rc)"
+fi
+
 exposure() { # exposure UNIT -> overall exposure score (0 best .. 10 worst)
 	systemd-analyze security --offline=true --root="$ROOT" "$1" 2>/dev/null |
 		sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'
