@@ -1,14 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Checks the deploy/ files: systemd-analyze verify, sandbox exposure, config and script syntax.
+# Checks the deploy/ files: systemd-analyze verify, sandbox exposure, config and script syntax,
+# and (given the build directory) that the files the units' Documentation= names are installed.
 #
-# usage: test_units.sh DEPLOY_DIR
+# usage: test_units.sh DEPLOY_DIR [BUILD_DIR]
 # The units are verified inside a scratch root (--root) that holds the distribution's unit files,
 # the configs and stub executables at the paths ExecStart= names, so the check neither needs the
 # binaries installed nor touches the host. Exit 77 (skip) without systemd-analyze.
 set -euo pipefail
 
-DEPLOY=$(realpath "${1:?usage: $0 DEPLOY_DIR}")
+DEPLOY=$(realpath "${1:?usage: $0 DEPLOY_DIR [BUILD_DIR]}")
+BUILD=${2:-}
 command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze not installed"; exit 77; }
 UNITDIR=""
 for d in /usr/lib/systemd/system /lib/systemd/system; do
@@ -154,6 +156,23 @@ elif grep -q "targets: \['127.0.0.1:9641'\]" "$DEPLOY/prometheus.yml"; then
 	ok "prometheus.yml scrapes 127.0.0.1:9641 (no PyYAML: text check)"
 else
 	fail "prometheus.yml scrapes 127.0.0.1:9641"
+fi
+
+# Documentation=file:/usr/X must be installed as PREFIX/X (the units expect --prefix=/usr).
+if [ -n "$BUILD" ]; then
+	for doc in $(sed -n 's|^Documentation=file:/usr/||p' "$DEPLOY"/*.service | sort -u); do
+		if python3 -c 'import json, sys
+b, doc = sys.argv[1:3]
+prefix = [o["value"] for o in json.load(open(b + "/meson-info/intro-buildoptions.json"))
+          if o["name"] == "prefix"][0]
+sys.exit(0 if prefix.rstrip("/") + "/" + doc in
+         json.load(open(b + "/meson-info/intro-installed.json")).values() else 1)' "$BUILD" "$doc"
+		then
+			ok "Documentation= file $doc is installed"
+		else
+			fail "Documentation= file $doc is installed"
+		fi
+	done
 fi
 
 if [ "$FAILS" -ne 0 ]; then
