@@ -633,29 +633,6 @@ check_memory(const char *prog, const struct dp_conf *conf, uint32_t workers)
 /* ---- --iface: AF_XDP input with the cw_steer program ---- */
 
 #ifdef CW_HAVE_XDP_STEER
-/* "443,8443" into cfg->ports (at most CW_STEER_MAX_PORTS, each 1..65535). Returns 0 or -EINVAL. */
-static int
-parse_steer_ports(const char *list, struct cw_steer_cfg *cfg)
-{
-	const char *p = list;
-
-	cfg->nports = 0;
-	for (;;) {
-		unsigned long v;
-		char *end;
-
-		errno = 0;
-		v = strtoul(p, &end, 10);
-		if (errno != 0 || end == p || *p == '-' || *p == '+' || v == 0 || v > 65535 ||
-		    cfg->nports >= CW_STEER_MAX_PORTS || (*end != ',' && *end != '\0'))
-			return -EINVAL;
-		cfg->ports[cfg->nports++] = (__u16)v;
-		if (*end == '\0')
-			return 0;
-		p = end + 1;
-	}
-}
-
 /*
  * The object --iface configures: --xdp-obj; else the build tree's when this binary runs from the
  * build tree (so a test never picks up an older installed copy); else the installed one; else the
@@ -711,7 +688,7 @@ live_prepare(const char *prog, const struct dp_conf *conf)
 		return 1;
 	}
 	dp_xdp_steer_cfg_default(&cfg);
-	if (dp_live.steer_ports != NULL && parse_steer_ports(dp_live.steer_ports, &cfg) < 0) {
+	if (dp_live.steer_ports != NULL && dp_xdp_steer_parse_ports(dp_live.steer_ports, &cfg) < 0) {
 		fprintf(stderr, "%s: bad --steer-ports '%s': up to %u ports 1..65535, comma-separated\n"
 				"Try '%s --help'.\n", prog, dp_live.steer_ports, CW_STEER_MAX_PORTS, prog);
 		return 2;

@@ -73,6 +73,30 @@ dp_xdp_steer_cfg_default(struct cw_steer_cfg *cfg)
 }
 
 int
+dp_xdp_steer_parse_ports(const char *list, struct cw_steer_cfg *cfg)
+{
+	const char *p = list;
+
+	cfg->nports = 0;
+	for (;;) {
+		unsigned long v;
+		char *end;
+
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		errno = 0;
+		v = strtoul(p, &end, 10);
+		if (errno != 0 || v == 0 || v > 65535 || cfg->nports >= CW_STEER_MAX_PORTS ||
+		    (*end != ',' && *end != '\0'))
+			return -EINVAL;
+		cfg->ports[cfg->nports++] = (__u16)v;
+		if (*end == '\0')
+			return 0;
+		p = end + 1;
+	}
+}
+
+int
 dp_xdp_steer_cfg_check(const struct cw_steer_cfg *cfg)
 {
 	if (cfg->flags & ~CW_STEER_F_ALL)

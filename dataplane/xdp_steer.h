@@ -31,6 +31,14 @@ struct dp_xdp_steer_counters {
 /* Fills cfg with what the program uses when nobody changes it (CW_STEER_CFG_DEFAULT). */
 void dp_xdp_steer_cfg_default(struct cw_steer_cfg *cfg);
 
+/*
+ * "443,8443" into cfg->ports and cfg->nports: at most CW_STEER_MAX_PORTS ports of 1..65535,
+ * decimal digits only, comma-separated. An empty item (",,", a leading or trailing comma, an
+ * empty list) is an error, so a list never means fewer ports than the operator wrote. Returns 0
+ * or -EINVAL (cfg->ports then partly written).
+ */
+int dp_xdp_steer_parse_ports(const char *list, struct cw_steer_cfg *cfg);
+
 /* Checks the invariants of struct cw_steer_cfg. Returns 0 or -EINVAL. */
 int dp_xdp_steer_cfg_check(const struct cw_steer_cfg *cfg);
 

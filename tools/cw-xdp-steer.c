@@ -39,34 +39,6 @@ usage(FILE *f)
 		CW_DEFAULT_OBJ, CW_STEER_MAX_PORTS, CW_STEER_FLOW_BUDGET_DEFAULT);
 }
 
-static int
-parse_ports(const char *arg, struct cw_steer_cfg *cfg)
-{
-	char *dup = strdup(arg), *save = NULL, *tok;
-	int err = 0;
-
-	if (!dup)
-		return -ENOMEM;
-	cfg->nports = 0;
-	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *end;
-		unsigned long v;
-
-		errno = 0;
-		v = strtoul(tok, &end, 10);
-		if (errno || *end || end == tok || v == 0 || v > 65535 ||
-		    cfg->nports >= CW_STEER_MAX_PORTS) {
-			err = -EINVAL;
-			break;
-		}
-		cfg->ports[cfg->nports++] = (__u16)v;
-	}
-	free(dup);
-	if (!err && cfg->nports == 0)
-		err = -EINVAL;
-	return err;
-}
-
 static void
 print_cfg(const struct cw_steer_cfg *cfg, int json)
 {
@@ -189,7 +161,7 @@ main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_PORTS:
-			if (parse_ports(optarg, &cfg)) {
+			if (dp_xdp_steer_parse_ports(optarg, &cfg) < 0) {
 				fprintf(stderr, "cw-xdp-steer: bad --ports '%s'\n", optarg);
 				return 2;
 			}

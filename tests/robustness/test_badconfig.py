@@ -329,6 +329,12 @@ def cases():
             "bad --ports '70000'"),
         row("cw-xdp-steer", ["attach", "cwnosuch0", "--ports",
                              ",".join(str(p) for p in range(1, 18))], 2, "bad --ports"),
+        # An empty item is an error, as in chainwatch-dp --steer-ports: never fewer ports.
+        row("cw-xdp-steer", ["attach", "cwnosuch0", "--ports", "443,,8443"], 2,
+            "bad --ports '443,,8443'"),
+        row("cw-xdp-steer", ["attach", "cwnosuch0", "--ports", ",443"], 2, "bad --ports ',443'"),
+        row("cw-xdp-steer", ["object", "{W}/out.o", "--ports", "443,"], 2, "bad --ports '443,'"),
+        row("cw-xdp-steer", ["object", "{W}/out.o", "--ports", " 443"], 2, "bad --ports ' 443'"),
         row("cw-xdp-steer", ["attach", "cwnosuch0", "--mode", "turbo"], 2, "bad --mode 'turbo'"),
         row("cw-xdp-steer", ["attach", "cwnosuch0", "--flow-budget", "abc"], 2,
             "bad --flow-budget 'abc'"),
