@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
-# Command line: --help documents every option, bad input gives a clear message and a non-zero exit
-# before anything starts.
+# Command line: --help documents every option and docs/*.md (or BENCHMARKS.md) names it, bad input
+# gives a clear message and a non-zero exit before anything starts.
 # Usage: dp_cli.sh BUILD_DIR SOURCE_ROOT
 set -eu
 dp=$1/chainwatch-dp; src=$2
@@ -9,6 +9,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 help=$("$dp" --help) || fail "--help exit status"
 for opt in $(sed -n 's/^\t{"\([a-z-]*\)", .*/\1/p' "$src/dataplane/main.c"); do
 	echo "$help" | grep -q -- "--$opt" || fail "--help does not document --$opt"
+	cat "$src"/docs/*.md "$src/BENCHMARKS.md" | grep -qE -- "--$opt([^a-z0-9-]|\$)" ||
+		fail "docs/*.md and BENCHMARKS.md never name --$opt"
 done
 expect() { # status, message pattern, args...
 	want=$1; pat=$2; shift 2

@@ -230,6 +230,16 @@ def test_analyze(tmp):
         check(r.returncode == 0 and "Usage" in r.stdout, "chainwatch %s" % " ".join(h))
     r = run([CPD, "--help"])
     check(r.returncode == 0 and "--exit-when-done" in r.stdout, "chainwatchd --help")
+    # Every option of chainwatchd and of chainwatch analyze is named in docs/*.md.
+    docs = "".join(open(os.path.join(SRC, "docs", n), encoding="utf-8").read()
+                   for n in os.listdir(os.path.join(SRC, "docs")) if n.endswith(".md"))
+    for prog, h in (("chainwatchd", [CPD, "--help"]), ("chainwatch analyze",
+                                                       [CLI, "analyze", "--help"])):
+        opts = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", run(h).stdout))
+        undocumented = sorted(o for o in opts
+                              if not re.search(re.escape(o) + r"(?![a-z0-9-])", docs))
+        check(opts and not undocumented, "docs name every %s option (missing: %s)"
+              % (prog, undocumented))
 
 
 def test_anonymise(tmp):
