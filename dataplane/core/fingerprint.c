@@ -484,6 +484,8 @@ cw_ja4(const struct cw_client_hello *ch, char proto, enum cw_ja4_kind kind, char
 			continue;
 		ext[next++] = ch->ext[i];
 	}
+	/* The count is of every extension, also those past the ones kept (TOO_MANY_EXT). */
+	next_all += ch->n_ext_past;
 	n = collect_u16(ch->ciphers, ch->sslv2, 1);
 
 	a[0] = proto;

@@ -341,6 +341,8 @@ cw_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct cw_client_he
 			return CW_BAD;
 		if (ext_note(ch->ext, &ch->n_ext, &seen, &ch->anomalies, idx++, type) != CW_OK)
 			return CW_BAD;
+		if (idx > CW_TLS_MAX_EXT && !cw_tls_is_grease(type))
+			ch->n_ext_past++;
 		if (parse_ch_ext(type, &e, ch) != CW_OK)
 			ch->anomalies |= CW_TLS_A_BAD_EXT;
 	}

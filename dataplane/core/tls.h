@@ -61,6 +61,7 @@ struct cw_client_hello {
 	struct cw_view key_share_groups_src; /* KeyShareClientHello client_shares contents */
 	uint16_t n_ext;
 	uint16_t ext[CW_TLS_MAX_EXT]; /* extension types in wire order */
+	uint16_t n_ext_past;          /* non-GREASE extensions after those kept (JA4 counts them) */
 	uint32_t anomalies;           /* CW_TLS_A_* */
 };
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cw_cursor.h"
+#include "fingerprint.h"
 #include "reasm.h"
 #include "tls.h"
 #include "tls_test_pcap.h"
@@ -321,6 +322,24 @@ test_many_extensions(void)
 	CHECK(ch.n_ext == CW_TLS_MAX_EXT);
 	CHECK(ch.anomalies == CW_TLS_A_TOO_MANY_EXT);
 	CHECK(ch.ext[CW_TLS_MAX_EXT - 1] == (0x7000 | (CW_TLS_MAX_EXT - 1)));
+	/* JA4 counts every extension, also those past the kept ones (capped at 99). */
+	CHECK(ch.n_ext_past == 100 - CW_TLS_MAX_EXT);
+	{
+		char ja4[128];
+
+		cw_ja4(&ch, 't', CW_JA4, ja4, sizeof(ja4));
+		CHECK(strncmp(ja4 + 6, "99", 2) == 0);
+		/* 70 extensions, one GREASE among those past the kept ones: 69. */
+		b[ext_start + 2 + 65 * 4] = 0x0a, b[ext_start + 2 + 65 * 4 + 1] = 0x0a;
+		b[ext_start] = (uint8_t)((70 * 4) >> 8);
+		b[ext_start + 1] = (uint8_t)(70 * 4);
+		CHECK(cw_tls_parse_client_hello(b, ext_start + 2 + 70 * 4, &ch) == CW_OK);
+		cw_ja4(&ch, 't', CW_JA4, ja4, sizeof(ja4));
+		CHECK(strncmp(ja4 + 6, "69", 2) == 0);
+		b[ext_start] = (uint8_t)((n - ext_start - 2) >> 8);
+		b[ext_start + 1] = (uint8_t)(n - ext_start - 2);
+		b[ext_start + 2 + 65 * 4] = 0x70, b[ext_start + 2 + 65 * 4 + 1] = 65;
+	}
 	/* Extension 99 repeats extension 70 (both beyond the kept ones). */
 	b[ext_start + 2 + 99 * 4 + 1] = 70;
 	CHECK(cw_tls_parse_client_hello(b, n, &ch) == CW_BAD);
