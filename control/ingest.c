@@ -532,6 +532,35 @@ poll_rings(struct cp_ingest *in)
 	return rc < 0 ? rc : n;
 }
 
+/*
+ * Stopping: read each ring up to where its producer stood when the stop
+ * came, so that a flow waiting for a blob published before then (on another
+ * worker's ring) is judged with its chain, not counted missing. Bounded by
+ * what the rings held at that moment, however fast the producer still
+ * writes; what comes after stays in the rings for the next run.
+ */
+static int
+read_to_stop(struct cp_ingest *in)
+{
+	uint64_t head[CW_EVRING_MAX_RINGS];
+	uint32_t i;
+	int rc, behind;
+
+	if (!in->attached || in->nwait == 0)
+		return 0;
+	for (i = 0; i < in->shm.nrings; i++)
+		head[i] = cw_evring_head(&in->shm.rings[i]);
+	do {
+		rc = poll_rings(in);
+		if (rc < 0)
+			return rc;
+		behind = 0;
+		for (i = 0; i < in->shm.nrings; i++)
+			behind |= cw_evring_tail(&in->shm.rings[i]) < head[i];
+	} while (rc > 0 && behind);
+	return 0;
+}
+
 /* Read every ring until empty: the producer has stopped, so this ends. */
 static int
 drain(struct cp_ingest *in)
@@ -757,7 +786,9 @@ cp_ingest_run(struct cp_ingest *in)
 			break;
 		}
 	}
-	rc = wait_flush(in, 1);
+	rc = read_to_stop(in);
+	if (rc == 0)
+		rc = wait_flush(in, 1);
 	if (rc == 0)
 		rc = flush(in, 1);
 	progress(in, 1);

@@ -143,6 +143,41 @@ test_blob_never_comes(const struct t_chain *g)
 	rig_close(&r);
 }
 
+/*
+ * A stop while an event waits for its chain, whose blob is already in another ring: the rings
+ * are read up to where they stood at the stop, and the flow is judged with its chain.
+ */
+static void
+test_blob_at_stop(const struct t_chain *g)
+{
+	struct cw_flow_event ev;
+	pthread_t th;
+	void *ret = NULL;
+	struct rig r;
+	int i;
+
+	if (rig_open(&r, "stop") != 0)
+		return;
+	CHECK(pthread_create(&th, NULL, run_thread, &r) == 0, "thread");
+	t_event(&ev, t_time(2020, 1, 1), "example.com", SRV, CLI, g, 0x0303, "ja3s", 0);
+	CHECK(cw_evring_publish(&r.prod.rings[1], &ev, NULL, 0) == 0, "publish");
+	for (i = 0; i < 500 && metric(&r, &r.m.chain_waits) == 0; i++)
+		usleep(10000);
+	CHECK(metric(&r, &r.m.chain_waits) == 1, "the event waits for its chain");
+	/* The chain's blob, with a flow of its own, then the stop at once. */
+	ev.cli_port++;
+	ev.flags |= CW_EVF_CHAIN_NEW;
+	CHECK(cw_evring_publish(&r.prod.rings[0], &ev, &g->blob, g->blob.total_len) == 0,
+	      "publish with blob");
+	r.stop = 1;
+	pthread_join(th, &ret);
+	CHECK(ret == NULL, "run returns 0");
+	CHECK(r.in.flows == 2 && metric(&r, &r.m.chain_missing) == 0,
+	      "both flows judged with the chain (%lu flows, %lu missing)", (unsigned long)r.in.flows,
+	      (unsigned long)metric(&r, &r.m.chain_missing));
+	rig_close(&r);
+}
+
 /* A name and an issuer as a client and a forged certificate sent them, in the --summary table. */
 static void
 test_summary_text(void)
@@ -187,6 +222,7 @@ main(void)
 	CHECK(t_chain(&g, genuine, 2, 0) == 0, "chain");
 	test_blob_on_later_ring(&g);
 	test_blob_never_comes(&g);
+	test_blob_at_stop(&g);
 	test_summary_text();
 	t_rmpki();
 	printf("test_ingest: %d checks, %d failed\n", t_run, t_fail);
