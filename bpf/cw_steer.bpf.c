@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* XDP program: possible TLS handshake segments go to AF_XDP, everything else to the kernel. */
 #include <linux/bpf.h>
+#include <linux/errno.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
@@ -165,7 +166,7 @@ cw_parse_ipv6(void *l3, void *data_end, struct cw_pkt *p)
 		}
 		nexthdr = pos[0];
 		plen -= len;
-		pos += len & 0x7ff; /* <= 2048 bytes */
+		pos += len & 0xfff; /* <= 2048 bytes: (255 + 1) * 8, the mask only bounds it */
 	}
 	if (nexthdr != IPPROTO_TCP)
 		return CW_CNT_PASS_MALFORMED;
@@ -222,13 +223,17 @@ cw_flow_start(struct cw_pkt *p)
 	struct cw_steer_flow_key rev;
 	__u32 budget = cw_cfg.flow_budget;
 	__u32 left = budget > p->plen ? budget - p->plen : 0;
+	long rc;
 
 	cw_flow_reverse(&p->key, &rev);
-	if (bpf_map_update_elem(&cw_flows, &p->key, &left, BPF_ANY) ||
-	    bpf_map_update_elem(&cw_flows, &rev, &budget, BPF_NOEXIST) == -1)
-		cw_count(CW_CNT_FLOW_FULL);
-	else
-		cw_count(CW_CNT_FLOW_NEW);
+	rc = bpf_map_update_elem(&cw_flows, &p->key, &left, BPF_ANY);
+	if (rc == 0) {
+		/* The helpers return -errno: the reverse direction may be followed already. */
+		rc = bpf_map_update_elem(&cw_flows, &rev, &budget, BPF_NOEXIST);
+		if (rc == -EEXIST)
+			rc = 0;
+	}
+	cw_count(rc == 0 ? CW_CNT_FLOW_NEW : CW_CNT_FLOW_FULL);
 }
 
 /* Charge this segment's payload to its direction; returns 1 when the direction is followed. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Sends hand-made TCP segments (TLS record, SSLv2 hello, plain, FIN) through a raw IP socket, or
-as VLAN-tagged Ethernet frames through a packet socket (kernels without 802.1Q devices)."""
+as Ethernet frames through a packet socket: VLAN-tagged IPv4 (kernels without 802.1Q devices), or
+IPv6 behind a Destination Options header of a chosen length."""
 import argparse
 import ipaddress
 import socket
@@ -61,6 +62,32 @@ def send_tagged(a, src, dst):
             s.send(frame)
 
 
+def dstopts(hdr_ext_len):
+    """A Destination Options header of (hdr_ext_len + 1) * 8 bytes before TCP, filled with
+    options of type 0x1e (experimental, RFC 4727: skipped when unknown), at most 255 bytes of
+    data each (Linux takes up to 8 unknown options; PadN is for alignment only)."""
+    room = (hdr_ext_len + 1) * 8 - 2
+    opts = b""
+    while room > 0:
+        n = min(room - 2, 255)
+        opts += bytes([0x1E, n]) + bytes(n)
+        room -= n + 2
+    return bytes([socket.IPPROTO_TCP, hdr_ext_len]) + opts
+
+
+def send_ipv6_dstopts(a, src, dst):
+    """IPv6 in Ethernet with a Destination Options header, written to a packet socket."""
+    ifname, dmac = a.vlan_dev.split(",")
+    ext = dstopts(a.dstopts)
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+        s.bind((ifname, 0))
+        smac = s.getsockname()[4]
+        for i in range(a.count):
+            seg = segment(src, dst, a.sport + i, a.dport, 1000 + i, a.kind)
+            ip6 = struct.pack("!IHBB", 6 << 28, len(ext) + len(seg), 60, 64) + src.packed + dst.packed
+            s.send(bytes.fromhex(dmac.replace(":", "")) + smac + b"\x86\xdd" + ip6 + ext + seg)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", required=True)
@@ -71,11 +98,17 @@ def main():
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--vlan", type=lambda v: [int(x) for x in v.split(",")],
                     help="VLAN ids, outer first (IPv4 only); needs --vlan-dev")
-    ap.add_argument("--vlan-dev", help="IFNAME,DST_MAC for --vlan")
+    ap.add_argument("--vlan-dev", help="IFNAME,DST_MAC for --vlan and --dstopts")
+    ap.add_argument("--dstopts", type=int,
+                    help="IPv6 only: a Destination Options header with this length byte "
+                         "(0..255: 8..2048 bytes) before TCP; needs --vlan-dev")
     a = ap.parse_args()
     src, dst = ipaddress.ip_address(a.src), ipaddress.ip_address(a.dst)
     if a.vlan:
         send_tagged(a, src, dst)
+        return
+    if a.dstopts is not None:
+        send_ipv6_dstopts(a, src, dst)
         return
     fam = socket.AF_INET if src.version == 4 else socket.AF_INET6
     with socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP) as s:

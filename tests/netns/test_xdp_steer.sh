@@ -159,11 +159,23 @@ inA python3 "$SEND" --src "$IP_A" --dst "$IP_B" --kind tls --count 2 --sport 411
 	--vlan 100,200 --vlan-dev "$IF_A,$MAC_B"
 inA python3 "$SEND" --src "$IP6_A" --dst "$IP6_B" --kind tls --count 3 --sport 42000
 inA python3 "$SEND" --src "$IP_A" --dst "$IP_B" --kind sslv2 --count 2 --sport 43000
+# IPv6 behind Destination Options headers of 8 and of 2 048 bytes (the most a length byte says;
+# Linux takes such a header): the TCP header after them is found. Frames up to ~2.2 KB.
+inA ip link set dev "$IF_A" mtu 4000
+inB ip link set dev "$IF_B" mtu 4000
+inA python3 "$SEND" --src "$IP6_A" --dst "$IP6_B" --kind tls --count 1 --sport 44000 \
+	--dstopts 0 --vlan-dev "$IF_A,$MAC_B"
+inA python3 "$SEND" --src "$IP6_A" --dst "$IP6_B" --kind tls --count 1 --sport 44100 \
+	--dstopts 255 --vlan-dev "$IF_A,$MAC_B"
 sleep 0.5
+# Back to 1 500 bytes: native XDP (part 2, AF_XDP) takes no MTU over a page.
+inA ip link set dev "$IF_A" mtu 1500
+inB ip link set dev "$IF_B" mtu 1500
 stats
-expect "TLS records (IPv4, VLAN, IPv6) steered" "$(cnt steer_tls_record)" -eq $((base_tls + 12))
+expect "TLS records (IPv4, VLAN, IPv6, IPv6 with options) steered" "$(cnt steer_tls_record)" \
+	-eq $((base_tls + 14))
 expect "SSLv2 hellos steered" "$(cnt steer_sslv2)" -eq $((base_v2 + 2))
-expect "all of them fell back (no XSK)" "$(cnt redirect_fail)" -eq $((base_fail + 14))
+expect "all of them fell back (no XSK)" "$(cnt redirect_fail)" -eq $((base_fail + 16))
 expect "the kernel got the untagged ones (answered with RSTs)" $(($(rsts_b) - rst0)) -ge 10
 expect "seen = steered + passed" "$(cnt seen)" -eq $(($(steered) + $(passed)))
 expect "nothing redirected" "$(cnt redirected)" -eq 0
