@@ -1481,8 +1481,17 @@ main(int argc, char **argv)
 
 	check_memory(prog, &conf, conf.workers ? conf.workers : 1);
 	if (own_runtime) {
-		/* Registered before EAL starts, so a failed or interrupted start removes it too. */
-		dp_rundir_path(dp_runtime_dir, sizeof(dp_runtime_dir), prefix + strlen("--file-prefix="));
+		/*
+		 * Registered before EAL starts, so a failed or interrupted start
+		 * removes the directory it made. One that is already there may be a
+		 * running instance's (a second start with the same --instance fails on
+		 * its lock): it is left alone unless this start becomes its primary.
+		 */
+		char dir[PATH_MAX];
+
+		dp_rundir_path(dir, sizeof(dir), prefix + strlen("--file-prefix="));
+		if (access(dir, F_OK) != 0)
+			snprintf(dp_runtime_dir, sizeof(dp_runtime_dir), "%s", dir);
 		atexit(runtime_dir_atexit);
 	}
 	/* A signal during EAL start-up is honoured right after it. */

@@ -53,4 +53,29 @@ trap 'rm -f "/dev/shm/chainwatch.$inst"; rm -rf "/var/run/dpdk/chainwatch-$inst"
 mode=$(stat -c %a "/dev/shm/chainwatch.$inst") || fail "--shm-mode 440: no segment"
 [ "$mode" = 440 ] || fail "--shm-mode 440 made a segment of mode $mode"
 echo "ok: --shm-mode 440 -> segment mode $mode"
+
+# A second start with the same --instance fails on the first one's EAL lock, and leaves the
+# first one's runtime directory (its config file, telemetry socket) where it was.
+rundir="/var/run/dpdk/chainwatch-$inst"
+rm -f "/dev/shm/chainwatch.$inst"
+"$dp" --instance "$inst" --replay "$src/tests/data/lab/small.pcap" --quiet --workers 1 \
+	--flows 4096 --sessions 256 --chains 4096 --blob-kib 1024 >/dev/null 2>&1 &
+first=$!
+trap 'kill -KILL $first 2>/dev/null || true; rm -f "/dev/shm/chainwatch.$inst"; rm -rf "$rundir"' EXIT
+i=0
+until [ -e "$rundir/config" ] && [ -e "/dev/shm/chainwatch.$inst" ]; do
+	i=$((i + 1)); [ $i -lt 200 ] || fail "the first instance did not start"
+	kill -0 $first 2>/dev/null || fail "the first instance exited"
+	sleep 0.1
+done
+if "$dp" --instance "$inst" --pcap "$src/tests/data/lab/small.pcap" --quiet \
+	--flows 4096 --sessions 256 --chains 4096 --blob-kib 1024 >/dev/null 2>&1; then
+	fail "a second start with the same --instance succeeded"
+fi
+[ -e "$rundir/config" ] || fail "a failed second start removed the running instance's runtime directory"
+kill -0 $first 2>/dev/null || fail "the first instance died"
+kill -TERM $first
+wait $first || fail "the first instance exited non-zero after SIGTERM"
+[ ! -e "$rundir" ] || fail "the first instance left its runtime directory behind"
+echo "ok: a second start with the same instance leaves the first one's runtime directory"
 echo ok
