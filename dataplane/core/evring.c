@@ -245,6 +245,11 @@ cw_shm_heartbeat(struct cw_shm *shm)
 void
 cw_shm_close(struct cw_shm *shm)
 {
+	uint32_t i;
+
+	/* A consumer's last blob is read: the producer may reuse its room. */
+	for (i = 0; shm->hdr != NULL && i < shm->nrings; i++)
+		cw_evring_release(&shm->rings[i]);
 	if (shm->hdr != NULL)
 		munmap(shm->hdr, shm->size);
 	shm->hdr = NULL;
@@ -452,14 +457,25 @@ cw_evring_read(struct cw_evring *r, struct cw_flow_event *ev, const struct cw_ch
 			continue;
 		}
 		if (rec->type != CW_BLOB_DATA || rec->len < sizeof(*b) || rec->len > room ||
-		    b->total_len != rec->len || memcmp(b->chain_id, ev->chain_id, sizeof(b->chain_id)) != 0)
+		    b->total_len != rec->len)
 			break;
+		if (memcmp(b->chain_id, ev->chain_id, sizeof(b->chain_id)) != 0) {
+			/*
+			 * A whole blob of another chain ahead of this event's: one whose
+			 * event was read by a consumer that stopped while holding it
+			 * (cw_evring_release() never came), or whose event the full event
+			 * ring dropped. Blobs are in their events' order, so this event's
+			 * own comes after it: passed over, not every blob behind it.
+			 */
+			bt += sizeof(*rec) + align_up(rec->len, 8);
+			continue;
+		}
 		*blob = b;
 		r->blob_next = bt + sizeof(*rec) + align_up(rec->len, 8);
 		r->blob_held = 1;
 		return 1;
 	}
-	/* Out of step with the producer: skip everything published so far. */
+	/* Damaged, or this event's blob is not there: skip everything published so far. */
 	atomic_store_explicit(&ctl->blob_tail, bh, memory_order_release);
 	return -EPROTO;
 }

@@ -193,6 +193,33 @@ test_blob_wrap(void)
 		else
 			CHECK(b == NULL && ev.flags == CW_EVF_BLOB_DROPPED);
 	}
+	/*
+	 * A consumer that stops while holding a blob (its process gone: no release), then the next
+	 * one: the held blob is passed over, and the next event gets its own.
+	 */
+	for (i = 0; i < 2; i++) {
+		make_event(&ev, 8000 + i);
+		ev.flags = CW_EVF_CHAIN_NEW;
+		len = make_blob(buf, 8000 + i);
+		CHECK(cw_evring_publish(&p.rings[0], &ev, (struct cw_chain_blob *)buf, len) == 0);
+	}
+	CHECK(cw_evring_read(&c.rings[0], &ev, &b) == 1 && blob_ok(b, 8000));
+	c.rings[0].blob_held = 0; /* what a new consumer process starts with */
+	CHECK(cw_evring_read(&c.rings[0], &ev, &b) == 1 && blob_ok(b, 8001));
+	cw_evring_release(&c.rings[0]);
+	{
+		struct cw_shm q;
+
+		/* A held blob is released when the consumer closes its mapping. */
+		make_event(&ev, 8002);
+		ev.flags = CW_EVF_CHAIN_NEW;
+		len = make_blob(buf, 8002);
+		CHECK(cw_evring_publish(&p.rings[0], &ev, (struct cw_chain_blob *)buf, len) == 0);
+		CHECK(cw_shm_attach(&q, inst) == 0);
+		CHECK(cw_evring_read(&q.rings[0], &ev, &b) == 1 && blob_ok(b, 8002));
+		cw_shm_close(&q);
+		CHECK(c.rings[0].ctl->blob_tail == c.rings[0].ctl->blob_head);
+	}
 	/* Larger than the whole blob ring: dropped. */
 	{
 		static uint8_t big[16384];
