@@ -181,8 +181,11 @@ chain_signals(const struct cp_config *cfg, const struct cp_facts *f, struct cp_v
 		fire(v, "pin_mismatch", "no certificate in the chain has a key pinned for %.80s (%u pins, e.g. %s)",
 		     f->name, f->npins, short_hash(f->pin_example, h1));
 	if (c->path_valid == 0)
-		fire(v, "untrusted_path", "chain does not validate to the trust store at capture time: %.80s",
-		     c->path_error);
+		fire(v, "untrusted_path", "chain does not validate to the trust store at capture time: %.80s%s",
+		     c->path_error,
+		     (f->ev->anomalies & (CW_EVA_CAP | CW_EVA_CHAIN_TRUNC)) == (CW_EVA_CAP | CW_EVA_CHAIN_TRUNC)
+			     ? " (chain cut at the sensor's reassembly cap: certificates past it not seen)"
+			     : "");
 	if (f->name[0] != '\0' && f->ev->sni[0] != '\0' && !cp_name_covered(leaf, f->name))
 		fire(v, "name_mismatch", "leaf SAN \"%.80s\" does not cover %.80s", leaf->san, f->name);
 

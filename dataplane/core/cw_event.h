@@ -47,7 +47,12 @@
 #define CW_EVA_BAD_RECORD 0x00000040   /* record framing error */
 #define CW_EVA_BAD_HELLO 0x00000080    /* a hello failed to parse */
 #define CW_EVA_BAD_CERT 0x00000100     /* the Certificate message failed to parse */
-#define CW_EVA_CHAIN_TRUNC 0x00000200  /* more than CW_EV_CHAIN_MAX certificates */
+/*
+ * Not every certificate of the chain is in it: more than CW_EV_CHAIN_MAX, or
+ * (with CW_EVA_CAP) a Certificate message longer than the reassembly cap,
+ * whose certificates that came whole are the chain.
+ */
+#define CW_EVA_CHAIN_TRUNC 0x00000200
 #define CW_EVA_SNI_TRUNC 0x00000400    /* SNI longer than the event field */
 #define CW_EVA_ALPN_TRUNC 0x00000800   /* ALPN list longer than the event field */
 #define CW_EVA_DUP_CH 0x00001000       /* a second ClientHello (not after HRR) */
@@ -101,7 +106,7 @@ struct cw_flow_event {
 	uint16_t sh_version;  /* negotiated */
 	uint16_t cipher;
 	uint8_t end_reason;   /* enum cw_end_reason */
-	uint8_t ncerts;       /* certificates in the Certificate message */
+	uint8_t ncerts;       /* certificates in the Certificate message (cut: those held whole) */
 	uint32_t flags;       /* CW_EVF_* */
 	uint32_t anomalies;   /* CW_EVA_* */
 	uint8_t chain_id[16]; /* all zero when no chain was visible */

@@ -575,9 +575,20 @@ on_certificate(struct cw_session *s, int side, const struct cw_tls_item *it)
 
 	if (ev->flags & CW_EVF_CERT)
 		return;
-	if (cw_tls_parse_certificate(it->body, it->len, 0, &cl) != CW_OK) {
+	if (cw_tls_parse_certificate(it->body, it->len, it->cut ? CW_TLS_CERT_PREFIX : 0, &cl) != CW_OK) {
 		ev->anomalies |= CW_EVA_BAD_CERT;
 		return;
+	}
+	if (it->cut) {
+		/*
+		 * Longer than the cap: the certificates that came whole are the
+		 * chain judged (the leaf first), flagged as cut. Without even the
+		 * leaf there is no chain.
+		 */
+		ev->anomalies |= CW_EVA_CAP | CW_EVA_CHAIN_TRUNC;
+		if (cl.n == 0)
+			return;
+		s->cert_cut = 1;
 	}
 	/* A full handshake after all: a resumed one has no Certificate (RFC 5246 7.3). */
 	ev->flags = (ev->flags | CW_EVF_CERT) & ~CW_EVF_RESUMED;
@@ -1066,7 +1077,8 @@ cw_session_certs(const struct cw_session *s, struct cw_cert_list *cl)
 	 * parse gives the same views again.
 	 */
 	if (s->ncert == 0 || s->certs_released || buf == NULL ||
-	    cw_tls_parse_certificate(buf + s->cert_off, s->cert_len, 0, cl) != CW_OK) {
+	    cw_tls_parse_certificate(buf + s->cert_off, s->cert_len,
+				     s->cert_cut ? CW_TLS_CERT_PREFIX : 0, cl) != CW_OK) {
 		memset(cl->c, 0, sizeof(cl->c));
 		cl->n = s->ncert;
 	}

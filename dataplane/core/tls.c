@@ -501,20 +501,34 @@ cw_tls_parse_server_hello(const uint8_t *body, uint32_t len, struct cw_server_he
  * a chain the endpoints would refuse must not be recorded as the one served.
  */
 int
-cw_tls_parse_certificate(const uint8_t *body, uint32_t len, int tls13, struct cw_cert_list *cl)
+cw_tls_parse_certificate(const uint8_t *body, uint32_t len, int flags, struct cw_cert_list *cl)
 {
 	struct cw_cur c = cur_of(body, len);
 	struct cw_cur ctx, list, cert, ext;
+	int tls13 = (flags & CW_TLS_CERT_13) != 0;
+	uint32_t llen;
 
 	memset(cl, 0, sizeof(*cl));
 	if (tls13 && cw_vec(&c, 1, &ctx) != CW_OK)
 		return CW_BAD;
-	if (cw_vec(&c, 3, &list) != CW_OK || !cw_empty(&c))
-		return CW_BAD;
-	while (!cw_empty(&list)) {
-		if (cw_vec(&list, 3, &cert) != CW_OK || cw_empty(&cert))
+	if (flags & CW_TLS_CERT_PREFIX) {
+		/* The list runs past what is here: take the entries that lie whole in it. */
+		if (cw_u24(&c, &llen) != CW_OK || llen <= cw_left(&c))
 			return CW_BAD;
-		if (tls13 && cw_vec(&list, 2, &ext) != CW_OK)
+		list = c;
+	} else if (cw_vec(&c, 3, &list) != CW_OK || !cw_empty(&c)) {
+		return CW_BAD;
+	}
+	while (!cw_empty(&list)) {
+		struct cw_cur at = list;
+
+		if (cw_vec(&list, 3, &cert) != CW_OK || (tls13 && cw_vec(&list, 2, &ext) != CW_OK)) {
+			if (!(flags & CW_TLS_CERT_PREFIX))
+				return CW_BAD;
+			list = at; /* the entry the prefix ends inside */
+			break;
+		}
+		if (cw_empty(&cert))
 			return CW_BAD;
 		if (cl->n < CW_TLS_MAX_CERTS)
 			view_of(&cert, &cl->c[cl->n++]);
@@ -591,11 +605,53 @@ emit(struct cw_tls_stream *ts, struct cw_reasm *r, int kind)
 	return kind;
 }
 
+/*
+ * The buffer is full and a Certificate message is still partial in it: hand
+ * on what is held of it (the certificates that lie whole in it can still be
+ * judged; an interceptor could otherwise hide its chain behind a padded one)
+ * and drop the rest of the message as it comes. Returns 0 when no such
+ * message is held.
+ */
+static int
+cut_certificate(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
+{
+	struct cw_cur c = cw_cur_init(r->buf + ts->hs_rd, ts->hs_wr - ts->hs_rd);
+	uint8_t type;
+	uint32_t mlen;
+
+	if (ts->hs_rd >= ts->hs_wr || cw_u8(&c, &type) != CW_OK || type != CW_TLS_HS_CERTIFICATE ||
+	    cw_u24(&c, &mlen) != CW_OK || cw_left(&c) >= mlen)
+		return 0;
+	memset(it, 0, sizeof(*it));
+	it->kind = CW_TI_HS;
+	it->hs_type = CW_TLS_HS_CERTIFICATE;
+	it->rec_type = CW_TLS_CT_HANDSHAKE;
+	it->cut = 1;
+	it->body = c.p;
+	it->len = (uint32_t)cw_left(&c);
+	ts->hs_skip = mlen - it->len;
+	ts->hs_rd = ts->hs_wr;
+	return 1;
+}
+
+/* Nothing more can be held: a partial Certificate message if there is one, then FULL. */
+static int
+full(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
+{
+	if (!cut_certificate(ts, r, it)) {
+		memset(it, 0, sizeof(*it));
+		it->kind = CW_TI_FULL;
+	}
+	return emit(ts, r, it->kind);
+}
+
 /* Nothing completes: MORE while the buffer can still grow, FULL once it cannot. */
 static int
 wait_more(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
 {
-	it->kind = r->contig >= r->limit ? CW_TI_FULL : CW_TI_MORE;
+	if (r->contig >= r->limit)
+		return full(ts, r, it);
+	it->kind = CW_TI_MORE;
 	return emit(ts, r, it->kind);
 }
 
@@ -629,7 +685,13 @@ next_hs_message(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item
 		 */
 		need = (uint64_t)ts->hs_rd + HS_HDR_LEN + mlen - ts->hs_wr;
 		raw_end = (uint64_t)ts->rd + need + (need > ts->rec_left ? REC_HDR_LEN : 0);
-		return raw_end > r->limit ? CW_BAD : CW_MORE;
+		if (raw_end <= r->limit)
+			return CW_MORE;
+		/*
+		 * A Certificate a client would take is taken up to the cap all
+		 * the same, then cut (full()).
+		 */
+		return type == CW_TLS_HS_CERTIFICATE && mlen <= CW_TLS_MAX_CERT_MSG ? CW_MORE : CW_BAD;
 	} else {
 		ts->hs_rd += HS_HDR_LEN + mlen;
 	}
@@ -680,10 +742,12 @@ take_record_body(struct cw_tls_stream *ts, const struct cw_reasm *r)
  * header: never a body it will not parse (an encrypted TLS 1.3 server flight
  * of several KiB, a ServerKeyExchange, a stapled OCSP response).
  *
- * A kept handshake message whose declared length cannot fit in what is left
- * of the buffer is reported as CW_TI_FULL at once (the stream may well be
- * valid; it is just bigger than what is held), and so is a handshake record
- * that cannot end below the cap.
+ * A hello whose declared length cannot fit in what is left of the buffer is
+ * reported as CW_TI_FULL at once (the stream may well be valid; it is just
+ * bigger than what is held). A Certificate message that cannot fit is taken
+ * until the buffer is full, then handed on cut (cut_certificate()); a
+ * handshake record that runs past the cap is taken up to it, since the
+ * messages that end below the cap are still worth parsing.
  */
 int
 cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
@@ -761,10 +825,8 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 
 		if (ts->rd >= r->contig) {
 			/* rd may already be past contig after skipping a record's body. */
-			if (ts->rd >= r->limit) {
-				it->kind = CW_TI_FULL;
-				return emit(ts, r, it->kind);
-			}
+			if (ts->rd >= r->limit)
+				return full(ts, r, it);
 			return wait_more(ts, r, it);
 		}
 		if (ts->rec_left > 0) {
@@ -775,10 +837,8 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		c = cw_cur_init(r->buf + ts->rd, avail);
 		if (cw_u8(&c, &type) != CW_OK || cw_u16(&c, &ver) != CW_OK ||
 		    cw_u16(&c, &rlen) != CW_OK) {
-			if (ts->rd + REC_HDR_LEN > r->limit) {
-				it->kind = CW_TI_FULL;
-				return emit(ts, r, it->kind);
-			}
+			if (ts->rd + REC_HDR_LEN > r->limit)
+				return full(ts, r, it);
 			return wait_more(ts, r, it);
 		}
 		/* Heartbeat (24, RFC 6520) is legal after the first record. */
@@ -796,10 +856,6 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		it->rec_len = rlen;
 
 		if (type == CW_TLS_CT_HANDSHAKE && !ts->encrypted && !ts->ccs) {
-			if ((uint64_t)ts->rd + REC_HDR_LEN + rlen > r->limit) {
-				it->kind = CW_TI_FULL;
-				return emit(ts, r, it->kind);
-			}
 			ts->rd += REC_HDR_LEN;
 			/* No partial message held: the body is parsed where it lies. */
 			if (ts->hs_rd == ts->hs_wr)

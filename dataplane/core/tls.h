@@ -25,6 +25,13 @@
 #define CW_TLS_MAX_EXT 64       /* extensions kept per hello; more -> CW_TLS_A_TOO_MANY_EXT */
 #define CW_TLS_MAX_CERTS 8      /* certificates kept per chain; more -> list.truncated */
 #define CW_TLS_MAX_RECORD 18432 /* 2^14 + 2048: the largest legal TLSCiphertext */
+/*
+ * The longest Certificate message framed, cut at the cap, rather than given
+ * up on at its header: 2.5 times what OpenSSL clients take by default
+ * (SSL_MAX_CERT_LIST_DEFAULT, 100 KiB); a longer one is a chain such a
+ * client refuses.
+ */
+#define CW_TLS_MAX_CERT_MSG (256u * 1024u)
 
 /* Parser anomaly bits (a subset of the event's anomaly flags). */
 #define CW_TLS_A_DUP_EXT 0x0001      /* duplicate extension type: the hello is malformed */
@@ -93,7 +100,17 @@ struct cw_cert_list {
 int cw_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct cw_client_hello *ch);
 int cw_tls_parse_sslv2_hello(const uint8_t *rec, uint32_t len, struct cw_client_hello *ch);
 int cw_tls_parse_server_hello(const uint8_t *body, uint32_t len, struct cw_server_hello *sh);
-int cw_tls_parse_certificate(const uint8_t *body, uint32_t len, int tls13, struct cw_cert_list *cl);
+int cw_tls_parse_certificate(const uint8_t *body, uint32_t len, int flags, struct cw_cert_list *cl);
+
+/* cw_tls_parse_certificate() flags. */
+#define CW_TLS_CERT_13 0x1  /* the TLS 1.3 form: request context, extensions after each entry */
+/*
+ * body is the first len bytes of a longer message (CW_TI_HS with cut set):
+ * the certificates that lie whole in it are returned (n, total counting
+ * only those), the entry it ends inside is not. CW_BAD if what is there
+ * is malformed.
+ */
+#define CW_TLS_CERT_PREFIX 0x2
 
 /* GREASE (RFC 8701): 0x?a?a with equal bytes. */
 static inline int
@@ -106,7 +123,7 @@ cw_tls_is_grease(uint16_t v)
 
 enum cw_tls_item_kind {
 	CW_TI_MORE = 0, /* need more contiguous bytes */
-	CW_TI_HS,       /* a complete plaintext handshake message: hs_type, body */
+	CW_TI_HS,       /* a complete plaintext handshake message: hs_type, body (see `cut`) */
 	CW_TI_RECORD,   /* a record not parsed as handshake, at its header: rec_type, rec_len (no body) */
 	CW_TI_SSLV2_CH, /* an SSLv2-compatible ClientHello record: body = record body */
 	CW_TI_NOT_TLS,  /* the stream does not start like TLS */
@@ -118,6 +135,8 @@ struct cw_tls_item {
 	int kind;
 	uint8_t rec_type;
 	uint8_t hs_type;
+	uint8_t cut;     /* CW_TI_HS: only the first len bytes of a longer Certificate message */
+	uint8_t pad;
 	uint16_t rec_version;
 	uint32_t rec_len;
 	const uint8_t *body;

@@ -40,10 +40,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&sh, 0, sizeof(sh));
 	if (cw_tls_parse_server_hello(copy, (uint32_t)size, &sh) == CW_OK)
 		cw_ja3s(&sh, out, sizeof(out), md5);
-	for (int tls13 = 0; tls13 <= 1; tls13++) {
+	/* Each form, whole and as the prefix of a longer message (cut at the reassembly cap). */
+	for (int flags = 0; flags <= (CW_TLS_CERT_13 | CW_TLS_CERT_PREFIX); flags++) {
 		memset(&cl, 0, sizeof(cl));
-		if (cw_tls_parse_certificate(copy, (uint32_t)size, tls13, &cl) == CW_OK)
+		if (cw_tls_parse_certificate(copy, (uint32_t)size, flags, &cl) == CW_OK) {
+			for (uint32_t i = 0; i < cl.n; i++)
+				if (cl.c[i].p < copy || cl.c[i].p + cl.c[i].len > copy + size)
+					abort();
 			cw_chain_id(&cl, NULL, id);
+		}
 	}
 	free(copy);
 	return 0;

@@ -738,11 +738,21 @@ test_framing_edges(void)
 	cw_tls_stream_init(&ts);
 	reasm_over(&r, b, CW_REASM_DEFAULT_CAP, 13);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE);
-	/* The same claim against a 4 KiB cap is FULL (the record was compacted: copy it again). */
+	/* So does one past the cap: the buffer may still fill with whole certificates. */
 	memcpy(b, "\x16\x03\x03\x00\x08\x0b\x00\x10\x00\x00\x00\x00\x00", 13);
 	cw_tls_stream_init(&ts);
 	reasm_over(&r, b, 4096, 13);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE);
+	/* A hello past the cap is FULL at once: no part of it is of use. */
+	memcpy(b, "\x16\x03\x03\x00\x08\x02\x00\x10\x00\x00\x00\x00\x00", 13);
+	cw_tls_stream_init(&ts);
+	reasm_over(&r, b, 4096, 13);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_FULL);
+	/* A Certificate longer than any client takes is FULL at once too. */
+	memcpy(b, "\x16\x03\x03\x00\x08\x0b\x04\x00\x01\x04\x00\x00\x00", 13);
+	cw_tls_stream_init(&ts);
+	reasm_over(&r, b, CW_REASM_DEFAULT_CAP, 13);
+	CHECK(CW_TLS_MAX_CERT_MSG == 0x40000 && cw_tls_next(&ts, &r, &it) == CW_TI_FULL);
 
 	/* Zero-length and oversized records. */
 	memcpy(b, "\x16\x03\x01\x00\x04\x01\x00\x00\x00\x17\x03\x03\x00\x00", 14);
@@ -809,10 +819,19 @@ test_framing_edges(void)
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_RECORD && it.rec_len == 0x40 && it.body == NULL);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_FULL);
 	CHECK(r.consumed == r.contig);
-	/* A handshake record that cannot fit the buffer is FULL at once. */
-	memcpy(b, "\x16\x03\x03\x00\x40", 5);
+	/*
+	 * A handshake record that cannot fit the buffer is taken up to the cap
+	 * (a message that ends below it is still handed on), then FULL.
+	 */
+	memcpy(b, "\x16\x03\x03\x00\x40\x0e\x00\x00\x00\x0c\x00\x10\x00", 13);
 	cw_tls_stream_init(&ts);
 	reasm_over(&r, b, sizeof(b), 5);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE);
+	r.contig = 10;
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_HS && it.hs_type == CW_TLS_HS_SERVER_HELLO_DONE);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE);
+	r.contig = sizeof(b);
+	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_HS && it.hs_type == 12 && it.body == NULL);
 	CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_FULL);
 	/* A partial header with the buffer full. */
 	memcpy(b, "\x15\x03\x03\x00\x3a", 5);
@@ -932,15 +951,27 @@ test_certificate_forms(void)
 	}
 	l = n - 4;
 	b[1] = (uint8_t)(l >> 16), b[2] = (uint8_t)(l >> 8), b[3] = (uint8_t)l;
-	CHECK(cw_tls_parse_certificate(b, n, 1, &cl) == CW_OK);
+	CHECK(cw_tls_parse_certificate(b, n, CW_TLS_CERT_13, &cl) == CW_OK);
 	CHECK(cl.n == 2 && cl.total == 2 && cl.c[1].len == dlen && cl.c[1].p == b + 4 + 3 + dlen + 2 + 3);
 	/* The same bytes read as TLS 1.2 are malformed. */
 	CHECK(cw_tls_parse_certificate(b, n, 0, &cl) == CW_BAD);
 	for (l = 0; l < n; l++)
-		CHECK(cw_tls_parse_certificate(b, l, 1, &cl) == CW_BAD);
+		CHECK(cw_tls_parse_certificate(b, l, CW_TLS_CERT_13, &cl) == CW_BAD);
+	/* Every prefix of it, read as the start of a longer message: the entries whole in it. */
+	for (l = 0; l <= n; l++) {
+		int rc = cw_tls_parse_certificate(b, l, CW_TLS_CERT_13 | CW_TLS_CERT_PREFIX, &cl);
+
+		if (l < 4 || l == n) {
+			CHECK(rc == CW_BAD); /* no list length yet, or the list is whole */
+			continue;
+		}
+		CHECK(rc == CW_OK && cl.n == cl.total);
+		CHECK(cl.total == (l >= 4 + 3 + dlen + 2 ? 1u : 0u));
+		CHECK(cl.n == 0 || (cl.c[0].p == b + 4 + 3 && cl.c[0].len == dlen));
+	}
 	/* Trailing byte after certificate_list. */
 	b[n] = 0;
-	CHECK(cw_tls_parse_certificate(b, n + 1, 1, &cl) == CW_BAD);
+	CHECK(cw_tls_parse_certificate(b, n + 1, CW_TLS_CERT_13, &cl) == CW_BAD);
 
 	/* TLS 1.2: an empty list is valid; a zero-length certificate is not. */
 	CHECK(cw_tls_parse_certificate((const uint8_t *)"\x00\x00\x00", 3, 0, &cl) == CW_OK && cl.n == 0);
@@ -958,6 +989,78 @@ test_certificate_forms(void)
 	CHECK(cw_tls_parse_certificate(b, n, 0, &cl) == CW_OK);
 	CHECK(cl.n == CW_TLS_MAX_CERTS && cl.total == CW_TLS_MAX_CERTS + 2);
 	CHECK(cl.c[CW_TLS_MAX_CERTS - 1].p[1] == CW_TLS_MAX_CERTS - 1);
+	/* Its prefixes: each 5-byte entry counts once it is whole. */
+	for (l = 0; l < n; l++) {
+		uint32_t whole = l < 3 ? 0 : (l - 3) / 5;
+
+		if (l < 3) {
+			CHECK(cw_tls_parse_certificate(b, l, CW_TLS_CERT_PREFIX, &cl) == CW_BAD);
+			continue;
+		}
+		CHECK(cw_tls_parse_certificate(b, l, CW_TLS_CERT_PREFIX, &cl) == CW_OK);
+		CHECK(cl.total == whole && cl.n == (whole < CW_TLS_MAX_CERTS ? whole : CW_TLS_MAX_CERTS));
+		CHECK(cl.n == 0 || cl.c[cl.n - 1].p == b + 3 + 5 * (cl.n - 1) + 3);
+	}
+	/* A zero-length certificate in a prefix is as malformed as in a whole message. */
+	memcpy(b, "\x00\x10\x00\x00\x00\x00\x00", 7);
+	CHECK(cw_tls_parse_certificate(b, 7, CW_TLS_CERT_PREFIX, &cl) == CW_BAD);
+}
+
+/*
+ * A Certificate message longer than the buffer, in two records: the framing
+ * takes it until the buffer is full, hands on what it holds (cut), and the
+ * prefix parse gives the certificates that came whole, leaf first.
+ */
+static void
+test_cut_certificate(void)
+{
+	static const uint32_t dlen[3] = {300, 200, 3000};
+	static uint8_t msg[4096], stream[4096], buf[1024];
+	struct cw_tls_stream ts;
+	struct cw_reasm r;
+	struct cw_tls_item it;
+	struct cw_cert_list cl;
+	uint32_t n = 7, i, j, len, at, first, lim;
+
+	for (i = 0; i < 3; i++) {
+		msg[n++] = 0, msg[n++] = (uint8_t)(dlen[i] >> 8), msg[n++] = (uint8_t)dlen[i];
+		for (j = 0; j < dlen[i]; j++)
+			msg[n++] = (uint8_t)(0x30 + i);
+	}
+	msg[0] = CW_TLS_HS_CERTIFICATE;
+	msg[1] = 0, msg[2] = (uint8_t)((n - 4) >> 8), msg[3] = (uint8_t)(n - 4);
+	msg[4] = 0, msg[5] = (uint8_t)((n - 7) >> 8), msg[6] = (uint8_t)(n - 7);
+	/* Two records: the first ends inside the second certificate's bytes. */
+	first = 400;
+	len = 0;
+	memcpy(stream + len, "\x16\x03\x03", 3), len += 3;
+	stream[len++] = (uint8_t)(first >> 8), stream[len++] = (uint8_t)first;
+	memcpy(stream + len, msg, first), len += first;
+	memcpy(stream + len, "\x16\x03\x03", 3), len += 3;
+	stream[len++] = (uint8_t)((n - first) >> 8), stream[len++] = (uint8_t)(n - first);
+	memcpy(stream + len, msg + first, n - first), len += n - first;
+
+	for (lim = 500; lim <= sizeof(buf); lim += 524) {
+		memcpy(buf, stream, lim);
+		cw_tls_stream_init(&ts);
+		reasm_over(&r, buf, lim, 0);
+		/* Byte by byte: nothing but MORE until the buffer is full. */
+		for (at = 1; at < lim; at++) {
+			r.contig = at;
+			CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_MORE);
+		}
+		r.contig = lim;
+		CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_HS && it.cut == 1);
+		CHECK(it.hs_type == CW_TLS_HS_CERTIFICATE && it.len == lim - 10 - 4);
+		CHECK(memcmp(it.body, msg + 4, it.len) == 0);
+		CHECK(cw_tls_parse_certificate(it.body, it.len, 0, &cl) == CW_BAD);
+		CHECK(cw_tls_parse_certificate(it.body, it.len, CW_TLS_CERT_PREFIX, &cl) == CW_OK);
+		/* 500 B hold the leaf (its bytes end at 306 of the body); 1024 B the second too (509). */
+		CHECK(cl.n == cl.total && cl.n == (lim == 500 ? 1u : 2u));
+		CHECK(cl.c[0].len == dlen[0] && cl.c[0].p[0] == 0x30 && cl.c[0].p[dlen[0] - 1] == 0x30);
+		CHECK(cl.n < 2 || (cl.c[1].len == dlen[1] && cl.c[1].p[dlen[1] - 1] == 0x31));
+		CHECK(cw_tls_next(&ts, &r, &it) == CW_TI_FULL && it.cut == 0);
+	}
 }
 
 int
@@ -974,6 +1077,7 @@ main(void)
 	test_sslv2();
 	test_framing_reframed();
 	test_framing_edges();
+	test_cut_certificate();
 	test_certificate_forms();
 	if (failures) {
 		fprintf(stderr, "test_tls: %d failure(s)\n", failures);

@@ -125,6 +125,26 @@ test_baseline_and_forgery(void)
 	CHECK(v.result == CP_SUBSTITUTED && t_has(&v, "issuer_change_for_name"),
 	      "forgery again: %s", t_sigs(&v));
 
+	/*
+	 * The forgery padded past the sensor's reassembly cap after its leaf:
+	 * the leaf alone reaches control, flagged as cut, and still gives it away.
+	 */
+	{
+		static const char *const cut_certs[] = {"forged"};
+		static struct t_chain cut;
+		struct cw_flow_event ev;
+
+		CHECK(t_chain(&cut, cut_certs, 1, 0) == 0 && feed(e, &cut) == 0, "cut chain");
+		t_event(&ev, t0 + 8 * 3600 + 1, "example.com", SRV, CLI, &cut, 0x0303,
+			"ja3s-tls12-example", 0);
+		ev.anomalies |= CW_EVA_CAP | CW_EVA_CHAIN_TRUNC;
+		CHECK(cp_engine_flow(e, &ev, &v) == 0 && v.result == CP_SUBSTITUTED &&
+			      t_has(&v, "key_change_same_subject") && t_has(&v, "untrusted_path"),
+		      "forged leaf of a cut chain: %s %s", cp_result_name(v.result), t_sigs(&v));
+		CHECK(strstr(t_detail(&v, "untrusted_path"), "reassembly cap") != NULL,
+		      "cut said: %s", t_detail(&v, "untrusted_path"));
+	}
+
 	/* Routine rotation a year later: new key, same issuer key, later validity. */
 	judge(e, t_time(2020, 6, 10), "example.com", SRV, &r, &v);
 	CHECK(v.result == CP_CONSISTENT && v.nsignals == 0, "rotation: %s", t_sigs(&v));

@@ -445,7 +445,8 @@ def check_lab_labels(root, key, ref):
 
 # ---------------------------------------------------------------------------------------------
 # Cases. Each returns the pcap bytes; CASES lists (name, source, builder, expectation, doc).
-# Expectation tokens: FIELD=ref (the reference flow's value), FIELD=VALUE (exact), FIELD&MASK=VALUE
+# Expectation tokens: FIELD=ref (the reference flow's value), FIELD=leaf (its first
+# comma-separated item: the leaf's of certs=), FIELD=VALUE (exact), FIELD&MASK=VALUE
 # (bits of a hex field), lines=N (flow lines with -a), stat.NAME=N (stderr counters), stat.NAME=ALL
 # (every packet of the capture), stat.NAME=CUT (every packet the snaplen cut), stderr~WORD (a word
 # in the diagnostics), xfail=ID (the correct outcome, not met today: a known gap named in
@@ -1018,6 +1019,48 @@ def case_syn_ack_injected(flow):
     return p.data()
 
 
+def padded_chain(flow, after):
+    """The server flight with a 40 000-byte certificate put into the chain after entry `after`.
+
+    The Certificate message (~43 KB) is longer than chainwatch's default reassembly cap (32 KiB)
+    but within what an OpenSSL client takes (100 KiB): an interceptor could pad its chain so to
+    keep it from being judged. The handshake records are framed again at 16 KiB.
+    """
+    recs = records(flow.flights[1][1])
+    i, hs = 0, b''
+    while i < len(recs) and recs[i][0] == 22:
+        hs += recs[i][2]
+        i += 1
+    msgs = hs_messages(hs)
+    k = next(j for j, m in enumerate(msgs) if m[0] == 11)
+    lst, entries, off = msgs[k][7:], [], 0
+    while off < len(lst):
+        n = int.from_bytes(lst[off:off + 3], 'big')
+        entries.append(lst[off:off + 3 + n])
+        off += 3 + n
+    junk = b'\x30\x82' + struct.pack('>H', 40000 - 4) + bytes(40000 - 4)
+    entries.insert(after + 1, len(junk).to_bytes(3, 'big') + junk)
+    body = b''.join(entries)
+    body = len(body).to_bytes(3, 'big') + body
+    msgs[k] = b'\x0b' + len(body).to_bytes(3, 'big') + body
+    hs = b''.join(msgs)
+    out = b''.join(record(22, recs[0][1], hs[o:o + 16384]) for o in range(0, len(hs), 16384))
+    return out + b''.join(record(*r) for r in recs[i:])
+
+
+def case_padded_chain(after):
+    def build(flow):
+        p = Pcap()
+        c = Conn(p, flow)
+        c.handshake()
+        replay(c, flow, 0, 1)
+        c.send(1, padded_chain(flow, after))
+        replay(c, flow, 2)
+        c.fin()
+        return p.data()
+    return build
+
+
 HELLO = 'sni=ref ch_ver=ref sh_ver=ref cipher=ref alpn=ref ja3=ref ja4=ref ja3s=ref'
 FP12 = HELLO + ' chain_id=ref certs=ref ncerts=ref'
 HELLO12 = HELLO + ' chain_id=- certs=-'
@@ -1091,6 +1134,13 @@ CASES = [
      'lines=1 %s anomalies=0x90000 end=done' % FP12),
     ('syn_ack_injected', 't12', case_syn_ack_injected,
      'lines=1 %s anomalies=0x400000 end=done' % FP12),
+    # A chain longer than the cap: the certificates that came whole are the chain, flagged
+    # reassembly_cap and chain_truncated. Padding after the leaf leaves the leaf alone to judge;
+    # after the last certificate, the chain as it was.
+    ('padded_chain_after_leaf', 't12', case_padded_chain(0),
+     'lines=1 %s certs=leaf ncerts=1 anomalies=0x208 end=done' % HELLO),
+    ('padded_chain_at_end', 't12', case_padded_chain(2),
+     'lines=1 %s anomalies=0x208 end=done' % FP12),
 ]
 
 
@@ -1114,6 +1164,8 @@ def resolve(expect, ref, data):
         k, _, v = tok.partition('=')
         if v == 'ref':
             v = ref.get(k, '-')
+        elif v == 'leaf':
+            v = ref.get(k, '-').split(',')[0]
         elif v == 'ALL':
             v = str(n)
         elif v == 'CUT':
