@@ -28,6 +28,12 @@
 
 static _Thread_local uint16_t fp_tmp[FP_MAX_U16];
 
+/* Most extensions an extension block (at most 2^16 - 1 bytes, 4 per extension) can hold. */
+#define FP_MAX_EXT 16384
+
+/* Every extension type of a hello with more than CW_TLS_MAX_EXT; JA4's selection of them. */
+static _Thread_local uint16_t fp_ext[FP_MAX_EXT], fp_ext_sel[FP_MAX_EXT];
+
 /*
  * Digests. OpenSSL 3.0's EVP_DigestInit frees and re-creates the provider
  * context on every init (and EVP_MD_CTX_copy duplicates it), so an EVP
@@ -197,6 +203,29 @@ view_cur(struct cw_view v)
 }
 
 /*
+ * Every extension type of a hello, in wire order: the types it keeps, or
+ * for a hello with more than CW_TLS_MAX_EXT (CW_TLS_A_TOO_MANY_EXT) all of
+ * them, read again from its extension block into fp_ext.
+ */
+static size_t
+ext_types(const uint16_t *kept, uint16_t n_kept, struct cw_view block, uint32_t anomalies,
+	  const uint16_t **types)
+{
+	struct cw_cur c = view_cur(block), e;
+	size_t n = 0;
+	uint16_t t;
+
+	if (!(anomalies & CW_TLS_A_TOO_MANY_EXT)) {
+		*types = kept;
+		return n_kept;
+	}
+	while (n < FP_MAX_EXT && cw_u16(&c, &t) == CW_OK && cw_vec(&c, 2, &e) == CW_OK)
+		fp_ext[n++] = t;
+	*types = fp_ext;
+	return n;
+}
+
+/*
  * u16 values of a wire list, GREASE dropped when asked, into fp_tmp.
  * An SSLv2 cipher list holds 3-byte specs: only those of the form 00 XX YY
  * are TLS cipher suites (RFC 5246 Appendix E.2); SSLv2-only kinds have no
@@ -269,7 +298,8 @@ cw_ja3(const struct cw_client_hello *ch, char *str, size_t strsz, char md5hex[CW
 	struct fp_md md;
 	struct fp_sink sk, *s = begin_md5(&sk, &md, str, strsz);
 	struct cw_cur c;
-	size_t n, i, k;
+	const uint16_t *ext;
+	size_t n, i, k, next = ext_types(ch->ext, ch->n_ext, ch->exts, ch->anomalies, &ext);
 	uint8_t pf;
 
 	sink_dec(s, ch->legacy_version);
@@ -277,12 +307,12 @@ cw_ja3(const struct cw_client_hello *ch, char *str, size_t strsz, char md5hex[CW
 	n = collect_u16(ch->ciphers, ch->sslv2, 1);
 	put_dec_list(s, fp_tmp, n);
 	sink_put(s, ",", 1);
-	for (i = 0, k = 0; i < ch->n_ext; i++) {
-		if (cw_tls_is_grease(ch->ext[i]))
+	for (i = 0, k = 0; i < next; i++) {
+		if (cw_tls_is_grease(ext[i]))
 			continue;
 		if (k++ > 0)
 			sink_put(s, "-", 1);
-		sink_dec(s, ch->ext[i]);
+		sink_dec(s, ext[i]);
 	}
 	sink_put(s, ",", 1);
 	n = collect_u16(ch->groups, 0, 1);
@@ -304,12 +334,14 @@ cw_ja3s(const struct cw_server_hello *sh, char *str, size_t strsz, char md5hex[C
 {
 	struct fp_md md;
 	struct fp_sink sk, *s = begin_md5(&sk, &md, str, strsz);
+	const uint16_t *ext;
+	size_t next = ext_types(sh->ext, sh->n_ext, sh->exts, sh->anomalies, &ext);
 
 	sink_dec(s, sh->legacy_version);
 	sink_put(s, ",", 1);
 	sink_dec(s, sh->cipher);
 	sink_put(s, ",", 1);
-	put_dec_list(s, sh->ext, sh->n_ext);
+	put_dec_list(s, ext, next);
 	finish_md5(s, md5hex);
 	return s->len;
 }
@@ -470,22 +502,22 @@ cw_ja4(const struct cw_client_hello *ch, char proto, enum cw_ja4_kind kind, char
 	int orig = kind == CW_JA4_O || kind == CW_JA4_RO;
 	struct fp_sink o, h, *s;
 	struct fp_md md;
-	uint16_t ext[CW_TLS_MAX_EXT];
+	uint16_t *ext = fp_ext_sel;
+	const uint16_t *all;
 	size_t n, next_all = 0, next = 0, i;
+	size_t nall = ext_types(ch->ext, ch->n_ext, ch->exts, ch->anomalies, &all);
 	char a[10];
 
 	sink_init(&o, out, outsz, NULL);
 
-	for (i = 0; i < ch->n_ext; i++) {
-		if (cw_tls_is_grease(ch->ext[i]))
+	for (i = 0; i < nall; i++) {
+		if (cw_tls_is_grease(all[i]))
 			continue;
 		next_all++;
-		if (!orig && (ch->ext[i] == EXT_SERVER_NAME || ch->ext[i] == EXT_ALPN))
+		if (!orig && (all[i] == EXT_SERVER_NAME || all[i] == EXT_ALPN))
 			continue;
-		ext[next++] = ch->ext[i];
+		ext[next++] = all[i];
 	}
-	/* The count is of every extension, also those past the ones kept (TOO_MANY_EXT). */
-	next_all += ch->n_ext_past;
 	n = collect_u16(ch->ciphers, ch->sslv2, 1);
 
 	a[0] = proto;

@@ -408,7 +408,7 @@ fingerprints(const struct cw_client_hello *ch, struct cw_ev_draft *ev)
 {
 	const struct cw_view *v[6] = {&ch->ciphers, &ch->groups,   &ch->point_formats,
 				      &ch->sigalgs, &ch->versions, &ch->alpn};
-	struct key_piece pc[3 + 2 * 6];
+	struct key_piece pc[4 + 2 * 6];
 	uint32_t vlen[6];
 	XXH128_hash_t h;
 	XXH128_canonical_t key;
@@ -420,6 +420,9 @@ fingerprints(const struct cw_client_hello *ch, struct cw_ev_draft *ev)
 	pc[n++] = (struct key_piece){hdr, sizeof(hdr)};
 	pc[n++] = (struct key_piece){&ch->n_ext, sizeof(ch->n_ext)};
 	pc[n++] = (struct key_piece){ch->ext, (size_t)ch->n_ext * sizeof(ch->ext[0])};
+	/* Past the types kept, the fingerprints read the extension block: so does the key. */
+	if (ch->anomalies & CW_TLS_A_TOO_MANY_EXT)
+		pc[n++] = (struct key_piece){ch->exts.p, ch->exts.len};
 	for (i = 0; i < 6; i++) {
 		vlen[i] = v[i]->len;
 		pc[n++] = (struct key_piece){&vlen[i], sizeof(vlen[i])};
@@ -467,11 +470,12 @@ ja3s_cached(const struct cw_server_hello *sh, uint8_t out[CW_JA3_LEN])
 	XXH128_canonical_t key;
 	struct ja3s_cache_ent *e;
 	uint16_t hdr[2] = {sh->legacy_version, sh->cipher};
-	const struct key_piece pc[3] = {{hdr, sizeof(hdr)},
+	const struct key_piece pc[4] = {{hdr, sizeof(hdr)},
 					{&sh->n_ext, sizeof(sh->n_ext)},
-					{sh->ext, (size_t)sh->n_ext * sizeof(sh->ext[0])}};
+					{sh->ext, (size_t)sh->n_ext * sizeof(sh->ext[0])},
+					{sh->exts.p, (sh->anomalies & CW_TLS_A_TOO_MANY_EXT) ? sh->exts.len : 0}};
 
-	h = key_hash(pc, 3);
+	h = key_hash(pc, 4);
 	XXH128_canonicalFromHash(&key, h);
 	e = &ja3s_cache[h.low64 & (CW_FP_CACHE - 1)];
 	if (!e->valid || memcmp(e->key, key.digest, sizeof(e->key)) != 0) {

@@ -333,6 +333,7 @@ cw_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct cw_client_he
 		return CW_OK;
 	if (cw_vec(&c, 2, &exts) != CW_OK)
 		return CW_BAD;
+	view_of(&exts, &ch->exts);
 	if (!cw_empty(&c))
 		ch->anomalies |= CW_TLS_A_TRAILING;
 
@@ -341,8 +342,6 @@ cw_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct cw_client_he
 			return CW_BAD;
 		if (ext_note(ch->ext, &ch->n_ext, &seen, &ch->anomalies, idx++, type) != CW_OK)
 			return CW_BAD;
-		if (idx > CW_TLS_MAX_EXT && !cw_tls_is_grease(type))
-			ch->n_ext_past++;
 		if (parse_ch_ext(type, &e, ch) != CW_OK)
 			ch->anomalies |= CW_TLS_A_BAD_EXT;
 	}
@@ -470,6 +469,7 @@ cw_tls_parse_server_hello(const uint8_t *body, uint32_t len, struct cw_server_he
 		return CW_OK;
 	if (cw_vec(&c, 2, &exts) != CW_OK)
 		return CW_BAD;
+	view_of(&exts, &sh->exts);
 	if (!cw_empty(&c))
 		sh->anomalies |= CW_TLS_A_TRAILING;
 

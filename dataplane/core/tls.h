@@ -22,7 +22,7 @@
 #define CW_TLS_HS_SERVER_HELLO_DONE 14
 #define CW_TLS_HS_FINISHED 20
 
-#define CW_TLS_MAX_EXT 64       /* extensions kept per hello; more -> CW_TLS_A_TOO_MANY_EXT */
+#define CW_TLS_MAX_EXT 64       /* extension types kept per hello; more -> CW_TLS_A_TOO_MANY_EXT */
 #define CW_TLS_MAX_CERTS 8      /* certificates kept per chain; more -> list.truncated */
 #define CW_TLS_MAX_RECORD 18432 /* 2^14 + 2048: the largest legal TLSCiphertext */
 /*
@@ -35,7 +35,7 @@
 
 /* Parser anomaly bits (a subset of the event's anomaly flags). */
 #define CW_TLS_A_DUP_EXT 0x0001      /* duplicate extension type: the hello is malformed */
-#define CW_TLS_A_TOO_MANY_EXT 0x0002 /* more than CW_TLS_MAX_EXT extensions */
+#define CW_TLS_A_TOO_MANY_EXT 0x0002 /* more than CW_TLS_MAX_EXT extensions (fingerprints cover all) */
 #define CW_TLS_A_TRAILING 0x0004     /* bytes after the last field of a message */
 #define CW_TLS_A_BAD_EXT 0x0008      /* an extension's inner layout is wrong */
 
@@ -67,8 +67,8 @@ struct cw_client_hello {
 	struct cw_view versions;    /* supported_versions u16 list */
 	struct cw_view key_share_groups_src; /* KeyShareClientHello client_shares contents */
 	uint16_t n_ext;
-	uint16_t ext[CW_TLS_MAX_EXT]; /* extension types in wire order */
-	uint16_t n_ext_past;          /* non-GREASE extensions after those kept (JA4 counts them) */
+	uint16_t ext[CW_TLS_MAX_EXT]; /* extension types in wire order, the first CW_TLS_MAX_EXT */
+	struct cw_view exts;          /* the extension block, read again for types past those */
 	uint32_t anomalies;           /* CW_TLS_A_* */
 };
 
@@ -86,6 +86,7 @@ struct cw_server_hello {
 	struct cw_view alpn;     /* the selected protocol name (without its length byte) */
 	uint16_t n_ext;
 	uint16_t ext[CW_TLS_MAX_EXT];
+	struct cw_view exts;     /* the extension block, as in struct cw_client_hello */
 	uint32_t anomalies;
 };
 

@@ -11,6 +11,9 @@
  *
  * Resumption: a TLS 1.2 ServerHello that echoes the ClientHello's session id resumes (no
  * Certificate follows); one that differs in one byte, in length, or answers an empty id does not.
+ *
+ * Fingerprints of hellos with more extensions than the parser keeps: two that differ only in
+ * their last extension get different JA3, JA4 and JA3S through the session's caches.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +22,8 @@
 
 #include "chain.h"
 #include "cw_check.h"
+#include "cw_cursor.h"
+#include "fingerprint.h"
 #include "hs_build.h"
 #include "ooo_prov.h"
 #include "session.h"
@@ -333,6 +338,82 @@ tfo_case(void)
 		fprintf(stderr, "  case: TCP Fast Open\n");
 }
 
+/*
+ * A hello of type hs_type (ClientHello 1, ServerHello 2) with 100 empty extensions of types
+ * 0x7000.. and the last one `last`; returns the record length.
+ */
+static uint32_t
+many_ext_hello(uint8_t *o, uint8_t hs_type, uint16_t last)
+{
+	uint8_t *p = o + 9, *ext_len;
+
+	p = hb_put16(p, 0x0303);
+	memset(p, 0x33, 32);
+	p += 32;
+	*p++ = 0; /* no session id */
+	if (hs_type == 1) {
+		p = hb_put16(p, 2);
+		p = hb_put16(p, 0xc02f);
+		*p++ = 1;
+		*p++ = 0;
+	} else {
+		p = hb_put16(p, 0xc02f);
+		*p++ = 0;
+	}
+	ext_len = p;
+	p += 2;
+	for (uint16_t i = 0; i < 100; i++) {
+		p = hb_put16(p, i == 99 ? last : 0x7000u + i);
+		p = hb_put16(p, 0);
+	}
+	hb_put16(ext_len, (uint32_t)(p - ext_len - 2));
+	return hb_wrap(o, hs_type, (uint32_t)(p - o - 9));
+}
+
+static void
+many_ext_case(void)
+{
+	static struct cw_session s;
+	static uint8_t msg[1024], smsg[1024];
+	struct cw_flow_event ev[2];
+	struct cw_client_hello ch;
+	struct cw_server_hello sh;
+	char md5[CW_MD5_HEX], ja4[64];
+	int before = failures;
+
+	for (int k = 0; k < 2; k++) {
+		struct hb_dir c = {1000, 1}, v = {7000, 0};
+		uint16_t last = k == 0 ? 0x7063 : 0x7163;
+		uint32_t n;
+
+		cw_session_init(&s, fixed[0], fixed[1], CAP, &fixed_area);
+		hb_feed(&s, &c, CW_TCP_SYN, NULL, 0);
+		hb_feed(&s, &v, CW_TCP_SYN | CW_TCP_ACK, NULL, 0);
+		n = many_ext_hello(msg, 1, last);
+		hb_feed(&s, &c, CW_TCP_ACK | CW_TCP_PSH, msg, n);
+		CHECK(cw_tls_parse_client_hello(msg + 9, n - 9, &ch) == CW_OK);
+		CHECK(ch.anomalies & CW_TLS_A_TOO_MANY_EXT);
+		n = many_ext_hello(smsg, 2, last);
+		hb_feed(&s, &v, CW_TCP_ACK | CW_TCP_PSH, smsg, n);
+		CHECK(cw_tls_parse_server_hello(smsg + 9, n - 9, &sh) == CW_OK);
+		cw_session_finish(&s, CW_END_DONE);
+		hb_event(&s, &ev[k]);
+		CHECK(ev[k].anomalies & CW_EVA_TOO_MANY_EXT);
+		/* The session's (cached) fingerprints are the parser's over the whole list. */
+		cw_ja3(&ch, NULL, 0, md5);
+		CHECK(strcmp(ev[k].ja3, md5) == 0);
+		cw_ja4(&ch, 't', CW_JA4, ja4, sizeof(ja4));
+		CHECK(strcmp(ev[k].ja4, ja4) == 0);
+		cw_ja3s(&sh, NULL, 0, md5);
+		CHECK(strcmp(ev[k].ja3s, md5) == 0);
+	}
+	CHECK(strcmp(ev[0].ja3, ev[1].ja3) != 0);
+	CHECK(strcmp(ev[0].ja4, ev[1].ja4) != 0);
+	CHECK(strcmp(ev[0].ja3s, ev[1].ja3s) != 0);
+	if (failures != before)
+		fprintf(stderr, "  case: hellos with 100 extensions, the last one differing\n");
+}
+
 int
 main(void)
 {
@@ -373,5 +454,6 @@ main(void)
 	alert_case("a warning alert before the Certificate", 1);
 	alert_case("a fatal alert before the Certificate", 2);
 	tfo_case();
+	many_ext_case();
 	return cw_check_report("test_session_flight");
 }

@@ -312,8 +312,9 @@ test_many_extensions(void)
 	b[n++] = 1, b[n++] = 0;
 	ext_start = n;
 	n += 2;
+	/* Types 0x7063 down to 0x7000: JA4 has to sort them. */
 	for (i = 0; i < 100; i++) {
-		b[n++] = 0x70, b[n++] = (uint8_t)i;
+		b[n++] = 0x70, b[n++] = (uint8_t)(99 - i);
 		b[n++] = 0, b[n++] = 0;
 	}
 	b[ext_start] = (uint8_t)((n - ext_start - 2) >> 8);
@@ -321,12 +322,26 @@ test_many_extensions(void)
 	CHECK(cw_tls_parse_client_hello(b, n, &ch) == CW_OK);
 	CHECK(ch.n_ext == CW_TLS_MAX_EXT);
 	CHECK(ch.anomalies == CW_TLS_A_TOO_MANY_EXT);
-	CHECK(ch.ext[CW_TLS_MAX_EXT - 1] == (0x7000 | (CW_TLS_MAX_EXT - 1)));
-	/* JA4 counts every extension, also those past the kept ones (capped at 99). */
-	CHECK(ch.n_ext_past == 100 - CW_TLS_MAX_EXT);
+	CHECK(ch.ext[CW_TLS_MAX_EXT - 1] == (0x7000 | (99 - (CW_TLS_MAX_EXT - 1))));
 	{
-		char ja4[128];
+		char ja4[1024], ja3[1024], want[1024], md5[CW_MD5_HEX];
+		size_t w;
 
+		/* The fingerprints cover every extension, also those past the kept ones. */
+		w = (size_t)snprintf(want, sizeof(want), "771,4865,");
+		for (i = 0; i < 100; i++)
+			w += (size_t)snprintf(want + w, sizeof(want) - w, "%s%u", i ? "-" : "",
+					      0x7000u | (99 - i));
+		snprintf(want + w, sizeof(want) - w, ",,");
+		cw_ja3(&ch, ja3, sizeof(ja3), md5);
+		CHECK(strcmp(ja3, want) == 0);
+		w = 0;
+		for (i = 0; i < 100; i++)
+			w += (size_t)snprintf(want + w, sizeof(want) - w, "%s%04x", i ? "," : "",
+					      0x7000u | i);
+		cw_ja4(&ch, 't', CW_JA4_R, ja4, sizeof(ja4));
+		CHECK(strncmp(ja4, "t12i0199", 8) == 0 && strcmp(ja4 + strlen(ja4) - w, want) == 0);
+		/* JA4's count is capped at 99. */
 		cw_ja4(&ch, 't', CW_JA4, ja4, sizeof(ja4));
 		CHECK(strncmp(ja4 + 6, "99", 2) == 0);
 		/* 70 extensions, one GREASE among those past the kept ones: 69. */
@@ -338,17 +353,17 @@ test_many_extensions(void)
 		CHECK(strncmp(ja4 + 6, "69", 2) == 0);
 		b[ext_start] = (uint8_t)((n - ext_start - 2) >> 8);
 		b[ext_start + 1] = (uint8_t)(n - ext_start - 2);
-		b[ext_start + 2 + 65 * 4] = 0x70, b[ext_start + 2 + 65 * 4 + 1] = 65;
+		b[ext_start + 2 + 65 * 4] = 0x70, b[ext_start + 2 + 65 * 4 + 1] = 99 - 65;
 	}
 	/* Extension 99 repeats extension 70 (both beyond the kept ones). */
-	b[ext_start + 2 + 99 * 4 + 1] = 70;
+	b[ext_start + 2 + 99 * 4 + 1] = 99 - 70;
 	CHECK(cw_tls_parse_client_hello(b, n, &ch) == CW_BAD);
 	CHECK(ch.anomalies & CW_TLS_A_DUP_EXT);
 	/* Extension 99 repeats extension 3 (a kept one). */
-	b[ext_start + 2 + 99 * 4 + 1] = 3;
+	b[ext_start + 2 + 99 * 4 + 1] = 99 - 3;
 	CHECK(cw_tls_parse_client_hello(b, n, &ch) == CW_BAD);
 	/* Second run: the duplicate bitmap must not remember the previous hello. */
-	b[ext_start + 2 + 99 * 4 + 1] = 99;
+	b[ext_start + 2 + 99 * 4 + 1] = 0;
 	CHECK(cw_tls_parse_client_hello(b, n, &ch) == CW_OK);
 }
 
