@@ -36,12 +36,12 @@ struct {
 	__type(value, __u64);
 } cw_counters SEC(".maps");
 
-/* Directions of flows whose handshake is being followed; value = payload bytes still to steer. */
+/* Directions of flows whose handshake is being followed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, CW_STEER_FLOWS_MAX);
 	__type(key, struct cw_steer_flow_key);
-	__type(value, __u32);
+	__type(value, struct cw_steer_flow_val);
 } cw_flows SEC(".maps");
 
 /* The L4 facts the steering decision needs, filled by the parser. */
@@ -222,14 +222,19 @@ cw_flow_start(struct cw_pkt *p)
 {
 	struct cw_steer_flow_key rev;
 	__u32 budget = cw_cfg.flow_budget;
-	__u32 left = budget > p->plen ? budget - p->plen : 0;
+	struct cw_steer_flow_val v = {
+		.left = budget > p->plen ? budget - p->plen : 0,
+		.next_seq = bpf_ntohl(p->th->seq) + p->plen,
+		.have_seq = 1,
+	};
+	struct cw_steer_flow_val r = {.left = budget};
 	long rc;
 
 	cw_flow_reverse(&p->key, &rev);
-	rc = bpf_map_update_elem(&cw_flows, &p->key, &left, BPF_ANY);
+	rc = bpf_map_update_elem(&cw_flows, &p->key, &v, BPF_ANY);
 	if (rc == 0) {
 		/* The helpers return -errno: the reverse direction may be followed already. */
-		rc = bpf_map_update_elem(&cw_flows, &rev, &budget, BPF_NOEXIST);
+		rc = bpf_map_update_elem(&cw_flows, &rev, &r, BPF_NOEXIST);
 		if (rc == -EEXIST)
 			rc = 0;
 	}
@@ -240,12 +245,18 @@ cw_flow_start(struct cw_pkt *p)
 static __always_inline int
 cw_flow_charge(struct cw_pkt *p)
 {
-	__u32 *left = bpf_map_lookup_elem(&cw_flows, &p->key);
+	struct cw_steer_flow_val *v = bpf_map_lookup_elem(&cw_flows, &p->key);
+	__u32 end = bpf_ntohl(p->th->seq) + p->plen;
 
-	if (!left)
+	if (!v)
 		return 0;
-	if (*left > p->plen) {
-		*left -= p->plen;
+	/* The highest end seen, modulo 2^32: a retransmission does not move it back. */
+	if (!v->have_seq || (__s32)(end - v->next_seq) > 0) {
+		v->next_seq = end;
+		v->have_seq = 1;
+	}
+	if (v->left > p->plen) {
+		v->left -= p->plen;
 	} else {
 		bpf_map_delete_elem(&cw_flows, &p->key);
 		cw_count(CW_CNT_FLOW_END);
@@ -253,11 +264,20 @@ cw_flow_charge(struct cw_pkt *p)
 	return 1;
 }
 
+/*
+ * A FIN or RST: both directions stop being followed, unless the sender's direction has seen
+ * payload and this one is not at its next sequence number (struct cw_steer_flow_val).
+ */
 static __always_inline void
 cw_flow_end(struct cw_pkt *p)
 {
 	struct cw_steer_flow_key rev;
+	struct cw_steer_flow_val *v = bpf_map_lookup_elem(&cw_flows, &p->key);
 
+	if (v && v->have_seq && bpf_ntohl(p->th->seq) != v->next_seq) {
+		cw_count(CW_CNT_FLOW_KEPT);
+		return;
+	}
 	if (bpf_map_delete_elem(&cw_flows, &p->key) == 0)
 		cw_count(CW_CNT_FLOW_END);
 	cw_flow_reverse(&p->key, &rev);

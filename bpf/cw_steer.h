@@ -76,6 +76,7 @@ enum cw_steer_cnt {
 	CW_CNT_FLOW_NEW,         /* flows added to the follow table */
 	CW_CNT_FLOW_END,         /* directions removed: budget used up, FIN or RST */
 	CW_CNT_FLOW_FULL,        /* inserts that failed */
+	CW_CNT_FLOW_KEPT,        /* FIN or RST off the sender's next sequence number: still followed */
 	CW_CNT_MAX
 };
 
@@ -85,6 +86,17 @@ struct cw_steer_flow_key {
 	__u32 daddr[4];
 	__u16 sport;
 	__u16 dport;
+};
+
+/*
+ * One followed direction. A FIN or RST ends the flow only at the sender's next sequence number
+ * (next_seq, once have_seq): a receiver drops one elsewhere (RFC 9293 3.10.7.4, RFC 5961 3),
+ * and a third party that could end the following with it would hide the rest of the flight.
+ */
+struct cw_steer_flow_val {
+	__u32 left;     /* payload bytes still to steer */
+	__u32 next_seq; /* after the last payload byte seen from this direction */
+	__u32 have_seq; /* next_seq is set */
 };
 
 #endif /* CW_STEER_H */

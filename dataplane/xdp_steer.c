@@ -56,6 +56,7 @@ static const char *const dp_cnt_names[CW_CNT_MAX] = {
 	[CW_CNT_FLOW_NEW] = "flow_new",
 	[CW_CNT_FLOW_END] = "flow_end",
 	[CW_CNT_FLOW_FULL] = "flow_full",
+	[CW_CNT_FLOW_KEPT] = "flow_kept",
 };
 
 const char *

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""Sends hand-made TCP segments (TLS record, SSLv2 hello, plain, FIN) through a raw IP socket, or
+"""Sends hand-made TCP segments (TLS record, SSLv2 hello, plain, FIN, RST) through a raw IP socket, or
 as Ethernet frames through a packet socket: VLAN-tagged IPv4 (kernels without 802.1Q devices), or
 IPv6 behind a Destination Options header of a chosen length."""
 import argparse
@@ -16,7 +16,9 @@ PAYLOADS = {
     # application bytes that look like nothing TLS
     "plain": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
     "fin": b"",
+    "rst": b"",
 }
+FLAGS = {"fin": 0x11, "rst": 0x14}  # FIN|ACK, RST|ACK; the others PSH|ACK
 
 
 def checksum(data: bytes) -> int:
@@ -30,7 +32,7 @@ def checksum(data: bytes) -> int:
 
 def segment(src, dst, sport, dport, seq, kind):
     payload = PAYLOADS[kind]
-    flags = 0x11 if kind == "fin" else 0x18  # FIN|ACK or PSH|ACK
+    flags = FLAGS.get(kind, 0x18)
     hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, 1, 5 << 4, flags, 65535, 0, 0)
     length = len(hdr) + len(payload)
     if src.version == 4:
@@ -56,7 +58,7 @@ def send_tagged(a, src, dst):
         s.bind((ifname, 0))
         smac = s.getsockname()[4]
         for i in range(a.count):
-            seg = segment(src, dst, a.sport + i, a.dport, 1000 + i, a.kind)
+            seg = segment(src, dst, a.sport + i, a.dport, a.seq + i, a.kind)
             frame = (bytes.fromhex(dmac.replace(":", "")) + smac + tags + b"\x08\x00" +
                      ipv4_header(src, dst, len(seg), i) + seg)
             s.send(frame)
@@ -83,7 +85,7 @@ def send_ipv6_dstopts(a, src, dst):
         s.bind((ifname, 0))
         smac = s.getsockname()[4]
         for i in range(a.count):
-            seg = segment(src, dst, a.sport + i, a.dport, 1000 + i, a.kind)
+            seg = segment(src, dst, a.sport + i, a.dport, a.seq + i, a.kind)
             ip6 = struct.pack("!IHBB", 6 << 28, len(ext) + len(seg), 60, 64) + src.packed + dst.packed
             s.send(bytes.fromhex(dmac.replace(":", "")) + smac + b"\x86\xdd" + ip6 + ext + seg)
 
@@ -96,6 +98,8 @@ def main():
     ap.add_argument("--sport", type=int, default=40000)
     ap.add_argument("--kind", choices=sorted(PAYLOADS), default="tls")
     ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--seq", type=int, default=1000,
+                    help="sequence number of the first segment (segment i: SEQ + i)")
     ap.add_argument("--vlan", type=lambda v: [int(x) for x in v.split(",")],
                     help="VLAN ids, outer first (IPv4 only); needs --vlan-dev")
     ap.add_argument("--vlan-dev", help="IFNAME,DST_MAC for --vlan and --dstopts")
@@ -114,7 +118,7 @@ def main():
     with socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP) as s:
         for i in range(a.count):
             # a new source port per segment: each one is its own flow
-            seg = segment(src, dst, a.sport + i, a.dport, 1000 + i, a.kind)
+            seg = segment(src, dst, a.sport + i, a.dport, a.seq + i, a.kind)
             s.sendto(seg, (a.dst, 0))
 
 

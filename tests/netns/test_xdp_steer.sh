@@ -181,6 +181,29 @@ expect "seen = steered + passed" "$(cnt seen)" -eq $(($(steered) + $(passed)))
 expect "nothing redirected" "$(cnt redirected)" -eq 0
 expect "no malformed packets" "$(cnt pass_malformed)" -eq 0
 
+# A followed flow ends only at a FIN or RST on its sender's next sequence number: a handshake
+# record of 52 bytes at 5000 (next: 5052), a RST elsewhere and a FIN ahead (both kept), the
+# 27-byte continuation still followed, then a RST at 5079 ends both directions.
+new0=$(cnt flow_new); end0=$(cnt flow_end); kept0=$(cnt flow_kept)
+flow0=$(cnt steer_flow); pnt0=$(cnt pass_no_tls)
+seg() { inA python3 "$SEND" --src "$IP_A" --dst "$IP_B" --sport 47000 --kind "$1" --seq "$2"; }
+seg tls 5000
+seg rst 9000
+seg fin 6000
+seg plain 5052
+sleep 0.3
+stats
+expect "record starts a followed flow" "$(cnt flow_new)" -eq $((new0 + 1))
+expect "RST and FIN off the next sequence number kept it" "$(cnt flow_kept)" -eq $((kept0 + 2))
+expect "nothing ended" "$(cnt flow_end)" -eq "$end0"
+expect "continuation after them followed" "$(cnt steer_flow)" -eq $((flow0 + 1))
+seg rst 5079
+seg plain 5079
+sleep 0.3
+stats
+expect "RST at the next sequence number ended both directions" "$(cnt flow_end)" -eq $((end0 + 2))
+expect "no longer followed" "$(cnt pass_no_tls)" -eq $((pnt0 + 1))
+
 check "detach" inB "$TOOL" detach "$IF_B"
 if inB "$TOOL" stats "$IF_B" >/dev/null 2>&1; then fail "program gone after detach"; else ok "program gone after detach"; fi
 kernel_paths_work "detached"
