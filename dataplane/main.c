@@ -38,6 +38,7 @@
 #include "worker.h"
 #ifdef CW_HAVE_XDP_STEER
 #include "xdp_steer.h"
+#include "xsk_diag.h"
 #endif
 
 #define DP_PCAP_VDEV "net_pcap_cw0"
@@ -67,6 +68,7 @@ struct dp_live {
 	char obj_dir[PATH_MAX / 2]; /* a temporary directory we made for it, or "" */
 #ifdef CW_HAVE_XDP_STEER
 	struct dp_xdp_steer *xdp;
+	struct dp_xsk xsk;          /* the PMD's AF_XDP sockets (their kernel drop counters) */
 #endif
 	pthread_mutex_t xdp_lock;
 };
@@ -745,6 +747,54 @@ xdp_redirected(const struct dp_xdp_steer_counters *c)
 	return steered - c->v[CW_CNT_REDIRECT_FAIL];
 }
 
+/*
+ * The kernel's counters of the interface's AF_XDP sockets (xsk_diag.h): what the program
+ * redirected is what the port received plus xsk_rx_dropped and xsk_rx_full.
+ */
+static const char *const xsk_names[] = {"xsk_rx_dropped", "xsk_rx_full", "xsk_rx_invalid",
+					 "xsk_fill_ring_empty"};
+
+static void
+xsk_values(const struct dp_xsk_stats *x, uint64_t v[RTE_DIM(xsk_names)])
+{
+	v[0] = x->rx_dropped;
+	v[1] = x->rx_full;
+	v[2] = x->rx_invalid;
+	v[3] = x->fill_ring_empty;
+}
+
+static void
+xsk_tel(struct rte_tel_data *d)
+{
+	struct dp_xsk_stats x;
+	uint64_t v[RTE_DIM(xsk_names)];
+
+	if (dp_xsk_stats_get(&dp_live.xsk, &x) < 0)
+		return;
+	xsk_values(&x, v);
+	rte_tel_data_add_dict_u64(d, "xsk_sockets", x.sockets);
+	for (unsigned int i = 0; i < RTE_DIM(xsk_names); i++)
+		rte_tel_data_add_dict_u64(d, xsk_names[i], v[i]);
+}
+
+static void
+xsk_report(void)
+{
+	struct dp_xsk_stats x;
+	uint64_t v[RTE_DIM(xsk_names)];
+	int rc = dp_xsk_stats_get(&dp_live.xsk, &x);
+
+	if (rc < 0) {
+		fprintf(stderr, "chainwatch-dp: warning: AF_XDP socket counters of %s not read: %s\n",
+			dp_live.iface, strerror(-rc));
+		return;
+	}
+	xsk_values(&x, v);
+	printf("  %-22s %" PRIu32 "\n", "xsk_sockets", x.sockets);
+	for (unsigned int i = 0; i < RTE_DIM(xsk_names); i++)
+		printf("  %-22s %" PRIu64 "\n", xsk_names[i], v[i]);
+}
+
 /* Telemetry thread. */
 static int
 tel_xdp(const char *cmd, const char *params, struct rte_tel_data *d)
@@ -766,6 +816,7 @@ tel_xdp(const char *cmd, const char *params, struct rte_tel_data *d)
 		for (i = 0; i < CW_CNT_MAX; i++)
 			rte_tel_data_add_dict_u64(d, dp_xdp_steer_counter_name(i), c.v[i]);
 		rte_tel_data_add_dict_u64(d, "redirected", xdp_redirected(&c));
+		xsk_tel(d);
 	}
 	pthread_mutex_unlock(&dp_live.xdp_lock);
 	return rc == 0 ? 0 : -1;
@@ -781,6 +832,12 @@ live_open_xdp(const char *prog)
 	struct dp_xdp_steer *h;
 	int rc;
 
+	rc = dp_xsk_find(&dp_live.xsk);
+	if (rc > 0)
+		dp_run.xsk = &dp_live.xsk;
+	else
+		fprintf(stderr, "%s: warning: no AF_XDP socket found: their drop counters are not read%s%s\n",
+			prog, rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
 	rc = dp_xdp_steer_open(dp_live.iface, &h);
 	if (rc < 0) {
 		fprintf(stderr, "%s: warning: cannot read the XDP program's counters on %s: %s\n", prog,
@@ -821,6 +878,7 @@ live_report_close(const struct dp_conf *conf)
 		printf("  %-22s %" PRIu64 "\n", "port_imissed", es.imissed);
 		printf("  %-22s %" PRIu64 "\n", "port_ierrors", es.ierrors);
 		printf("  %-22s %" PRIu64 "\n", "port_rx_nombuf", es.rx_nombuf);
+		xsk_report();
 	}
 	if (h == NULL)
 		return;

@@ -9,6 +9,7 @@
 
 #include "telemetry.h"
 #include "worker.h"
+#include "xsk_diag.h"
 
 static const char *const dp_cnt_names[DP_C__MAX] = {
 	[DP_C_RX_PKTS] = "rx_packets",
@@ -97,7 +98,9 @@ dp_stats_line(uint64_t dt_ns)
 {
 	static struct dp_stats prev;
 	static uint64_t prev_missed, prev_nombuf;
+	static struct dp_xsk_stats prev_xsk;
 	struct rte_eth_stats es;
+	struct dp_xsk_stats xsk = prev_xsk;
 	struct dp_stats t;
 	uint64_t missed = prev_missed, nombuf = prev_nombuf;
 	double s = (double)dt_ns / 1e9;
@@ -110,8 +113,13 @@ dp_stats_line(uint64_t dt_ns)
 		missed = es.imissed;
 		nombuf = es.rx_nombuf;
 	}
+	if (dp_run.xsk != NULL && dp_xsk_stats_get(dp_run.xsk, &xsk) < 0)
+		xsk = prev_xsk;
 	if (dt_ns == 0) /* the first call only takes the starting point */
 		goto out;
+	if (dp_run.xsk != NULL)
+		off += (size_t)snprintf(drops, sizeof(drops), " xsk_rx_full=%" PRIu64 " xsk_rx_dropped=%" PRIu64,
+					xsk.rx_full - prev_xsk.rx_full, xsk.rx_dropped - prev_xsk.rx_dropped);
 	for (k = 0; k < RTE_DIM(dp_drop_cnt) && off < sizeof(drops); k++)
 		off += (size_t)snprintf(drops + off, sizeof(drops) - off, " %s=%" PRIu64,
 					dp_cnt_name(dp_drop_cnt[k]),
@@ -128,6 +136,7 @@ out:
 	prev = t;
 	prev_missed = missed;
 	prev_nombuf = nombuf;
+	prev_xsk = xsk;
 }
 
 static int

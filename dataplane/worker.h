@@ -76,6 +76,8 @@ struct dp_worker {
 	uint32_t blob_cap;
 } __rte_cache_aligned;
 
+struct dp_xsk;
+
 /* Global run state shared by the loops; written by main.c before launch. */
 struct dp_run {
 	const struct dp_conf *conf;
@@ -92,6 +94,7 @@ struct dp_run {
 	struct dp_replay *replay; /* --replay, else NULL */
 	uint64_t stop_tsc; /* --duration: stop at this TSC, 0 = never (set at launch) */
 	struct cw_shm *shm;
+	const struct dp_xsk *xsk; /* --iface: its AF_XDP sockets, whose drops the stats line shows */
 };
 
 extern struct dp_run dp_run;
