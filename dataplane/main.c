@@ -38,7 +38,7 @@
 #include "worker.h"
 #ifdef CW_HAVE_XDP_STEER
 #include "xdp_steer.h"
-#include "xsk_diag.h"
+#include "xsk_stats.h"
 #endif
 
 #define DP_PCAP_VDEV "net_pcap_cw0"
@@ -748,7 +748,7 @@ xdp_redirected(const struct dp_xdp_steer_counters *c)
 }
 
 /*
- * The kernel's counters of the interface's AF_XDP sockets (xsk_diag.h): what the program
+ * The kernel's counters of the interface's AF_XDP sockets (xsk_stats.h): what the program
  * redirected is what the port received plus xsk_rx_dropped and xsk_rx_full.
  */
 static const char *const xsk_names[] = {"xsk_rx_dropped", "xsk_rx_full", "xsk_rx_invalid",

@@ -9,7 +9,7 @@
 
 #include "telemetry.h"
 #include "worker.h"
-#include "xsk_diag.h"
+#include "xsk_stats.h"
 
 static const char *const dp_cnt_names[DP_C__MAX] = {
 	[DP_C_RX_PKTS] = "rx_packets",

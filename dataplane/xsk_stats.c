@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* AF_XDP socket counters through getsockopt(XDP_STATISTICS) (see xsk_diag.h). */
+/* AF_XDP socket counters through getsockopt(XDP_STATISTICS) (see xsk_stats.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 
 #include <linux/if_xdp.h>
 
-#include "xsk_diag.h"
+#include "xsk_stats.h"
 
 #ifndef AF_XDP
 #define AF_XDP 44

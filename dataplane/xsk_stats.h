@@ -5,8 +5,8 @@
  * found a socket's RX ring full is counted in rx_ring_full alone, and would otherwise be lost
  * without a trace. With --iface every AF_XDP socket of the process is one of its queues.
  */
-#ifndef DP_XSK_DIAG_H
-#define DP_XSK_DIAG_H
+#ifndef DP_XSK_STATS_H
+#define DP_XSK_STATS_H
 
 #include <stdint.h>
 
@@ -34,4 +34,4 @@ int dp_xsk_find(struct dp_xsk *x);
 /* Sum their counters. Returns 0, or -errno of the first socket that could not be read. */
 int dp_xsk_stats_get(const struct dp_xsk *x, struct dp_xsk_stats *st);
 
-#endif /* DP_XSK_DIAG_H */
+#endif /* DP_XSK_STATS_H */
