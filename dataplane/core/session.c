@@ -420,9 +420,12 @@ fingerprints(const struct cw_client_hello *ch, struct cw_ev_draft *ev)
 	pc[n++] = (struct key_piece){hdr, sizeof(hdr)};
 	pc[n++] = (struct key_piece){&ch->n_ext, sizeof(ch->n_ext)};
 	pc[n++] = (struct key_piece){ch->ext, (size_t)ch->n_ext * sizeof(ch->ext[0])};
-	/* Past the types kept, the fingerprints read the extension block: so does the key. */
-	if (ch->anomalies & CW_TLS_A_TOO_MANY_EXT)
-		pc[n++] = (struct key_piece){ch->exts.p, ch->exts.len};
+	/*
+	 * Past the types kept, the fingerprints read the extension block: so does the key (an
+	 * empty piece otherwise; a fixed count of pieces keeps key_hash() unrolled).
+	 */
+	pc[n++] = (struct key_piece){ch->exts.p,
+				     (ch->anomalies & CW_TLS_A_TOO_MANY_EXT) ? ch->exts.len : 0};
 	for (i = 0; i < 6; i++) {
 		vlen[i] = v[i]->len;
 		pc[n++] = (struct key_piece){&vlen[i], sizeof(vlen[i])};
