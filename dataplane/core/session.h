@@ -181,10 +181,10 @@ struct cw_session {
 	uint8_t ttl[2];                /* per address side */
 	uint8_t preamble_segs[2];      /* non-TLS segments skipped before TLS, per side */
 	uint8_t ncert;                 /* certificates cw_session_certs() gives */
-	uint8_t cert_cut;              /* the Certificate message is held only in part (CW_TLS_CERT_PREFIX) */
 	uint8_t buf_short;             /* bufs could not supply a buffer: bytes were cut */
 	uint8_t certs_released;        /* cw_session_release_certs(): the DER is gone */
-	uint8_t on_demand;             /* buffers from bufs (cw_session_init_bufs()), else area's */
+	uint8_t on_demand : 1;         /* buffers from bufs (cw_session_init_bufs()), else area's */
+	uint8_t cert_cut : 1;          /* the Certificate message is held only in part (CW_TLS_CERT_PREFIX) */
 	/*
 	 * The ClientHello's session id, for resumption detection: its length
 	 * (0: none, or none a server could echo) and its XXH3-64, which the
