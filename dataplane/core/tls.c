@@ -520,13 +520,10 @@ cw_tls_parse_certificate(const uint8_t *body, uint32_t len, int flags, struct cw
 		return CW_BAD;
 	}
 	while (!cw_empty(&list)) {
-		struct cw_cur at = list;
-
 		if (cw_vec(&list, 3, &cert) != CW_OK || (tls13 && cw_vec(&list, 2, &ext) != CW_OK)) {
 			if (!(flags & CW_TLS_CERT_PREFIX))
 				return CW_BAD;
-			list = at; /* the entry the prefix ends inside */
-			break;
+			break; /* the entry the prefix ends inside */
 		}
 		if (cw_empty(&cert))
 			return CW_BAD;
