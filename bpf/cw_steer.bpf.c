@@ -227,7 +227,12 @@ cw_flow_start(struct cw_pkt *p)
 		.next_seq = bpf_ntohl(p->th->seq) + p->plen,
 		.have_seq = 1,
 	};
-	struct cw_steer_flow_val r = {.left = budget};
+	/* The peer's next byte is what this segment acknowledges: where its FIN or RST must be. */
+	struct cw_steer_flow_val r = {
+		.left = budget,
+		.next_seq = bpf_ntohl(p->th->ack_seq),
+		.have_seq = p->th->ack,
+	};
 	long rc;
 
 	cw_flow_reverse(&p->key, &rev);
@@ -265,8 +270,9 @@ cw_flow_charge(struct cw_pkt *p)
 }
 
 /*
- * A FIN or RST: both directions stop being followed, unless the sender's direction has seen
- * payload and this one is not at its next sequence number (struct cw_steer_flow_val).
+ * A FIN or RST: both directions stop being followed, unless the sender's next sequence number
+ * is known (its payload seen, or acknowledged by the segment that started the following) and
+ * this one is not at it (struct cw_steer_flow_val).
  */
 static __always_inline void
 cw_flow_end(struct cw_pkt *p)

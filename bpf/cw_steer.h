@@ -95,7 +95,7 @@ struct cw_steer_flow_key {
  */
 struct cw_steer_flow_val {
 	__u32 left;     /* payload bytes still to steer */
-	__u32 next_seq; /* after the last payload byte seen from this direction */
+	__u32 next_seq; /* after the last payload byte seen from this direction, or acknowledged */
 	__u32 have_seq; /* next_seq is set */
 };
 

@@ -50,7 +50,7 @@ def ipv4_header(src, dst, length, ident):
 
 
 def send_tagged(a, src, dst):
-    """IPv4 in Ethernet with one or two VLAN tags (outer first), written to a packet socket."""
+    """IPv4 in Ethernet with no, one or two VLAN tags (outer first), written to a packet socket."""
     ifname, dmac = a.vlan_dev.split(",")
     tags = b"".join(struct.pack("!HH", 0x88A8 if i == 0 and len(a.vlan) > 1 else 0x8100, vid)
                     for i, vid in enumerate(a.vlan))
@@ -102,13 +102,17 @@ def main():
                     help="sequence number of the first segment (segment i: SEQ + i)")
     ap.add_argument("--vlan", type=lambda v: [int(x) for x in v.split(",")],
                     help="VLAN ids, outer first (IPv4 only); needs --vlan-dev")
-    ap.add_argument("--vlan-dev", help="IFNAME,DST_MAC for --vlan and --dstopts")
+    ap.add_argument("--vlan-dev", help="IFNAME,DST_MAC for --vlan, --raw and --dstopts")
+    ap.add_argument("--raw", action="store_true",
+                    help="IPv4 in an untagged Ethernet frame written to the --vlan-dev packet socket "
+                         "(any source address, the receiver's own included)")
     ap.add_argument("--dstopts", type=int,
                     help="IPv6 only: a Destination Options header with this length byte "
                          "(0..255: 8..2048 bytes) before TCP; needs --vlan-dev")
     a = ap.parse_args()
     src, dst = ipaddress.ip_address(a.src), ipaddress.ip_address(a.dst)
-    if a.vlan:
+    if a.vlan or a.raw:
+        a.vlan = a.vlan or []
         send_tagged(a, src, dst)
         return
     if a.dstopts is not None:

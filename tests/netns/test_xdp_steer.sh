@@ -204,6 +204,22 @@ stats
 expect "RST at the next sequence number ended both directions" "$(cnt flow_end)" -eq $((end0 + 2))
 expect "no longer followed" "$(cnt pass_no_tls)" -eq $((pnt0 + 1))
 
+# The other side, before it sent any payload: its next sequence number is the one the record
+# that started the following acknowledged (1). Frames from the server's address written raw.
+end0=$(cnt flow_end); kept0=$(cnt flow_kept)
+srv() { inA python3 "$SEND" --src "$IP_B" --dst "$IP_A" --sport 443 --dport 47100 --kind "$1" \
+	--seq "$2" --raw --vlan-dev "$IF_A,$MAC_B"; }
+inA python3 "$SEND" --src "$IP_A" --dst "$IP_B" --sport 47100 --kind tls --seq 7000
+srv rst 777
+sleep 0.3
+stats
+expect "server RST off the acknowledged sequence number kept the flow" "$(cnt flow_kept)" -eq \
+	$((kept0 + 1))
+srv rst 1
+sleep 0.3
+stats
+expect "server RST at the acknowledged sequence number ended it" "$(cnt flow_end)" -eq $((end0 + 2))
+
 check "detach" inB "$TOOL" detach "$IF_B"
 if inB "$TOOL" stats "$IF_B" >/dev/null 2>&1; then fail "program gone after detach"; else ok "program gone after detach"; fi
 kernel_paths_work "detached"
