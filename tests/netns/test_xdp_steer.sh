@@ -66,6 +66,10 @@ expect() { # expect DESCRIPTION ACTUAL OP EXPECTED
 	if [ "$2" "$3" "$4" ]; then ok "$1 ($2 $3 $4)"; else fail "$1 (got $2, want $3 $4)"; fi
 }
 stats() { inB "$TOOL" stats "$IF_B" >"$TMP/stats"; }
+settled_stats() { # the counters once the segments just sent have gone through the program
+	sleep 0.3
+	stats
+}
 cnt() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/stats"; }
 steered() { # sum of the steer_* counters
 	awk '$1 ~ /^steer_/ { s += $2 } END { print s + 0 }' "$TMP/stats"
@@ -191,16 +195,14 @@ seg tls 5000
 seg rst 9000
 seg fin 6000
 seg plain 5052
-sleep 0.3
-stats
+settled_stats
 expect "record starts a followed flow" "$(cnt flow_new)" -eq $((new0 + 1))
 expect "RST and FIN off the next sequence number kept it" "$(cnt flow_kept)" -eq $((kept0 + 2))
 expect "nothing ended" "$(cnt flow_end)" -eq "$end0"
 expect "continuation after them followed" "$(cnt steer_flow)" -eq $((flow0 + 1))
 seg rst 5079
 seg plain 5079
-sleep 0.3
-stats
+settled_stats
 expect "RST at the next sequence number ended both directions" "$(cnt flow_end)" -eq $((end0 + 2))
 expect "no longer followed" "$(cnt pass_no_tls)" -eq $((pnt0 + 1))
 
@@ -211,13 +213,11 @@ srv() { inA python3 "$SEND" --src "$IP_B" --dst "$IP_A" --sport 443 --dport 4710
 	--seq "$2" --raw --vlan-dev "$IF_A,$MAC_B"; }
 inA python3 "$SEND" --src "$IP_A" --dst "$IP_B" --sport 47100 --kind tls --seq 7000
 srv rst 777
-sleep 0.3
-stats
+settled_stats
 expect "server RST off the acknowledged sequence number kept the flow" "$(cnt flow_kept)" -eq \
 	$((kept0 + 1))
 srv rst 1
-sleep 0.3
-stats
+settled_stats
 expect "server RST at the acknowledged sequence number ended it" "$(cnt flow_end)" -eq $((end0 + 2))
 
 check "detach" inB "$TOOL" detach "$IF_B"
