@@ -578,7 +578,7 @@ usage_analyze(FILE *f)
 		"--t13-min-baseline N,\n"
 		"  --assoc-window SEC, --min-rsa-bits N, --strip-min N, --validity-shift-max SEC,\n"
 		"  --retention-days N, --baseline-days N, --max-flows N, --max-baselines N,\n"
-		"  --max-chains N\n"
+		"  --max-chains N, --intermediates N\n"
 		"                           detection thresholds, passed to chainwatchd (see\n"
 		"                           chainwatchd --help); with the temporary database "
 		"retention\n"
@@ -624,6 +624,7 @@ static const char *const fwd_with_value[] = {
 	"baseline-days",
 	"max-baselines",
 	"max-chains",
+	"intermediates",
 };
 
 enum {

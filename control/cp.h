@@ -55,6 +55,8 @@ struct cp_chain {
 	struct cp_cert cert[CP_MAX_CERTS];
 	int path_valid;         /* validated to the trust store at the capture time of first use */
 	char path_error[96];    /* X509_verify_cert_error_string, "" when valid */
+	unsigned int path_cached; /* learned intermediates the valid path took (--intermediates),
+				   * 0 when the presented certificates sufficed */
 	int anchor_match;       /* index of the matched anchor entry, -1 none */
 	char anchor_name[CP_DN_MAX];
 	char anchor_category[32]; /* interception, key_leak, compromised_ca, misissued, operator */
@@ -99,6 +101,8 @@ struct cp_config {
 				       * go with them); the least recently seen pruned beyond it */
 	uint64_t max_chains;          /* row cap on chains (certificates no chain uses go with
 				       * them); the least recently seen pruned beyond it */
+	unsigned int intermediates;   /* intermediates learned from valid paths to complete
+				       * chains that lack theirs (struct cp_icache); 0: none */
 };
 
 struct cp_engine;
@@ -141,6 +145,16 @@ int cp_engine_flush(struct cp_engine *e);
 
 /* Database reads and writes that failed so far; *last (if not NULL) gets the last one's -errno. */
 uint64_t cp_engine_store_errors(const struct cp_engine *e, int *last);
+
+/* The learned intermediates (--intermediates) as counters. */
+struct cp_icache_stats {
+	uint64_t cached;    /* held now */
+	uint64_t learned;   /* learned since start */
+	uint64_t replaced;  /* given up for newer ones: the bound was reached */
+	uint64_t completed; /* chain validations whose path took a learned one */
+};
+
+void cp_engine_icache_stats(const struct cp_engine *e, struct cp_icache_stats *st);
 
 void cp_engine_close(struct cp_engine *e);
 

@@ -38,6 +38,8 @@ struct cp_centry {
 	char anchor_key[65];          /* SPKI of the anchor that issued the top, "" otherwise */
 	int64_t validated_at;         /* capture time used for path validation, 0 = not yet */
 	int64_t seen_written;         /* last chains.last_seen written */
+	int issuer_missing;           /* invalid for want of an issuer (struct cp_path_info) ... */
+	uint64_t ic_gen;              /* ... with the learned intermediates of this generation */
 };
 
 /* Single-threaded: the daemon's control thread owns the engine. */
@@ -48,6 +50,8 @@ struct cp_engine {
 	struct cp_pins pins;
 	struct cp_store *store;
 	struct cp_centry *cache;
+	struct cp_icache ic;          /* intermediates learned from valid paths */
+	uint64_t paths_completed;     /* validations that needed a learned intermediate */
 	uint64_t clock;
 	int64_t now;                  /* newest capture time seen, seconds */
 	int64_t pruned_at;
@@ -89,6 +93,7 @@ cp_config_defaults(struct cp_config *cfg)
 	cfg->baseline_days = 400;
 	cfg->max_baselines = 1000000;
 	cfg->max_chains = 1000000;
+	cfg->intermediates = 4096;
 }
 
 const char *
@@ -110,6 +115,12 @@ cp_result_name(enum cp_result r)
  * The shipped anchors live in the installed data directory. A build that has
  * not been installed (tests, the README demo) falls back to the source tree.
  */
+static void
+icache_from_store(void *arg, const uint8_t *der, size_t len)
+{
+	cp_icache_learn_der(arg, der, len);
+}
+
 static const char *
 default_anchors_dir(const struct cp_config *cfg)
 {
@@ -145,6 +156,9 @@ cp_engine_open(const struct cp_config *cfg, char *errbuf, size_t errlen)
 		ret = -ENOMEM;
 		goto err_free_engine;
 	}
+	ret = cp_icache_init(&e->ic, cfg->intermediates);
+	if (ret)
+		goto err_free_cache;
 	ret = cp_trust_load(&e->trust, cfg->trust_store, cfg->trust_store_extend, errbuf, errlen);
 	if (ret)
 		goto err_free_cache;
@@ -162,6 +176,9 @@ cp_engine_open(const struct cp_config *cfg, char *errbuf, size_t errlen)
 	ret = cp_store_open(&e->store, cfg->db_path, errbuf, errlen);
 	if (ret)
 		goto err_free_pins;
+	/* What earlier runs learned; a database that cannot be read only starts it empty. */
+	if (e->ic.max > 0)
+		store_note(e, cp_store_intermediates(e->store, e->ic.max, icache_from_store, &e->ic));
 	/* Strings in cfg belong to the caller and are not needed after open. */
 	e->cfg.db_path = e->cfg.trust_store = e->cfg.anchors_dir = NULL;
 	e->cfg.anchors_extra = e->cfg.pins_file = NULL;
@@ -173,6 +190,7 @@ err_free_anchors:
 	cp_anchors_free(&e->anchors);
 	X509_STORE_free(e->trust);
 err_free_cache:
+	cp_icache_free(&e->ic);
 	free(e->cache);
 err_free_engine:
 	free(e);
@@ -328,27 +346,32 @@ static int
 validate(struct cp_engine *e, struct cp_centry *ce, int64_t ts)
 {
 	struct cp_chain *c = &ce->chain;
-	char spki[65];
+	struct cp_path_info pi;
 	int r;
 
 	if (ce->validated_at == 0)
 		ce->validated_at = ts;
-	r = cp_x509_validate(e->trust, ce->x, c->n, (time_t)ce->validated_at, c->path_error,
-			     sizeof(c->path_error), spki);
+	r = cp_x509_validate(e->trust, &e->ic, ce->x, c->n, (time_t)ce->validated_at, c->path_error,
+			     sizeof(c->path_error), &pi);
 	if (r < 0)
 		return r;
 	c->path_valid = r;
-	if (spki[0] == '\0') {
+	c->path_cached = pi.cached;
+	if (pi.cached > 0)
+		e->paths_completed++;
+	ce->issuer_missing = pi.issuer_missing;
+	ce->ic_gen = e->ic.gen;
+	if (pi.issuer_spki[0] == '\0') {
 		int j = cp_x509_find_issuer(ce->x, c->n, 0);
 
 		if (j >= 0)
-			snprintf(spki, sizeof(spki), "%s", c->cert[j].spki_sha256);
+			snprintf(pi.issuer_spki, sizeof(pi.issuer_spki), "%s", c->cert[j].spki_sha256);
 		else if (c->n == 1 && ce->anchor_key[0] != '\0')
-			snprintf(spki, sizeof(spki), "%s", ce->anchor_key);
+			snprintf(pi.issuer_spki, sizeof(pi.issuer_spki), "%s", ce->anchor_key);
 	}
 	/* Without any verifiable issuer the claimed key id is the best remaining identity. */
-	if (spki[0] != '\0')
-		snprintf(ce->issuer_key, sizeof(ce->issuer_key), "%s", spki);
+	if (pi.issuer_spki[0] != '\0')
+		snprintf(ce->issuer_key, sizeof(ce->issuer_key), "%s", pi.issuer_spki);
 	else if (c->cert[0].aki[0] != '\0')
 		snprintf(ce->issuer_key, sizeof(ce->issuer_key), "aki:%s", c->cert[0].aki);
 	ce->seen_written = ts;
@@ -456,7 +479,13 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 		e->now = ts;
 	if (!id_zero(ev->chain_id)) {
 		ce = chain_lookup(e, ev->chain_id);
-		if (ce != NULL && ce->chain.path_valid < 0) {
+		/*
+		 * Validated on first use, and again (at the same capture time) when it
+		 * lacked an issuer and intermediates were learned since.
+		 */
+		if (ce != NULL && (ce->chain.path_valid < 0 ||
+				   (ce->chain.path_valid == 0 && ce->issuer_missing &&
+				    ce->ic_gen != e->ic.gen))) {
 			ret = validate(e, ce, ts);
 			if (ret)
 				return ret;
@@ -564,6 +593,15 @@ cp_engine_flush(struct cp_engine *e)
 	return ret;
 }
 
+void
+cp_engine_icache_stats(const struct cp_engine *e, struct cp_icache_stats *st)
+{
+	st->cached = e->ic.n;
+	st->learned = e->ic.gen;
+	st->replaced = e->ic.replaced;
+	st->completed = e->paths_completed;
+}
+
 uint64_t
 cp_engine_store_errors(const struct cp_engine *e, int *last)
 {
@@ -598,6 +636,7 @@ cp_engine_close(struct cp_engine *e)
 	for (i = 0; i < CP_CACHE_SETS * CP_CACHE_WAYS; i++)
 		centry_clear(&e->cache[i]);
 	free(e->cache);
+	cp_icache_free(&e->ic);
 	cp_pins_free(&e->pins);
 	cp_anchors_free(&e->anchors);
 	X509_STORE_free(e->trust);

@@ -482,6 +482,14 @@ judge(struct cp_ingest *in, struct cw_flow_event *ev, int chain_new)
 	memset(&v, 0, sizeof(v));
 	rc = cp_engine_flow(in->engine, ev, &v);
 	note_store_errors(in);
+	{
+		struct cp_icache_stats ics;
+
+		cp_engine_icache_stats(in->engine, &ics);
+		pthread_mutex_lock(&in->m->lock);
+		in->m->icache = ics;
+		pthread_mutex_unlock(&in->m->lock);
+	}
 	if (rc < 0) {
 		pthread_mutex_lock(&in->m->lock);
 		in->m->flow_errors++;

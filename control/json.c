@@ -522,6 +522,7 @@ cp_json_chain(struct cp_jbuf *b, const struct cp_chain *c, uint64_t ts_ns)
 	jb_fmt(b, ",\"ncerts\":%u,\"path_valid\":%s,\"path_error\":", c->n,
 	       c->path_valid ? "true" : "false");
 	jb_cstr(b, c->path_error, sizeof(c->path_error));
+	jb_fmt(b, ",\"path_cached\":%u", c->path_cached);
 	jb_lit(b, ",\"anchor\":");
 	jb_anchor(b, c);
 	jb_lit(b, ",\"certs\":");

@@ -70,6 +70,7 @@ enum {
 	OPT_BASELINE_DAYS,
 	OPT_MAX_BASELINES,
 	OPT_MAX_CHAINS,
+	OPT_INTERMEDIATES,
 	OPT_VERSION,
 };
 
@@ -106,6 +107,7 @@ static const struct option long_opts[] = {
 	{"baseline-days", required_argument, NULL, OPT_BASELINE_DAYS},
 	{"max-baselines", required_argument, NULL, OPT_MAX_BASELINES},
 	{"max-chains", required_argument, NULL, OPT_MAX_CHAINS},
+	{"intermediates", required_argument, NULL, OPT_INTERMEDIATES},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -175,6 +177,10 @@ usage(FILE *f)
 		"                           seen go first (default %" PRIu64 ")\n"
 		"  --max-chains N           row cap on chains (and their certificates); the least\n"
 		"                           recently seen go first (default %" PRIu64 ")\n"
+		"  --intermediates N        intermediates learned from valid paths, to complete "
+		"chains\n"
+		"                           that lack theirs; the oldest go first; 0: none (default "
+		"%u)\n"
 		"Privacy:\n"
 		"  --anonymise MODE         client addresses: none (default), truncate, keyed; "
 		"applied\n"
@@ -200,7 +206,8 @@ usage(FILE *f)
 		"SIGINT or SIGTERM: commit and exit 0. JSON schema: docs/OUTPUT.md.\n",
 		d.fanout_names, d.fanout_window_s, d.t13_size_tolerance_pct, d.t13_min_baseline,
 		d.assoc_window_s, d.min_rsa_bits, d.strip_min, d.validity_shift_max_s,
-		d.retention_days, d.baseline_days, d.max_flows, d.max_baselines, d.max_chains);
+		d.retention_days, d.baseline_days, d.max_flows, d.max_baselines, d.max_chains,
+		d.intermediates);
 }
 
 /* A numeric option's value, within the bounds of the shared table (control/opts.c). */
@@ -372,6 +379,9 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_MAX_CHAINS:
 			rc = num_u64(opt, optarg, &a->cfg.max_chains);
+			break;
+		case OPT_INTERMEDIATES:
+			rc = num_uint(opt, optarg, &a->cfg.intermediates);
 			break;
 		case ':':
 			fprintf(stderr, "chainwatchd: option %s needs a value (see --help)\n",

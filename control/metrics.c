@@ -146,6 +146,20 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 	help(&o, "chainwatch_chain_missing_total", "counter",
 	     "Flow events judged without their chain: its blob did not come within the wait.");
 	put(&o, "chainwatch_chain_missing_total %" PRIu64 "\n", m->chain_missing);
+	help(&o, "chainwatch_intermediates_cached", "gauge",
+	     "Intermediates learned from valid paths and held to complete chains that lack "
+	     "theirs (--intermediates).");
+	put(&o, "chainwatch_intermediates_cached %" PRIu64 "\n", m->icache.cached);
+	help(&o, "chainwatch_intermediates_learned_total", "counter",
+	     "Intermediates learned since start: from valid paths, and at start from the "
+	     "database.");
+	put(&o, "chainwatch_intermediates_learned_total %" PRIu64 "\n", m->icache.learned);
+	help(&o, "chainwatch_intermediates_replaced_total", "counter",
+	     "Learned intermediates given up for newer ones at the --intermediates bound.");
+	put(&o, "chainwatch_intermediates_replaced_total %" PRIu64 "\n", m->icache.replaced);
+	help(&o, "chainwatch_paths_completed_total", "counter",
+	     "Chain validations whose path took a learned intermediate the chain did not carry.");
+	put(&o, "chainwatch_paths_completed_total %" PRIu64 "\n", m->icache.completed);
 	help(&o, "chainwatch_errors_total", "counter", "Events not fully processed, by stage.");
 	put(&o, "chainwatch_errors_total{stage=\"chain\"} %" PRIu64 "\n", m->chain_errors);
 	put(&o, "chainwatch_errors_total{stage=\"flow\"} %" PRIu64 "\n", m->flow_errors);

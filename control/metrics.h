@@ -40,6 +40,7 @@ struct cp_metrics {
 	uint64_t chain_missing;	 /* ... and were judged without it (never came, or bound hit) */
 	uint64_t flow_errors;	 /* flows the engine failed to judge */
 	uint64_t store_errors;	 /* database reads and writes that failed (verdicts still out) */
+	struct cp_icache_stats icache; /* the engine's learned intermediates */
 	uint64_t json_errors;	 /* objects not written (too large) */
 	uint64_t attaches;	 /* successful attaches to a dataplane segment */
 	int attached;

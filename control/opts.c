@@ -33,6 +33,7 @@ static const struct cp_num_opt num_opts[] = {
 	{"baseline-days", 1, 36500},
 	{"max-baselines", 1, UINT64_MAX / 2},
 	{"max-chains", 1, UINT64_MAX / 2},
+	{"intermediates", 0, 1000000},
 };
 
 const struct cp_num_opt *

@@ -96,6 +96,7 @@ enum stmt_id {
 	S_CHAIN_CERT_PUT,
 	S_CHAIN_VALIDATED,
 	S_CHAIN_GET,
+	S_INTERMEDIATES,
 	S_BASE_GET,
 	S_BASE_PUT,
 	S_BASE_TRIM,
@@ -125,6 +126,11 @@ static const char *const stmt_sql[S__MAX] = {
 	[S_CHAIN_GET] = "SELECT c.der, ch.validated_at FROM chain_certs cc JOIN certs c"
 			" ON c.sha256=cc.cert_sha256 JOIN chains ch ON ch.chain_id=cc.chain_id"
 			" WHERE cc.chain_id=? ORDER BY cc.pos",
+	[S_INTERMEDIATES] = "SELECT der FROM (SELECT c.der AS der, MAX(ch.last_seen) AS ls"
+			    " FROM chains ch JOIN chain_certs cc ON cc.chain_id=ch.chain_id"
+			    " JOIN certs c ON c.sha256=cc.cert_sha256"
+			    " WHERE ch.path_valid=1 AND cc.pos>0 GROUP BY c.sha256"
+			    " ORDER BY ls DESC LIMIT ?) ORDER BY ls ASC",
 	[S_BASE_GET] = "SELECT leaf_spki, issuer_key, subject, san, ext, key_type, key_bits, rsa_e,"
 		       " not_before, not_after, first_seen, last_seen, count FROM baselines"
 		       " WHERE name=? ORDER BY last_seen DESC, count DESC LIMIT ?",
@@ -644,6 +650,29 @@ cp_store_get_chain(struct cp_store *s, const uint8_t idb[16], uint8_t **der, uin
 		return db_err(rc);
 	}
 	return (int)n;
+}
+
+int
+cp_store_intermediates(struct cp_store *s, unsigned int max,
+		       void (*fn)(void *arg, const uint8_t *der, size_t len), void *arg)
+{
+	sqlite3_stmt *st = stmt(s, S_INTERMEDIATES);
+	int rc, n = 0;
+
+	sqlite3_bind_int64(st, 1, max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int l = sqlite3_column_bytes(st, 0);
+		const void *p = sqlite3_column_blob(st, 0);
+
+		if (p != NULL && l > 0) {
+			fn(arg, p, (size_t)l);
+			n++;
+		}
+	}
+	sqlite3_reset(st);
+	if (read_failed(rc))
+		return db_err(rc);
+	return n;
 }
 
 static void

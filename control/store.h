@@ -96,6 +96,14 @@ int cp_store_chain_validated(struct cp_store *s, const struct cp_chain *c, const
 			     int64_t validated_at, int64_t ts);
 
 /*
+ * The certificates past the leaf of chains that validated, each once, the
+ * max whose chains were seen last, oldest first: fn(arg, der, len) for each.
+ * Returns how many were given, or -errno when the database could not be read.
+ */
+int cp_store_intermediates(struct cp_store *s, unsigned int max,
+			   void (*fn)(void *arg, const uint8_t *der, size_t len), void *arg);
+
+/*
  * Load a chain's DER certificates (leaf first) after a restart. Returns the
  * count (0 if unknown), or -errno when the database could not be read (then
  * nothing is allocated); der[i] are malloc'd and freed by the caller.

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -307,16 +308,153 @@ err_free_store:
 }
 
 int
-cp_x509_validate(X509_STORE *store, X509 *const *certs, unsigned int n, time_t t, char *err,
-		 size_t errlen, char issuer_spki[65])
+cp_icache_init(struct cp_icache *c, unsigned int max)
 {
-	STACK_OF(X509) *untrusted;
-	X509_STORE_CTX *ctx;
+	memset(c, 0, sizeof(*c));
+	if (max == 0)
+		return 0;
+	c->x = calloc(max, sizeof(*c->x));
+	if (c->x == NULL)
+		return -ENOMEM;
+	c->max = max;
+	return 0;
+}
+
+void
+cp_icache_free(struct cp_icache *c)
+{
 	unsigned int i;
-	int ret = -ENOMEM;
+
+	for (i = 0; i < c->max; i++)
+		X509_free(c->x[i]);
+	free(c->x);
+	memset(c, 0, sizeof(*c));
+}
+
+static int
+icache_holds(const struct cp_icache *c, X509 *x, int same_object)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->max; i++)
+		if (c->x[i] != NULL && (same_object ? c->x[i] == x : X509_cmp(c->x[i], x) == 0))
+			return 1;
+	return 0;
+}
+
+/* Keep x (a reference of its own), unless an equal certificate is already kept. */
+static int
+icache_learn(struct cp_icache *c, X509 *x)
+{
+	if (c->max == 0 || icache_holds(c, x, 0))
+		return 0;
+	if (!X509_up_ref(x))
+		return -ENOMEM;
+	if (c->x[c->next] != NULL) {
+		X509_free(c->x[c->next]);
+		c->replaced++;
+	} else {
+		c->n++;
+	}
+	c->x[c->next] = x;
+	c->next = (c->next + 1) % c->max;
+	c->gen++;
+	return 0;
+}
+
+int
+cp_icache_learn_der(struct cp_icache *c, const uint8_t *der, size_t len)
+{
+	X509 *x = cp_x509_parse(der, len);
+	uint64_t gen = c->gen;
+
+	if (x != NULL && X509_check_ca(x) > 0 && X509_check_issued(x, x) != X509_V_OK)
+		(void)icache_learn(c, x);
+	X509_free(x);
+	ERR_clear_error();
+	return c->gen != gen;
+}
+
+/* Does the leaf or a certificate of s name x's subject as its issuer? */
+static int
+named_issuer(X509 *leaf, STACK_OF(X509) *s, X509 *x)
+{
+	const X509_NAME *subj = X509_get_subject_name(x);
+	int i;
+
+	if (X509_NAME_cmp(X509_get_issuer_name(leaf), subj) == 0)
+		return 1;
+	for (i = 0; i < sk_X509_num(s); i++)
+		if (X509_NAME_cmp(X509_get_issuer_name(sk_X509_value(s, i)), subj) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Push onto s the learned certificates that the leaf or a certificate of s
+ * names as issuer, then the ones those name, and so on: at most
+ * CP_MAX_CERTS passes and 2 * CP_MAX_CERTS certificates (cross-signed CAs
+ * share a subject). Returns how many were added, or -ENOMEM.
+ */
+static int
+icache_issuers(const struct cp_icache *c, X509 *leaf, STACK_OF(X509) *s)
+{
+	int added = 0, pass, more = 1;
+	unsigned int i;
+
+	for (pass = 0; more && pass < CP_MAX_CERTS; pass++) {
+		more = 0;
+		for (i = 0; i < c->max && added < 2 * CP_MAX_CERTS; i++) {
+			X509 *x = c->x[i];
+			int j, in = 0;
+
+			if (x == NULL)
+				continue;
+			for (j = 0; j < sk_X509_num(s) && !in; j++)
+				in = X509_cmp(sk_X509_value(s, j), x) == 0;
+			if (in || X509_cmp(leaf, x) == 0 || !named_issuer(leaf, s, x))
+				continue;
+			if (!sk_X509_push(s, x))
+				return -ENOMEM;
+			added++;
+			more = 1;
+		}
+	}
+	return added;
+}
+
+/* One path build and verification of leaf with untrusted, as of t. 1 valid, 0 not, -ENOMEM. */
+static int
+verify_path(X509_STORE_CTX *ctx, X509_STORE *store, X509 *leaf, STACK_OF(X509) *untrusted,
+	    time_t t)
+{
+	X509_STORE_CTX_cleanup(ctx);
+	if (X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1)
+		return -ENOMEM;
+	/* The verdict is about what the client saw then, so validity is judged at capture time. */
+	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), t);
+	X509_VERIFY_PARAM_set_purpose(X509_STORE_CTX_get0_param(ctx), X509_PURPOSE_SSL_SERVER);
+	return X509_verify_cert(ctx) == 1;
+}
+
+static int
+issuer_missing(int code)
+{
+	return code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+	       code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
+}
+
+int
+cp_x509_validate(X509_STORE *store, struct cp_icache *ic, X509 *const *certs, unsigned int n,
+		 time_t t, char *err, size_t errlen, struct cp_path_info *info)
+{
+	STACK_OF(X509) *untrusted = NULL, *built;
+	X509_STORE_CTX *ctx = NULL, *retry = NULL;
+	unsigned int i;
+	int ret = -ENOMEM, code;
 
 	err[0] = '\0';
-	issuer_spki[0] = '\0';
+	memset(info, 0, sizeof(*info));
 	if (n == 0) {
 		snprintf(err, errlen, "empty chain");
 		return 0;
@@ -328,31 +466,58 @@ cp_x509_validate(X509_STORE *store, X509 *const *certs, unsigned int n, time_t t
 	for (i = 1; i < n; i++)
 		if (!sk_X509_push(untrusted, certs[i]))
 			goto out;
-	if (X509_STORE_CTX_init(ctx, store, certs[0], untrusted) != 1)
+	ret = verify_path(ctx, store, certs[0], untrusted, t);
+	if (ret < 0)
 		goto out;
-	/* The verdict is about what the client saw then, so validity is judged at capture time. */
-	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), t);
-	X509_VERIFY_PARAM_set_purpose(X509_STORE_CTX_get0_param(ctx), X509_PURPOSE_SSL_SERVER);
-	if (X509_verify_cert(ctx) == 1) {
-		ret = 1;
-	} else {
-		ret = 0;
-		snprintf(err, errlen, "%s",
-			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
-	}
-	{
-		/* Even a failed build keeps the part it could link; take the signer if verified. */
-		STACK_OF(X509) *built = X509_STORE_CTX_get0_chain(ctx);
+	code = X509_STORE_CTX_get_error(ctx);
+	if (ret == 0 && issuer_missing(code) && ic != NULL && ic->n > 0) {
+		int added = icache_issuers(ic, certs[0], untrusted);
 
-		if (built != NULL && sk_X509_num(built) > 1) {
-			X509 *iss = sk_X509_value(built, 1);
-			EVP_PKEY *pk = X509_get0_pubkey(iss);
-
-			if (pk != NULL && X509_verify(certs[0], pk) == 1)
-				cp_x509_spki_hex(iss, issuer_spki);
+		if (added < 0 || (added > 0 && (retry = X509_STORE_CTX_new()) == NULL)) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		if (added > 0) {
+			/* The path it builds goes further: its result and its reason stand. */
+			ret = verify_path(retry, store, certs[0], untrusted, t);
+			if (ret < 0)
+				goto out;
+			X509_STORE_CTX_free(ctx);
+			ctx = retry;
+			retry = NULL;
+			code = X509_STORE_CTX_get_error(ctx);
 		}
 	}
+	if (ret == 0) {
+		snprintf(err, errlen, "%s", X509_verify_cert_error_string(code));
+		info->issuer_missing = issuer_missing(code);
+	}
+	/* Even a failed build keeps the part it could link; take the signer if verified. */
+	built = X509_STORE_CTX_get0_chain(ctx);
+	if (built != NULL && sk_X509_num(built) > 1) {
+		X509 *iss = sk_X509_value(built, 1);
+		EVP_PKEY *pk = X509_get0_pubkey(iss);
+
+		if (pk != NULL && X509_verify(certs[0], pk) == 1)
+			cp_x509_spki_hex(iss, info->issuer_spki);
+	}
+	/* A valid path: its intermediates (not the leaf, not the anchor) are learned or counted. */
+	for (i = 1; ret == 1 && ic != NULL && built != NULL && (int)i + 1 < sk_X509_num(built);
+	     i++) {
+		X509 *x = sk_X509_value(built, (int)i);
+		unsigned int j;
+		int presented = 0;
+
+		for (j = 1; j < n && !presented; j++)
+			presented = certs[j] == x;
+		/* Learning is best effort: a certificate without memory to keep it is not kept. */
+		if (presented)
+			(void)icache_learn(ic, x);
+		else if (icache_holds(ic, x, 1))
+			info->cached++;
+	}
 out:
+	X509_STORE_CTX_free(retry);
 	X509_STORE_CTX_free(ctx);
 	sk_X509_free(untrusted);
 	ERR_clear_error();

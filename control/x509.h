@@ -32,14 +32,55 @@ X509 *cp_x509_parse(const uint8_t *der, size_t len);
 int cp_trust_load(X509_STORE **out, const char *pem, int extend, char *errbuf, size_t errlen);
 
 /*
- * Validate leaf + untrusted intermediates against the store as of time t
- * (the capture time, never the wall clock). 1 valid, 0 invalid (err gets the
- * OpenSSL reason), -ENOMEM on allocation failure. issuer_spki receives the
- * SPKI hash of the key that signed the leaf in the chain OpenSSL built (from
- * the presented certificates or the store), "" when none was found.
+ * Intermediates learned from chains that validated: the certificates between
+ * the leaf and the trust anchor of every path OpenSSL built from presented
+ * certificates. A chain whose path stops at an issuer it does not carry (a
+ * server that omits its intermediate, a chain cut at the sensor's reassembly
+ * cap) is validated again with the learned certificates its own name as
+ * issuers. OpenSSL still checks every signature up to the trust store, so a
+ * learned certificate only completes a path that a trusted CA signed.
+ * Bound: max certificates in a ring; when it is full the oldest learned one
+ * is replaced (counted in replaced). Searches are linear, once per
+ * validation of a chain that failed for a missing issuer.
  */
-int cp_x509_validate(X509_STORE *store, X509 *const *certs, unsigned int n, time_t t, char *err,
-		     size_t errlen, char issuer_spki[65]);
+struct cp_icache {
+	X509 **x;          /* [max], NULL: empty slot */
+	unsigned int max;  /* 0: nothing is learned */
+	unsigned int n;    /* slots in use */
+	unsigned int next; /* slot the next learned certificate takes */
+	uint64_t gen;      /* certificates learned so far: a change may complete more paths */
+	uint64_t replaced; /* learned certificates that gave their slot to newer ones */
+};
+
+/* An empty cache of at most max certificates (0: disabled). 0 or -ENOMEM. */
+int cp_icache_init(struct cp_icache *c, unsigned int max);
+void cp_icache_free(struct cp_icache *c);
+
+/*
+ * Learn a certificate kept from an earlier valid path (the database): taken
+ * when it is a CA certificate that is not self-signed. 1 taken, 0 not.
+ */
+int cp_icache_learn_der(struct cp_icache *c, const uint8_t *der, size_t len);
+
+/* What cp_x509_validate() says beyond valid or not. */
+struct cp_path_info {
+	char issuer_spki[65];    /* SPKI SHA-256 of the key that signed the leaf in the chain
+				  * OpenSSL built (from the certificates, the cache or the
+				  * store), "" when none was found */
+	unsigned int cached;     /* learned intermediates the valid path took (0: none needed) */
+	int issuer_missing;      /* invalid because an issuer was not found: learning more
+				  * intermediates may complete the path */
+};
+
+/*
+ * Validate leaf + untrusted intermediates against the store as of time t
+ * (the capture time, never the wall clock); when the path stops at a missing
+ * issuer and ic (may be NULL) holds the issuer, again with it. A valid path
+ * teaches ic its presented intermediates. 1 valid, 0 invalid (err gets the
+ * OpenSSL reason), -ENOMEM on allocation failure.
+ */
+int cp_x509_validate(X509_STORE *store, struct cp_icache *ic, X509 *const *certs, unsigned int n,
+		     time_t t, char *err, size_t errlen, struct cp_path_info *info);
 
 /* Index of the certificate in certs[] that issued certs[i] (signature checked), -1 if none. */
 int cp_x509_find_issuer(X509 *const *certs, unsigned int n, unsigned int i);

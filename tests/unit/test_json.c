@@ -189,8 +189,10 @@ test_flow(void)
 	CHECK(has(mem, b.len, "\"anchor\":null"));
 
 	/* The chain object. */
+	c.path_cached = 1;
 	cp_jbuf_init(&b, mem, sizeof(mem));
 	CHECK(cp_json_chain(&b, &c, ev.ts_ns) == 0);
+	CHECK(has(mem, b.len, "\"path_error\":\"\",\"path_cached\":1,\"anchor\":"));
 	CHECK(has(mem, b.len, "{\"type\":\"chain\",\"ts\":\"2019-07-18T09:00:01.123456Z\""));
 	CHECK(has(mem, b.len, "\"certs\":[{\"sha256\":\"aa\""));
 

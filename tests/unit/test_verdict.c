@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests for the verdict engine on openssl-made genuine, forged, private and fan-out chains. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -577,6 +578,101 @@ test_pins(void)
 	cp_engine_close(e);
 }
 
+/*
+ * A chain that omits its intermediate (or lost it at the sensor's reassembly
+ * cap) validates once a valid path has taught control that intermediate,
+ * also for a chain judged before it (again at its own capture time).
+ */
+static void
+test_learned_intermediates(void)
+{
+	static const char *const genuine[] = {"leaf1", "int"}, *const ec_alone[] = {"ecleaf"},
+				 *const rotated_alone[] = {"leaf2"};
+	static struct t_chain g, ec, rot;
+	struct cp_icache_stats st;
+	struct cw_flow_event ev;
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	time_t t0 = t_time(2019, 7, 18);
+
+	CHECK(t_chain(&g, genuine, 2, 0) == 0 && t_chain(&ec, ec_alone, 1, 0) == 0 &&
+		      t_chain(&rot, rotated_alone, 1, 0) == 0,
+	      "chains");
+	t_config(&cfg);
+	cfg.db_path = t_path("icache.db");
+	cfg.retention_days = 36500; /* chains of 2019 and 2020 stay in the database */
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	CHECK(feed(e, &g) == 0 && feed(e, &ec) == 0 && feed(e, &rot) == 0, "blobs");
+
+	/* Before any valid path: the leaf alone is untrusted, and the cut is said. */
+	t_event(&ev, t0, "api.example.net", SRV, CLI, &ec, 0x0303, "ja3s-tls12-example", 0);
+	ev.anomalies |= CW_EVA_CAP | CW_EVA_CHAIN_TRUNC;
+	CHECK(cp_engine_flow(e, &ev, &v) == 0 && v.result == CP_SUSPICIOUS &&
+		      t_has(&v, "untrusted_path") && v.chain->path_cached == 0,
+	      "leaf alone, nothing learned: %s %s", cp_result_name(v.result), t_sigs(&v));
+	CHECK(strstr(t_detail(&v, "untrusted_path"), "local issuer") != NULL &&
+		      strstr(t_detail(&v, "untrusted_path"), "reassembly cap") != NULL,
+	      "detail: %s", t_detail(&v, "untrusted_path"));
+
+	/* The full chain validates and teaches its intermediate. */
+	CHECK(judge(e, t0, "example.com", SRV, &g, &v) == CP_CONSISTENT && v.chain->path_cached == 0,
+	      "genuine: %s", t_sigs(&v));
+	cp_engine_icache_stats(e, &st);
+	CHECK(st.cached == 1 && st.learned == 1 && st.completed == 0,
+	      "learned %" PRIu64 " cached %" PRIu64, st.learned, st.cached);
+
+	/* The leaf judged before is validated again, at its capture time, and now passes. */
+	t_event(&ev, t0 + 3600, "api.example.net", SRV, CLI, &ec, 0x0303, "ja3s-tls12-example", 0);
+	CHECK(cp_engine_flow(e, &ev, &v) == 0 && v.result == CP_CONSISTENT && v.nsignals == 0 &&
+		      v.chain->path_valid == 1 && v.chain->path_cached == 1,
+	      "leaf alone after learning: %s %s", cp_result_name(v.result), t_sigs(&v));
+	/* A rotated leaf served without its intermediate: the same issuer key, consistent. */
+	CHECK(judge(e, t_time(2020, 6, 10), "example.com", SRV, &rot, &v) == CP_CONSISTENT &&
+		      v.nsignals == 0 && v.chain->path_cached == 1,
+	      "rotated leaf alone: %s", t_sigs(&v));
+	cp_engine_icache_stats(e, &st);
+	CHECK(st.cached == 1 && st.completed == 2, "completed %" PRIu64, st.completed);
+	cp_engine_close(e);
+
+	/*
+	 * A restart on the same database starts with what the valid paths kept
+	 * there taught (the intermediate once, though two chains hold it; not the
+	 * leaves): a leaf seen alone first is completed at once.
+	 */
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	cp_engine_icache_stats(e, &st);
+	CHECK(st.cached == 1 && st.learned == 1 && st.completed == 0,
+	      "after restart: cached %" PRIu64 " learned %" PRIu64, st.cached, st.learned);
+	{
+		static const char *const alone[] = {"cdn40"};
+		static struct t_chain cdn;
+
+		CHECK(t_chain(&cdn, alone, 1, 0) == 0 && feed(e, &cdn) == 0, "cdn chain");
+		CHECK(judge(e, t0, "edge-1.cdn-example.net", SRV, &cdn, &v) == CP_CONSISTENT &&
+			      v.chain->path_cached == 1,
+		      "leaf alone after restart: %s %s", cp_result_name(v.result), t_sigs(&v));
+	}
+	cp_engine_close(e);
+	cfg.db_path = NULL;
+
+	/* --intermediates 0: nothing learned, the leaf alone stays untrusted. */
+	cfg.intermediates = 0;
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	CHECK(feed(e, &g) == 0 && feed(e, &ec) == 0, "blobs");
+	CHECK(judge(e, t0, "example.com", SRV, &g, &v) == CP_CONSISTENT, "genuine");
+	CHECK(judge(e, t0, "api.example.net", SRV, &ec, &v) == CP_SUSPICIOUS &&
+		      t_has(&v, "untrusted_path"),
+	      "leaf alone without learning: %s", t_sigs(&v));
+	cp_engine_close(e);
+}
+
 int
 main(void)
 {
@@ -590,6 +686,7 @@ main(void)
 	test_pins();
 	test_long_san();
 	test_evasion();
+	test_learned_intermediates();
 	t_rmpki();
 	printf("test_verdict: %d checks, %d failed\n", t_run, t_fail);
 	return t_fail ? 1 : 0;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests for certificate analysis, capture-time path validation and anchor matching. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -99,7 +100,8 @@ test_validate(void)
 {
 	X509_STORE *st = NULL;
 	X509 *chain[2];
-	char err[128], errbuf[128], iss[65], want[65];
+	char err[128], errbuf[128], want[65];
+	struct cp_path_info pi;
 	struct cp_cert ic;
 	int r;
 
@@ -110,26 +112,28 @@ test_validate(void)
 	chain[0] = t_load("ecleaf");
 	chain[1] = t_load("int");
 	/* Expired today, valid on its capture day: capture time decides. */
-	r = cp_x509_validate(st, chain, 2, t_time(2019, 7, 18), err, sizeof(err), iss);
-	CHECK(r == 1, "valid at capture time: %s", err);
+	r = cp_x509_validate(st, NULL, chain, 2, t_time(2019, 7, 18), err, sizeof(err), &pi);
+	CHECK(r == 1 && pi.cached == 0 && pi.issuer_missing == 0, "valid at capture time: %s", err);
 	describe("int", &ic);
-	CHECK(strcmp(iss, ic.spki_sha256) == 0, "issuer key %s", iss);
-	r = cp_x509_validate(st, chain, 2, time(NULL), err, sizeof(err), iss);
-	CHECK(r == 0 && strstr(err, "expired") != NULL, "expired now: %d %s", r, err);
+	CHECK(strcmp(pi.issuer_spki, ic.spki_sha256) == 0, "issuer key %s", pi.issuer_spki);
+	r = cp_x509_validate(st, NULL, chain, 2, time(NULL), err, sizeof(err), &pi);
+	CHECK(r == 0 && strstr(err, "expired") != NULL && pi.issuer_missing == 0,
+	      "expired now: %d %s", r, err);
 	/* Without the intermediate the path cannot be built. */
-	r = cp_x509_validate(st, chain, 1, t_time(2019, 7, 18), err, sizeof(err), iss);
-	CHECK(r == 0, "leaf alone validates");
+	r = cp_x509_validate(st, NULL, chain, 1, t_time(2019, 7, 18), err, sizeof(err), &pi);
+	CHECK(r == 0 && pi.issuer_missing == 1, "leaf alone validates: %d %s", r, err);
 	X509_free(chain[0]);
 	X509_free(chain[1]);
 
 	chain[0] = t_load("forged");
 	chain[1] = t_load("kzint");
-	r = cp_x509_validate(st, chain, 2, t_time(2019, 7, 18), err, sizeof(err), iss);
+	r = cp_x509_validate(st, NULL, chain, 2, t_time(2019, 7, 18), err, sizeof(err), &pi);
 	CHECK(r == 0 && err[0] != '\0', "forged chain validates");
 	describe("kzint", &ic);
-	CHECK(strcmp(iss, ic.spki_sha256) == 0, "forged issuer key from partial chain: '%s'", iss);
+	CHECK(strcmp(pi.issuer_spki, ic.spki_sha256) == 0,
+	      "forged issuer key from partial chain: '%s'", pi.issuer_spki);
 	read_line("kzroot.spki", want, sizeof(want));
-	CHECK(strcmp(iss, want) != 0, "issuer is the intermediate, not the root");
+	CHECK(strcmp(pi.issuer_spki, want) != 0, "issuer is the intermediate, not the root");
 	X509_free(chain[0]);
 	X509_free(chain[1]);
 	X509_STORE_free(st);
@@ -227,6 +231,118 @@ test_operator_anchors(void)
 	cp_anchors_free(&an);
 }
 
+/* validate() on certificates by name, with the cache: the result, and *pi. */
+static int
+validate_names(X509_STORE *st, struct cp_icache *c, const char *const *names, unsigned int n,
+	       time_t t, struct cp_path_info *pi)
+{
+	X509 *x[4];
+	char err[128];
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < n; i++)
+		x[i] = t_load(names[i]);
+	r = cp_x509_validate(st, c, x, n, t, err, sizeof(err), pi);
+	for (i = 0; i < n; i++)
+		X509_free(x[i]);
+	return r;
+}
+
+/*
+ * Intermediates learned from valid paths complete chains that omit theirs;
+ * one from an invalid path is never learned; the bound replaces the oldest.
+ */
+static void
+test_icache(void)
+{
+	static const char *const full[] = {"ecleaf", "int"}, *const ec_alone[] = {"ecleaf"},
+				 *const leaf1_alone[] = {"leaf1"},
+				 *const forged_full[] = {"forged", "kzint"},
+				 *const fan_full[] = {"fan1", "kzint"}, *const fan_alone[] = {"fan1"};
+	time_t t = t_time(2019, 7, 18);
+	struct cp_path_info pi;
+	struct cp_icache c;
+	struct cp_cert ic;
+	X509_STORE *st = NULL;
+	X509 *kzroot;
+	char errbuf[128];
+	int r;
+
+	CHECK(cp_trust_load(&st, t_path("trust.pem"), 0, errbuf, sizeof(errbuf)) == 0, "%s",
+	      errbuf);
+	if (st == NULL)
+		return;
+	describe("int", &ic);
+	CHECK(cp_icache_init(&c, 4) == 0, "init");
+	r = validate_names(st, &c, ec_alone, 1, t, &pi);
+	CHECK(r == 0 && pi.issuer_missing && c.n == 0, "empty cache: %d", r);
+	r = validate_names(st, &c, forged_full, 2, t, &pi);
+	CHECK(r == 0 && c.n == 0 && c.gen == 0, "invalid path taught %u", c.n);
+	r = validate_names(st, &c, full, 2, t, &pi);
+	CHECK(r == 1 && pi.cached == 0 && c.n == 1 && c.gen == 1, "learned: %d n %u", r, c.n);
+	r = validate_names(st, &c, full, 2, t, &pi);
+	CHECK(r == 1 && c.n == 1 && c.gen == 1, "learned twice: n %u gen %" PRIu64, c.n, c.gen);
+	r = validate_names(st, &c, ec_alone, 1, t, &pi);
+	CHECK(r == 1 && pi.cached == 1 && pi.issuer_missing == 0 &&
+		      strcmp(pi.issuer_spki, ic.spki_sha256) == 0,
+	      "leaf alone completed: %d cached %u issuer %s", r, pi.cached, pi.issuer_spki);
+	r = validate_names(st, &c, leaf1_alone, 1, t, &pi);
+	CHECK(r == 1 && pi.cached == 1, "another leaf of the same CA: %d", r);
+	/* The learned intermediate builds the path, and the leaf's own dates still fail it. */
+	r = validate_names(st, &c, ec_alone, 1, time(NULL), &pi);
+	CHECK(r == 0 && pi.issuer_missing == 0 && pi.cached == 0 &&
+		      strcmp(pi.issuer_spki, ic.spki_sha256) == 0,
+	      "expired leaf completed: %d missing %d", r, pi.issuer_missing);
+	/* A forged leaf is not completed by a learned public intermediate. */
+	r = validate_names(st, &c, (const char *const[]){"forged"}, 1, t, &pi);
+	CHECK(r == 0 && pi.issuer_missing == 1 && pi.cached == 0, "forged leaf alone: %d", r);
+	cp_icache_free(&c);
+
+	/* A bound of one: a second CA's intermediate replaces the first. */
+	kzroot = t_load("kzroot");
+	CHECK(kzroot != NULL && X509_STORE_add_cert(st, kzroot) == 1, "kzroot trusted");
+	X509_free(kzroot);
+	CHECK(cp_icache_init(&c, 1) == 0, "init 1");
+	CHECK(validate_names(st, &c, full, 2, t, &pi) == 1 && c.n == 1, "int learned");
+	CHECK(validate_names(st, &c, fan_full, 2, t, &pi) == 1 && c.n == 1 && c.replaced == 1 &&
+		      c.gen == 2,
+	      "kzint replaced int: n %u replaced %" PRIu64, c.n, c.replaced);
+	CHECK(validate_names(st, &c, ec_alone, 1, t, &pi) == 0, "int no longer held");
+	CHECK(validate_names(st, &c, fan_alone, 1, t, &pi) == 1 && pi.cached == 1, "kzint held");
+	cp_icache_free(&c);
+
+	/* From the database: CA certificates that are not self-signed only. */
+	CHECK(cp_icache_init(&c, 4) == 0, "init 4");
+	{
+		static const char *const names[] = {"leaf1", "root", "int", "int", "kzint"};
+		static const int want[] = {0, 0, 1, 0, 1};
+		unsigned int i;
+
+		for (i = 0; i < 5; i++) {
+			X509 *x = t_load(names[i]);
+			unsigned char *der = NULL;
+			int len = x ? i2d_X509(x, &der) : -1;
+
+			CHECK(len > 0 && cp_icache_learn_der(&c, der, (size_t)len) == want[i],
+			      "learn %s from DER", names[i]);
+			OPENSSL_free(der);
+			X509_free(x);
+		}
+		CHECK(c.n == 2 && cp_icache_learn_der(&c, (const uint8_t *)"\x30\x03", 2) == 0,
+		      "garbage DER: n %u", c.n);
+	}
+	cp_icache_free(&c);
+
+	/* A bound of zero learns nothing. */
+	CHECK(cp_icache_init(&c, 0) == 0, "init 0");
+	CHECK(validate_names(st, &c, full, 2, t, &pi) == 1 && c.n == 0 && c.gen == 0,
+	      "disabled cache learned");
+	CHECK(validate_names(st, &c, ec_alone, 1, t, &pi) == 0, "disabled cache completed");
+	cp_icache_free(&c);
+	X509_STORE_free(st);
+}
+
 int
 main(void)
 {
@@ -234,6 +350,7 @@ main(void)
 		return 1;
 	test_describe();
 	test_validate();
+	test_icache();
 	test_shipped_anchors();
 	test_operator_anchors();
 	t_rmpki();
