@@ -23,6 +23,9 @@ LATEST = os.path.join(PCAPS, "latest.pcapng")
 CURVEBALL = os.path.join(PCAPS, "badcurveball.pcap")
 TLS12 = os.path.join(PCAPS, "tls12.pcap")
 ANCHORS = os.path.join(SRC, "data/anchors")
+LAB = os.path.join(SRC, "tests/data/lab/small.pcap")
+LAB_ROOT = os.path.join(SRC, "tests/data/lab/ca/genuine-root.pem")
+PADDED = os.path.join(SRC, "tests/data/adversarial/padded_genuine_after_leaf.pcap")
 TAG = "cpdtest-%d" % os.getpid()
 ISO_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 ISO_S = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -451,6 +454,61 @@ def test_two_workers(tmp):
               "without: %s)" % (i, len(with_id), lost[:5]))
 
 
+def test_learned_intermediates(tmp):
+    """A genuine chain whose intermediate lies past the sensor's reassembly cap (a real server's
+    flight padded after its leaf): untrusted until a valid path of that CA was seen, in this run
+    or in the database of an earlier one, then completed with the learned intermediate."""
+    def padded_verdict(name, db, files, extra=()):
+        js = os.path.join(tmp, name + ".jsonl")
+        args = [CLI, "analyze", "-q", "--anchors-dir", ANCHORS, "--trust-store", LAB_ROOT,
+                "--json", js] + (["--db", db] if db else []) + list(extra) + files
+        r = run(args)
+        check(r.returncode == 0, "%s: analyze exits 0 (%s)" % (name, r.stderr.strip()[-300:]))
+        objs = parse_jsonl(js) if os.path.exists(js) else []
+        flows = [o for o in objs if o.get("type") == "flow" and
+                 "reassembly_cap" in o["tls"]["anomalies"]]
+        chains = {o["chain_id"]: o for o in objs if o.get("type") == "chain"}
+        check(len(flows) == 1, "%s: one flow with its chain cut (%d)" % (name, len(flows)))
+        if len(flows) != 1:
+            return None, None
+        f = flows[0]
+        check(f["tls"]["sni"] == "www.example-bank.test" and len(f["tls"]["chain"]) == 1 and
+              "chain_truncated" in f["tls"]["anomalies"],
+              "%s: the leaf alone, chain_truncated" % name)
+        return f, chains.get(f["tls"]["chain_id"])
+
+    f, c = padded_verdict("cut-alone", None, [PADDED])
+    if f is not None:
+        sigs = {s["name"]: s["detail"] for s in f["verdict"]["signals"]}
+        check(f["verdict"]["result"] == "suspicious" and "untrusted_path" in sigs and
+              "reassembly cap" in sigs["untrusted_path"],
+              "nothing learned: suspicious, the cut said (%s %s)" % (f["verdict"]["result"], sigs))
+        check(c is not None and c["path_valid"] is False and c["path_cached"] == 0,
+              "nothing learned: the chain record says path_cached 0")
+
+    # The lab capture first (the genuine server's complete chains), in the same database.
+    db = os.path.join(tmp, "learned.db")
+    f, c = padded_verdict("cut-after-lab", db, [LAB, PADDED])
+    if f is not None:
+        check(f["verdict"]["result"] == "consistent" and f["verdict"]["path_valid"] is True and
+              not f["verdict"]["signals"],
+              "after the lab capture: consistent (%s %s)" % (f["verdict"]["result"],
+                                                             f["verdict"]["signals"]))
+        check(c is not None and c["path_valid"] is True and c["path_cached"] == 1,
+              "the chain record says path_cached 1 (%s)" % (c and c.get("path_cached")))
+    n = sql(db, "SELECT COUNT(*) FROM chains WHERE path_valid=1 AND ncerts=1")
+    check(n.strip() == "1", "the cut chain is stored as valid (%s)" % n.strip())
+
+    # --intermediates 0: the same captures leave it untrusted, and against the name's baseline
+    # (the intermediate's key) its unverifiable issuer reads as a change: a false alarm.
+    f, c = padded_verdict("cut-no-learning", None, [LAB, PADDED], ["--intermediates", "0"])
+    if f is not None:
+        sigs = [s["name"] for s in f["verdict"]["signals"]]
+        check(f["verdict"]["result"] in ("suspicious", "substituted") and
+              "untrusted_path" in sigs and c is not None and c["path_cached"] == 0,
+              "--intermediates 0: untrusted (%s %s)" % (f["verdict"]["result"], sigs))
+
+
 def test_bad(tmp):
     before = shm_segments()
     r = run([CLI, "analyze", "--anchors-dir", ANCHORS, os.path.join(tmp, "nope.pcap")])
@@ -496,6 +554,7 @@ def main():
         test_daemon(tmp)
         test_chain_key(tmp)
         test_two_workers(tmp)
+        test_learned_intermediates(tmp)
         test_bad(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -392,6 +392,8 @@ ZEEK = 'tests/data/conformance/zeek/traces/'
 SOURCES = {
     # TLS 1.2, openssl s_client through sslsplit: a substituted three-certificate chain.
     't12': (LAB, 37050, 4),
+    # TLS 1.2, openssl s_client to the genuine server: its leaf and the genuine intermediate.
+    't12g': (LAB, 37290, 4),
     # TLS 1.3, openssl s_client to the genuine server.
     't13': (LAB, 37302, 3),
     # TLS 1.3 through sslsplit with a HelloRetryRequest (the proxy's server side asks for another group).
@@ -1141,6 +1143,10 @@ CASES = [
      'lines=1 %s certs=leaf ncerts=1 anomalies=0x208 end=done' % HELLO),
     ('padded_chain_at_end', 't12', case_padded_chain(2),
      'lines=1 %s anomalies=0x208 end=done' % FP12),
+    # The same padding in a genuine chain: its intermediate lies past the cap, and control
+    # completes the path with the one it learned from the genuine server's complete chains.
+    ('padded_genuine_after_leaf', 't12g', case_padded_chain(0),
+     'lines=1 %s certs=leaf ncerts=1 anomalies=0x208 end=done' % HELLO),
 ]
 
 
