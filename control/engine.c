@@ -39,7 +39,8 @@ struct cp_centry {
 	int64_t validated_at;         /* capture time used for path validation, 0 = not yet */
 	int64_t seen_written;         /* last chains.last_seen written */
 	int issuer_missing;           /* invalid for want of an issuer (struct cp_path_info) ... */
-	uint64_t ic_gen;              /* ... with the learned intermediates of this generation */
+	unsigned long missing;        /* ... of this name hash ... */
+	uint64_t ic_gen;              /* ... with the learned intermediates up to this generation */
 };
 
 /* Single-threaded: the daemon's control thread owns the engine. */
@@ -360,6 +361,7 @@ validate(struct cp_engine *e, struct cp_centry *ce, int64_t ts)
 	if (pi.cached > 0)
 		e->paths_completed++;
 	ce->issuer_missing = pi.issuer_missing;
+	ce->missing = pi.missing;
 	ce->ic_gen = e->ic.gen;
 	if (pi.issuer_spki[0] == '\0') {
 		int j = cp_x509_find_issuer(ce->x, c->n, 0);
@@ -481,8 +483,12 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 		ce = chain_lookup(e, ev->chain_id);
 		/*
 		 * Validated on first use, and again (at the same capture time) when it
-		 * lacked an issuer and intermediates were learned since.
+		 * lacked an issuer and one of that name was learned since.
 		 */
+		if (ce != NULL && ce->chain.path_valid == 0 && ce->issuer_missing &&
+		    ce->ic_gen != e->ic.gen &&
+		    !cp_icache_learned_since(&e->ic, ce->ic_gen, ce->missing))
+			ce->ic_gen = e->ic.gen;
 		if (ce != NULL && (ce->chain.path_valid < 0 ||
 				   (ce->chain.path_valid == 0 && ce->issuer_missing &&
 				    ce->ic_gen != e->ic.gen))) {

@@ -314,8 +314,14 @@ cp_icache_init(struct cp_icache *c, unsigned int max)
 	if (max == 0)
 		return 0;
 	c->x = calloc(max, sizeof(*c->x));
-	if (c->x == NULL)
+	c->subj = calloc(max, sizeof(*c->subj));
+	if (c->x == NULL || c->subj == NULL) {
+		free(c->x);
+		free(c->subj);
+		c->x = NULL;
+		c->subj = NULL;
 		return -ENOMEM;
+	}
 	c->max = max;
 	return 0;
 }
@@ -328,6 +334,7 @@ cp_icache_free(struct cp_icache *c)
 	for (i = 0; i < c->max; i++)
 		X509_free(c->x[i]);
 	free(c->x);
+	free(c->subj);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -357,8 +364,20 @@ icache_learn(struct cp_icache *c, X509 *x)
 		c->n++;
 	}
 	c->x[c->next] = x;
+	c->subj[c->next] = X509_NAME_hash(X509_get_subject_name(x));
 	c->next = (c->next + 1) % c->max;
 	c->gen++;
+	return 0;
+}
+
+int
+cp_icache_learned_since(const struct cp_icache *c, uint64_t since, unsigned long name)
+{
+	uint64_t k = c->gen - since > c->max ? c->gen - c->max : since;
+
+	for (; k < c->gen; k++)
+		if (c->subj[k % c->max] == name)
+			return 1;
 	return 0;
 }
 
@@ -488,12 +507,19 @@ cp_x509_validate(X509_STORE *store, struct cp_icache *ic, X509 *const *certs, un
 			code = X509_STORE_CTX_get_error(ctx);
 		}
 	}
+	built = X509_STORE_CTX_get0_chain(ctx);
 	if (ret == 0) {
 		snprintf(err, errlen, "%s", X509_verify_cert_error_string(code));
 		info->issuer_missing = issuer_missing(code);
+		if (info->issuer_missing) {
+			X509 *top = built != NULL && sk_X509_num(built) > 0
+					    ? sk_X509_value(built, sk_X509_num(built) - 1)
+					    : certs[0];
+
+			info->missing = X509_NAME_hash(X509_get_issuer_name(top));
+		}
 	}
 	/* Even a failed build keeps the part it could link; take the signer if verified. */
-	built = X509_STORE_CTX_get0_chain(ctx);
 	if (built != NULL && sk_X509_num(built) > 1) {
 		X509 *iss = sk_X509_value(built, 1);
 		EVP_PKEY *pk = X509_get0_pubkey(iss);

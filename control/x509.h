@@ -40,11 +40,13 @@ int cp_trust_load(X509_STORE **out, const char *pem, int extend, char *errbuf, s
  * issuers. OpenSSL still checks every signature up to the trust store, so a
  * learned certificate only completes a path that a trusted CA signed.
  * Bound: max certificates in a ring; when it is full the oldest learned one
- * is replaced (counted in replaced). Searches are linear, once per
- * validation of a chain that failed for a missing issuer.
+ * is replaced (counted in replaced). The k-th certificate learned (k from 0)
+ * takes slot k % max. Searches are linear, once per validation of a chain
+ * that failed for a missing issuer.
  */
 struct cp_icache {
 	X509 **x;          /* [max], NULL: empty slot */
+	unsigned long *subj; /* [max]: X509_NAME_hash() of each one's subject */
 	unsigned int max;  /* 0: nothing is learned */
 	unsigned int n;    /* slots in use */
 	unsigned int next; /* slot the next learned certificate takes */
@@ -55,6 +57,12 @@ struct cp_icache {
 /* An empty cache of at most max certificates (0: disabled). 0 or -ENOMEM. */
 int cp_icache_init(struct cp_icache *c, unsigned int max);
 void cp_icache_free(struct cp_icache *c);
+
+/*
+ * Has a certificate whose subject has X509_NAME_hash() name been learned
+ * since the cache's gen was since? Looks only at those learned since.
+ */
+int cp_icache_learned_since(const struct cp_icache *c, uint64_t since, unsigned long name);
 
 /*
  * Learn a certificate kept from an earlier valid path (the database): taken
@@ -69,7 +77,9 @@ struct cp_path_info {
 				  * store), "" when none was found */
 	unsigned int cached;     /* learned intermediates the valid path took (0: none needed) */
 	int issuer_missing;      /* invalid because an issuer was not found: learning more
-				  * intermediates may complete the path */
+				  * intermediates may complete the path ... */
+	unsigned long missing;   /* ... one whose subject has this X509_NAME_hash() (the issuer
+				  * named by the top of the path built) */
 };
 
 /*

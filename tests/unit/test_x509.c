@@ -277,12 +277,31 @@ test_icache(void)
 	CHECK(cp_icache_init(&c, 4) == 0, "init");
 	r = validate_names(st, &c, ec_alone, 1, t, &pi);
 	CHECK(r == 0 && pi.issuer_missing && c.n == 0, "empty cache: %d", r);
+	{
+		X509 *x = t_load("int");
+		unsigned long int_name = X509_NAME_hash(X509_get_subject_name(x));
+
+		CHECK(pi.missing == int_name, "the missing issuer is named: %lx", pi.missing);
+		X509_free(x);
+	}
 	r = validate_names(st, &c, forged_full, 2, t, &pi);
 	CHECK(r == 0 && c.n == 0 && c.gen == 0, "invalid path taught %u", c.n);
 	r = validate_names(st, &c, full, 2, t, &pi);
 	CHECK(r == 1 && pi.cached == 0 && c.n == 1 && c.gen == 1, "learned: %d n %u", r, c.n);
 	r = validate_names(st, &c, full, 2, t, &pi);
 	CHECK(r == 1 && c.n == 1 && c.gen == 1, "learned twice: n %u gen %" PRIu64, c.n, c.gen);
+	{
+		X509 *x = t_load("int"), *y = t_load("kzint");
+		unsigned long int_name = X509_NAME_hash(X509_get_subject_name(x));
+		unsigned long kz_name = X509_NAME_hash(X509_get_subject_name(y));
+
+		CHECK(cp_icache_learned_since(&c, 0, int_name) == 1 &&
+			      cp_icache_learned_since(&c, 0, kz_name) == 0 &&
+			      cp_icache_learned_since(&c, 1, int_name) == 0,
+		      "learned since: by name and generation");
+		X509_free(x);
+		X509_free(y);
+	}
 	r = validate_names(st, &c, ec_alone, 1, t, &pi);
 	CHECK(r == 1 && pi.cached == 1 && pi.issuer_missing == 0 &&
 		      strcmp(pi.issuer_spki, ic.spki_sha256) == 0,
@@ -310,6 +329,17 @@ test_icache(void)
 	      "kzint replaced int: n %u replaced %" PRIu64, c.n, c.replaced);
 	CHECK(validate_names(st, &c, ec_alone, 1, t, &pi) == 0, "int no longer held");
 	CHECK(validate_names(st, &c, fan_alone, 1, t, &pi) == 1 && pi.cached == 1, "kzint held");
+	{
+		X509 *x = t_load("int"), *y = t_load("kzint");
+
+		/* Since generation 0 two were learned, and the ring holds only the second. */
+		CHECK(cp_icache_learned_since(&c, 0, X509_NAME_hash(X509_get_subject_name(x))) == 0 &&
+			      cp_icache_learned_since(&c, 0,
+						      X509_NAME_hash(X509_get_subject_name(y))) == 1,
+		      "learned since, past the ring");
+		X509_free(x);
+		X509_free(y);
+	}
 	cp_icache_free(&c);
 
 	/* From the database: CA certificates that are not self-signed only. */
