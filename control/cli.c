@@ -587,7 +587,9 @@ usage_analyze(FILE *f)
 		"  --chain-key FILE         chainwatch-dp --chain-key FILE: keyed chain ids; a --db\n"
 		"                           keeps the ids of one key (docs/DEPLOY.md, \"Chain key\")\n"
 		"  --dp-arg ARG             pass ARG to chainwatch-dp (repeatable; it runs with "
-		"--quiet).\n"
+		"--quiet\n"
+		"                           and --events-wait: the capture waits for chainwatchd, so\n"
+		"                           no flow is lost however slow the judging).\n"
 		"                           --dp-arg --checksums=verify for a capture taken off the\n"
 		"                           wire (a tap or SPAN port): segments with wrong checksums\n"
 		"                           are then dropped as the endpoint drops them\n"
@@ -1157,6 +1159,8 @@ cmd_analyze(int argc, char **argv)
 
 	pargv[pargc_base++] = ppath;
 	pargv[pargc_base++] = "--quiet";
+	/* A capture waits for chainwatchd: every flow is judged, however slow the judging. */
+	pargv[pargc_base++] = "--events-wait";
 	for (i = 0; i < ndp_extra; i++)
 		pargv[pargc_base++] = (char *)dp_extra[i];
 

@@ -68,6 +68,7 @@ struct dp_conf {
 	uint32_t stats_s;       /* --stats-interval: one rate line every this many seconds, 0 = none */
 	int rx_only;            /* --rx-only: workers free what they receive (baseline) */
 	int events_discard;     /* --events-discard: a built-in consumer drains the event rings */
+	int events_wait;        /* --events-wait (--pcap): a full event ring makes the worker wait */
 	int checksums;          /* --checksums: 1 verify, 0 off, -1 unset (verify on live ports) */
 };
 
@@ -108,6 +109,7 @@ enum dp_cnt {
 	DP_C_CHAIN_TABLE_FULL,               /* chain not stored: sent as new */
 	DP_C_EV_OUT,
 	DP_C_EV_DROP,                        /* event ring full */
+	DP_C_EV_WAIT,                        /* event ring full, worker waited (--events-wait) */
 	DP_C_BLOB_OUT,
 	DP_C_BLOB_DROP,                      /* blob ring full or blob larger than the ring */
 	DP_C_BLOB_RELEASED,                  /* chain known when its bytes were released, new at the end */

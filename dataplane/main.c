@@ -203,6 +203,10 @@ usage(FILE *f, const char *prog)
 		"  --events-discard     a built-in consumer drains every event ring and throws the\n"
 		"                       events away (on a spare lcore if EAL has one, else a control\n"
 		"                       thread), so publishing costs what it costs with a real reader\n"
+		"  --events-wait        --pcap: a worker whose event ring (or blob ring) is full waits\n"
+		"                       for the consumer instead of dropping the event, so a capture\n"
+		"                       is judged whole however slow the consumer (chainwatch analyze\n"
+		"                       passes it); without a consumer the run waits until a signal\n"
 		"\n"
 		"Other:\n"
 		"  --eof-quiet-ms N     --pcap: also treat the capture as finished after N ms without\n"
@@ -267,7 +271,7 @@ enum {
 	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_REASM_BIG, OPT_CHAINS, OPT_IDLE, OPT_HS,
 	OPT_INSTANCE, OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION, OPT_IFACE,
 	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ, OPT_DURATION, OPT_RX_ONLY, OPT_STATS_INTERVAL,
-	OPT_EVENTS_DISCARD, OPT_REPLAY, OPT_REPLAY_LOOPS, OPT_REPLAY_COPY, OPT_CHAIN_KEY,
+	OPT_EVENTS_DISCARD, OPT_EVENTS_WAIT, OPT_REPLAY, OPT_REPLAY_LOOPS, OPT_REPLAY_COPY, OPT_CHAIN_KEY,
 	OPT_XXH3, OPT_CHECKSUMS,
 };
 
@@ -305,6 +309,7 @@ static const struct option dp_longopts[] = {
 	{"rx-only", no_argument, NULL, OPT_RX_ONLY},
 	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
 	{"events-discard", no_argument, NULL, OPT_EVENTS_DISCARD},
+	{"events-wait", no_argument, NULL, OPT_EVENTS_WAIT},
 	{"replay", required_argument, NULL, OPT_REPLAY},
 	{"replay-loops", required_argument, NULL, OPT_REPLAY_LOOPS},
 	{"replay-copy", no_argument, NULL, OPT_REPLAY_COPY},
@@ -442,6 +447,9 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 		case OPT_EVENTS_DISCARD:
 			conf->events_discard = 1;
 			break;
+		case OPT_EVENTS_WAIT:
+			conf->events_wait = 1;
+			break;
 		case OPT_CHECKSUMS:
 			if (strcmp(optarg, "verify") == 0)
 				conf->checksums = 1;
@@ -480,6 +488,9 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 		die_usage(prog, "--mode single runs exactly one worker%s", "");
 	if ((loops_given || conf->replay_copy) && conf->replay == NULL)
 		die_usage(prog, "--replay-loops and --replay-copy go with --replay%s", "");
+	/* A live port cannot wait: its RX ring would overflow at the NIC instead, uncounted here. */
+	if (conf->events_wait && conf->pcap == NULL)
+		die_usage(prog, "--events-wait goes with --pcap%s", "");
 	/* Captures are often taken on an endpoint, where checksum offload leaves them unset. */
 	if (conf->checksums < 0 && (conf->pcap != NULL || conf->replay != NULL))
 		conf->checksums = 0;
@@ -1235,6 +1246,7 @@ tables:
 		w->port = conf->port_id;
 		w->linktype = conf->linktype;
 		w->checksums = conf->checksums;
+		w->events_wait = conf->events_wait;
 		w->queue = conf->mode == DP_MODE_RSS ? (uint16_t)i : 0;
 		w->clk = conf->pcap != NULL ? &dp_clock_capture : &dp_clock_tsc;
 		w->work = &dp_work[conf->rx_only ? DP_WORK_RX_ONLY : DP_WORK_HANDSHAKE];

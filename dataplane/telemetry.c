@@ -61,6 +61,7 @@ static const char *const dp_cnt_names[DP_C__MAX] = {
 	[DP_C_CHAIN_TABLE_FULL] = "chain_table_full",
 	[DP_C_EV_OUT] = "events_out",
 	[DP_C_EV_DROP] = "events_dropped",
+	[DP_C_EV_WAIT] = "events_waited",
 	[DP_C_BLOB_OUT] = "blobs_out",
 	[DP_C_BLOB_DROP] = "blobs_dropped",
 	[DP_C_BLOB_RELEASED] = "blobs_released",

@@ -60,6 +60,7 @@ struct dp_worker {
 	uint16_t queue;            /* RSS mode: the RX queue it polls */
 	int linktype;              /* enum cw_linktype of the frames */
 	int checksums;             /* verify the checksums of followed flows' segments (--checksums) */
+	int events_wait;           /* a full event ring: wait for the consumer (--events-wait) */
 	struct rte_ring *in;       /* dispatch mode: SP/SC ring from the dispatcher */
 	struct dp_replay_src *rsrc; /* replay mode: this worker's share of the capture */
 	struct dp_stats *st;       /* &dp_lcore_stats[lcore] */

@@ -269,16 +269,28 @@ cw_shm_unlink(const char *instance)
 }
 
 /* Write one blob record; returns 0 or -ENOBUFS. Producer thread only. */
+/*
+ * Bytes a blob of len takes in the blob ring with its head at bh: its record (*need), and the
+ * pad record before it when it would wrap.
+ */
+static inline uint64_t
+blob_total(const struct cw_evring *r, uint64_t bh, uint32_t len, uint64_t *need)
+{
+	uint64_t contig = r->blob_bytes - (uint32_t)(bh & (r->blob_bytes - 1));
+
+	*need = sizeof(struct cw_blob_rec) + align_up(len, 8);
+	return *need > contig ? contig + *need : *need;
+}
+
 static int
 blob_put(struct cw_evring *r, const struct cw_chain_blob *blob, uint32_t len)
 {
 	struct cw_evring_ctl *ctl = r->ctl;
-	uint64_t need = sizeof(struct cw_blob_rec) + align_up(len, 8);
 	uint64_t bh = atomic_load_explicit(&ctl->blob_head, memory_order_relaxed);
 	uint32_t mask = r->blob_bytes - 1;
 	uint32_t off = (uint32_t)(bh & mask);
 	uint64_t contig = r->blob_bytes - off;
-	uint64_t total = need > contig ? contig + need : need;
+	uint64_t need, total = blob_total(r, bh, len, &need);
 	struct cw_blob_rec *rec;
 
 	if (need > r->blob_bytes)
@@ -333,6 +345,33 @@ cw_evring_publish(struct cw_evring *r, struct cw_flow_event *ev, const struct cw
 	memcpy(&r->slots[h & (r->nslots - 1)], ev, sizeof(*ev));
 	atomic_store_explicit(&ctl->ev_head, h + 1, memory_order_release);
 	return rc;
+}
+
+int
+cw_evring_room(struct cw_evring *r, uint32_t blob_len)
+{
+	struct cw_evring_ctl *ctl = r->ctl;
+	uint64_t h = atomic_load_explicit(&ctl->ev_head, memory_order_relaxed);
+
+	if (h >= r->ev_limit) {
+		r->ev_limit = atomic_load_explicit(&ctl->ev_tail, memory_order_acquire) + r->nslots;
+		if (h >= r->ev_limit)
+			return 0;
+	}
+	if (blob_len > 0) {
+		uint64_t bh = atomic_load_explicit(&ctl->blob_head, memory_order_relaxed);
+		uint64_t need, total = blob_total(r, bh, blob_len, &need);
+
+		if (need > r->blob_bytes || total > r->blob_bytes)
+			return 1;
+		if (bh + total > r->blob_limit) {
+			r->blob_limit = atomic_load_explicit(&ctl->blob_tail, memory_order_acquire) +
+					r->blob_bytes;
+			if (bh + total > r->blob_limit)
+				return 0;
+		}
+	}
+	return 1;
 }
 
 uint64_t

@@ -212,6 +212,15 @@ int cw_shm_unlink(const char *instance);
 int cw_evring_publish(struct cw_evring *r, struct cw_flow_event *ev, const struct cw_chain_blob *blob,
 		      uint32_t blob_len);
 
+/*
+ * Producer: would cw_evring_publish() take an event now, with a blob of
+ * blob_len bytes (0: none) whole? 1 yes, 0 when the event ring, or the blob
+ * ring for that blob, is full until the consumer reads on. A blob that cannot
+ * fit even in an empty blob ring (at its head's place) counts as room: it is
+ * dropped, counted, as it always is.
+ */
+int cw_evring_room(struct cw_evring *r, uint32_t blob_len);
+
 /* Producer: events published / dropped so far (from the shared counters). */
 uint64_t cw_evring_published(const struct cw_evring *r);
 uint64_t cw_evring_dropped(const struct cw_evring *r);

@@ -236,6 +236,57 @@ test_blob_wrap(void)
 	cw_shm_close(&p);
 }
 
+/*
+ * cw_evring_room(): no room exactly when the publish would drop the event or its blob, and
+ * room again once the consumer reads on; a blob that can never fit does not make one wait.
+ */
+static void
+test_room(void)
+{
+	struct cw_shm p, c;
+	struct cw_flow_event ev;
+	const struct cw_chain_blob *b;
+	uint8_t buf[BLOB_MAX];
+	uint32_t i, len;
+
+	CHECK(cw_shm_create(&p, inst, 1, 4, 8192, 0600) == 0);
+	CHECK(cw_shm_attach(&c, inst) == 0);
+	for (i = 0; i < 4; i++) {
+		CHECK(cw_evring_room(&p.rings[0], 0) == 1);
+		make_event(&ev, i);
+		CHECK(cw_evring_publish(&p.rings[0], &ev, NULL, 0) == 0);
+	}
+	CHECK(cw_evring_room(&p.rings[0], 0) == 0);
+	make_event(&ev, 4);
+	CHECK(cw_evring_publish(&p.rings[0], &ev, NULL, 0) == -ENOBUFS);
+	CHECK(cw_evring_read(&c.rings[0], &ev, &b) == 1);
+	CHECK(cw_evring_room(&p.rings[0], 0) == 1);
+	for (i = 0; i < 3; i++)
+		CHECK(cw_evring_read(&c.rings[0], &ev, &b) == 1);
+
+	/* Blobs of ~3 KiB: two fit 8 KiB unread, the third waits for a read. */
+	len = make_blob(buf, 78);
+	for (i = 0; i < 2; i++) {
+		CHECK(cw_evring_room(&p.rings[0], len) == 1);
+		make_event(&ev, 100 + i);
+		ev.flags = CW_EVF_CHAIN_NEW;
+		memcpy(((struct cw_chain_blob *)buf)->chain_id, &(uint32_t){100 + i}, 4);
+		CHECK(cw_evring_publish(&p.rings[0], &ev, (struct cw_chain_blob *)buf, len) == 0);
+	}
+	CHECK(cw_evring_room(&p.rings[0], len) == 0);
+	CHECK(cw_evring_room(&p.rings[0], 0) == 1);
+	CHECK(cw_evring_read(&c.rings[0], &ev, &b) == 1 && b != NULL);
+	cw_evring_release(&c.rings[0]);
+	CHECK(cw_evring_room(&p.rings[0], len) == 1);
+	make_event(&ev, 102);
+	ev.flags = CW_EVF_CHAIN_NEW;
+	CHECK(cw_evring_publish(&p.rings[0], &ev, (struct cw_chain_blob *)buf, len) == 0);
+	/* Larger than the blob ring: never room for it, so room says go (it is dropped). */
+	CHECK(cw_evring_room(&p.rings[0], 16384) == 1);
+	cw_shm_close(&c);
+	cw_shm_close(&p);
+}
+
 #define THREAD_EVENTS 200000u
 
 struct prod_arg {
@@ -328,6 +379,7 @@ main(void)
 	test_layout_and_attach();
 	test_fill_and_drop();
 	test_blob_wrap();
+	test_room();
 	test_two_threads();
 	cw_shm_unlink(inst);
 	if (failures) {
