@@ -31,6 +31,14 @@
  *         version is the negotiated TLS version (0x0304 = 772 for TLS 1.3).
  *   alerts(id INTEGER PRIMARY KEY, flow_id, ts, name, srv_ip, verdict, confidence,
  *          chain_id, signals)                      one per substituted/suspicious flow
+ *   assoc(kind, key, n, first_seen, last_seen, PRIMARY KEY(kind, key))
+ *          substituted TLS <= 1.2 flows with a chain, counted per server (kind 0,
+ *          key "address|port") and per name (kind 1): what t13_assoc_* reads
+ *          (filled from flows when a database without it is opened)
+ *   fanout(issuer_key, base, first_seen, last_seen, PRIMARY KEY(issuer_key, base))
+ *          the base domains of flows whose chain did not validate, per issuer key:
+ *          what issuer_fanout counts, one row per pair rather than a scan of the
+ *          flows (filled from flows when a database without it is opened)
  *
  * Bounds: flows and alerts are pruned by capture age (retention_days) and
  * flows by row count (max_flows); baselines not seen for baseline_days go;
@@ -39,6 +47,9 @@
  * row count, the least recently seen rows going first: baselines and
  * srv_baselines at max_baselines rows each (srv_fps rows go with their
  * (srv, name) pair), chains at max_chains (and their certificates).
+ * fanout rows older than the fan-out window go, assoc rows older than the
+ * association window, and beyond max_baselines rows (each table) the least
+ * recently seen.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -86,7 +97,26 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS flows_chain ON flows(chain_id);"
 	"CREATE TABLE IF NOT EXISTS alerts(id INTEGER PRIMARY KEY, flow_id INTEGER, ts INTEGER,"
 	" name TEXT, srv_ip TEXT, verdict TEXT, confidence REAL, chain_id TEXT, signals TEXT);"
-	"CREATE INDEX IF NOT EXISTS alerts_ts ON alerts(ts);";
+	"CREATE INDEX IF NOT EXISTS alerts_ts ON alerts(ts);"
+	"CREATE TABLE IF NOT EXISTS fanout(issuer_key TEXT, base TEXT, first_seen INTEGER,"
+	" last_seen INTEGER, PRIMARY KEY(issuer_key, base));"
+	"CREATE INDEX IF NOT EXISTS fanout_seen ON fanout(issuer_key, last_seen);"
+	"CREATE TABLE IF NOT EXISTS assoc(kind INTEGER, key TEXT, n INTEGER, first_seen INTEGER,"
+	" last_seen INTEGER, PRIMARY KEY(kind, key));";
+
+/* A database made before the assoc table: its rows from the flows kept (once, at open). */
+static const char assoc_fill[] =
+	"INSERT OR IGNORE INTO assoc SELECT 0, srv_ip || '|' || srv_port, COUNT(*), MIN(ts),"
+	" MAX(ts) FROM flows WHERE verdict='substituted' AND chain_id<>'' AND version<=771"
+	" GROUP BY srv_ip, srv_port;"
+	"INSERT OR IGNORE INTO assoc SELECT 1, name, COUNT(*), MIN(ts), MAX(ts) FROM flows"
+	" WHERE verdict='substituted' AND chain_id<>'' AND version<=771 AND name<>''"
+	" GROUP BY name;";
+
+/* A database made before the fanout table: its rows from the flows kept (once, at open). */
+static const char fanout_fill[] =
+	"INSERT OR IGNORE INTO fanout SELECT issuer_key, base, MIN(ts), MAX(ts) FROM flows"
+	" WHERE path_valid=0 AND issuer_key<>'' GROUP BY issuer_key, base;";
 
 enum stmt_id {
 	S_BEGIN,
@@ -109,6 +139,8 @@ enum stmt_id {
 	S_ASSOC,
 	S_FLOW_PUT,
 	S_ALERT_PUT,
+	S_FANOUT_PUT,
+	S_ASSOC_PUT,
 	S__MAX
 };
 
@@ -155,17 +187,23 @@ static const char *const stmt_sql[S__MAX] = {
 	[S_SRV_FP_TRIM] = "DELETE FROM srv_fps WHERE srv=?1 AND name=?2 AND rowid NOT IN (SELECT"
 			  " rowid FROM srv_fps WHERE srv=?1 AND name=?2 ORDER BY last_seen DESC"
 			  " LIMIT ?3)",
-	[S_FANOUT] = "SELECT COUNT(DISTINCT base), MIN(ts) FROM flows WHERE issuer_key=?1 AND ts>=?2"
-		     " AND path_valid=0 AND base<>?3",
-	[S_ASSOC] = "SELECT SUM(srv_ip=?1 AND srv_port=?4), SUM(name=?2), MAX(ts) FROM flows"
-		    " WHERE (name=?2 OR (srv_ip=?1 AND srv_port=?4)) AND ts>=?3"
-		    " AND verdict='substituted' AND chain_id<>'' AND version<=771",
+	[S_FANOUT] = "SELECT COUNT(*), MIN(MAX(first_seen, ?2)) FROM fanout WHERE issuer_key=?1"
+		     " AND last_seen>=?2 AND base<>?3",
+	[S_ASSOC] = "SELECT SUM(CASE WHEN kind=0 THEN n ELSE 0 END),"
+		    " SUM(CASE WHEN kind=1 THEN n ELSE 0 END), MAX(last_seen) FROM assoc"
+		    " WHERE ((kind=0 AND key=?1) OR (kind=1 AND key=?2)) AND last_seen>=?3",
 	[S_FLOW_PUT] = "INSERT INTO flows(ts, ts_ns, cli_ip, cli_port, srv_ip, srv_port, sni, name,"
 		       " base, version, cipher, ja3, ja3s, ja4, chain_id, issuer_key, path_valid,"
 		       " verdict, confidence, signals, flags, anomalies, t13_bytes)"
 		       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[S_ALERT_PUT] = "INSERT INTO alerts(flow_id, ts, name, srv_ip, verdict, confidence,"
 			" chain_id, signals) VALUES(?,?,?,?,?,?,?,?)",
+	[S_FANOUT_PUT] = "INSERT INTO fanout VALUES(?1,?2,?3,?3) ON CONFLICT(issuer_key, base)"
+			 " DO UPDATE SET first_seen=MIN(first_seen, excluded.first_seen),"
+			 " last_seen=MAX(last_seen, excluded.last_seen)",
+	[S_ASSOC_PUT] = "INSERT INTO assoc VALUES(?1,?2,1,?3,?3) ON CONFLICT(kind, key)"
+			" DO UPDATE SET n=n+1, first_seen=MIN(first_seen, excluded.first_seen),"
+			" last_seen=MAX(last_seen, excluded.last_seen)",
 };
 
 /* Owned by the control thread alone; SQLite is used single-threaded. */
@@ -283,6 +321,24 @@ cp_store_commit(struct cp_store *s)
 	return ret;
 }
 
+/* *yes = whether db has a table of that name. An SQLite result code. */
+static int
+table_exists(sqlite3 *db, const char *name, int *yes)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+				    -1, &st, NULL);
+
+	*yes = 0;
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*yes = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static int
 check_version(struct cp_store *s, char *errbuf, size_t errlen)
 {
@@ -398,8 +454,19 @@ cp_store_open(struct cp_store **out, const char *path, char *errbuf, size_t errl
 			  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 			  " PRAGMA busy_timeout=5000;",
 			  NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
+	if (rc == SQLITE_OK) {
+		int had_fanout = 0, had_assoc = 0;
+
+		rc = table_exists(s->db, "fanout", &had_fanout);
+		if (rc == SQLITE_OK)
+			rc = table_exists(s->db, "assoc", &had_assoc);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
+		if (rc == SQLITE_OK && !had_fanout)
+			rc = sqlite3_exec(s->db, fanout_fill, NULL, NULL, NULL);
+		if (rc == SQLITE_OK && !had_assoc)
+			rc = sqlite3_exec(s->db, assoc_fill, NULL, NULL, NULL);
+	}
 	if (rc != SQLITE_OK) {
 		snprintf(errbuf, errlen, "%s: %s", path ? path : ":memory:", sqlite3_errmsg(s->db));
 		ret = db_err(rc);
@@ -503,10 +570,13 @@ cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg)
 		 "DELETE FROM baselines WHERE last_seen < %lld;"
 		 "DELETE FROM srv_baselines WHERE last_seen < %lld;"
 		 "DELETE FROM srv_fps WHERE last_seen < %lld;"
-		 "DELETE FROM chains WHERE last_seen < %lld;",
+		 "DELETE FROM chains WHERE last_seen < %lld;"
+		 "DELETE FROM fanout WHERE last_seen < %lld;"
+		 "DELETE FROM assoc WHERE last_seen < %lld;",
 		 (long long)cut, (long long)cut, (unsigned long long)cfg->max_flows,
 		 (unsigned long long)cfg->max_flows, (long long)bcut, (long long)bcut,
-		 (long long)bcut, (long long)cut);
+		 (long long)bcut, (long long)cut, (long long)(now - (int64_t)cfg->fanout_window_s),
+		 (long long)(now - (int64_t)cfg->assoc_window_s));
 	ret = db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
 	/*
 	 * A client sending made-up names, or a server sending made-up chains,
@@ -514,6 +584,10 @@ cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg)
 	 */
 	if (ret == 0)
 		ret = cap_rows(s, "baselines", cfg->max_baselines, &gone);
+	if (ret == 0)
+		ret = cap_rows(s, "fanout", cfg->max_baselines, &gone);
+	if (ret == 0)
+		ret = cap_rows(s, "assoc", cfg->max_baselines, &gone);
 	if (ret == 0)
 		ret = cap_rows(s, "srv_baselines", cfg->max_baselines, &gone);
 	/*
@@ -844,12 +918,16 @@ cp_store_assoc(struct cp_store *s, const char *srv, unsigned int port, const cha
 	       int64_t since, unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts)
 {
 	sqlite3_stmt *st = stmt(s, S_ASSOC);
+	char key[64];
 	int rc;
 
-	bind_text(st, 1, srv);
-	bind_text(st, 2, name);
+	snprintf(key, sizeof(key), "%s|%u", srv, port);
+	bind_text(st, 1, key);
+	if (name[0] != '\0')
+		bind_text(st, 2, name);
+	else
+		sqlite3_bind_null(st, 2); /* matches no row */
 	sqlite3_bind_int64(st, 3, since);
-	sqlite3_bind_int(st, 4, (int)port);
 	*same_srv = *same_name = 0;
 	*last_ts = 0;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -859,6 +937,25 @@ cp_store_assoc(struct cp_store *s, const char *srv, unsigned int port, const cha
 	}
 	sqlite3_reset(st);
 	return read_failed(rc) ? db_err(rc) : 0;
+}
+
+/*
+ * One sighting at ts into a summary table (fanout, assoc): its statement binds kind (when >= 0),
+ * then a (when not NULL), then b, then ts.
+ */
+static int
+put_seen(struct cp_store *s, enum stmt_id id, int kind, const char *a, const char *b, int64_t ts)
+{
+	sqlite3_stmt *st = stmt(s, id);
+	int i = 1;
+
+	if (kind >= 0)
+		sqlite3_bind_int(st, i++, kind);
+	if (a != NULL)
+		bind_text(st, i++, a);
+	bind_text(st, i++, b);
+	sqlite3_bind_int64(st, i, ts);
+	return step_done(s, st);
 }
 
 int
@@ -895,9 +992,24 @@ cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert)
 	sqlite3_bind_int64(st, 22, r->anomalies);
 	sqlite3_bind_int64(st, 23, r->t13_bytes);
 	ret = step_done(s, st);
-	if (ret || !alert)
+	if (ret)
 		return ret;
 	id = sqlite3_last_insert_rowid(s->db);
+	if (r->path_valid == 0 && r->issuer_key[0] != '\0')
+		ret = put_seen(s, S_FANOUT_PUT, -1, r->issuer_key, r->base, r->ts);
+	if (ret == 0 && strcmp(r->verdict, "substituted") == 0 && r->chain_id[0] != '\0' &&
+	    r->version <= 0x0303) {
+		char key[64];
+
+		snprintf(key, sizeof(key), "%s|%u", r->srv_ip, r->srv_port);
+		ret = put_seen(s, S_ASSOC_PUT, 0, NULL, key, r->ts);
+		if (ret == 0 && r->name[0] != '\0')
+			ret = put_seen(s, S_ASSOC_PUT, 1, NULL, r->name, r->ts);
+	}
+	if (ret)
+		return ret;
+	if (!alert)
+		return 0;
 	st = stmt(s, S_ALERT_PUT);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, r->ts);

@@ -133,9 +133,11 @@ int cp_store_fanout(struct cp_store *s, const char *issuer_key, int64_t since,
 		    const char *exclude_base, int64_t *first_ts);
 
 /*
- * Substituted TLS <= 1.2 flows since ts: to the same server address and port
- * (any name) in *same_srv, to name on any server in *same_name. name may be ""
- * (then *same_name is meaningless).
+ * Substituted TLS <= 1.2 flows with a chain, to the same server address and
+ * port (any name) in *same_srv, to name on any server in *same_name, each
+ * counted since its first such flow after a pause longer than the pruning
+ * allows (the assoc table), when the last of them is at or after since; the
+ * last one's time in *last_ts. name may be "" (then *same_name is 0).
  */
 int cp_store_assoc(struct cp_store *s, const char *srv, unsigned int port, const char *name,
 		   int64_t since, unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts);

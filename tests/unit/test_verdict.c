@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "cp_testlib.h"
 #include "verdict.h"
 
@@ -18,6 +20,20 @@ open_engine(struct cp_config *cfg)
 
 	CHECK(e != NULL, "open: %s", err);
 	return e;
+}
+
+/* What a database made before the table existed looks like. */
+static void
+drop_table(const char *path, const char *table)
+{
+	char sql[64];
+	sqlite3 *db = NULL;
+
+	snprintf(sql, sizeof(sql), "DROP TABLE %s", table);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK &&
+		      sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK,
+	      "drop %s: %s", table, db ? sqlite3_errmsg(db) : "-");
+	sqlite3_close(db);
 }
 
 static int
@@ -271,7 +287,12 @@ test_fanout(void)
 	char leaf[16];
 	int i;
 
+	char trust[256], dbp[256];
+
 	t_config(&cfg);
+	/* t_path() reuses its buffers: the paths a later engine opens get their own. */
+	snprintf(trust, sizeof(trust), "%s", cfg.trust_store);
+	cfg.trust_store = trust;
 	cfg.fanout_names = 5;
 	cfg.fanout_window_s = 3600;
 	e = open_engine(&cfg);
@@ -293,10 +314,37 @@ test_fanout(void)
 	judge(e, t0 + 300, names[4], SRV, &c[4], &v);
 	CHECK(t_has(&v, "issuer_fanout") && v.result == CP_SUBSTITUTED,
 	      "fanout at 5 names: %s %s", cp_result_name(v.result), t_sigs(&v));
+	CHECK(strstr(t_detail(&v, "issuer_fanout"), "5 unrelated names since 2019-07-18") != NULL,
+	      "fanout detail: %s", t_detail(&v, "issuer_fanout"));
 	/* Outside the window the earlier names no longer count. */
 	judge(e, t0 + 300 + 4000, names[5], SRV, &c[5], &v);
 	CHECK(!t_has(&v, "issuer_fanout"), "fanout outside window: %s", t_detail(&v, "issuer_fanout"));
 	cp_engine_close(e);
+
+	/*
+	 * A database made before the fanout table: it is filled from the flows kept when the
+	 * database is opened, so four names judged before still count with a fifth after.
+	 */
+	snprintf(dbp, sizeof(dbp), "%s", t_path("fanout.db"));
+	cfg.db_path = dbp;
+	cfg.retention_days = 36500;
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	for (i = 0; i < 6; i++)
+		feed(e, &c[i]);
+	for (i = 0; i < 4; i++)
+		judge(e, t0 + i * 60, names[i], SRV, &c[i], &v);
+	cp_engine_close(e);
+	drop_table(cfg.db_path, "fanout");
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	judge(e, t0 + 300, names[4], SRV, &c[4], &v);
+	CHECK(t_has(&v, "issuer_fanout"), "fanout after the table was filled from flows: %s",
+	      t_sigs(&v));
+	cp_engine_close(e);
+	cfg.db_path = NULL;
 }
 
 /* TLS 1.3: encrypted flight size, ServerHello change, association, downgrade sentinel. */
@@ -399,6 +447,39 @@ test_tls13(void)
 	cp_engine_flow(e, &ev, &v);
 	CHECK(!t_has(&v, "downgrade_sentinel"), "sentinel for a 1.2 client");
 	cp_engine_close(e);
+
+	/*
+	 * A database made before the assoc table: it is filled from the flows kept when the
+	 * database is opened, so a substituted TLS 1.2 flow judged before still associates.
+	 */
+	/* t_path() reuses its buffers: the paths the second engine opens get their own. */
+	char dbp[256], anch[256], trust[256];
+
+	snprintf(dbp, sizeof(dbp), "%s", t_path("assoc.db"));
+	snprintf(anch, sizeof(anch), "%s", t_path("anchors-spki.tsv"));
+	snprintf(trust, sizeof(trust), "%s", t_path("trust.pem"));
+	cfg.db_path = dbp;
+	cfg.anchors_extra = anch;
+	cfg.trust_store = trust;
+	cfg.retention_days = 36500;
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	feed(e, &sub);
+	t_event(&ev, t0, "imap.example.org", SRV, CLI, &sub, 0x0303, "ja3s-tls12", 0);
+	CHECK(cp_engine_flow(e, &ev, &v) == 0 && v.result == CP_SUBSTITUTED, "substituted 1.2: %s",
+	      cp_result_name(v.result));
+	cp_engine_close(e);
+	drop_table(cfg.db_path, "assoc");
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	t_event(&ev, t0 + 60, "imap.example.org", SRV, CLI, NULL, 0x0304, "ja3s-t13", 5000);
+	CHECK(cp_engine_flow(e, &ev, &v) == 0 && t_has(&v, "t13_assoc_substituted") &&
+		      strstr(t_detail(&v, "t13_assoc_substituted"), "1 substituted") != NULL,
+	      "association after the table was filled from flows: %s", t_sigs(&v));
+	cp_engine_close(e);
+	cfg.db_path = NULL;
 }
 
 /*
@@ -591,6 +672,7 @@ test_learned_intermediates(void)
 	static struct t_chain g, ec, rot;
 	struct cp_icache_stats st;
 	struct cw_flow_event ev;
+	char trust[256], dbp[256];
 	struct cp_config cfg;
 	struct cp_verdict v;
 	struct cp_engine *e;
@@ -600,7 +682,11 @@ test_learned_intermediates(void)
 		      t_chain(&rot, rotated_alone, 1, 0) == 0,
 	      "chains");
 	t_config(&cfg);
-	cfg.db_path = t_path("icache.db");
+	/* t_path() reuses its buffers: the paths a later engine opens get their own. */
+	snprintf(trust, sizeof(trust), "%s", cfg.trust_store);
+	snprintf(dbp, sizeof(dbp), "%s", t_path("icache.db"));
+	cfg.trust_store = trust;
+	cfg.db_path = dbp;
 	cfg.retention_days = 36500; /* chains of 2019 and 2020 stay in the database */
 	e = open_engine(&cfg);
 	if (e == NULL)
