@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # One-command benchmark run: synthesize the three mixes (cached), microbenchmarks, offline peers
-# (tshark vs chainwatch-scan, one core), then chainwatch-dp against its own --rx-only baseline
+# (tshark vs chainwatch-scan, one core), chainwatch analyze end to end (flows judged per second,
+# two capture sizes), then chainwatch-dp against its own --rx-only baseline
 # and dpdk-testpmd rxonly on net_pcap, the same pair on chainwatch-dp's own in-memory replay
 # (--replay: no PMD), the worker's own cost and memory per flow in handshake
 # (dp_bench, no RX), the per-packet cost as concurrent flows grow, and the
@@ -18,7 +19,7 @@
 #   DURATION  seconds measured per dataplane run, after WARMUP seconds [5, 2]
 #   CPU       core for the single-core offline peers [last online CPU]
 #   CURVE     concurrent-flow counts of the curve step [10000,100000,1000000,10000000]
-#   SKIP      space-separated steps to skip: micro peers dp replay worker curve scale
+#   SKIP      space-separated steps to skip: micro peers control dp replay worker curve scale
 #   HUGE      1: EAL memory of every DPDK process (chainwatch-dp, testpmd, the chain-table bench,
 #             dp_bench) from reserved 2 MiB hugepages, as in production, instead of 4 KiB pages
 #             (--no-huge) [0]; needs hugetlbfs mounted and 512 free pages (1 GiB), and the curve's
@@ -65,7 +66,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 	meson setup "$BUILD" --buildtype=release >&2
 fi
 ninja -C "$BUILD" cw-synth cw-microbench cw-chaintab-bench chainwatch-scan chainwatch-dp \
-	tests/integration/dp_bench >&2
+	chainwatch chainwatchd tests/integration/dp_bench >&2
 if [ -z "${DP:-}" ]; then
 	if [ -x "$BUILD/chainwatch-dp" ]; then DP=$BUILD/chainwatch-dp; else DP=build/chainwatch-dp; fi
 fi
@@ -170,6 +171,36 @@ if ! skip peers; then
 				"$(awk "BEGIN {printf \"%.0f\", $pk / $1}") |" \
 				"$(awk "BEGIN {printf \"%.1f\", $1 / $scan_med}") |"
 		fi
+	done
+	say ""
+fi
+
+# ---- the verdict side: chainwatch analyze end to end, two capture sizes ----
+if ! skip control; then
+	synth control-5k --mix handshake --tls13 0.5 --flows 5000 --names 64 --seed 4
+	synth control-50k --mix handshake --tls13 0.5 --flows 50000 --names 64 --seed 4
+	say "## Verdicts: chainwatch analyze (chainwatch-dp --pcap --events-wait and chainwatchd, $R runs, seconds)"
+	say ""
+	say "Half TLS 1.2 (three-certificate chains that do not validate: every one is judged"
+	say "substituted, so the fan-out and TLS 1.3 association reads run on every flow), half"
+	say "TLS 1.3; a fresh temporary database each run. The time includes both programs' start;"
+	say "the last column is the marginal rate between the two sizes."
+	say ""
+	say "| capture | flows | median s | min | max | flows/s (median) | marginal flows/s |"
+	say "|---|---:|---:|---:|---:|---:|---:|"
+	prev_n=0 prev_t=0
+	for c in control-5k control-50k; do
+		n=$(tr ' ' '\n' <"$CACHE/$c.summary" | sed -n 's/^flows=//p')
+		log "chainwatch analyze on $c"
+		"$BUILD/chainwatch" analyze -q --json "$OUT/$c.jsonl" "$CACHE/$c.pcap" >/dev/null 2>&1
+		got=$(grep -c '"type":"flow"' "$OUT/$c.jsonl" || true)
+		[ "$got" = "$n" ] || log "chainwatch analyze judged $got of $n flows of $c"
+		set -- $(time_cmd "analyze-$c" "$BUILD/chainwatch" analyze -q --json - "$CACHE/$c.pcap")
+		marg=-
+		[ "$prev_n" -gt 0 ] && marg=$(awk "BEGIN {printf \"%.0f\", ($n - $prev_n) / ($1 - $prev_t)}")
+		say "| $c | $n | $(printf '%.3f | %.3f | %.3f' "$1" "$2" "$3") |" \
+			"$(awk "BEGIN {printf \"%.0f\", $n / $1}") | $marg |"
+		prev_n=$n prev_t=$1
 	done
 	say ""
 fi
