@@ -268,7 +268,27 @@ cw_shm_unlink(const char *instance)
 	return shm_unlink(name) < 0 ? -errno : 0;
 }
 
-/* Write one blob record; returns 0 or -ENOBUFS. Producer thread only. */
+/* Is the event slot at head h free? The cached limit is refreshed from the consumer's tail. */
+static inline int
+ev_slot_free(struct cw_evring *r, uint64_t h)
+{
+	if (h < r->ev_limit)
+		return 1;
+	r->ev_limit = atomic_load_explicit(&r->ctl->ev_tail, memory_order_acquire) + r->nslots;
+	return h < r->ev_limit;
+}
+
+/* Are total bytes from blob head bh free? The cached limit is refreshed likewise. */
+static inline int
+blob_bytes_free(struct cw_evring *r, uint64_t bh, uint64_t total)
+{
+	if (bh + total <= r->blob_limit)
+		return 1;
+	r->blob_limit = atomic_load_explicit(&r->ctl->blob_tail, memory_order_acquire) +
+			r->blob_bytes;
+	return bh + total <= r->blob_limit;
+}
+
 /*
  * Bytes a blob of len takes in the blob ring with its head at bh: its record (*need), and the
  * pad record before it when it would wrap.
@@ -282,6 +302,7 @@ blob_total(const struct cw_evring *r, uint64_t bh, uint32_t len, uint64_t *need)
 	return *need > contig ? contig + *need : *need;
 }
 
+/* Write one blob record; returns 0 or -ENOBUFS. Producer thread only. */
 static int
 blob_put(struct cw_evring *r, const struct cw_chain_blob *blob, uint32_t len)
 {
@@ -293,14 +314,8 @@ blob_put(struct cw_evring *r, const struct cw_chain_blob *blob, uint32_t len)
 	uint64_t need, total = blob_total(r, bh, len, &need);
 	struct cw_blob_rec *rec;
 
-	if (need > r->blob_bytes)
+	if (need > r->blob_bytes || !blob_bytes_free(r, bh, total))
 		return -ENOBUFS;
-	if (bh + total > r->blob_limit) {
-		r->blob_limit = atomic_load_explicit(&ctl->blob_tail, memory_order_acquire) +
-				r->blob_bytes;
-		if (bh + total > r->blob_limit)
-			return -ENOBUFS;
-	}
 	if (need > contig) {
 		rec = (struct cw_blob_rec *)(r->blob + off);
 		rec->len = (uint32_t)(contig - sizeof(*rec));
@@ -325,12 +340,9 @@ cw_evring_publish(struct cw_evring *r, struct cw_flow_event *ev, const struct cw
 	int rc = 0;
 
 	ev->seq = r->attempts++;
-	if (h >= r->ev_limit) {
-		r->ev_limit = atomic_load_explicit(&ctl->ev_tail, memory_order_acquire) + r->nslots;
-		if (h >= r->ev_limit) {
-			cnt_inc(&ctl->events_dropped);
-			return -ENOBUFS;
-		}
+	if (!ev_slot_free(r, h)) {
+		cnt_inc(&ctl->events_dropped);
+		return -ENOBUFS;
 	}
 	if (blob != NULL) {
 		if (blob_len < sizeof(*blob) || blob_put(r, blob, blob_len) < 0) {
@@ -351,27 +363,16 @@ int
 cw_evring_room(struct cw_evring *r, uint32_t blob_len)
 {
 	struct cw_evring_ctl *ctl = r->ctl;
-	uint64_t h = atomic_load_explicit(&ctl->ev_head, memory_order_relaxed);
+	uint64_t bh, need, total;
 
-	if (h >= r->ev_limit) {
-		r->ev_limit = atomic_load_explicit(&ctl->ev_tail, memory_order_acquire) + r->nslots;
-		if (h >= r->ev_limit)
-			return 0;
-	}
-	if (blob_len > 0) {
-		uint64_t bh = atomic_load_explicit(&ctl->blob_head, memory_order_relaxed);
-		uint64_t need, total = blob_total(r, bh, blob_len, &need);
-
-		if (need > r->blob_bytes || total > r->blob_bytes)
-			return 1;
-		if (bh + total > r->blob_limit) {
-			r->blob_limit = atomic_load_explicit(&ctl->blob_tail, memory_order_acquire) +
-					r->blob_bytes;
-			if (bh + total > r->blob_limit)
-				return 0;
-		}
-	}
-	return 1;
+	if (!ev_slot_free(r, atomic_load_explicit(&ctl->ev_head, memory_order_relaxed)))
+		return 0;
+	if (blob_len == 0)
+		return 1;
+	bh = atomic_load_explicit(&ctl->blob_head, memory_order_relaxed);
+	total = blob_total(r, bh, blob_len, &need);
+	/* total >= need: past the whole ring it never fits, and is dropped without waiting. */
+	return total > r->blob_bytes || blob_bytes_free(r, bh, total);
 }
 
 uint64_t
