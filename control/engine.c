@@ -112,16 +112,16 @@ cp_result_name(enum cp_result r)
 	}
 }
 
-/*
- * The shipped anchors live in the installed data directory. A build that has
- * not been installed (tests, the README demo) falls back to the source tree.
- */
 static void
 icache_from_store(void *arg, const uint8_t *der, size_t len)
 {
 	cp_icache_learn_der(arg, der, len);
 }
 
+/*
+ * The shipped anchors live in the installed data directory. A build that has
+ * not been installed (tests, the README demo) falls back to the source tree.
+ */
 static const char *
 default_anchors_dir(const struct cp_config *cfg)
 {
@@ -343,6 +343,24 @@ chain_lookup(struct cp_engine *e, const uint8_t id[16])
 	return ce;
 }
 
+/*
+ * A chain is validated on first use, and again (at the same capture time) when it lacked an
+ * issuer and a certificate of that name was learned since. Learned certificates of other names
+ * are passed over once: the next look starts after them.
+ */
+static int
+validation_due(struct cp_engine *e, struct cp_centry *ce)
+{
+	if (ce->chain.path_valid < 0)
+		return 1;
+	if (ce->chain.path_valid > 0 || !ce->issuer_missing || ce->ic_gen == e->ic.gen)
+		return 0;
+	if (cp_icache_learned_since(&e->ic, ce->ic_gen, ce->missing))
+		return 1;
+	ce->ic_gen = e->ic.gen;
+	return 0;
+}
+
 static int
 validate(struct cp_engine *e, struct cp_centry *ce, int64_t ts)
 {
@@ -481,17 +499,7 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 		e->now = ts;
 	if (!id_zero(ev->chain_id)) {
 		ce = chain_lookup(e, ev->chain_id);
-		/*
-		 * Validated on first use, and again (at the same capture time) when it
-		 * lacked an issuer and one of that name was learned since.
-		 */
-		if (ce != NULL && ce->chain.path_valid == 0 && ce->issuer_missing &&
-		    ce->ic_gen != e->ic.gen &&
-		    !cp_icache_learned_since(&e->ic, ce->ic_gen, ce->missing))
-			ce->ic_gen = e->ic.gen;
-		if (ce != NULL && (ce->chain.path_valid < 0 ||
-				   (ce->chain.path_valid == 0 && ce->issuer_missing &&
-				    ce->ic_gen != e->ic.gen))) {
+		if (ce != NULL && validation_due(e, ce)) {
 			ret = validate(e, ce, ts);
 			if (ret)
 				return ret;
@@ -602,9 +610,9 @@ cp_engine_flush(struct cp_engine *e)
 void
 cp_engine_icache_stats(const struct cp_engine *e, struct cp_icache_stats *st)
 {
-	st->cached = e->ic.n;
+	st->cached = cp_icache_held(&e->ic);
 	st->learned = e->ic.gen;
-	st->replaced = e->ic.replaced;
+	st->replaced = cp_icache_replaced(&e->ic);
 	st->completed = e->paths_completed;
 }
 

@@ -349,25 +349,22 @@ icache_holds(const struct cp_icache *c, X509 *x, int same_object)
 	return 0;
 }
 
-/* Keep x (a reference of its own), unless an equal certificate is already kept. */
-static int
+/*
+ * Keep x (a reference of its own) in the oldest slot, unless an equal certificate is already
+ * kept. Best effort: a certificate whose reference cannot be taken is not kept.
+ */
+static void
 icache_learn(struct cp_icache *c, X509 *x)
 {
-	if (c->max == 0 || icache_holds(c, x, 0))
-		return 0;
-	if (!X509_up_ref(x))
-		return -ENOMEM;
-	if (c->x[c->next] != NULL) {
-		X509_free(c->x[c->next]);
-		c->replaced++;
-	} else {
-		c->n++;
-	}
-	c->x[c->next] = x;
-	c->subj[c->next] = X509_NAME_hash(X509_get_subject_name(x));
-	c->next = (c->next + 1) % c->max;
+	unsigned int slot;
+
+	if (c->max == 0 || icache_holds(c, x, 0) || !X509_up_ref(x))
+		return;
+	slot = (unsigned int)(c->gen % c->max);
+	X509_free(c->x[slot]);
+	c->x[slot] = x;
+	c->subj[slot] = X509_NAME_hash(X509_get_subject_name(x));
 	c->gen++;
-	return 0;
 }
 
 int
@@ -388,7 +385,7 @@ cp_icache_learn_der(struct cp_icache *c, const uint8_t *der, size_t len)
 	uint64_t gen = c->gen;
 
 	if (x != NULL && X509_check_ca(x) > 0 && X509_check_issued(x, x) != X509_V_OK)
-		(void)icache_learn(c, x);
+		icache_learn(c, x);
 	X509_free(x);
 	ERR_clear_error();
 	return c->gen != gen;
@@ -489,7 +486,7 @@ cp_x509_validate(X509_STORE *store, struct cp_icache *ic, X509 *const *certs, un
 	if (ret < 0)
 		goto out;
 	code = X509_STORE_CTX_get_error(ctx);
-	if (ret == 0 && issuer_missing(code) && ic != NULL && ic->n > 0) {
+	if (ret == 0 && issuer_missing(code) && ic != NULL && ic->gen > 0) {
 		int added = icache_issuers(ic, certs[0], untrusted);
 
 		if (added < 0 || (added > 0 && (retry = X509_STORE_CTX_new()) == NULL)) {
@@ -536,9 +533,8 @@ cp_x509_validate(X509_STORE *store, struct cp_icache *ic, X509 *const *certs, un
 
 		for (j = 1; j < n && !presented; j++)
 			presented = certs[j] == x;
-		/* Learning is best effort: a certificate without memory to keep it is not kept. */
 		if (presented)
-			(void)icache_learn(ic, x);
+			icache_learn(ic, x);
 		else if (icache_holds(ic, x, 1))
 			info->cached++;
 	}

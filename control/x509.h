@@ -36,23 +36,35 @@ int cp_trust_load(X509_STORE **out, const char *pem, int extend, char *errbuf, s
  * the leaf and the trust anchor of every path OpenSSL built from presented
  * certificates. A chain whose path stops at an issuer it does not carry (a
  * server that omits its intermediate, a chain cut at the sensor's reassembly
- * cap) is validated again with the learned certificates its own name as
- * issuers. OpenSSL still checks every signature up to the trust store, so a
+ * cap) is validated again with the learned certificates whose subjects its
+ * certificates name as issuers. OpenSSL still checks every signature up to the trust store, so a
  * learned certificate only completes a path that a trusted CA signed.
  * Bound: max certificates in a ring; when it is full the oldest learned one
- * is replaced (counted in replaced). The k-th certificate learned (k from 0)
- * takes slot k % max. Searches are linear, once per validation of a chain
- * that failed for a missing issuer.
+ * is replaced (cp_icache_replaced()). The k-th certificate learned (k from 0)
+ * takes slot k % max, so how many are held and how many were replaced follow
+ * from gen. Searches are linear, once per validation of a chain that failed
+ * for a missing issuer.
  */
 struct cp_icache {
 	X509 **x;          /* [max], NULL: empty slot */
 	unsigned long *subj; /* [max]: X509_NAME_hash() of each one's subject */
 	unsigned int max;  /* 0: nothing is learned */
-	unsigned int n;    /* slots in use */
-	unsigned int next; /* slot the next learned certificate takes */
 	uint64_t gen;      /* certificates learned so far: a change may complete more paths */
-	uint64_t replaced; /* learned certificates that gave their slot to newer ones */
 };
+
+/* Certificates held now. */
+static inline unsigned int
+cp_icache_held(const struct cp_icache *c)
+{
+	return c->gen < c->max ? (unsigned int)c->gen : c->max;
+}
+
+/* Learned certificates that gave their slot to newer ones. */
+static inline uint64_t
+cp_icache_replaced(const struct cp_icache *c)
+{
+	return c->gen > c->max ? c->gen - c->max : 0;
+}
 
 /* An empty cache of at most max certificates (0: disabled). 0 or -ENOMEM. */
 int cp_icache_init(struct cp_icache *c, unsigned int max);

@@ -259,7 +259,8 @@ test_icache(void)
 	static const char *const full[] = {"ecleaf", "int"}, *const ec_alone[] = {"ecleaf"},
 				 *const leaf1_alone[] = {"leaf1"},
 				 *const forged_full[] = {"forged", "kzint"},
-				 *const fan_full[] = {"fan1", "kzint"}, *const fan_alone[] = {"fan1"};
+				 *const fan_full[] = {"fan1", "kzint"},
+				 *const fan_alone[] = {"fan1"};
 	time_t t = t_time(2019, 7, 18);
 	struct cp_path_info pi;
 	struct cp_icache c;
@@ -276,7 +277,7 @@ test_icache(void)
 	describe("int", &ic);
 	CHECK(cp_icache_init(&c, 4) == 0, "init");
 	r = validate_names(st, &c, ec_alone, 1, t, &pi);
-	CHECK(r == 0 && pi.issuer_missing && c.n == 0, "empty cache: %d", r);
+	CHECK(r == 0 && pi.issuer_missing && cp_icache_held(&c) == 0, "empty cache: %d", r);
 	{
 		X509 *x = t_load("int");
 		unsigned long int_name = X509_NAME_hash(X509_get_subject_name(x));
@@ -285,11 +286,14 @@ test_icache(void)
 		X509_free(x);
 	}
 	r = validate_names(st, &c, forged_full, 2, t, &pi);
-	CHECK(r == 0 && c.n == 0 && c.gen == 0, "invalid path taught %u", c.n);
+	CHECK(r == 0 && cp_icache_held(&c) == 0 && c.gen == 0, "invalid path taught %u",
+	      cp_icache_held(&c));
 	r = validate_names(st, &c, full, 2, t, &pi);
-	CHECK(r == 1 && pi.cached == 0 && c.n == 1 && c.gen == 1, "learned: %d n %u", r, c.n);
+	CHECK(r == 1 && pi.cached == 0 && cp_icache_held(&c) == 1 && c.gen == 1, "learned: %d n %u",
+	      r, cp_icache_held(&c));
 	r = validate_names(st, &c, full, 2, t, &pi);
-	CHECK(r == 1 && c.n == 1 && c.gen == 1, "learned twice: n %u gen %" PRIu64, c.n, c.gen);
+	CHECK(r == 1 && cp_icache_held(&c) == 1 && c.gen == 1, "learned twice: n %u gen %" PRIu64,
+	      cp_icache_held(&c), c.gen);
 	{
 		X509 *x = t_load("int"), *y = t_load("kzint");
 		unsigned long int_name = X509_NAME_hash(X509_get_subject_name(x));
@@ -323,19 +327,22 @@ test_icache(void)
 	CHECK(kzroot != NULL && X509_STORE_add_cert(st, kzroot) == 1, "kzroot trusted");
 	X509_free(kzroot);
 	CHECK(cp_icache_init(&c, 1) == 0, "init 1");
-	CHECK(validate_names(st, &c, full, 2, t, &pi) == 1 && c.n == 1, "int learned");
-	CHECK(validate_names(st, &c, fan_full, 2, t, &pi) == 1 && c.n == 1 && c.replaced == 1 &&
-		      c.gen == 2,
-	      "kzint replaced int: n %u replaced %" PRIu64, c.n, c.replaced);
+	CHECK(validate_names(st, &c, full, 2, t, &pi) == 1 && cp_icache_held(&c) == 1,
+	      "int learned");
+	CHECK(validate_names(st, &c, fan_full, 2, t, &pi) == 1 && cp_icache_held(&c) == 1 &&
+		      cp_icache_replaced(&c) == 1 && c.gen == 2,
+	      "kzint replaced int: n %u replaced %" PRIu64, cp_icache_held(&c),
+	      cp_icache_replaced(&c));
 	CHECK(validate_names(st, &c, ec_alone, 1, t, &pi) == 0, "int no longer held");
 	CHECK(validate_names(st, &c, fan_alone, 1, t, &pi) == 1 && pi.cached == 1, "kzint held");
 	{
 		X509 *x = t_load("int"), *y = t_load("kzint");
+		unsigned long int_name = X509_NAME_hash(X509_get_subject_name(x));
+		unsigned long kz_name = X509_NAME_hash(X509_get_subject_name(y));
 
 		/* Since generation 0 two were learned, and the ring holds only the second. */
-		CHECK(cp_icache_learned_since(&c, 0, X509_NAME_hash(X509_get_subject_name(x))) == 0 &&
-			      cp_icache_learned_since(&c, 0,
-						      X509_NAME_hash(X509_get_subject_name(y))) == 1,
+		CHECK(cp_icache_learned_since(&c, 0, int_name) == 0 &&
+			      cp_icache_learned_since(&c, 0, kz_name) == 1,
 		      "learned since, past the ring");
 		X509_free(x);
 		X509_free(y);
@@ -359,14 +366,15 @@ test_icache(void)
 			OPENSSL_free(der);
 			X509_free(x);
 		}
-		CHECK(c.n == 2 && cp_icache_learn_der(&c, (const uint8_t *)"\x30\x03", 2) == 0,
-		      "garbage DER: n %u", c.n);
+		CHECK(cp_icache_held(&c) == 2 &&
+			      cp_icache_learn_der(&c, (const uint8_t *)"\x30\x03", 2) == 0,
+		      "garbage DER: n %u", cp_icache_held(&c));
 	}
 	cp_icache_free(&c);
 
 	/* A bound of zero learns nothing. */
 	CHECK(cp_icache_init(&c, 0) == 0, "init 0");
-	CHECK(validate_names(st, &c, full, 2, t, &pi) == 1 && c.n == 0 && c.gen == 0,
+	CHECK(validate_names(st, &c, full, 2, t, &pi) == 1 && cp_icache_held(&c) == 0 && c.gen == 0,
 	      "disabled cache learned");
 	CHECK(validate_names(st, &c, ec_alone, 1, t, &pi) == 0, "disabled cache completed");
 	cp_icache_free(&c);
