@@ -913,6 +913,13 @@ cp_store_fanout(struct cp_store *s, const char *issuer_key, int64_t since, const
 	return read_failed(rc) ? db_err(rc) : n;
 }
 
+/* The assoc table's key of a server: "address|port". */
+static void
+assoc_srv_key(char key[64], const char *srv, unsigned int port)
+{
+	snprintf(key, 64, "%s|%u", srv, port);
+}
+
 int
 cp_store_assoc(struct cp_store *s, const char *srv, unsigned int port, const char *name,
 	       int64_t since, unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts)
@@ -921,7 +928,7 @@ cp_store_assoc(struct cp_store *s, const char *srv, unsigned int port, const cha
 	char key[64];
 	int rc;
 
-	snprintf(key, sizeof(key), "%s|%u", srv, port);
+	assoc_srv_key(key, srv, port);
 	bind_text(st, 1, key);
 	if (name[0] != '\0')
 		bind_text(st, 2, name);
@@ -1001,7 +1008,7 @@ cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert)
 	    r->version <= 0x0303) {
 		char key[64];
 
-		snprintf(key, sizeof(key), "%s|%u", r->srv_ip, r->srv_port);
+		assoc_srv_key(key, r->srv_ip, r->srv_port);
 		ret = put_seen(s, S_ASSOC_PUT, 0, NULL, key, r->ts);
 		if (ret == 0 && r->name[0] != '\0')
 			ret = put_seen(s, S_ASSOC_PUT, 1, NULL, r->name, r->ts);
