@@ -236,8 +236,12 @@ t_term_unsafe(const char *text)
 static inline void
 t_config(struct cp_config *cfg)
 {
+	/* Its own buffer: t_path()'s are reused, and engines are opened again later in a test. */
+	static char trust[256];
+
 	cp_config_defaults(cfg);
-	cfg->trust_store = t_path("trust.pem");
+	snprintf(trust, sizeof(trust), "%s", t_path("trust.pem"));
+	cfg->trust_store = trust;
 	cfg->trust_store_extend = 0;
 	cfg->anchors_dir = "data/anchors";
 }

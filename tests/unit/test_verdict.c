@@ -284,15 +284,10 @@ test_fanout(void)
 	struct cp_verdict v;
 	struct cp_engine *e;
 	time_t t0 = t_time(2019, 7, 18);
-	char leaf[16];
+	char leaf[16], dbp[256]; /* dbp: t_path() reuses its buffers */
 	int i;
 
-	char trust[256], dbp[256];
-
 	t_config(&cfg);
-	/* t_path() reuses its buffers: the paths a later engine opens get their own. */
-	snprintf(trust, sizeof(trust), "%s", cfg.trust_store);
-	cfg.trust_store = trust;
 	cfg.fanout_names = 5;
 	cfg.fanout_window_s = 3600;
 	e = open_engine(&cfg);
@@ -453,14 +448,12 @@ test_tls13(void)
 	 * database is opened, so a substituted TLS 1.2 flow judged before still associates.
 	 */
 	/* t_path() reuses its buffers: the paths the second engine opens get their own. */
-	char dbp[256], anch[256], trust[256];
+	char dbp[256], anch[256];
 
 	snprintf(dbp, sizeof(dbp), "%s", t_path("assoc.db"));
 	snprintf(anch, sizeof(anch), "%s", t_path("anchors-spki.tsv"));
-	snprintf(trust, sizeof(trust), "%s", t_path("trust.pem"));
 	cfg.db_path = dbp;
 	cfg.anchors_extra = anch;
-	cfg.trust_store = trust;
 	cfg.retention_days = 36500;
 	e = open_engine(&cfg);
 	if (e == NULL)
@@ -672,7 +665,7 @@ test_learned_intermediates(void)
 	static struct t_chain g, ec, rot;
 	struct cp_icache_stats st;
 	struct cw_flow_event ev;
-	char trust[256], dbp[256];
+	char dbp[256];
 	struct cp_config cfg;
 	struct cp_verdict v;
 	struct cp_engine *e;
@@ -683,9 +676,7 @@ test_learned_intermediates(void)
 	      "chains");
 	t_config(&cfg);
 	/* t_path() reuses its buffers: the paths a later engine opens get their own. */
-	snprintf(trust, sizeof(trust), "%s", cfg.trust_store);
 	snprintf(dbp, sizeof(dbp), "%s", t_path("icache.db"));
-	cfg.trust_store = trust;
 	cfg.db_path = dbp;
 	cfg.retention_days = 36500; /* chains of 2019 and 2020 stay in the database */
 	e = open_engine(&cfg);
