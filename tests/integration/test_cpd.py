@@ -473,6 +473,24 @@ def test_lossless(tmp):
     m = re.search(r"^  events_dropped +(\d+)$", r.stdout, re.M)
     check(r.returncode == 0 and m is not None and int(m.group(1)) == want - 16,
           "without --events-wait and a consumer, %s of %d dropped" % (m and m.group(1), want))
+    # With the wait and no consumer the run waits on the full ring until a signal; then the
+    # waiting events are dropped, each counted as waited and as dropped.
+    p = subprocess.Popen([DP, "--pcap", LAB, "--instance", inst, "--ring-slots", "16",
+                          "--events-wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(3)
+    waiting = p.poll() is None
+    p.send_signal(signal.SIGTERM)
+    try:
+        out, _ = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    cnt = {k: int(v) for k, v in re.findall(r"^  (events_\w+) +(\d+)$", out, re.M)}
+    check(waiting and p.returncode == 0 and cnt.get("events_out") == 16 and
+          cnt.get("events_waited", 0) >= 1 and cnt.get("events_dropped") == cnt.get("events_waited"),
+          "--events-wait without a consumer waits until SIGTERM (running %s, exit %s, %s)"
+          % (waiting, p.returncode, cnt))
     r = run([DP, "--replay", LAB, "--events-wait", "--instance", inst])
     check(r.returncode == 2 and "--events-wait goes with --pcap" in r.stderr,
           "--events-wait without --pcap is a usage error")
