@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "json.h"
 #include "text.h"
@@ -56,6 +55,116 @@ jb_fmt(struct cp_jbuf *b, const char *fmt, ...)
 	cp_jbuf_raw(b, tmp, (size_t)n);
 }
 
+/* A string known to need no escaping (names of this program's own tables), quoted. */
+static void
+jb_qlit(struct cp_jbuf *b, const char *s)
+{
+	cp_jbuf_raw(b, "\"", 1);
+	jb_lit(b, s);
+	cp_jbuf_raw(b, "\"", 1);
+}
+
+/* Decimal, as printf's %u / PRIu64 writes it. */
+static void
+jb_u64(struct cp_jbuf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	cp_jbuf_raw(b, tmp + i, sizeof(tmp) - i);
+}
+
+/* Decimal, as printf's %d / PRId64 writes it. */
+static void
+jb_i64(struct cp_jbuf *b, int64_t v)
+{
+	if (v < 0) {
+		cp_jbuf_raw(b, "-", 1);
+		jb_u64(b, (uint64_t)0 - (uint64_t)v);
+		return;
+	}
+	jb_u64(b, (uint64_t)v);
+}
+
+/* n decimal digits of v, zero-padded, at out (printf's %0*u for v < 10^n). */
+static void
+put_digits(char *out, unsigned int v, unsigned int n)
+{
+	while (n-- > 0) {
+		out[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/*
+ * UTC calendar fields of t seconds since the epoch, for years 0 to 9999 (proleptic Gregorian,
+ * as gmtime_r); -ERANGE outside them. Days to civil date: H. Hinnant, "chrono-Compatible
+ * Low-Level Date Algorithms", civil_from_days. Pure arithmetic: no time-zone state, no lock.
+ */
+struct jb_civil {
+	unsigned int year, mon, mday, hour, min, sec;
+};
+
+static int
+jb_civil_of(int64_t t, struct jb_civil *c)
+{
+	/* Years 0..9999: -62167219200 (0000-01-01) to 253402300799 (9999-12-31T23:59:59). */
+	const int64_t lo = -62167219200LL, hi = 253402300799LL;
+	int64_t days, secs, z, era, doe, yoe, y, doy, mp, m;
+
+	if (t < lo || t > hi)
+		return -ERANGE;
+	days = t / 86400;
+	secs = t % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	c->year = (unsigned int)(y + (m <= 2));
+	c->mon = (unsigned int)m;
+	c->mday = (unsigned int)(doy - (153 * mp + 2) / 5 + 1);
+	c->hour = (unsigned int)(secs / 3600);
+	c->min = (unsigned int)(secs / 60 % 60);
+	c->sec = (unsigned int)(secs % 60);
+	return 0;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS" (19 bytes, no NUL) at out. */
+static void
+put_civil(char *out, const struct jb_civil *c)
+{
+	put_digits(out, c->year, 4);
+	out[4] = '-';
+	put_digits(out + 5, c->mon, 2);
+	out[7] = '-';
+	put_digits(out + 8, c->mday, 2);
+	out[10] = 'T';
+	put_digits(out + 11, c->hour, 2);
+	out[13] = ':';
+	put_digits(out + 14, c->min, 2);
+	out[16] = ':';
+	put_digits(out + 17, c->sec, 2);
+}
+
+/* Bytes that go out as they are: printable ASCII other than the quote and the backslash. */
+static inline int
+jb_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 void
 cp_jbuf_str(struct cp_jbuf *b, const char *str, size_t n)
 {
@@ -67,7 +176,14 @@ cp_jbuf_str(struct cp_jbuf *b, const char *str, size_t n)
 	while (i < n && s[i] != '\0') {
 		unsigned char c = s[i];
 
-		if (c == '"' || c == '\\') {
+		if (jb_plain(c)) {
+			/* A run of plain bytes in one copy: names and hex digests are mostly that. */
+			k = i + 1;
+			while (k < n && jb_plain(s[k]))
+				k++;
+			cp_jbuf_raw(b, (const char *)&s[i], k - i);
+			i = k;
+		} else if (c == '"' || c == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)c;
 			cp_jbuf_raw(b, esc, 2);
@@ -84,9 +200,6 @@ cp_jbuf_str(struct cp_jbuf *b, const char *str, size_t n)
 		} else if (c < 0x20 || c == 0x7f) {
 			snprintf(esc, sizeof(esc), "\\u%04x", c);
 			cp_jbuf_raw(b, esc, 6);
-			i++;
-		} else if (c < 0x80) {
-			cp_jbuf_raw(b, (const char *)&s[i], 1);
 			i++;
 		} else {
 			/* A NUL inside the sequence ends the string there, so bound by it. */
@@ -117,35 +230,35 @@ jb_cstr(struct cp_jbuf *b, const char *s, size_t max)
 int
 cp_json_iso_time(uint64_t ts_ns, char out[CP_JSON_TIME_LEN])
 {
-	time_t t = (time_t)(ts_ns / 1000000000u);
-	unsigned int us = (unsigned int)((ts_ns % 1000000000u) / 1000u);
-	struct tm tm;
-	int n;
+	struct jb_civil c;
 
-	if (gmtime_r(&t, &tm) == NULL)
+	if (ts_ns / 1000000000u > INT64_MAX ||
+	    jb_civil_of((int64_t)(ts_ns / 1000000000u), &c) < 0)
 		return -EINVAL;
-	n = snprintf(out, CP_JSON_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		     us);
-	if (n != CP_JSON_TIME_LEN - 1)
-		return -EINVAL;
+	put_civil(out, &c);
+	out[19] = '.';
+	put_digits(out + 20, (unsigned int)((ts_ns % 1000000000u) / 1000u), 6);
+	out[26] = 'Z';
+	out[27] = '\0';
 	return 0;
 }
 
-/* Certificate validity in whole seconds: "YYYY-MM-DDTHH:MM:SSZ"; null when out of gmtime's range.
- */
+/* Certificate validity in whole seconds: "YYYY-MM-DDTHH:MM:SSZ"; null outside years 0-9999. */
 static void
 jb_cert_time(struct cp_jbuf *b, int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
+	struct jb_civil c;
+	char out[21];
 
-	if (gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+	if (jb_civil_of(t, &c) < 0) {
 		jb_lit(b, "null");
 		return;
 	}
-	jb_fmt(b, "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
-	       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	out[0] = '"';
+	put_civil(out + 1, &c);
+	out[20] = 'Z';
+	cp_jbuf_raw(b, out, sizeof(out));
+	cp_jbuf_raw(b, "\"", 1);
 }
 
 static void
@@ -157,7 +270,7 @@ jb_time(struct cp_jbuf *b, uint64_t ts_ns)
 		jb_lit(b, "null");
 		return;
 	}
-	jb_fmt(b, "\"%s\"", t);
+	jb_qlit(b, t);
 }
 
 void
@@ -197,7 +310,7 @@ jb_addr(struct cp_jbuf *b, uint8_t ipver, const uint8_t addr[16])
 		jb_lit(b, "null");
 		return;
 	}
-	jb_fmt(b, "\"%s\"", txt);
+	jb_qlit(b, txt);
 }
 
 static void
@@ -214,6 +327,17 @@ jb_hex(struct cp_jbuf *b, const uint8_t *p, size_t n)
 		cp_jbuf_raw(b, out, 2);
 	}
 	cp_jbuf_raw(b, "\"", 1);
+}
+
+/* A cipher suite as "0x%04x" writes it. */
+static void
+jb_cipher(struct cp_jbuf *b, uint16_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char out[8] = {'"', '0', 'x', digits[v >> 12], digits[(v >> 8) & 15], digits[(v >> 4) & 15],
+		       digits[v & 15], '"'};
+
+	cp_jbuf_raw(b, out, sizeof(out));
 }
 
 static int
@@ -321,7 +445,7 @@ jb_flags(struct cp_jbuf *b, uint32_t v, const struct flag_name *t, size_t n)
 			continue;
 		if (!first)
 			cp_jbuf_raw(b, ",", 1);
-		jb_fmt(b, "\"%s\"", t[i].name);
+		jb_qlit(b, t[i].name);
 		first = 0;
 	}
 	cp_jbuf_raw(b, "]", 1);
@@ -348,9 +472,12 @@ jb_cert(struct cp_jbuf *b, const struct cp_cert *c, int full)
 		jb_cstr(b, c->serial, sizeof(c->serial));
 		jb_lit(b, ",\"key_type\":");
 		jb_cstr(b, c->key_type, sizeof(c->key_type));
-		jb_fmt(b, ",\"key_bits\":%d", c->key_bits);
-		if (c->rsa_e != 0)
-			jb_fmt(b, ",\"rsa_e\":%" PRIu64, c->rsa_e);
+		jb_lit(b, ",\"key_bits\":");
+		jb_i64(b, c->key_bits);
+		if (c->rsa_e != 0) {
+			jb_lit(b, ",\"rsa_e\":");
+			jb_u64(b, c->rsa_e);
+		}
 		jb_lit(b, ",\"sig_alg\":");
 		jb_cstr(b, c->sig_alg, sizeof(c->sig_alg));
 		jb_lit(b, ",\"ski\":");
@@ -359,10 +486,9 @@ jb_cert(struct cp_jbuf *b, const struct cp_cert *c, int full)
 		jb_cstr(b, c->aki, sizeof(c->aki));
 		jb_lit(b, ",\"san\":");
 		jb_cstr(b, c->san, sizeof(c->san));
-		jb_fmt(b, ",\"has_sct\":%s,\"has_aia\":%s,\"has_crldp\":%s",
-		       (c->ext & CP_EXT_SCT) ? "true" : "false",
-		       (c->ext & CP_EXT_AIA) ? "true" : "false",
-		       (c->ext & CP_EXT_CRLDP) ? "true" : "false");
+		jb_lit(b, (c->ext & CP_EXT_SCT) ? ",\"has_sct\":true" : ",\"has_sct\":false");
+		jb_lit(b, (c->ext & CP_EXT_AIA) ? ",\"has_aia\":true" : ",\"has_aia\":false");
+		jb_lit(b, (c->ext & CP_EXT_CRLDP) ? ",\"has_crldp\":true" : ",\"has_crldp\":false");
 	}
 	jb_lit(b, "}");
 }
@@ -429,33 +555,39 @@ cp_json_flow(struct cp_jbuf *b, const struct cw_flow_event *ev, const struct cp_
 	jb_time(b, ev->ts_last_ns);
 	jb_lit(b, ",\"src_ip\":");
 	jb_addr(b, ev->ipver, ev->cli_addr);
-	jb_fmt(b, ",\"src_port\":%u,\"dst_ip\":", ev->cli_port);
+	jb_lit(b, ",\"src_port\":");
+	jb_u64(b, ev->cli_port);
+	jb_lit(b, ",\"dst_ip\":");
 	jb_addr(b, ev->ipver, ev->srv_addr);
-	jb_fmt(b, ",\"dst_port\":%u,\"ip_version\":%u,\"worker\":%u", ev->srv_port, ev->ipver,
-	       ev->worker);
+	jb_lit(b, ",\"dst_port\":");
+	jb_u64(b, ev->srv_port);
+	jb_lit(b, ",\"ip_version\":");
+	jb_u64(b, ev->ipver);
+	jb_lit(b, ",\"worker\":");
+	jb_u64(b, ev->worker);
 	jb_lit(b, ",\"end_reason\":");
 	if (ev->end_reason < CW_END__MAX)
-		jb_fmt(b, "\"%s\"", end_names[ev->end_reason]);
+		jb_qlit(b, end_names[ev->end_reason]);
 	else
 		jb_fmt(b, "\"%u\"", ev->end_reason);
 
 	jb_lit(b, ",\"tls\":{\"version\":");
 	if (ev->flags & CW_EVF_SH) {
 		cp_json_tls_version(ev->sh_version, ver);
-		jb_fmt(b, "\"%s\"", ver);
+		jb_qlit(b, ver);
 	} else {
 		jb_lit(b, "null");
 	}
 	jb_lit(b, ",\"client_version\":");
 	if (ev->flags & CW_EVF_CH) {
 		cp_json_tls_version(ev->ch_version, ver);
-		jb_fmt(b, "\"%s\"", ver);
+		jb_qlit(b, ver);
 	} else {
 		jb_lit(b, "null");
 	}
 	jb_lit(b, ",\"cipher\":");
 	if (ev->flags & CW_EVF_SH)
-		jb_fmt(b, "\"0x%04x\"", ev->cipher);
+		jb_cipher(b, ev->cipher);
 	else
 		jb_lit(b, "null");
 	jb_lit(b, ",\"sni\":");
@@ -470,15 +602,19 @@ cp_json_flow(struct cp_jbuf *b, const struct cw_flow_event *ev, const struct cp_
 	jb_cstr(b, ev->ja3s, sizeof(ev->ja3s));
 	jb_lit(b, ",\"ja4\":");
 	jb_cstr(b, ev->ja4, sizeof(ev->ja4));
-	jb_fmt(b, ",\"ncerts\":%u,\"chain\":", ev->ncerts);
+	jb_lit(b, ",\"ncerts\":");
+	jb_u64(b, ev->ncerts);
+	jb_lit(b, ",\"chain\":");
 	jb_certs(b, c, 0);
 	jb_lit(b, ",\"chain_id\":");
 	if (all_zero(ev->chain_id, sizeof(ev->chain_id)))
 		jb_lit(b, "null");
 	else
 		jb_hex(b, ev->chain_id, sizeof(ev->chain_id));
-	if (ev->sh_version == 0x0304 && (ev->flags & CW_EVF_SH))
-		jb_fmt(b, ",\"server_flight_bytes\":%u", ev->t13_bytes);
+	if (ev->sh_version == 0x0304 && (ev->flags & CW_EVF_SH)) {
+		jb_lit(b, ",\"server_flight_bytes\":");
+		jb_u64(b, ev->t13_bytes);
+	}
 	jb_lit(b, ",\"flags\":");
 	jb_flags(b, ev->flags, evf_names, sizeof(evf_names) / sizeof(evf_names[0]));
 	jb_lit(b, ",\"anomalies\":");
@@ -486,7 +622,7 @@ cp_json_flow(struct cp_jbuf *b, const struct cw_flow_event *ev, const struct cp_
 	jb_lit(b, "}");
 
 	jb_lit(b, ",\"verdict\":{\"result\":");
-	jb_fmt(b, "\"%s\"", cp_result_name(v->result));
+	jb_qlit(b, cp_result_name(v->result));
 	jb_fmt(b, ",\"confidence\":%.3f", clamp01(v->confidence));
 	jb_lit(b, ",\"name\":");
 	jb_cstr(b, v->name, sizeof(v->name));
@@ -506,7 +642,9 @@ cp_json_flow(struct cp_jbuf *b, const struct cw_flow_event *ev, const struct cp_
 		jb_cstr(b, v->sig[i].name, sizeof(v->sig[i].name));
 		jb_lit(b, ",\"detail\":");
 		jb_cstr(b, v->sig[i].detail, sizeof(v->sig[i].detail));
-		jb_fmt(b, ",\"weight\":%d}", v->sig[i].weight);
+		jb_lit(b, ",\"weight\":");
+		jb_i64(b, v->sig[i].weight);
+		jb_lit(b, "}");
 	}
 	jb_lit(b, "]}}");
 	return jb_finish(b);
@@ -519,10 +657,13 @@ cp_json_chain(struct cp_jbuf *b, const struct cp_chain *c, uint64_t ts_ns)
 	jb_time(b, ts_ns);
 	jb_lit(b, ",\"chain_id\":");
 	jb_hex(b, c->chain_id, sizeof(c->chain_id));
-	jb_fmt(b, ",\"ncerts\":%u,\"path_valid\":%s,\"path_error\":", c->n,
-	       c->path_valid ? "true" : "false");
+	jb_lit(b, ",\"ncerts\":");
+	jb_u64(b, c->n);
+	jb_lit(b, c->path_valid ? ",\"path_valid\":true" : ",\"path_valid\":false");
+	jb_lit(b, ",\"path_error\":");
 	jb_cstr(b, c->path_error, sizeof(c->path_error));
-	jb_fmt(b, ",\"path_cached\":%u", c->path_cached);
+	jb_lit(b, ",\"path_cached\":");
+	jb_u64(b, c->path_cached);
 	jb_lit(b, ",\"anchor\":");
 	jb_anchor(b, c);
 	jb_lit(b, ",\"certs\":");

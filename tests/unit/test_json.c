@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "json.h"
+#include "text.h"
 
 static int failures;
 
@@ -19,6 +21,8 @@ static int failures;
 	} while (0)
 
 static char mem[CP_JSON_LINE_MAX];
+
+static int has(const char *hay, size_t n, const char *needle);
 
 /* Escape s (n bytes) and compare with want (the literal, quotes included). */
 static void
@@ -77,6 +81,169 @@ test_time(void)
 	/* Leap day. */
 	CHECK(cp_json_iso_time(951782400000001000ull, t) == 0);
 	CHECK(strcmp(t, "2000-02-29T00:00:00.000001Z") == 0);
+}
+
+/* The calendar arithmetic against the C library's gmtime_r() and printf, over random times. */
+static void
+test_time_vs_libc(void)
+{
+	char t[CP_JSON_TIME_LEN], want[64];
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	unsigned int i;
+
+	for (i = 0; i < 200000; i++) {
+		uint64_t ns;
+		time_t sec;
+		struct tm tm;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		/* Up to 2^34 s (year 2514), and the first and last second of every day near 0. */
+		ns = (seed >> 30) % (1ull << 34) * 1000000000ull + seed % 1000000000ull;
+		if (i % 4 == 0)
+			ns = (uint64_t)(i / 8) * 86400ull * 1000000000ull +
+			     (i % 8 == 0 ? 0 : 86399999999999ull);
+		sec = (time_t)(ns / 1000000000ull);
+		CHECK(gmtime_r(&sec, &tm) != NULL);
+		snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (unsigned int)(ns % 1000000000ull / 1000ull));
+		if (cp_json_iso_time(ns, t) != 0 || strcmp(t, want) != 0) {
+			fprintf(stderr, "iso time of %llu: got %s want %s\n", (unsigned long long)ns, t,
+				want);
+			failures++;
+			return;
+		}
+	}
+}
+
+/* A certificate's validity as the chain object writes it: "not_before":VALUE. */
+static void
+cert_time(int64_t t, const char *want)
+{
+	static struct cp_chain c;
+	char needle[64];
+	struct cp_jbuf b;
+
+	memset(&c, 0, sizeof(c));
+	c.n = 1;
+	c.anchor_match = -1;
+	c.cert[0].not_before = t;
+	c.cert[0].not_after = 0;
+	cp_jbuf_init(&b, mem, sizeof(mem));
+	CHECK(cp_json_chain(&b, &c, 0) == 0);
+	snprintf(needle, sizeof(needle), "\"not_before\":%s,", want);
+	if (!has(mem, b.len, needle)) {
+		fprintf(stderr, "certificate time %lld: want %s in %.*s\n", (long long)t, needle,
+			(int)b.len, mem);
+		failures++;
+	}
+}
+
+static void
+test_cert_time(void)
+{
+	uint64_t seed = 12345;
+	unsigned int i;
+
+	cert_time(0, "\"1970-01-01T00:00:00Z\"");
+	cert_time(-1, "\"1969-12-31T23:59:59Z\"");
+	cert_time(-62167219200LL, "\"0000-01-01T00:00:00Z\"");
+	cert_time(-62167219201LL, "null");
+	cert_time(253402300799LL, "\"9999-12-31T23:59:59Z\"");
+	cert_time(253402300800LL, "null");
+	cert_time(INT64_MIN, "null");
+	cert_time(INT64_MAX, "null");
+	cert_time(951868799, "\"2000-02-29T23:59:59Z\"");
+	cert_time(-2203977600LL, "\"1900-02-28T00:00:00Z\""); /* 1900: no leap day */
+	cert_time(-2203891200LL, "\"1900-03-01T00:00:00Z\"");
+	/* Random times of years 0 to 9999 against gmtime_r(). */
+	for (i = 0; i < 2000; i++) {
+		char want[40];
+		int64_t t;
+		time_t tt;
+		struct tm tm;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		t = -62167219200LL + (int64_t)((seed >> 11) % 315569520000ull);
+		tt = (time_t)t;
+		CHECK(gmtime_r(&tt, &tm) != NULL);
+		snprintf(want, sizeof(want), "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		cert_time(t, want);
+	}
+}
+
+/* The escaping as one byte at a time would write it: the definition the fast path must match. */
+static size_t
+esc_ref(const unsigned char *s, size_t n, char *out)
+{
+	size_t i = 0, o = 0;
+
+	out[o++] = '"';
+	while (i < n && s[i] != 0) {
+		unsigned char c = s[i];
+		size_t left = 0, k;
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			out[o++] = '\\';
+			out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else if (c >= 0x20 && c < 0x7f) {
+			out[o++] = (char)c;
+		} else {
+			if (c >= 0x80) {
+				while (i + left < n && s[i + left] != 0 && left < 4)
+					left++;
+				k = cp_utf8_seq(&s[i], left);
+				if (k > 0) {
+					memcpy(out + o, &s[i], k);
+					o += k;
+					i += k;
+					continue;
+				}
+			}
+			o += (size_t)sprintf(out + o, "\\u%04x", c);
+		}
+		i++;
+	}
+	out[o++] = '"';
+	return o;
+}
+
+static void
+test_escape_random(void)
+{
+	static const unsigned char pick[] = {'a', 'Z', '0', ' ', '~', '"', '\\', '\n', 0x01, 0x7f,
+					     0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x80, 0xff, 0};
+	uint64_t seed = 7;
+	unsigned int i, j;
+
+	for (i = 0; i < 20000; i++) {
+		unsigned char s[64];
+		char want[64 * 6 + 2];
+		size_t n, wl;
+		struct cp_jbuf b;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		n = (seed >> 33) % sizeof(s);
+		for (j = 0; j < n; j++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			/* Mostly plain letters, so runs of several plain bytes are common. */
+			s[j] = (seed >> 40) % 3 ? (unsigned char)('a' + (seed >> 20) % 26)
+						: pick[(seed >> 50) % (sizeof(pick) - (i % 2))];
+		}
+		wl = esc_ref(s, n, want);
+		cp_jbuf_init(&b, mem, sizeof(mem));
+		cp_jbuf_str(&b, (const char *)s, n);
+		if (b.overflow || b.len != wl || memcmp(mem, want, wl) != 0) {
+			fprintf(stderr, "escape of random string %u: got %.*s want %.*s\n", i,
+				(int)b.len, mem, (int)wl, want);
+			failures++;
+			return;
+		}
+	}
 }
 
 static void
@@ -274,8 +441,17 @@ test_worst_case(void)
 	v.chain = &c;
 	cp_jbuf_init(&b, mem, sizeof(mem));
 	CHECK(cp_json_flow(&b, &ev, &v) == 0);
+	/* Numbers written without printf, at their extremes. */
+	CHECK(has(mem, b.len, "\"src_port\":65535,"));
+	CHECK(has(mem, b.len, "\"cipher\":\"0xffff\""));
+	CHECK(has(mem, b.len, "\"ncerts\":255,"));
+	CHECK(has(mem, b.len, ",\"weight\":-1}"));
 	cp_jbuf_init(&b, mem, sizeof(mem));
 	CHECK(cp_json_chain(&b, &c, 0) == 0);
+	CHECK(has(mem, b.len, "\"key_bits\":-1,"));
+	CHECK(has(mem, b.len, "\"rsa_e\":18446744073709551615,"));
+	CHECK(has(mem, b.len, "\"has_sct\":true,\"has_aia\":true,\"has_crldp\":true}"));
+	CHECK(has(mem, b.len, "\"ncerts\":8,\"path_valid\":true,"));
 }
 
 int
@@ -283,6 +459,9 @@ main(void)
 {
 	test_escape();
 	test_time();
+	test_time_vs_libc();
+	test_cert_time();
+	test_escape_random();
 	test_version();
 	test_flow();
 	test_bit_names();
