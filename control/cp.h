@@ -156,6 +156,14 @@ struct cp_icache_stats {
 
 void cp_engine_icache_stats(const struct cp_engine *e, struct cp_icache_stats *st);
 
+/* Server-baseline reads and the cache in front of them (CP_SRV_CACHE_SLOTS pairs). */
+struct cp_srv_cache_stats {
+	uint64_t hits, misses;
+	uint64_t cleared; /* whole-cache drops: retention passes, rollbacks, other writers */
+};
+
+void cp_engine_srv_cache_stats(const struct cp_engine *e, struct cp_srv_cache_stats *st);
+
 void cp_engine_close(struct cp_engine *e);
 
 const char *cp_result_name(enum cp_result r);

@@ -616,6 +616,12 @@ cp_engine_icache_stats(const struct cp_engine *e, struct cp_icache_stats *st)
 	st->completed = e->paths_completed;
 }
 
+void
+cp_engine_srv_cache_stats(const struct cp_engine *e, struct cp_srv_cache_stats *st)
+{
+	cp_store_srv_cache_stats(e->store, st);
+}
+
 uint64_t
 cp_engine_store_errors(const struct cp_engine *e, int *last)
 {

@@ -484,10 +484,13 @@ judge(struct cp_ingest *in, struct cw_flow_event *ev, int chain_new)
 	note_store_errors(in);
 	{
 		struct cp_icache_stats ics;
+		struct cp_srv_cache_stats scs;
 
 		cp_engine_icache_stats(in->engine, &ics);
+		cp_engine_srv_cache_stats(in->engine, &scs);
 		pthread_mutex_lock(&in->m->lock);
 		in->m->icache = ics;
+		in->m->srv_cache = scs;
 		pthread_mutex_unlock(&in->m->lock);
 	}
 	if (rc < 0) {

@@ -160,6 +160,17 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 	help(&o, "chainwatch_paths_completed_total", "counter",
 	     "Chain validations whose path took a learned intermediate the chain did not carry.");
 	put(&o, "chainwatch_paths_completed_total %" PRIu64 "\n", m->icache.completed);
+	help(&o, "chainwatch_server_baseline_reads_total", "counter",
+	     "Server-baseline reads of judged flows, by where they were answered: the in-memory "
+	     "cache (hit) or the database (miss).");
+	put(&o, "chainwatch_server_baseline_reads_total{result=\"hit\"} %" PRIu64 "\n",
+	    m->srv_cache.hits);
+	put(&o, "chainwatch_server_baseline_reads_total{result=\"miss\"} %" PRIu64 "\n",
+	    m->srv_cache.misses);
+	help(&o, "chainwatch_server_baseline_cache_drops_total", "counter",
+	     "Times the server-baseline cache was emptied: retention passes, rolled-back "
+	     "transactions, another connection's commit to the database.");
+	put(&o, "chainwatch_server_baseline_cache_drops_total %" PRIu64 "\n", m->srv_cache.cleared);
 	help(&o, "chainwatch_errors_total", "counter", "Events not fully processed, by stage.");
 	put(&o, "chainwatch_errors_total{stage=\"chain\"} %" PRIu64 "\n", m->chain_errors);
 	put(&o, "chainwatch_errors_total{stage=\"flow\"} %" PRIu64 "\n", m->flow_errors);

@@ -56,6 +56,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include <sqlite3.h>
 
 #include "store.h"
@@ -121,6 +123,7 @@ static const char fanout_fill[] =
 enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
+	S_DATA_VERSION,
 	S_CERT_PUT,
 	S_CHAIN_PUT,
 	S_CHAIN_CERT_PUT,
@@ -147,6 +150,7 @@ enum stmt_id {
 static const char *const stmt_sql[S__MAX] = {
 	[S_BEGIN] = "BEGIN",
 	[S_COMMIT] = "COMMIT",
+	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_CERT_PUT] = "INSERT OR IGNORE INTO certs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[S_CHAIN_PUT] = "INSERT OR IGNORE INTO chains(chain_id, ncerts, first_seen, last_seen,"
 			" path_valid, path_error, validated_at, anchor, anchor_category, issuer_key,"
@@ -206,12 +210,32 @@ static const char *const stmt_sql[S__MAX] = {
 			" last_seen=MAX(last_seen, excluded.last_seen)",
 };
 
+/*
+ * Server baselines as cp_store_srv_get() last read them, in front of SQLite: every judged flow
+ * with a name reads its (server, name) pair, and most flows go to pairs read before. Direct
+ * mapped, CP_SRV_CACHE_SLOTS slots (store.h) keyed by XXH3-64 of the pair, the pair's text
+ * compared on a hit; a pair that maps to a taken slot replaces what is there. A pair longer
+ * than a slot's text is not kept. What the cache holds is what SQLite would return:
+ *   - cp_store_srv_learn() drops its pair's slot before it writes;
+ *   - a retention pass (it deletes and caps rows) and a rolled-back transaction drop all;
+ *   - another connection's commit (PRAGMA data_version moved) drops all.
+ */
+struct srv_slot {
+	uint64_t h; /* 0: empty */
+	char srv[64];
+	char name[CP_NAME_MAX];
+	struct cp_srv_base b;
+};
+
 /* Owned by the control thread alone; SQLite is used single-threaded. */
 struct cp_store {
 	sqlite3 *db;
 	sqlite3_stmt *st[S__MAX];
 	int in_txn;
 	unsigned int ops; /* writes in the open transaction */
+	int64_t data_version;
+	struct srv_slot *srv_cache; /* CP_SRV_CACHE_SLOTS */
+	struct cp_srv_cache_stats srv_stats;
 };
 
 static int
@@ -254,19 +278,48 @@ stmt(struct cp_store *s, enum stmt_id id)
 	return st;
 }
 
+/*
+ * SQLITE_STATIC: SQLite reads the caller's string where it lies instead of copying it (a
+ * malloc, a copy and a free per parameter). Every function here binds and steps its statement
+ * before it returns, and stmt() clears the bindings before the next use, so no bound string
+ * is read after its owner is gone.
+ */
 static void
 bind_text(sqlite3_stmt *st, int i, const char *v)
 {
-	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+static void
+srv_cache_clear(struct cp_store *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < CP_SRV_CACHE_SLOTS; i++)
+		s->srv_cache[i].h = 0;
+	s->srv_stats.cleared++;
 }
 
 /*
- * One step of a statement that returns nothing the caller reads. On an error
- * (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM among others) SQLite may have
- * rolled the open transaction back on its own: the store then notices that
- * it is back in autocommit mode, so the next write opens a new transaction
- * instead of every later COMMIT failing with no transaction active. The rows
- * of the rolled-back batch are lost; the caller sees this write's error.
+ * After an error SQLite may have rolled the open transaction back on its own (SQLITE_FULL,
+ * SQLITE_IOERR, SQLITE_NOMEM among others): the store then notices that it is back in
+ * autocommit mode, so the next write opens a new transaction instead of every later COMMIT
+ * failing with no transaction active, and what the cache read inside that transaction goes.
+ */
+static void
+txn_check(struct cp_store *s)
+{
+	if (s->in_txn && sqlite3_get_autocommit(s->db)) {
+		s->in_txn = 0;
+		s->ops = 0;
+		srv_cache_clear(s);
+	}
+}
+
+/*
+ * One step of a statement that returns nothing the caller reads. On an error the
+ * transaction may be gone (txn_check()): the rows of the rolled-back batch are
+ * lost; the caller sees this write's error.
  */
 static int
 step_done(struct cp_store *s, sqlite3_stmt *st)
@@ -276,10 +329,7 @@ step_done(struct cp_store *s, sqlite3_stmt *st)
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
 		return 0;
-	if (s->in_txn && sqlite3_get_autocommit(s->db)) {
-		s->in_txn = 0;
-		s->ops = 0;
-	}
+	txn_check(s);
 	return db_err(rc);
 }
 
@@ -441,8 +491,13 @@ cp_store_open(struct cp_store **out, const char *path, char *errbuf, size_t errl
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
+	s->srv_cache = calloc(CP_SRV_CACHE_SLOTS, sizeof(*s->srv_cache));
+	if (s->srv_cache == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
 	rc = sqlite3_open_v2(path ? path : ":memory:", &s->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(errbuf, errlen, "cannot open %s: %s", path ? path : ":memory:",
 			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -492,6 +547,7 @@ err_finalize:
 		sqlite3_finalize(s->st[i]);
 err_close_db:
 	sqlite3_close(s->db);
+	free(s->srv_cache);
 	free(s);
 	return ret;
 }
@@ -507,6 +563,7 @@ cp_store_close(struct cp_store *s)
 	for (i = 0; i < S__MAX; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
+	free(s->srv_cache);
 	free(s);
 }
 
@@ -557,6 +614,7 @@ cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg)
 	uint64_t gone;
 	int ret;
 
+	srv_cache_clear(s); /* rows go by age and by cap */
 	ret = write_begin(s);
 	if (ret)
 		return ret;
@@ -818,8 +876,82 @@ cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_base_l
 	return step_done(s, st);
 }
 
+/*
+ * Drops every cached pair when the database is not what this connection last left: its open
+ * transaction rolled back, or another connection committed (PRAGMA data_version moved; it does
+ * not move for this connection's own commits). A failed check drops them too.
+ */
+static void
+srv_cache_check(struct cp_store *s)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	txn_check(s);
+	st = stmt(s, S_DATA_VERSION);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (v < 0 || v != s->data_version) {
+		s->data_version = v;
+		srv_cache_clear(s);
+	}
+}
+
+static int srv_read(struct cp_store *s, const char *srv, const char *name,
+		    struct cp_srv_base *out);
+
+/* The slot of (srv, name) and its hash; NULL when the pair is too long to keep. */
+static struct srv_slot *
+srv_slot_of(struct cp_store *s, const char *srv, const char *name, uint64_t *h)
+{
+	char key[sizeof(s->srv_cache[0].srv) + sizeof(s->srv_cache[0].name)];
+	size_t ls = strlen(srv), ln = strlen(name);
+
+	if (ls >= sizeof(s->srv_cache[0].srv) || ln >= sizeof(s->srv_cache[0].name))
+		return NULL;
+	/* With srv's NUL between them: ("a", "bc") is not ("ab", "c"). */
+	memcpy(key, srv, ls + 1);
+	memcpy(key + ls + 1, name, ln);
+	*h = XXH3_64bits(key, ls + 1 + ln) | 1; /* never 0, the empty mark */
+	return &s->srv_cache[*h % CP_SRV_CACHE_SLOTS];
+}
+
+void
+cp_store_srv_cache_stats(const struct cp_store *s, struct cp_srv_cache_stats *out)
+{
+	*out = s->srv_stats;
+}
+
 int
 cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct cp_srv_base *out)
+{
+	struct srv_slot *slot;
+	uint64_t h = 0;
+	int ret;
+
+	srv_cache_check(s);
+	slot = srv_slot_of(s, srv, name, &h);
+	if (slot != NULL && slot->h == h && strcmp(slot->srv, srv) == 0 &&
+	    strcmp(slot->name, name) == 0) {
+		*out = slot->b;
+		s->srv_stats.hits++;
+		return 0;
+	}
+	s->srv_stats.misses++;
+	ret = srv_read(s, srv, name, out);
+	if (ret == 0 && slot != NULL) {
+		slot->h = h;
+		strcpy(slot->srv, srv);
+		strcpy(slot->name, name);
+		slot->b = *out;
+	}
+	return ret;
+}
+
+/* cp_store_srv_get() from SQLite. */
+static int
+srv_read(struct cp_store *s, const char *srv, const char *name, struct cp_srv_base *out)
 {
 	sqlite3_stmt *st = stmt(s, S_SRV_GET);
 	int rc;
@@ -863,9 +995,15 @@ int
 cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const char *ja3s,
 		   unsigned int version, unsigned int cipher, uint32_t t13_bytes, int64_t ts)
 {
+	struct srv_slot *slot;
 	sqlite3_stmt *st;
-	int ret = write_begin(s);
+	uint64_t h;
+	int ret;
 
+	slot = srv_slot_of(s, srv, name, &h);
+	if (slot != NULL && slot->h == h)
+		slot->h = 0;
+	ret = write_begin(s);
 	if (ret)
 		return ret;
 	st = stmt(s, S_SRV_PUT);

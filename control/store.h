@@ -11,6 +11,7 @@
 #define CP_SCHEMA_VERSION 1
 #define CP_BASE_LEAVES_MAX 16  /* leaf rows kept per name (most recently seen) */
 #define CP_SRV_FP_MAX 8        /* ServerHello fingerprints kept per (server, name) */
+#define CP_SRV_CACHE_SLOTS 4096 /* (server, name) pairs read kept in memory (~3 MiB) */
 #define CP_TXN_MAX_OPS 4096    /* writes per transaction before an automatic commit */
 #define CP_ISSUER_KEY_MAX 72   /* "spki hex" or "aki:<key id hex>" */
 
@@ -125,6 +126,9 @@ int cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_ba
 
 int cp_store_srv_get(struct cp_store *s, const char *srv, const char *name,
 		     struct cp_srv_base *out);
+
+/* The (server, name) read cache in front of cp_store_srv_get() (store.c). */
+void cp_store_srv_cache_stats(const struct cp_store *s, struct cp_srv_cache_stats *out);
 int cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const char *ja3s,
 		       unsigned int version, unsigned int cipher, uint32_t t13_bytes, int64_t ts);
 

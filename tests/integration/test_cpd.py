@@ -322,6 +322,10 @@ def test_daemon(tmp):
     judged = sum(metric(text, "chainwatch_flows_total", '{verdict="%s"}' % v) or 0
                  for v in ("unknown", "consistent", "suspicious", "substituted"))
     check(judged == n1, "/metrics counts the flows judged by verdict (%s of %d)" % (judged, n1))
+    reads = [metric(text, "chainwatch_server_baseline_reads_total", '{result="%s"}' % r)
+             for r in ("hit", "miss")]
+    check(None not in reads and 0 < sum(reads) <= judged and reads[1] > 0,
+          "/metrics counts server-baseline reads, at most one per judged flow (%s)" % reads)
     for name in ("chainwatch_chains_known", "chainwatch_ring_events_dropped_total",
                  "chainwatch_ring_pending_events", "chainwatch_lag_seconds",
                  "chainwatch_dataplane_attached"):

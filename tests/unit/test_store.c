@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "cp_testlib.h"
+#include "store.h"
 
 #define SRV "203.0.113.10"
 #define CLI "198.51.100.7"
@@ -484,6 +485,65 @@ test_store_failure(void)
 	      sql(db, "select count(*) from flows where verdict = 'substituted'"));
 }
 
+/*
+ * The (server, name) read cache in front of cp_store_srv_get(): a second read is a hit and
+ * returns the same; a learn, another connection's commit and a retention pass are seen by the
+ * next read.
+ */
+static void
+test_srv_cache(void)
+{
+	static const char *const srv = SRV ":443", *const name = "example.com";
+	struct cp_srv_cache_stats st;
+	struct cp_store *s = NULL;
+	struct cp_srv_base b;
+	struct cp_config cfg;
+	char db[128], cmd[512], err[256] = "";
+	int64_t t0 = t_time(2019, 7, 18);
+
+	snprintf(db, sizeof(db), "%s", t_path("srvcache.db"));
+	CHECK(cp_store_open(&s, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
+	if (s == NULL)
+		return;
+	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 0 && b.nfp == 0, "unknown pair");
+	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 0 && b.nfp == 0, "unknown again");
+	cp_store_srv_cache_stats(s, &st);
+	CHECK(st.misses == 1 && st.hits == 1, "miss then hit: %llu misses, %llu hits",
+	      (unsigned long long)st.misses, (unsigned long long)st.hits);
+
+	/* What is learned is read back at once, not the cached "unknown". */
+	CHECK(cp_store_srv_learn(s, srv, name, "ja3s-a", 0x0303, 0xc02f, 0, t0) == 0, "learn");
+	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 1 && b.nfp == 1 &&
+		      strcmp(b.fp[0].ja3s, "ja3s-a") == 0 && b.fp[0].count == 1,
+	      "after a learn: n %llu, %u fingerprints", (unsigned long long)b.n, b.nfp);
+	CHECK(cp_store_srv_learn(s, srv, name, "ja3s-a", 0x0303, 0xc02f, 0, t0 + 1) == 0, "learn");
+	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 2 && b.fp[0].count == 2,
+	      "after a second learn: n %llu", (unsigned long long)b.n);
+	/* Another pair, differing only in where the separator falls, is its own entry. */
+	CHECK(cp_store_srv_get(s, SRV ":44", "3example.com", &b) == 0 && b.n == 0, "other pair");
+	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 2, "first pair kept");
+	cp_store_srv_cache_stats(s, &st);
+	CHECK(st.hits == 2 && st.misses == 4, "%llu hits, %llu misses",
+	      (unsigned long long)st.hits, (unsigned long long)st.misses);
+	CHECK(cp_store_commit(s) == 0, "commit");
+
+	/* Another connection's commit (an operator, a second daemon) is seen by the next read. */
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"update srv_baselines set n = 7\"", db);
+	CHECK(system(cmd) == 0, "sqlite3 update");
+	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 7,
+	      "another writer's row: n %llu", (unsigned long long)b.n);
+
+	/* A retention pass deletes the pair (unseen for 40 days): the cache does not keep it. */
+	cp_config_defaults(&cfg);
+	cfg.baseline_days = 30;
+	CHECK(cp_store_prune(s, t0 + 40 * 86400, &cfg) == 0, "prune");
+	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 0 && b.nfp == 0,
+	      "pruned pair: n %llu", (unsigned long long)b.n);
+	cp_store_srv_cache_stats(s, &st);
+	CHECK(st.cleared >= 3, "whole-cache drops: %llu", (unsigned long long)st.cleared);
+	cp_store_close(s);
+}
+
 int
 main(void)
 {
@@ -497,6 +557,7 @@ main(void)
 	test_retention();
 	test_caps();
 	test_store_failure();
+	test_srv_cache();
 	t_rmpki();
 	printf("test_store: %d checks, %d failed\n", t_run, t_fail);
 	return t_fail ? 1 : 0;
