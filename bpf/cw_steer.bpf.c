@@ -236,11 +236,15 @@ cw_flow_start(struct cw_pkt *p)
 	long rc;
 
 	cw_flow_reverse(&p->key, &rev);
+	/* Not followed (the caller's lookup missed): an insert, unless another CPU raced it. */
 	rc = bpf_map_update_elem(&cw_flows, &p->key, &v, BPF_ANY);
 	if (rc == 0) {
+		cw_count(CW_CNT_FLOW_ADDED);
 		/* The helpers return -errno: the reverse direction may be followed already. */
 		rc = bpf_map_update_elem(&cw_flows, &rev, &r, BPF_NOEXIST);
-		if (rc == -EEXIST)
+		if (rc == 0)
+			cw_count(CW_CNT_FLOW_ADDED);
+		else if (rc == -EEXIST)
 			rc = 0;
 	}
 	cw_count(rc == 0 ? CW_CNT_FLOW_NEW : CW_CNT_FLOW_FULL);

@@ -56,7 +56,9 @@ struct cw_steer_cfg {
  *   SEEN = sum(STEER_*) + sum(PASS_*).
  * REDIRECT_FAIL counts steered packets that went to the kernel stack because no AF_XDP socket is
  * bound to the receiving queue, so redirected = sum(STEER_*) - REDIRECT_FAIL.
- * FLOW_* describe the flow-follow table and are not part of the sums.
+ * FLOW_* describe the flow-follow table and are not part of the sums. The LRU table evicts
+ * without telling the program: directions evicted = FLOW_ADDED - FLOW_END - entries held now
+ * (the loader counts the entries, dp_xdp_steer_counters()).
  */
 enum cw_steer_cnt {
 	CW_CNT_SEEN = 0,
@@ -77,6 +79,7 @@ enum cw_steer_cnt {
 	CW_CNT_FLOW_END,         /* directions removed: budget used up, FIN or RST */
 	CW_CNT_FLOW_FULL,        /* inserts that failed */
 	CW_CNT_FLOW_KEPT,        /* FIN or RST off the sender's next sequence number: still followed */
+	CW_CNT_FLOW_ADDED,       /* directions added (a flow adds one or two) */
 	CW_CNT_MAX
 };
 

@@ -827,6 +827,8 @@ tel_xdp(const char *cmd, const char *params, struct rte_tel_data *d)
 		for (i = 0; i < CW_CNT_MAX; i++)
 			rte_tel_data_add_dict_u64(d, dp_xdp_steer_counter_name(i), c.v[i]);
 		rte_tel_data_add_dict_u64(d, "redirected", xdp_redirected(&c));
+		rte_tel_data_add_dict_u64(d, "flow_held", c.flows_held);
+		rte_tel_data_add_dict_u64(d, "flow_evicted", c.flows_evicted);
 		xsk_tel(d);
 	}
 	pthread_mutex_unlock(&dp_live.xdp_lock);
@@ -899,6 +901,8 @@ live_report_close(const struct dp_conf *conf)
 		for (i = 0; i < CW_CNT_MAX; i++)
 			printf("  xdp_%-18s %" PRIu64 "\n", dp_xdp_steer_counter_name(i), c.v[i]);
 		printf("  %-22s %" PRIu64 "\n", "xdp_redirected", xdp_redirected(&c));
+		printf("  %-22s %" PRIu64 "\n", "xdp_flow_held", c.flows_held);
+		printf("  %-22s %" PRIu64 "\n", "xdp_flow_evicted", c.flows_evicted);
 	}
 	fflush(stdout);
 	dp_xdp_steer_close(h);

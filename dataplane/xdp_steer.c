@@ -33,6 +33,7 @@ struct dp_xdp_steer {
 	__u32 prog_id;
 	int prog_fd;
 	int counters_fd;
+	int flows_fd;
 	int rodata_fd;
 	int xsks_fd;
 	char ifname[IF_NAMESIZE];
@@ -57,6 +58,7 @@ static const char *const dp_cnt_names[CW_CNT_MAX] = {
 	[CW_CNT_FLOW_END] = "flow_end",
 	[CW_CNT_FLOW_FULL] = "flow_full",
 	[CW_CNT_FLOW_KEPT] = "flow_kept",
+	[CW_CNT_FLOW_ADDED] = "flow_added",
 };
 
 const char *
@@ -124,7 +126,7 @@ dp_handle_new(const char *ifname)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
-	h->prog_fd = h->counters_fd = h->rodata_fd = h->xsks_fd = -1;
+	h->prog_fd = h->counters_fd = h->flows_fd = h->rodata_fd = h->xsks_fd = -1;
 	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
 	return h;
 }
@@ -141,6 +143,8 @@ dp_handle_free(struct dp_xdp_steer *h)
 			close(h->rodata_fd);
 		if (h->counters_fd >= 0)
 			close(h->counters_fd);
+		if (h->flows_fd >= 0)
+			close(h->flows_fd);
 		if (h->prog_fd >= 0)
 			close(h->prog_fd);
 	}
@@ -194,6 +198,7 @@ dp_xdp_steer_attach(const char *ifname, const struct cw_steer_cfg *cfg, enum dp_
 		goto err_free;
 	h->prog_fd = bpf_program__fd(h->skel->progs.cw_steer);
 	h->counters_fd = bpf_map__fd(h->skel->maps.cw_counters);
+	h->flows_fd = bpf_map__fd(h->skel->maps.cw_flows);
 	h->rodata_fd = bpf_map__fd(h->skel->maps.rodata);
 	h->xsks_fd = bpf_map__fd(h->skel->maps.xsks_map);
 	err = dp_prog_id_of(h->prog_fd, &h->prog_id);
@@ -316,6 +321,9 @@ dp_xdp_steer_open(const char *ifname, struct dp_xdp_steer **out)
 	err = dp_find_map(h->prog_fd, "xsks_map", 0, &h->xsks_fd);
 	if (err)
 		goto err_free;
+	err = dp_find_map(h->prog_fd, "cw_flows", 0, &h->flows_fd);
+	if (err)
+		goto err_free;
 	/* libbpf names it "<up to 8 chars of the file name>.rodata"; only config reads need it. */
 	if (dp_find_map(h->prog_fd, ".rodata", 1, &h->rodata_fd))
 		h->rodata_fd = -1;
@@ -325,6 +333,36 @@ dp_xdp_steer_open(const char *ifname, struct dp_xdp_steer **out)
 err_free:
 	dp_handle_free(h);
 	return err;
+}
+
+/*
+ * Entries in the follow table now: its keys walked with BPF_MAP_GET_NEXT_KEY, at most
+ * max_entries of them (the program adds and removes entries meanwhile; when the key just read
+ * was removed the walk restarts, so the bound keeps a busy table's count finite).
+ */
+static int
+dp_flows_held(int fd, uint64_t *n)
+{
+	struct cw_steer_flow_key key, next;
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	void *prev = NULL;
+
+	*n = 0;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	while (*n < info.max_entries) {
+		if (bpf_map_get_next_key(fd, prev, &next)) {
+			if (errno == ENOENT)
+				return 0;
+			return -errno;
+		}
+		key = next;
+		prev = &key;
+		(*n)++;
+	}
+	return 0;
 }
 
 int
@@ -350,6 +388,17 @@ dp_xdp_steer_counters(struct dp_xdp_steer *h, struct dp_xdp_steer_counters *out)
 			out->v[k] += vals[c];
 	}
 	free(vals);
+	if (h->flows_fd < 0)
+		return -ENOENT;
+	{
+		int err = dp_flows_held(h->flows_fd, &out->flows_held);
+		uint64_t added = out->v[CW_CNT_FLOW_ADDED];
+		uint64_t gone = out->v[CW_CNT_FLOW_END] + out->flows_held;
+
+		if (err)
+			return err;
+		out->flows_evicted = added > gone ? added - gone : 0;
+	}
 	return 0;
 }
 

@@ -26,6 +26,13 @@ enum dp_xdp_mode {
 
 struct dp_xdp_steer_counters {
 	uint64_t v[CW_CNT_MAX]; /* indexed by enum cw_steer_cnt, summed over CPUs */
+	uint64_t flows_held;    /* follow-table entries (directions) now */
+	/*
+	 * Directions the LRU table evicted to make room: flow_added - flow_end - flows_held. Those
+	 * of flows still in their handshake are segments no longer steered. Exact when no segment
+	 * raced another for the same direction and the table did not change during the count.
+	 */
+	uint64_t flows_evicted;
 };
 
 /* Fills cfg with what the program uses when nobody changes it (CW_STEER_CFG_DEFAULT). */
@@ -55,7 +62,7 @@ int dp_xdp_steer_attach(const char *ifname, const struct cw_steer_cfg *cfg, enum
  * program; -EPROTO: the attached program is not cw_steer. Returns 0 and *out, or -errno. */
 int dp_xdp_steer_open(const char *ifname, struct dp_xdp_steer **out);
 
-/* Sums the per-CPU counters. Returns 0 or -errno. */
+/* Sums the per-CPU counters and counts the follow table's entries. Returns 0 or -errno. */
 int dp_xdp_steer_counters(struct dp_xdp_steer *h, struct dp_xdp_steer_counters *out);
 
 /* The configuration the running program was loaded with. Returns 0 or -errno. */

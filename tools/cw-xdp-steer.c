@@ -93,8 +93,9 @@ cmd_stats(const char *ifname, int json)
 		for (unsigned int i = 0; i < CW_CNT_MAX; i++)
 			printf("\"%s\":%llu,", dp_xdp_steer_counter_name(i),
 			       (unsigned long long)c.v[i]);
-		printf("\"redirected\":%llu}\n",
-		       (unsigned long long)(steered - c.v[CW_CNT_REDIRECT_FAIL]));
+		printf("\"redirected\":%llu,\"flow_held\":%llu,\"flow_evicted\":%llu}\n",
+		       (unsigned long long)(steered - c.v[CW_CNT_REDIRECT_FAIL]),
+		       (unsigned long long)c.flows_held, (unsigned long long)c.flows_evicted);
 	} else {
 		printf("iface %s prog_id %u mode %s\n", ifname, dp_xdp_steer_prog_id(h),
 		       dp_xdp_steer_mode_name(h));
@@ -105,6 +106,8 @@ cmd_stats(const char *ifname, int json)
 			       (unsigned long long)c.v[i]);
 		printf("redirected %llu\n",
 		       (unsigned long long)(steered - c.v[CW_CNT_REDIRECT_FAIL]));
+		printf("flow_held %llu\nflow_evicted %llu\n", (unsigned long long)c.flows_held,
+		       (unsigned long long)c.flows_evicted);
 	}
 	dp_xdp_steer_close(h);
 	return 0;

@@ -361,6 +361,11 @@ def main():
         ok(c.get("xdp_redirected") == c.get("port_ipackets") == c.get("rx_packets") and c.get("port_imissed") == 0,
            "redirected by XDP == received by the port == dataplane rx_packets, nothing missed")
         ok(c.get("xdp_redirect_fail") == 0, "no redirect failures")
+        ok(c.get("xdp_flow_evicted") == 0 and
+           c.get("xdp_flow_added", -1) == c.get("xdp_flow_end", -1) + c.get("xdp_flow_held", -1),
+           "follow table: every direction added ended or is held, none evicted (%s added, %s "
+           "ended, %s held)" % (c.get("xdp_flow_added"), c.get("xdp_flow_end"),
+                                c.get("xdp_flow_held")))
         ok("checksums verify" in open(os.path.join(work, "dp.log")).read() and c.get("csum_bad", 0) == 0,
            "checksums verified (the default on AF_XDP) and none wrong: span0 sends complete ones")
         ok(frames <= c.get("xdp_seen", 0) <= frames_after,
@@ -369,7 +374,8 @@ def main():
         ok(0 < c.get("xdp_redirected", 0) < c.get("xdp_seen", 0) and c.get("xdp_pass_non_tcp", 0) > 0,
            "only handshake candidates steered")
         tel = open(os.path.join(work, "tel-xdp.json")).read()
-        ok('"redirected"' in tel, "/chainwatch/xdp answers on the telemetry socket")
+        ok('"redirected"' in tel and '"flow_evicted"' in tel,
+           "/chainwatch/xdp answers on the telemetry socket, with the follow table's evictions")
 
         # ---- e. the host keeps working; nothing left behind
         noise = load_jsonl(os.path.join(out, "noise.jsonl"))

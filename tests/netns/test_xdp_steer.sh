@@ -220,6 +220,24 @@ srv rst 1
 settled_stats
 expect "server RST at the acknowledged sequence number ended it" "$(cnt flow_end)" -eq $((end0 + 2))
 
+# The follow table is an LRU hash of 65 536 directions: first handshake records on 40 000 fresh
+# 4-tuples add 80 000, so at least 14 464 are evicted, and the count says so. Until then none is.
+expect "directions added = ended + held, none evicted yet" "$(cnt flow_added)" -eq \
+	$(($(cnt flow_end) + $(cnt flow_held)))
+expect "nothing evicted before the table filled" "$(cnt flow_evicted)" -eq 0
+added0=$(cnt flow_added); end0=$(cnt flow_end); held0=$(cnt flow_held)
+inA python3 "$SEND" --src "$IP_A" --dst "$IP_B" --kind tls --count 20000 --sport 10000
+inA python3 "$SEND" --src "$IP_A" --dst "$IP_B" --kind tls --count 20000 --sport 10000 --dport 8443
+settled_stats
+expect "40 000 flows started" "$(cnt flow_new)" -ge 40000
+expect "each added both directions" "$(cnt flow_added)" -eq $((added0 + 80000))
+expect "the table holds at most its 65 536 entries" "$(cnt flow_held)" -le 65536
+expect "evictions counted: at least what did not fit" "$(cnt flow_evicted)" -ge \
+	$((held0 + 80000 - 65536))
+expect "added = ended + held + evicted" "$(cnt flow_added)" -eq \
+	$(($(cnt flow_end) + $(cnt flow_held) + $(cnt flow_evicted)))
+expect "no insert failed" "$(cnt flow_full)" -eq 0
+
 check "detach" inB "$TOOL" detach "$IF_B"
 if inB "$TOOL" stats "$IF_B" >/dev/null 2>&1; then fail "program gone after detach"; else ok "program gone after detach"; fi
 kernel_paths_work "detached"
