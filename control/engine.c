@@ -591,7 +591,7 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 	row.flags = ev->flags;
 	row.anomalies = ev->anomalies;
 	row.t13_bytes = ev->t13_bytes;
-	store_note(e, cp_store_put_flow(e->store, &row, out->result >= CP_SUSPICIOUS));
+	store_note(e, cp_store_put_flow(e->store, &row));
 	return 0;
 }
 

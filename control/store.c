@@ -29,8 +29,10 @@
  *         verdict is substituted|suspicious|consistent|unknown; signals is a JSON
  *         array of {"name","weight","detail"}; chain_id "" when none was visible;
  *         version is the negotiated TLS version (0x0304 = 772 for TLS 1.3).
- *   alerts(id INTEGER PRIMARY KEY, flow_id, ts, name, srv_ip, verdict, confidence,
- *          chain_id, signals)                      one per substituted/suspicious flow
+ *   alerts(id, flow_id, ts, name, srv_ip, verdict, confidence, chain_id, signals)
+ *          a view: the substituted and suspicious flows (id = flow_id = flows.id).
+ *          Version 1 kept a table with a copy of each such row; opening a version 1
+ *          database drops it for the view (migrate()).
  *   assoc(kind, key, n, first_seen, last_seen, PRIMARY KEY(kind, key))
  *          substituted TLS <= 1.2 flows with a chain, counted per server (kind 0,
  *          key "address|port") and per name (kind 1): what t13_assoc_* reads
@@ -40,8 +42,8 @@
  *          what issuer_fanout counts, one row per pair rather than a scan of the
  *          flows (filled from flows when a database without it is opened)
  *
- * Bounds: flows and alerts are pruned by capture age (retention_days) and
- * flows by row count (max_flows); baselines not seen for baseline_days go;
+ * Bounds: flows (and so alerts) are pruned by capture age (retention_days) and
+ * by row count (max_flows); baselines not seen for baseline_days go;
  * chains unseen for retention_days go, and certificates no chain uses.
  * Whatever a client or server can make the engine learn is also capped by
  * row count, the least recently seen rows going first: baselines and
@@ -97,9 +99,8 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS flows_name ON flows(name, ts);"
 	"CREATE INDEX IF NOT EXISTS flows_issuer ON flows(issuer_key, ts);"
 	"CREATE INDEX IF NOT EXISTS flows_chain ON flows(chain_id);"
-	"CREATE TABLE IF NOT EXISTS alerts(id INTEGER PRIMARY KEY, flow_id INTEGER, ts INTEGER,"
-	" name TEXT, srv_ip TEXT, verdict TEXT, confidence REAL, chain_id TEXT, signals TEXT);"
-	"CREATE INDEX IF NOT EXISTS alerts_ts ON alerts(ts);"
+	"CREATE VIEW IF NOT EXISTS alerts AS SELECT id, id AS flow_id, ts, name, srv_ip, verdict,"
+	" confidence, chain_id, signals FROM flows WHERE verdict IN ('substituted', 'suspicious');"
 	"CREATE TABLE IF NOT EXISTS fanout(issuer_key TEXT, base TEXT, first_seen INTEGER,"
 	" last_seen INTEGER, PRIMARY KEY(issuer_key, base));"
 	"CREATE INDEX IF NOT EXISTS fanout_seen ON fanout(issuer_key, last_seen);"
@@ -141,7 +142,6 @@ enum stmt_id {
 	S_FANOUT,
 	S_ASSOC,
 	S_FLOW_PUT,
-	S_ALERT_PUT,
 	S_FANOUT_PUT,
 	S_ASSOC_PUT,
 	S__MAX
@@ -200,8 +200,6 @@ static const char *const stmt_sql[S__MAX] = {
 		       " base, version, cipher, ja3, ja3s, ja4, chain_id, issuer_key, path_valid,"
 		       " verdict, confidence, signals, flags, anomalies, t13_bytes)"
 		       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[S_ALERT_PUT] = "INSERT INTO alerts(flow_id, ts, name, srv_ip, verdict, confidence,"
-			" chain_id, signals) VALUES(?,?,?,?,?,?,?,?)",
 	[S_FANOUT_PUT] = "INSERT INTO fanout VALUES(?1,?2,?3,?3) ON CONFLICT(issuer_key, base)"
 			 " DO UPDATE SET first_seen=MIN(first_seen, excluded.first_seen),"
 			 " last_seen=MAX(last_seen, excluded.last_seen)",
@@ -389,6 +387,39 @@ table_exists(sqlite3 *db, const char *name, int *yes)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/*
+ * A version 1 database kept alerts as a table, a copy of each substituted or suspicious flow's
+ * row written beside it (a second insert per flow under interception); version 2 reads them
+ * from the flows through a view. Opening a version 1 database drops the table, before the
+ * schema makes the view in its place. Any other version is left for check_version().
+ */
+static int
+migrate(struct cp_store *s)
+{
+	sqlite3_stmt *st;
+	int has_meta = 0, v = 0, rc;
+
+	rc = table_exists(s->db, "meta", &has_meta);
+	if (rc != SQLITE_OK || !has_meta)
+		return rc;
+	rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key='schema_version'", -1,
+				&st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		v = atoi((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return rc;
+	if (v != 1)
+		return SQLITE_OK;
+	return sqlite3_exec(s->db,
+			    "BEGIN; DROP TABLE IF EXISTS alerts;"
+			    " UPDATE meta SET value='2' WHERE key='schema_version'; COMMIT;",
+			    NULL, NULL, NULL);
+}
+
 static int
 check_version(struct cp_store *s, char *errbuf, size_t errlen)
 {
@@ -512,7 +543,9 @@ cp_store_open(struct cp_store **out, const char *path, char *errbuf, size_t errl
 	if (rc == SQLITE_OK) {
 		int had_fanout = 0, had_assoc = 0;
 
-		rc = table_exists(s->db, "fanout", &had_fanout);
+		rc = migrate(s);
+		if (rc == SQLITE_OK)
+			rc = table_exists(s->db, "fanout", &had_fanout);
 		if (rc == SQLITE_OK)
 			rc = table_exists(s->db, "assoc", &had_assoc);
 		if (rc == SQLITE_OK)
@@ -621,19 +654,17 @@ cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg)
 	/* Integers only are formatted into the SQL, so there is nothing to inject. */
 	snprintf(sql, sizeof(sql),
 		 "DELETE FROM flows WHERE ts < %lld;"
-		 "DELETE FROM alerts WHERE ts < %lld;"
 		 /* ids only grow and rows leave from the old end: the cap is an id range. */
 		 "DELETE FROM flows WHERE id <= (SELECT MAX(id) FROM flows) - %llu;"
-		 "DELETE FROM alerts WHERE id <= (SELECT MAX(id) FROM alerts) - %llu;"
 		 "DELETE FROM baselines WHERE last_seen < %lld;"
 		 "DELETE FROM srv_baselines WHERE last_seen < %lld;"
 		 "DELETE FROM srv_fps WHERE last_seen < %lld;"
 		 "DELETE FROM chains WHERE last_seen < %lld;"
 		 "DELETE FROM fanout WHERE last_seen < %lld;"
 		 "DELETE FROM assoc WHERE last_seen < %lld;",
-		 (long long)cut, (long long)cut, (unsigned long long)cfg->max_flows,
-		 (unsigned long long)cfg->max_flows, (long long)bcut, (long long)bcut,
-		 (long long)bcut, (long long)cut, (long long)(now - (int64_t)cfg->fanout_window_s),
+		 (long long)cut, (unsigned long long)cfg->max_flows, (long long)bcut,
+		 (long long)bcut, (long long)bcut, (long long)cut,
+		 (long long)(now - (int64_t)cfg->fanout_window_s),
 		 (long long)(now - (int64_t)cfg->assoc_window_s));
 	ret = db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
 	/*
@@ -1104,10 +1135,9 @@ put_seen(struct cp_store *s, enum stmt_id id, int kind, const char *a, const cha
 }
 
 int
-cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert)
+cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r)
 {
 	sqlite3_stmt *st;
-	sqlite3_int64 id;
 	int ret = write_begin(s);
 
 	if (ret)
@@ -1139,7 +1169,6 @@ cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert)
 	ret = step_done(s, st);
 	if (ret)
 		return ret;
-	id = sqlite3_last_insert_rowid(s->db);
 	if (r->path_valid == 0 && r->issuer_key[0] != '\0')
 		ret = put_seen(s, S_FANOUT_PUT, -1, r->issuer_key, r->base, r->ts);
 	if (ret == 0 && strcmp(r->verdict, "substituted") == 0 && r->chain_id[0] != '\0' &&
@@ -1151,18 +1180,5 @@ cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert)
 		if (ret == 0 && r->name[0] != '\0')
 			ret = put_seen(s, S_ASSOC_PUT, 1, NULL, r->name, r->ts);
 	}
-	if (ret)
-		return ret;
-	if (!alert)
-		return 0;
-	st = stmt(s, S_ALERT_PUT);
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, r->ts);
-	bind_text(st, 3, r->name);
-	bind_text(st, 4, r->srv_ip);
-	bind_text(st, 5, r->verdict);
-	sqlite3_bind_double(st, 6, r->confidence);
-	bind_text(st, 7, r->chain_id);
-	bind_text(st, 8, r->signals);
-	return step_done(s, st);
+	return ret;
 }

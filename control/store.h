@@ -8,7 +8,7 @@
 
 #include "cp.h"
 
-#define CP_SCHEMA_VERSION 1
+#define CP_SCHEMA_VERSION 2
 #define CP_BASE_LEAVES_MAX 16  /* leaf rows kept per name (most recently seen) */
 #define CP_SRV_FP_MAX 8        /* ServerHello fingerprints kept per (server, name) */
 #define CP_SRV_CACHE_SLOTS 4096 /* (server, name) pairs read kept in memory (~3 MiB) */
@@ -146,7 +146,7 @@ int cp_store_fanout(struct cp_store *s, const char *issuer_key, int64_t since,
 int cp_store_assoc(struct cp_store *s, const char *srv, unsigned int port, const char *name,
 		   int64_t since, unsigned int *same_srv, unsigned int *same_name, int64_t *last_ts);
 
-/* Store a flow; an alert row too when alert is set. */
-int cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r, int alert);
+/* Store a flow (the alerts view shows it when it is substituted or suspicious). */
+int cp_store_put_flow(struct cp_store *s, const struct cp_flow_row *r);
 
 #endif /* CP_STORE_H */

@@ -90,7 +90,7 @@ test_persist(void)
 
 	CHECK(strcmp(sql(db, "pragma journal_mode"), "wal") == 0, "journal %s",
 	      sql(db, "pragma journal_mode"));
-	CHECK(strcmp(sql(db, "select value from meta where key='schema_version'"), "1") == 0,
+	CHECK(strcmp(sql(db, "select value from meta where key='schema_version'"), "2") == 0,
 	      "schema version");
 	CHECK(strcmp(sql(db, "select count, issuer_key <> '' from baselines where name='example.com'"),
 		     "3|1") == 0,
@@ -132,6 +132,43 @@ test_persist(void)
 	CHECK(strcmp(sql(db, "select json_extract(signals, '$[0].name') is not null from alerts"),
 		     "1") == 0,
 	      "signals JSON");
+	CHECK(strcmp(sql(db, "select a.flow_id = f.id, a.name, a.verdict from alerts a join flows f"
+			     " on f.id = a.id"),
+		     "1|example.com|substituted") == 0,
+	      "the alert is the flow: %s",
+	      sql(db, "select a.flow_id = f.id, a.name, a.verdict from alerts a join flows f"
+		      " on f.id = a.id"));
+
+	/*
+	 * A version 1 database kept alerts as a table: opening it drops the table for the view
+	 * over the flows it keeps, and says version 2.
+	 */
+	{
+		char cmd[1024];
+
+		snprintf(cmd, sizeof(cmd),
+			 "sqlite3 '%s' \"drop view alerts; create table alerts(id integer primary"
+			 " key, flow_id integer, ts integer, name text, srv_ip text, verdict text,"
+			 " confidence real, chain_id text, signals text); insert into alerts(flow_id)"
+			 " values(1),(2),(3); update meta set value='1' where"
+			 " key='schema_version'\"",
+			 db);
+		CHECK(system(cmd) == 0, "make a version 1 database");
+		CHECK(strcmp(sql(db, "select count(*) from alerts"), "3") == 0, "version 1 alerts");
+		e = open_db(db, &cfg);
+		if (e == NULL)
+			return;
+		cp_engine_close(e);
+		CHECK(strcmp(sql(db, "select type from sqlite_master where name='alerts'"), "view") ==
+			      0,
+		      "alerts is a view after the migration: %s",
+		      sql(db, "select type from sqlite_master where name='alerts'"));
+		CHECK(strcmp(sql(db, "select value from meta where key='schema_version'"), "2") == 0,
+		      "migrated to version 2: %s",
+		      sql(db, "select value from meta where key='schema_version'"));
+		CHECK(strcmp(sql(db, "select count(*) from alerts"), "1") == 0,
+		      "the alerts are the flows' again: %s", sql(db, "select count(*) from alerts"));
+	}
 }
 
 static void
