@@ -7,7 +7,9 @@
 #include <sys/types.h>
 
 #include <rte_common.h>
+#include <rte_cycles.h>
 #include <rte_lcore.h>
+#include <rte_pause.h>
 
 #include "cw_event.h"
 #include "decode.h"
@@ -137,6 +139,27 @@ extern struct dp_stats dp_lcore_stats[RTE_MAX_LCORE];
  */
 extern volatile int dp_quit;
 extern volatile int dp_stop;
+
+/*
+ * One step of waiting for room that a capture file's lossless paths take (the dispatcher for
+ * a worker's input ring, a worker with --events-wait for its event ring). *spins counts the
+ * steps of this wait: a short spin first, then sleeps. Nothing arrives on a capture file
+ * while it waits, so sleeping loses nothing, and a spinning thread would take the CPU the
+ * thread it waits for needs when the two share a core (a small host, chainwatch analyze).
+ */
+#define DP_WAIT_SPINS 64u    /* rte_pause() steps before the first sleep (~2 µs) */
+#define DP_WAIT_SLEEP_US 50u /* then each step sleeps this long */
+
+static inline void
+dp_wait_step(unsigned int *spins)
+{
+	if (*spins < DP_WAIT_SPINS) {
+		(*spins)++;
+		rte_pause();
+	} else {
+		rte_delay_us_sleep(DP_WAIT_SLEEP_US);
+	}
+}
 
 /* Buffers of the full --reasm-kib per worker: --reasm-big, or one per 8 sessions (at least 1). */
 static inline uint32_t

@@ -81,9 +81,11 @@ publish(struct dp_worker *w, struct cw_flow_event *ev, const struct cw_session *
 	}
 	/* A capture can wait for its consumer (--events-wait); a signal still ends the wait. */
 	if (w->events_wait && !cw_evring_room(w->ev, len)) {
+		unsigned int spins = 0;
+
 		c[DP_C_EV_WAIT]++;
 		while (!cw_evring_room(w->ev, len) && !dp_quit)
-			rte_pause();
+			dp_wait_step(&spins);
 	}
 	rc = cw_evring_publish(w->ev, ev, blob, len);
 	if (rc == -ENOBUFS) {

@@ -10,7 +10,8 @@
  * hello was seen, give the session back to the pool, clear all actions.
  * key: the flow's key, which the event's endpoints are taken from, when the
  * caller has it (a segment of the flow ends it); NULL: rte_hash's copy (a
- * timer, an eviction, shutdown). Never blocks; every outcome is counted.
+ * timer, an eviction, shutdown). Never blocks, but with --events-wait (capture files only)
+ * waits for room in the event ring; every outcome is counted.
  */
 void dp_flow_end(struct dp_worker *w, struct dp_flow *f, const struct cw_flow_key *key,
 		 enum cw_end_reason why);

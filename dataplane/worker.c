@@ -996,14 +996,14 @@ enqueue_lossy(struct dp_worker *w, struct rte_mbuf **m, unsigned int n, uint64_t
 static void
 enqueue_lossless(struct dp_worker *w, struct rte_mbuf **m, unsigned int n, uint64_t *c)
 {
-	unsigned int k = 0;
+	unsigned int k = 0, spins = 0;
 
 	for (;;) {
 		k += rte_ring_sp_enqueue_burst(w->in, (void **)(m + k), n - k, NULL);
 		if (k == n || dp_quit)
 			break;
 		c[DP_C_DISPATCH_WAIT]++;
-		rte_pause();
+		dp_wait_step(&spins);
 	}
 	c[DP_C_DISPATCH_OUT] += k;
 	if (k < n) {
