@@ -399,6 +399,19 @@ validate(struct cp_engine *e, struct cp_centry *ce, int64_t ts)
 	return 0;
 }
 
+/*
+ * At most srcmax bytes of src, up to its first NUL, into dst (dstlen >= 1), cut to fit and
+ * NUL-terminated: snprintf(dst, dstlen, "%.*s", ...) without the formatting, on every flow.
+ */
+static void
+copy_str(char *dst, size_t dstlen, const char *src, size_t srcmax)
+{
+	size_t n = strnlen(src, srcmax < dstlen - 1 ? srcmax : dstlen - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /* SNI lowercased without a trailing dot; else the leaf's first DNS SAN, else its CN. */
 static void
 flow_name(const struct cw_flow_event *ev, const struct cp_chain *c, char *out, size_t outlen)
@@ -407,7 +420,7 @@ flow_name(const struct cw_flow_event *ev, const struct cp_chain *c, char *out, s
 
 	out[0] = '\0';
 	if (ev->sni[0] != '\0') {
-		snprintf(out, outlen, "%.*s", (int)strnlen(ev->sni, CW_EV_SNI_MAX - 1), ev->sni);
+		copy_str(out, outlen, ev->sni, CW_EV_SNI_MAX - 1);
 	} else if (c != NULL && c->n > 0) {
 		const char *cn;
 
@@ -553,23 +566,22 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 			f.assoc_name = 0;
 	}
 	cp_verdict_judge(&e->cfg, &f, out);
-	snprintf(out->name, sizeof(out->name), "%s", name);
+	copy_str(out->name, sizeof(out->name), name, sizeof(name));
 	out->chain = ce ? &ce->chain : NULL;
 
 	store_note(e, learn(e, out, ev, ce, name, srvkey, ts));
 
 	/* Event strings are fixed arrays from shared memory: bound them before use. */
-	snprintf(sni, sizeof(sni), "%.*s", (int)strnlen(ev->sni, sizeof(ev->sni) - 1), ev->sni);
-	snprintf(ja3, sizeof(ja3), "%.*s", (int)strnlen(ev->ja3, sizeof(ev->ja3) - 1), ev->ja3);
-	snprintf(ja3s, sizeof(ja3s), "%.*s", (int)strnlen(ev->ja3s, sizeof(ev->ja3s) - 1),
-		 ev->ja3s);
-	snprintf(ja4, sizeof(ja4), "%.*s", (int)strnlen(ev->ja4, sizeof(ev->ja4) - 1), ev->ja4);
+	copy_str(sni, sizeof(sni), ev->sni, sizeof(ev->sni) - 1);
+	copy_str(ja3, sizeof(ja3), ev->ja3, sizeof(ev->ja3) - 1);
+	copy_str(ja3s, sizeof(ja3s), ev->ja3s, sizeof(ev->ja3s) - 1);
+	copy_str(ja4, sizeof(ja4), ev->ja4, sizeof(ev->ja4) - 1);
 	memset(&row, 0, sizeof(row));
 	row.ts = ts;
 	row.ts_ns = (int64_t)ev->ts_ns;
 	addr_str(ev->cli_addr, ev->ipver, cli, sizeof(cli));
-	snprintf(row.cli_ip, sizeof(row.cli_ip), "%s", cli);
-	snprintf(row.srv_ip, sizeof(row.srv_ip), "%s", srv);
+	copy_str(row.cli_ip, sizeof(row.cli_ip), cli, sizeof(cli));
+	copy_str(row.srv_ip, sizeof(row.srv_ip), srv, sizeof(srv));
 	row.cli_port = ev->cli_port;
 	row.srv_port = ev->srv_port;
 	row.sni = sni;

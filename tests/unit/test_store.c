@@ -523,6 +523,51 @@ test_store_failure(void)
 }
 
 /*
+ * The event's strings come from shared memory and need not end in a NUL: a flow whose SNI,
+ * JA3, JA3S and JA4 arrays are full to the last byte is stored with each cut one byte short
+ * of its array, and nothing from beyond it.
+ */
+static void
+test_unterminated_strings(void)
+{
+	static const char *const genuine[] = {"leaf1", "int"};
+	static struct t_chain g;
+	struct cw_flow_event ev;
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	char db[128], want[64];
+
+	snprintf(db, sizeof(db), "%s", t_path("unterm.db"));
+	t_chain(&g, genuine, 2, 0);
+	e = open_db(db, &cfg);
+	if (e == NULL)
+		return;
+	t_event(&ev, t_time(2019, 7, 18), "example.com", SRV, CLI, &g, 0x0303, "ja3s", 0);
+	memset(ev.sni, 'a', sizeof(ev.sni));
+	memset(ev.ja3, 'b', sizeof(ev.ja3));
+	memset(ev.ja3s, 'c', sizeof(ev.ja3s));
+	memset(ev.ja4, 'd', sizeof(ev.ja4));
+	CHECK(cp_engine_flow(e, &ev, &v) == 0, "flow");
+	CHECK(cp_engine_flush(e) == 0, "flush");
+	cp_engine_close(e);
+	snprintf(want, sizeof(want), "%zu|%zu|%zu|%zu|%zu", sizeof(ev.sni) - 1,
+		 sizeof(ev.sni) - 1, sizeof(ev.ja3) - 1, sizeof(ev.ja3s) - 1, sizeof(ev.ja4) - 1);
+	CHECK(strcmp(sql(db, "select length(sni), length(name), length(ja3), length(ja3s),"
+			     " length(ja4) from flows"),
+		     want) == 0,
+	      "cut lengths: %s, want %s",
+	      sql(db, "select length(sni), length(name), length(ja3), length(ja3s), length(ja4)"
+		      " from flows"),
+	      want);
+	CHECK(strcmp(sql(db, "select count(*) from flows where sni = name and ja3 not like '%c%'"
+			     " and ja4 not like '%c%'"),
+		     "1") == 0,
+	      "nothing from the next field: %s",
+	      sql(db, "select sni = name, ja3, ja4 from flows"));
+}
+
+/*
  * The (server, name) read cache in front of cp_store_srv_get(): a second read is a hit and
  * returns the same; a learn, another connection's commit and a retention pass are seen by the
  * next read.
@@ -595,6 +640,7 @@ main(void)
 	test_caps();
 	test_store_failure();
 	test_srv_cache();
+	test_unterminated_strings();
 	t_rmpki();
 	printf("test_store: %d checks, %d failed\n", t_run, t_fail);
 	return t_fail ? 1 : 0;
