@@ -282,15 +282,21 @@ def start_cpd(inst, db, port, extra=()):
     return p
 
 
-def stop_cpd(p):
+def terminate(p, timeout=20):
+    """SIGTERM, then SIGKILL after timeout s: (exit status, -9 when killed; stdout; stderr)."""
     p.send_signal(signal.SIGTERM)
     try:
-        out, err = p.communicate(timeout=20)
+        out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         p.kill()
         out, err = p.communicate()
-        return -9, err
-    return p.returncode, err
+        return -9, out, err
+    return p.returncode, out, err
+
+
+def stop_cpd(p):
+    rc, _, err = terminate(p)
+    return rc, err
 
 
 def wait_metric(port, name, want, labels="", timeout=20):
@@ -484,17 +490,12 @@ def test_lossless(tmp):
                          text=True)
     time.sleep(3)
     waiting = p.poll() is None
-    p.send_signal(signal.SIGTERM)
-    try:
-        out, _ = p.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, _ = p.communicate()
+    rc, out, _ = terminate(p, timeout=30)
     cnt = {k: int(v) for k, v in re.findall(r"^  (events_\w+) +(\d+)$", out, re.M)}
-    check(waiting and p.returncode == 0 and cnt.get("events_out") == 16 and
+    check(waiting and rc == 0 and cnt.get("events_out") == 16 and
           cnt.get("events_waited", 0) >= 1 and cnt.get("events_dropped") == cnt.get("events_waited"),
           "--events-wait without a consumer waits until SIGTERM (running %s, exit %s, %s)"
-          % (waiting, p.returncode, cnt))
+          % (waiting, rc, cnt))
     r = run([DP, "--replay", LAB, "--events-wait", "--instance", inst])
     check(r.returncode == 2 and "--events-wait goes with --pcap" in r.stderr,
           "--events-wait without --pcap is a usage error")
