@@ -387,6 +387,28 @@ table_exists(sqlite3 *db, const char *name, int *yes)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* *have = whether meta has a schema_version row, *v its value. An SQLite result code. */
+static int
+schema_version(sqlite3 *db, int *have, int *v)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*have = 0;
+	*v = 0;
+	rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st,
+				NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*have = 1;
+		*v = atoi((const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /*
  * A version 1 database kept alerts as a table, a copy of each substituted or suspicious flow's
  * row written beside it (a second insert per flow under interception); version 2 reads them
@@ -396,24 +418,14 @@ table_exists(sqlite3 *db, const char *name, int *yes)
 static int
 migrate(struct cp_store *s)
 {
-	sqlite3_stmt *st;
-	int has_meta = 0, v = 0, rc;
+	int has_meta = 0, have, v, rc;
 
 	rc = table_exists(s->db, "meta", &has_meta);
 	if (rc != SQLITE_OK || !has_meta)
 		return rc;
-	rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key='schema_version'", -1,
-				&st, NULL);
-	if (rc != SQLITE_OK)
+	rc = schema_version(s->db, &have, &v);
+	if (rc != SQLITE_OK || !have || v != 1)
 		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		v = atoi((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return rc;
-	if (v != 1)
-		return SQLITE_OK;
 	return sqlite3_exec(s->db,
 			    "BEGIN; DROP TABLE IF EXISTS alerts;"
 			    " UPDATE meta SET value='2' WHERE key='schema_version'; COMMIT;",
@@ -423,30 +435,22 @@ migrate(struct cp_store *s)
 static int
 check_version(struct cp_store *s, char *errbuf, size_t errlen)
 {
-	sqlite3_stmt *st;
-	int ret = 0, rc;
+	char sql[128];
+	int have, v, rc;
 
-	rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key='schema_version'", -1,
-				&st, NULL);
+	rc = schema_version(s->db, &have, &v);
 	if (rc != SQLITE_OK)
 		return db_err(rc);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		int v = atoi((const char *)sqlite3_column_text(st, 0));
-
-		if (v != CP_SCHEMA_VERSION) {
-			snprintf(errbuf, errlen, "database schema version %d, this build uses %d", v,
-				 CP_SCHEMA_VERSION);
-			ret = -EPROTO;
-		}
-	} else {
-		char sql[128];
-
-		snprintf(sql, sizeof(sql),
-			 "INSERT INTO meta VALUES('schema_version','%d')", CP_SCHEMA_VERSION);
-		ret = db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+	if (have && v != CP_SCHEMA_VERSION) {
+		snprintf(errbuf, errlen, "database schema version %d, this build uses %d", v,
+			 CP_SCHEMA_VERSION);
+		return -EPROTO;
 	}
-	sqlite3_finalize(st);
-	return ret;
+	if (have)
+		return 0;
+	snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES('schema_version','%d')",
+		 CP_SCHEMA_VERSION);
+	return db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
 }
 
 static void
@@ -929,9 +933,6 @@ srv_cache_check(struct cp_store *s)
 	}
 }
 
-static int srv_read(struct cp_store *s, const char *srv, const char *name,
-		    struct cp_srv_base *out);
-
 /* The slot of (srv, name) and its hash; NULL when the pair is too long to keep. */
 static struct srv_slot *
 srv_slot_of(struct cp_store *s, const char *srv, const char *name, uint64_t *h)
@@ -952,32 +953,6 @@ void
 cp_store_srv_cache_stats(const struct cp_store *s, struct cp_srv_cache_stats *out)
 {
 	*out = s->srv_stats;
-}
-
-int
-cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct cp_srv_base *out)
-{
-	struct srv_slot *slot;
-	uint64_t h = 0;
-	int ret;
-
-	srv_cache_check(s);
-	slot = srv_slot_of(s, srv, name, &h);
-	if (slot != NULL && slot->h == h && strcmp(slot->srv, srv) == 0 &&
-	    strcmp(slot->name, name) == 0) {
-		*out = slot->b;
-		s->srv_stats.hits++;
-		return 0;
-	}
-	s->srv_stats.misses++;
-	ret = srv_read(s, srv, name, out);
-	if (ret == 0 && slot != NULL) {
-		slot->h = h;
-		strcpy(slot->srv, srv);
-		strcpy(slot->name, name);
-		slot->b = *out;
-	}
-	return ret;
 }
 
 /* cp_store_srv_get() from SQLite. */
@@ -1020,6 +995,32 @@ srv_read(struct cp_store *s, const char *srv, const char *name, struct cp_srv_ba
 		return db_err(rc);
 	}
 	return 0;
+}
+
+int
+cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct cp_srv_base *out)
+{
+	struct srv_slot *slot;
+	uint64_t h = 0;
+	int ret;
+
+	srv_cache_check(s);
+	slot = srv_slot_of(s, srv, name, &h);
+	if (slot != NULL && slot->h == h && strcmp(slot->srv, srv) == 0 &&
+	    strcmp(slot->name, name) == 0) {
+		*out = slot->b;
+		s->srv_stats.hits++;
+		return 0;
+	}
+	s->srv_stats.misses++;
+	ret = srv_read(s, srv, name, out);
+	if (ret == 0 && slot != NULL) {
+		slot->h = h;
+		strcpy(slot->srv, srv);
+		strcpy(slot->name, name);
+		slot->b = *out;
+	}
+	return ret;
 }
 
 int
