@@ -746,18 +746,6 @@ live_prepare(const char *prog, const struct dp_conf *conf)
 	return 0;
 }
 
-/* redirected = sum(steer_*) - redirect_fail: what reached the AF_XDP sockets (cw_steer.h). */
-static uint64_t
-xdp_redirected(const struct dp_xdp_steer_counters *c)
-{
-	uint64_t steered = 0;
-	unsigned int i;
-
-	for (i = CW_CNT_STEER_TLS_RECORD; i <= CW_CNT_STEER_FLOW; i++)
-		steered += c->v[i];
-	return steered - c->v[CW_CNT_REDIRECT_FAIL];
-}
-
 /*
  * The kernel's counters of the interface's AF_XDP sockets (xsk_stats.h): what the program
  * redirected is what the port received plus xsk_rx_dropped and xsk_rx_full.
@@ -826,7 +814,7 @@ tel_xdp(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_dict_string(d, "xdp_mode", dp_xdp_steer_mode_name(dp_live.xdp));
 		for (i = 0; i < CW_CNT_MAX; i++)
 			rte_tel_data_add_dict_u64(d, dp_xdp_steer_counter_name(i), c.v[i]);
-		rte_tel_data_add_dict_u64(d, "redirected", xdp_redirected(&c));
+		rte_tel_data_add_dict_u64(d, "redirected", c.redirected);
 		rte_tel_data_add_dict_u64(d, "flow_held", c.flows_held);
 		rte_tel_data_add_dict_u64(d, "flow_evicted", c.flows_evicted);
 		xsk_tel(d);
@@ -900,7 +888,7 @@ live_report_close(const struct dp_conf *conf)
 		       dp_live.iface, dp_xdp_steer_prog_id(h), dp_xdp_steer_mode_name(h));
 		for (i = 0; i < CW_CNT_MAX; i++)
 			printf("  xdp_%-18s %" PRIu64 "\n", dp_xdp_steer_counter_name(i), c.v[i]);
-		printf("  %-22s %" PRIu64 "\n", "xdp_redirected", xdp_redirected(&c));
+		printf("  %-22s %" PRIu64 "\n", "xdp_redirected", c.redirected);
 		printf("  %-22s %" PRIu64 "\n", "xdp_flow_held", c.flows_held);
 		printf("  %-22s %" PRIu64 "\n", "xdp_flow_evicted", c.flows_evicted);
 	}

@@ -368,7 +368,8 @@ dp_flows_held(int fd, uint64_t *n)
 int
 dp_xdp_steer_counters(struct dp_xdp_steer *h, struct dp_xdp_steer_counters *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
+	int ncpu = libbpf_num_possible_cpus(), err;
+	uint64_t gone;
 	__u64 *vals;
 
 	if (ncpu <= 0)
@@ -379,8 +380,7 @@ dp_xdp_steer_counters(struct dp_xdp_steer *h, struct dp_xdp_steer_counters *out)
 	memset(out, 0, sizeof(*out));
 	for (__u32 k = 0; k < CW_CNT_MAX; k++) {
 		if (bpf_map_lookup_elem(h->counters_fd, &k, vals)) {
-			int err = -errno;
-
+			err = -errno;
 			free(vals);
 			return err;
 		}
@@ -388,17 +388,14 @@ dp_xdp_steer_counters(struct dp_xdp_steer *h, struct dp_xdp_steer_counters *out)
 			out->v[k] += vals[c];
 	}
 	free(vals);
-	if (h->flows_fd < 0)
-		return -ENOENT;
-	{
-		int err = dp_flows_held(h->flows_fd, &out->flows_held);
-		uint64_t added = out->v[CW_CNT_FLOW_ADDED];
-		uint64_t gone = out->v[CW_CNT_FLOW_END] + out->flows_held;
-
-		if (err)
-			return err;
-		out->flows_evicted = added > gone ? added - gone : 0;
-	}
+	for (unsigned int i = CW_CNT_STEER_TLS_RECORD; i <= CW_CNT_STEER_FLOW; i++)
+		out->redirected += out->v[i];
+	out->redirected -= out->v[CW_CNT_REDIRECT_FAIL];
+	err = dp_flows_held(h->flows_fd, &out->flows_held);
+	if (err)
+		return err;
+	gone = out->v[CW_CNT_FLOW_END] + out->flows_held;
+	out->flows_evicted = out->v[CW_CNT_FLOW_ADDED] > gone ? out->v[CW_CNT_FLOW_ADDED] - gone : 0;
 	return 0;
 }
 

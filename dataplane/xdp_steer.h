@@ -26,6 +26,7 @@ enum dp_xdp_mode {
 
 struct dp_xdp_steer_counters {
 	uint64_t v[CW_CNT_MAX]; /* indexed by enum cw_steer_cnt, summed over CPUs */
+	uint64_t redirected;    /* sum(STEER_*) - REDIRECT_FAIL: what reached the AF_XDP sockets */
 	uint64_t flows_held;    /* follow-table entries (directions) now */
 	/*
 	 * Directions the LRU table evicted to make room: flow_added - flow_end - flows_held. Those

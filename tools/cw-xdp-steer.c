@@ -64,7 +64,6 @@ cmd_stats(const char *ifname, int json)
 	struct dp_xdp_steer_counters c;
 	struct dp_xdp_steer *h;
 	struct cw_steer_cfg cfg;
-	uint64_t steered = 0;
 	int err, have_cfg;
 
 	err = dp_xdp_steer_open(ifname, &h);
@@ -82,8 +81,6 @@ cmd_stats(const char *ifname, int json)
 		return 1;
 	}
 	have_cfg = dp_xdp_steer_config(h, &cfg) == 0;
-	for (unsigned int i = CW_CNT_STEER_TLS_RECORD; i < CW_CNT_REDIRECT_FAIL; i++)
-		steered += c.v[i];
 
 	if (json) {
 		printf("{\"iface\":\"%s\",\"prog_id\":%u,\"mode\":\"%s\",", ifname,
@@ -94,7 +91,7 @@ cmd_stats(const char *ifname, int json)
 			printf("\"%s\":%llu,", dp_xdp_steer_counter_name(i),
 			       (unsigned long long)c.v[i]);
 		printf("\"redirected\":%llu,\"flow_held\":%llu,\"flow_evicted\":%llu}\n",
-		       (unsigned long long)(steered - c.v[CW_CNT_REDIRECT_FAIL]),
+		       (unsigned long long)c.redirected,
 		       (unsigned long long)c.flows_held, (unsigned long long)c.flows_evicted);
 	} else {
 		printf("iface %s prog_id %u mode %s\n", ifname, dp_xdp_steer_prog_id(h),
@@ -105,7 +102,7 @@ cmd_stats(const char *ifname, int json)
 			printf("%s %llu\n", dp_xdp_steer_counter_name(i),
 			       (unsigned long long)c.v[i]);
 		printf("redirected %llu\n",
-		       (unsigned long long)(steered - c.v[CW_CNT_REDIRECT_FAIL]));
+		       (unsigned long long)c.redirected);
 		printf("flow_held %llu\nflow_evicted %llu\n", (unsigned long long)c.flows_held,
 		       (unsigned long long)c.flows_evicted);
 	}
