@@ -132,11 +132,13 @@ enum stmt_id {
 	S_CHAIN_GET,
 	S_INTERMEDIATES,
 	S_BASE_GET,
+	S_BASE_BUMP,
 	S_BASE_PUT,
 	S_BASE_TRIM,
 	S_SRV_GET,
 	S_SRV_FP_GET,
 	S_SRV_PUT,
+	S_SRV_FP_BUMP,
 	S_SRV_FP_PUT,
 	S_SRV_FP_TRIM,
 	S_FANOUT,
@@ -167,27 +169,33 @@ static const char *const stmt_sql[S__MAX] = {
 			    " JOIN certs c ON c.sha256=cc.cert_sha256"
 			    " WHERE ch.path_valid=1 AND cc.pos>0 GROUP BY c.sha256"
 			    " ORDER BY ls DESC LIMIT ?) ORDER BY ls ASC",
+	/* No ORDER BY: a sort opens a temporary B-tree per call; rank_insert() orders the rows. */
 	[S_BASE_GET] = "SELECT leaf_spki, issuer_key, subject, san, ext, key_type, key_bits, rsa_e,"
 		       " not_before, not_after, first_seen, last_seen, count FROM baselines"
-		       " WHERE name=? ORDER BY last_seen DESC, count DESC LIMIT ?",
-	[S_BASE_PUT] = "INSERT INTO baselines VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12,1)"
-		       " ON CONFLICT(name, leaf_spki) DO UPDATE SET count=count+1,"
-		       " last_seen=MAX(last_seen, ?12), issuer_key=?3",
+		       " WHERE name=?",
+	/*
+	 * A leaf seen before is counted in place; only when no row matched is it inserted and the
+	 * name's rows trimmed (an upsert tells which it did only through RETURNING, whose
+	 * temporary B-tree costs what skipping the trim saves). srv_fps likewise.
+	 */
+	[S_BASE_BUMP] = "UPDATE baselines SET count=count+1, last_seen=MAX(last_seen, ?3),"
+			" issuer_key=?4 WHERE name=?1 AND leaf_spki=?2",
+	[S_BASE_PUT] = "INSERT INTO baselines VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12,1)",
 	[S_BASE_TRIM] = "DELETE FROM baselines WHERE name=?1 AND leaf_spki NOT IN (SELECT leaf_spki"
 			" FROM baselines WHERE name=?1 ORDER BY last_seen DESC LIMIT ?2)",
 	[S_SRV_GET] = "SELECT n, t13_n, min_bytes, max_bytes, first_seen FROM srv_baselines"
 		      " WHERE srv=? AND name=?",
-	[S_SRV_FP_GET] = "SELECT ja3s, version, cipher, count FROM srv_fps WHERE srv=? AND name=?"
-			 " ORDER BY last_seen DESC LIMIT ?",
+	[S_SRV_FP_GET] = "SELECT ja3s, version, cipher, count, last_seen FROM srv_fps"
+			 " WHERE srv=? AND name=?",
 	[S_SRV_PUT] = "INSERT INTO srv_baselines VALUES(?1,?2,1,?3,?4,?4,?5,?5)"
 		      " ON CONFLICT(srv, name) DO UPDATE SET n=n+1, t13_n=t13_n+?3,"
 		      " min_bytes=CASE WHEN ?3=0 THEN min_bytes WHEN t13_n=0 THEN ?4"
 		      "  ELSE MIN(min_bytes, ?4) END,"
 		      " max_bytes=CASE WHEN ?3=0 THEN max_bytes ELSE MAX(max_bytes, ?4) END,"
 		      " last_seen=MAX(last_seen, ?5)",
-	[S_SRV_FP_PUT] = "INSERT INTO srv_fps VALUES(?1,?2,?3,?4,?5,1,?6,?6)"
-			 " ON CONFLICT(srv, name, ja3s, version, cipher) DO UPDATE SET"
-			 " count=count+1, last_seen=MAX(last_seen, ?6)",
+	[S_SRV_FP_BUMP] = "UPDATE srv_fps SET count=count+1, last_seen=MAX(last_seen, ?6)"
+			  " WHERE srv=?1 AND name=?2 AND ja3s=?3 AND version=?4 AND cipher=?5",
+	[S_SRV_FP_PUT] = "INSERT INTO srv_fps VALUES(?1,?2,?3,?4,?5,1,?6,?6)",
 	[S_SRV_FP_TRIM] = "DELETE FROM srv_fps WHERE srv=?1 AND name=?2 AND rowid NOT IN (SELECT"
 			  " rowid FROM srv_fps WHERE srv=?1 AND name=?2 ORDER BY last_seen DESC"
 			  " LIMIT ?3)",
@@ -850,19 +858,53 @@ col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
+/*
+ * Room for a row ranked (k1, k2) among the *n rows of rows[] (each size bytes, at most max),
+ * ordered by k1, then k2, both descending; ties stay in the order they came (the order of the
+ * scan, as an ORDER BY keeps them). keys[] holds the ranked rows' (k1, k2). The row that falls
+ * off the end when all max are taken is dropped. Returns the row's index, or max when it ranks
+ * below all max rows (nothing moved).
+ */
+static unsigned int
+rank_insert(void *rows, size_t size, int64_t (*keys)[2], unsigned int *n, unsigned int max,
+	    int64_t k1, int64_t k2)
+{
+	unsigned int i = *n, keep = *n < max ? *n : max - 1;
+
+	while (i > 0 && (keys[i - 1][0] < k1 || (keys[i - 1][0] == k1 && keys[i - 1][1] < k2)))
+		i--;
+	if (i >= max)
+		return max;
+	memmove((uint8_t *)rows + (i + 1) * size, (uint8_t *)rows + i * size, (keep - i) * size);
+	memmove(keys + i + 1, keys + i, (keep - i) * sizeof(keys[0]));
+	keys[i][0] = k1;
+	keys[i][1] = k2;
+	*n = keep + 1;
+	return i;
+}
+
 int
 cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *out,
 		     unsigned int max)
 {
 	sqlite3_stmt *st = stmt(s, S_BASE_GET);
+	int64_t keys[CP_BASE_LEAVES_MAX][2];
 	unsigned int n = 0;
-	int rc = SQLITE_DONE;
+	int rc;
 
+	if (max > CP_BASE_LEAVES_MAX)
+		max = CP_BASE_LEAVES_MAX;
+	if (max == 0)
+		return 0;
 	bind_text(st, 1, name);
-	sqlite3_bind_int(st, 2, (int)max);
-	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct cp_base_leaf *b = &out[n++];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t last_seen = sqlite3_column_int64(st, 11), count = sqlite3_column_int64(st, 12);
+		unsigned int i = rank_insert(out, sizeof(*out), keys, &n, max, last_seen, count);
+		struct cp_base_leaf *b;
 
+		if (i == max)
+			continue;
+		b = &out[i];
 		col_text(st, 0, b->leaf_spki, sizeof(b->leaf_spki));
 		col_text(st, 1, b->issuer_key, sizeof(b->issuer_key));
 		col_text(st, 2, b->subject, sizeof(b->subject));
@@ -874,8 +916,8 @@ cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *
 		b->not_before = sqlite3_column_int64(st, 8);
 		b->not_after = sqlite3_column_int64(st, 9);
 		b->first_seen = sqlite3_column_int64(st, 10);
-		b->last_seen = sqlite3_column_int64(st, 11);
-		b->count = (uint64_t)sqlite3_column_int64(st, 12);
+		b->last_seen = last_seen;
+		b->count = (uint64_t)count;
 	}
 	sqlite3_reset(st);
 	return read_failed(rc) ? db_err(rc) : (int)n;
@@ -888,6 +930,14 @@ cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_base_l
 	int ret = write_begin(s);
 
 	if (ret)
+		return ret;
+	st = stmt(s, S_BASE_BUMP);
+	bind_text(st, 1, name);
+	bind_text(st, 2, b->leaf_spki);
+	sqlite3_bind_int64(st, 3, ts);
+	bind_text(st, 4, b->issuer_key);
+	ret = step_done(s, st);
+	if (ret || sqlite3_changes(s->db) > 0)
 		return ret;
 	st = stmt(s, S_BASE_PUT);
 	bind_text(st, 1, name);
@@ -905,6 +955,7 @@ cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_base_l
 	ret = step_done(s, st);
 	if (ret)
 		return ret;
+	/* Only a new leaf can take the name past its bound. */
 	st = stmt(s, S_BASE_TRIM);
 	bind_text(st, 1, name);
 	sqlite3_bind_int(st, 2, CP_BASE_LEAVES_MAX);
@@ -960,6 +1011,7 @@ static int
 srv_read(struct cp_store *s, const char *srv, const char *name, struct cp_srv_base *out)
 {
 	sqlite3_stmt *st = stmt(s, S_SRV_GET);
+	int64_t keys[CP_SRV_FP_MAX][2]; /* last_seen of each fingerprint kept, 0 */
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -980,14 +1032,16 @@ srv_read(struct cp_store *s, const char *srv, const char *name, struct cp_srv_ba
 	st = stmt(s, S_SRV_FP_GET);
 	bind_text(st, 1, srv);
 	bind_text(st, 2, name);
-	sqlite3_bind_int(st, 3, CP_SRV_FP_MAX);
-	rc = SQLITE_DONE;
-	while (out->nfp < CP_SRV_FP_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		col_text(st, 0, out->fp[out->nfp].ja3s, sizeof(out->fp[0].ja3s));
-		out->fp[out->nfp].version = (uint16_t)sqlite3_column_int(st, 1);
-		out->fp[out->nfp].cipher = (uint16_t)sqlite3_column_int(st, 2);
-		out->fp[out->nfp].count = (uint64_t)sqlite3_column_int64(st, 3);
-		out->nfp++;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		unsigned int i = rank_insert(out->fp, sizeof(out->fp[0]), keys, &out->nfp,
+					     CP_SRV_FP_MAX, sqlite3_column_int64(st, 4), 0);
+
+		if (i == CP_SRV_FP_MAX)
+			continue;
+		col_text(st, 0, out->fp[i].ja3s, sizeof(out->fp[0].ja3s));
+		out->fp[i].version = (uint16_t)sqlite3_column_int(st, 1);
+		out->fp[i].cipher = (uint16_t)sqlite3_column_int(st, 2);
+		out->fp[i].count = (uint64_t)sqlite3_column_int64(st, 3);
 	}
 	sqlite3_reset(st);
 	if (read_failed(rc)) {
@@ -1023,6 +1077,22 @@ cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct c
 	return ret;
 }
 
+/* S_SRV_FP_BUMP or S_SRV_FP_PUT, whose parameters are the same. */
+static int
+srv_fp_step(struct cp_store *s, enum stmt_id id, const char *srv, const char *name,
+	    const char *ja3s, unsigned int version, unsigned int cipher, int64_t ts)
+{
+	sqlite3_stmt *st = stmt(s, id);
+
+	bind_text(st, 1, srv);
+	bind_text(st, 2, name);
+	bind_text(st, 3, ja3s);
+	sqlite3_bind_int(st, 4, (int)version);
+	sqlite3_bind_int(st, 5, (int)cipher);
+	sqlite3_bind_int64(st, 6, ts);
+	return step_done(s, st);
+}
+
 int
 cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const char *ja3s,
 		   unsigned int version, unsigned int cipher, uint32_t t13_bytes, int64_t ts)
@@ -1047,16 +1117,13 @@ cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const 
 	ret = step_done(s, st);
 	if (ret)
 		return ret;
-	st = stmt(s, S_SRV_FP_PUT);
-	bind_text(st, 1, srv);
-	bind_text(st, 2, name);
-	bind_text(st, 3, ja3s);
-	sqlite3_bind_int(st, 4, (int)version);
-	sqlite3_bind_int(st, 5, (int)cipher);
-	sqlite3_bind_int64(st, 6, ts);
-	ret = step_done(s, st);
+	ret = srv_fp_step(s, S_SRV_FP_BUMP, srv, name, ja3s, version, cipher, ts);
+	if (ret || sqlite3_changes(s->db) > 0)
+		return ret;
+	ret = srv_fp_step(s, S_SRV_FP_PUT, srv, name, ja3s, version, cipher, ts);
 	if (ret)
 		return ret;
+	/* Only a new fingerprint can take the pair past its bound. */
 	st = stmt(s, S_SRV_FP_TRIM);
 	bind_text(st, 1, srv);
 	bind_text(st, 2, name);

@@ -118,7 +118,10 @@ int cp_store_get_chain(struct cp_store *s, const uint8_t id[16], uint8_t **der, 
  * (out then holds nothing): a failed read is never an empty baseline.
  */
 
-/* Learned leaves for name, most recently seen first; returns the count (<= max). */
+/*
+ * Learned leaves for name, most recently seen first (then the most seen); returns the count
+ * (<= max, <= CP_BASE_LEAVES_MAX).
+ */
 int cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *out,
 			 unsigned int max);
 int cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_base_leaf *leaf,

@@ -626,6 +626,81 @@ test_srv_cache(void)
 	cp_store_close(s);
 }
 
+/*
+ * Baseline reads order their rows in C, not with ORDER BY, and the trims run only when a row is
+ * inserted: the rows kept, their order (ties in the order of the primary key, as the scan gives
+ * them) and the bounds are what SQL's ORDER BY says of the same table.
+ */
+static void
+test_ranked_reads(void)
+{
+	static const char *const srv = SRV ":443", *const name = "rank.example";
+	struct cp_base_leaf leaf, got[CP_BASE_LEAVES_MAX];
+	struct cp_store *s = NULL;
+	struct cp_srv_base b;
+	char db[128], err[256] = "", list[4096], want[4096];
+	int64_t t0 = t_time(2019, 7, 18);
+	int i, n, k;
+
+	snprintf(db, sizeof(db), "%s", t_path("ranked.db"));
+	CHECK(cp_store_open(&s, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
+	if (s == NULL)
+		return;
+	/* 24 leaves, seen 1-3 times each at one of 7 times: ties in last_seen and in count. */
+	for (i = 0; i < 24; i++) {
+		memset(&leaf, 0, sizeof(leaf));
+		snprintf(leaf.leaf_spki, sizeof(leaf.leaf_spki), "spki-%02d", (i * 7) % 24);
+		snprintf(leaf.issuer_key, sizeof(leaf.issuer_key), "issuer-%d", i % 3);
+		snprintf(leaf.subject, sizeof(leaf.subject), "CN=%s", name);
+		for (k = 0; k <= i % 3; k++)
+			CHECK(cp_store_base_learn(s, name, &leaf, t0 + (i + k) % 7) == 0, "learn %d", i);
+	}
+	CHECK(cp_store_commit(s) == 0, "commit");
+	CHECK(strcmp(sql(db, "select count(*), max(count) from baselines where name='rank.example'"),
+		     "16|3") == 0,
+	      "rows kept: %s", sql(db, "select count(*), max(count) from baselines"));
+	snprintf(want, sizeof(want), "%s",
+		 sql(db, "select group_concat(leaf_spki) from (select leaf_spki from baselines where"
+			 " name='rank.example' order by last_seen desc, count desc, leaf_spki)"));
+	for (k = CP_BASE_LEAVES_MAX; k >= 5; k -= 11) {
+		n = cp_store_base_leaves(s, name, got, (unsigned int)k);
+		list[0] = '\0';
+		for (i = 0; i < n; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%.64s",
+				 i ? "," : "", got[i].leaf_spki);
+		CHECK(n == k && strncmp(list, want, strlen(list)) == 0 &&
+			      (k < CP_BASE_LEAVES_MAX || strcmp(list, want) == 0),
+		      "%d leaves, max %d: %s, SQL: %s", n, k, list, want);
+	}
+	CHECK(cp_store_base_leaves(s, name, got, 99) == CP_BASE_LEAVES_MAX, "max over the bound");
+
+	/* ServerHello fingerprints of one pair: 12 learned, 8 kept, most recent first. */
+	for (i = 0; i < 12; i++) {
+		char ja3s[16];
+
+		snprintf(ja3s, sizeof(ja3s), "ja3s-%02d", (i * 5) % 12);
+		for (k = 0; k <= i % 2; k++)
+			CHECK(cp_store_srv_learn(s, srv, name, ja3s, 0x0303, 0xc02f, 0,
+						 t0 + (i + 3 * k) % 5) == 0,
+			      "learn %d", i);
+	}
+	CHECK(cp_store_commit(s) == 0, "commit");
+	CHECK(strcmp(sql(db, "select count(*), sum(count) from srv_fps"), "8|12") == 0,
+	      "fingerprints kept: %s", sql(db, "select count(*), sum(count) from srv_fps"));
+	snprintf(want, sizeof(want), "%s",
+		 sql(db, "select group_concat(ja3s || '/' || count) from (select ja3s, count from"
+			 " srv_fps order by last_seen desc, ja3s)"));
+	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 18, "pair: n %llu",
+	      (unsigned long long)b.n);
+	list[0] = '\0';
+	for (i = 0; i < (int)b.nfp; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%.32s/%llu", i ? "," : "",
+			 b.fp[i].ja3s, (unsigned long long)b.fp[i].count);
+	CHECK(b.nfp == CP_SRV_FP_MAX && strcmp(list, want) == 0, "%u fingerprints: %s, SQL: %s",
+	      b.nfp, list, want);
+	cp_store_close(s);
+}
+
 int
 main(void)
 {
@@ -640,6 +715,7 @@ main(void)
 	test_caps();
 	test_store_failure();
 	test_srv_cache();
+	test_ranked_reads();
 	test_unterminated_strings();
 	t_rmpki();
 	printf("test_store: %d checks, %d failed\n", t_run, t_fail);
