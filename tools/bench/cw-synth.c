@@ -46,6 +46,7 @@ struct synth_opts {
 	uint32_t names;            /* distinct server names (and chains) */
 	double zipf_s;             /* popularity exponent; 0 = uniform */
 	uint64_t seed;
+	uint64_t start;            /* the first packet's time, seconds since 1970 */
 };
 
 /* One certificate chain loaded from mkcerts.sh's cache: leaf first. */
@@ -888,6 +889,8 @@ usage(FILE *f)
 		"      --names N          distinct server names = distinct chains (default 64)\n"
 		"      --zipf S           popularity exponent of names (default 1.0; 0 = uniform)\n"
 		"      --seed N           random seed (default 1)\n"
+		"      --start T          first packet's time, seconds since 1970 (default 1767225600:\n"
+		"                         2026-01-01T00:00:00Z); certificates are judged at capture time\n"
 		"  -h, --help             this text\n"
 		"\n"
 		"Presets:  realistic: --hs-frac 0.03 --tls13 0.7 --chain-len 1-4 --concurrent 256 --packets 100000\n"
@@ -947,7 +950,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_CERTS = 256, O_TEMPL, O_MIX, O_FLOWS, O_PKTS, O_FPS, O_CONC, O_HSF, O_T13, O_CHAIN,
-	       O_NAMES, O_ZIPF, O_SEED };
+	       O_NAMES, O_ZIPF, O_SEED, O_START };
 	static const struct option opts[] = {
 		{"out", required_argument, NULL, 'o'},
 		{"certs", required_argument, NULL, O_CERTS},
@@ -963,6 +966,7 @@ main(int argc, char **argv)
 		{"names", required_argument, NULL, O_NAMES},
 		{"zipf", required_argument, NULL, O_ZIPF},
 		{"seed", required_argument, NULL, O_SEED},
+		{"start", required_argument, NULL, O_START},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -975,6 +979,7 @@ main(int argc, char **argv)
 	*o = (struct synth_opts){
 		.templates = SYNTH_TEMPLATES, .fps = 1000, .concurrent = 64, .hs_frac = 1,
 		.tls13 = 0.5, .depth_lo = 1, .depth_hi = 4, .names = 64, .zipf_s = 1.0, .seed = 1,
+		.start = 1767225600,
 	};
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -1031,6 +1036,10 @@ main(int argc, char **argv)
 		case O_SEED:
 			o->seed = (uint64_t)opt_double("seed", optarg, 0, 1e18);
 			break;
+		case O_START:
+			/* Up to 9999-12-31: the outputs' dates have four-digit years. */
+			o->start = (uint64_t)opt_double("start", optarg, 0, 253402300799);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1056,7 +1065,7 @@ main(int argc, char **argv)
 	s.dump = pcap_dump_open(dead, o->out);
 	if (!s.dump)
 		die(pcap_geterr(dead), o->out);
-	s.ts_ns = 1767225600ull * 1000000000u; /* 2026-01-01T00:00:00Z */
+	s.ts_ns = o->start * 1000000000u;
 
 	if (o->mix == MIX_ACKFLOOD) {
 		run_ackflood(&s);

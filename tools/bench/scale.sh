@@ -81,7 +81,7 @@ for m in $MIXES; do
 	q=0
 	while [ $q -lt "$maxw" ]; do
 		f="$CACHE/$m-q$q.pcap"
-		if [ ! -s "$f" ] || [ "$SYNTH" -nt "$f" ] || [ "$CACHE/certs/.complete-64" -nt "$f" ]; then
+		if [ ! -s "$f" ] || [ "$SYNTH" -nt "$f" ] || [ "$CACHE/certs/.complete-2-64" -nt "$f" ]; then
 			log "synthesizing $m for queue $q (seed $((base + 1000 * q)))"
 			"$SYNTH" -o "$f" --certs "$CACHE/certs" --templates tools/bench/templates \
 				--mix "$m" --names 64 --seed $((base + 1000 * q)) 2>"$CACHE/$m-q$q.summary"
