@@ -222,7 +222,10 @@ static const char *const stmt_sql[S__MAX] = {
  * mapped, CP_SRV_CACHE_SLOTS slots (store.h) keyed by XXH3-64 of the pair, the pair's text
  * compared on a hit; a pair that maps to a taken slot replaces what is there. A pair longer
  * than a slot's text is not kept. What the cache holds is what SQLite would return:
- *   - cp_store_srv_learn() drops its pair's slot before it writes;
+ *   - cp_store_srv_learn() applies its writes to its pair's slot as SQLite applies them to the
+ *     rows (srv_slot_learn()), where the slot holds all it needs: the pair's row, and the
+ *     fingerprint learned among those listed; otherwise (a new pair, a new fingerprint and
+ *     its trim, a failed write) it drops the slot;
  *   - a retention pass (it deletes and caps rows) and a rolled-back transaction drop all;
  *   - another connection's commit (PRAGMA data_version moved) drops all.
  */
@@ -1042,6 +1045,7 @@ srv_read(struct cp_store *s, const char *srv, const char *name, struct cp_srv_ba
 		out->fp[i].version = (uint16_t)sqlite3_column_int(st, 1);
 		out->fp[i].cipher = (uint16_t)sqlite3_column_int(st, 2);
 		out->fp[i].count = (uint64_t)sqlite3_column_int64(st, 3);
+		out->fp[i].last_seen = keys[i][0];
 	}
 	sqlite3_reset(st);
 	if (read_failed(rc)) {
@@ -1077,6 +1081,54 @@ cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct c
 	return ret;
 }
 
+/*
+ * What S_SRV_PUT's update and S_SRV_FP_BUMP do to a pair's rows, done to its cached copy b
+ * (b->n > 0: the pair has its row; the fingerprint listed, with every row of the pair when
+ * there are fewer than CP_SRV_FP_MAX). The fingerprint moves to its new rank: last_seen
+ * descending, then the primary key's order (ja3s, version, cipher), the order srv_read()
+ * lists the rows in. Returns 0, or -1 when the fingerprint is not listed (nothing changed).
+ */
+static int
+srv_slot_learn(struct cp_srv_base *b, const char *ja3s, unsigned int version,
+	       unsigned int cipher, uint32_t t13_bytes, int64_t ts)
+{
+	unsigned int i, j;
+	struct cp_srv_fp fp;
+
+	for (i = 0; i < b->nfp; i++)
+		if (strcmp(b->fp[i].ja3s, ja3s) == 0 && b->fp[i].version == version &&
+		    b->fp[i].cipher == cipher)
+			break;
+	if (i == b->nfp)
+		return -1;
+	if (t13_bytes) {
+		if (b->t13_n == 0 || t13_bytes < b->min_bytes)
+			b->min_bytes = t13_bytes;
+		if (t13_bytes > b->max_bytes)
+			b->max_bytes = t13_bytes;
+		b->t13_n++;
+	}
+	b->n++;
+	fp = b->fp[i];
+	fp.count++;
+	if (ts > fp.last_seen)
+		fp.last_seen = ts;
+	memmove(&b->fp[i], &b->fp[i + 1], (b->nfp - i - 1) * sizeof(fp));
+	for (j = 0; j < b->nfp - 1; j++) {
+		int c = strcmp(b->fp[j].ja3s, fp.ja3s);
+
+		if (b->fp[j].last_seen < fp.last_seen ||
+		    (b->fp[j].last_seen == fp.last_seen &&
+		     (c > 0 || (c == 0 && (b->fp[j].version > fp.version ||
+					   (b->fp[j].version == fp.version &&
+					    b->fp[j].cipher > fp.cipher))))))
+			break;
+	}
+	memmove(&b->fp[j + 1], &b->fp[j], (b->nfp - 1 - j) * sizeof(fp));
+	b->fp[j] = fp;
+	return 0;
+}
+
 /* S_SRV_FP_BUMP or S_SRV_FP_PUT, whose parameters are the same. */
 static int
 srv_fp_step(struct cp_store *s, enum stmt_id id, const char *srv, const char *name,
@@ -1100,11 +1152,13 @@ cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const 
 	struct srv_slot *slot;
 	sqlite3_stmt *st;
 	uint64_t h;
-	int ret;
+	int ret, cached;
 
 	slot = srv_slot_of(s, srv, name, &h);
+	cached = slot != NULL && slot->h == h && strcmp(slot->srv, srv) == 0 &&
+		 strcmp(slot->name, name) == 0 && slot->b.n > 0;
 	if (slot != NULL && slot->h == h)
-		slot->h = 0;
+		slot->h = 0; /* until the writes are done, and for good should one fail */
 	ret = write_begin(s);
 	if (ret)
 		return ret;
@@ -1118,8 +1172,13 @@ cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const 
 	if (ret)
 		return ret;
 	ret = srv_fp_step(s, S_SRV_FP_BUMP, srv, name, ja3s, version, cipher, ts);
-	if (ret || sqlite3_changes(s->db) > 0)
+	if (ret)
 		return ret;
+	if (sqlite3_changes(s->db) > 0) {
+		if (cached && srv_slot_learn(&slot->b, ja3s, version, cipher, t13_bytes, ts) == 0)
+			slot->h = h;
+		return 0;
+	}
 	ret = srv_fp_step(s, S_SRV_FP_PUT, srv, name, ja3s, version, cipher, ts);
 	if (ret)
 		return ret;

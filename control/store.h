@@ -32,6 +32,14 @@ struct cp_base_leaf {
 	uint64_t count;
 };
 
+/* A ServerHello fingerprint learned for a (server address, name) pair. */
+struct cp_srv_fp {
+	char ja3s[33];
+	uint16_t version, cipher;
+	uint64_t count;
+	int64_t last_seen; /* capture time, seconds */
+};
+
 /* What one (server address, name) pair looked like in TLS 1.3. */
 struct cp_srv_base {
 	uint64_t n;                    /* flows learned */
@@ -39,11 +47,7 @@ struct cp_srv_base {
 	uint32_t min_bytes, max_bytes; /* envelope of the encrypted first flight */
 	int64_t first_seen;
 	unsigned int nfp;
-	struct {
-		char ja3s[33];
-		uint16_t version, cipher;
-		uint64_t count;
-	} fp[CP_SRV_FP_MAX];
+	struct cp_srv_fp fp[CP_SRV_FP_MAX]; /* most recently seen first */
 };
 
 /* A verdict ready to be stored; strings are NUL-terminated. */

@@ -598,14 +598,19 @@ test_srv_cache(void)
 	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 1 && b.nfp == 1 &&
 		      strcmp(b.fp[0].ja3s, "ja3s-a") == 0 && b.fp[0].count == 1,
 	      "after a learn: n %llu, %u fingerprints", (unsigned long long)b.n, b.nfp);
+	/* A learn of a pair with its row and a listed fingerprint updates the slot in place. */
 	CHECK(cp_store_srv_learn(s, srv, name, "ja3s-a", 0x0303, 0xc02f, 0, t0 + 1) == 0, "learn");
-	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 2 && b.fp[0].count == 2,
+	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 2 && b.fp[0].count == 2 &&
+		      b.fp[0].last_seen == t0 + 1,
 	      "after a second learn: n %llu", (unsigned long long)b.n);
+	cp_store_srv_cache_stats(s, &st);
+	CHECK(st.hits == 2 && st.misses == 2, "read after a learn in place: %llu hits, %llu misses",
+	      (unsigned long long)st.hits, (unsigned long long)st.misses);
 	/* Another pair, differing only in where the separator falls, is its own entry. */
 	CHECK(cp_store_srv_get(s, SRV ":44", "3example.com", &b) == 0 && b.n == 0, "other pair");
 	CHECK(cp_store_srv_get(s, srv, name, &b) == 0 && b.n == 2, "first pair kept");
 	cp_store_srv_cache_stats(s, &st);
-	CHECK(st.hits == 2 && st.misses == 4, "%llu hits, %llu misses",
+	CHECK(st.hits == 3 && st.misses == 3, "%llu hits, %llu misses",
 	      (unsigned long long)st.hits, (unsigned long long)st.misses);
 	CHECK(cp_store_commit(s) == 0, "commit");
 
@@ -701,6 +706,78 @@ test_ranked_reads(void)
 	cp_store_close(s);
 }
 
+/* The cached pair, as a learn left it in place, against a read of the rows by another connection. */
+static int
+srv_same(const struct cp_srv_base *a, const struct cp_srv_base *b)
+{
+	unsigned int i;
+
+	if (a->n != b->n || a->t13_n != b->t13_n || a->min_bytes != b->min_bytes ||
+	    a->max_bytes != b->max_bytes || a->first_seen != b->first_seen || a->nfp != b->nfp)
+		return 0;
+	for (i = 0; i < a->nfp; i++)
+		if (strcmp(a->fp[i].ja3s, b->fp[i].ja3s) != 0 || a->fp[i].version != b->fp[i].version ||
+		    a->fp[i].cipher != b->fp[i].cipher || a->fp[i].count != b->fp[i].count ||
+		    a->fp[i].last_seen != b->fp[i].last_seen)
+			return 0;
+	return 1;
+}
+
+/*
+ * 4 000 learns on 16 pairs with 10 fingerprints each (more than a pair keeps: new ones insert
+ * and trim), TLS 1.3 sizes now and then, times rising with jitter (out of order, repeated):
+ * after each, the cached pair (updated in place or read again) is what a second connection
+ * reads from the rows.
+ */
+static void
+test_srv_cache_learns(void)
+{
+	struct cp_store *s = NULL, *r = NULL;
+	struct cp_srv_cache_stats st;
+	struct cp_srv_base a, b;
+	char db[128], err[256] = "", ja3s[16], p[64];
+	int64_t t0 = t_time(2019, 7, 18);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	unsigned int i, bad = 0;
+
+	snprintf(db, sizeof(db), "%s", t_path("srvlearn.db"));
+	CHECK(cp_store_open(&s, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
+	CHECK(s == NULL || cp_store_open(&r, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
+	if (s == NULL || r == NULL)
+		goto out;
+	for (i = 0; i < 4000 && bad < 5; i++) {
+		unsigned int fp = (unsigned int)((x >> 11) % 10);
+		uint32_t t13 = (x >> 20) % 8 ? 0 : (uint32_t)(1000 + (x >> 24) % 4000);
+
+		snprintf(p, sizeof(p), SRV ":%u", 440 + (unsigned int)((x >> 4) % 16));
+		snprintf(ja3s, sizeof(ja3s), "ja3s-%u", fp);
+		CHECK(cp_store_srv_get(s, p, "example.com", &a) == 0, "read %u", i);
+		CHECK(cp_store_srv_learn(s, p, "example.com", ja3s, 0x0303 + (fp & 1), 0xc02f,
+					 t13, t0 + i / 8 + (int64_t)((x >> 40) % 16)) == 0,
+		      "learn %u", i);
+		CHECK(cp_store_srv_get(s, p, "example.com", &a) == 0, "read %u", i);
+		CHECK(cp_store_commit(s) == 0, "commit");
+		CHECK(cp_store_srv_get(r, p, "example.com", &b) == 0, "other read %u", i);
+		if (!srv_same(&a, &b)) {
+			bad++;
+			CHECK(0, "learn %u (%s %s, %u B): cached n %llu/%u fps, rows n %llu/%u fps", i, p,
+			      ja3s, t13, (unsigned long long)a.n, a.nfp, (unsigned long long)b.n,
+			      b.nfp);
+		}
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+	}
+	cp_store_srv_cache_stats(s, &st);
+	CHECK(st.hits > 3 * st.misses, "reads served in place: %llu hits, %llu misses",
+	      (unsigned long long)st.hits, (unsigned long long)st.misses);
+out:
+	if (r != NULL)
+		cp_store_close(r);
+	if (s != NULL)
+		cp_store_close(s);
+}
+
 int
 main(void)
 {
@@ -715,6 +792,7 @@ main(void)
 	test_caps();
 	test_store_failure();
 	test_srv_cache();
+	test_srv_cache_learns();
 	test_ranked_reads();
 	test_unterminated_strings();
 	t_rmpki();
