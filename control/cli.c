@@ -1107,8 +1107,7 @@ cmd_analyze(int argc, char **argv)
 	if (strcmp(json, "-") != 0 && json_target_check(json, argv + optind, argc - optind) < 0)
 		return 2;
 
-	if (!quiet)
-		dargv[dargc++] = "--progress";
+	dargv[dargc++] = quiet ? "--quiet" : "--progress";
 	if (trust_extend)
 		dargv[dargc++] = "--trust-store-extend";
 	/* Metrics stay off unless asked for: parallel runs would fight over the port. */

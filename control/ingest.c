@@ -710,9 +710,10 @@ cp_ingest_run(struct cp_ingest *in)
 				sleep_us(CP_ATTACH_POLL_MS * 1000u);
 				continue;
 			}
-			fprintf(stderr,
-				"chainwatchd: attached to dataplane instance \"%s\" (pid %d)\n",
-				in->o.instance, (int)in->shm.pid);
+			if (!in->o.quiet)
+				fprintf(stderr,
+					"chainwatchd: attached to dataplane instance \"%s\" (pid %d)\n",
+					in->o.instance, (int)in->shm.pid);
 		}
 		n = poll_rings(in);
 		if (n < 0)
@@ -792,7 +793,8 @@ cp_ingest_run(struct cp_ingest *in)
 			rc = drain(in);
 			if (rc < 0)
 				return rc;
-			fprintf(stderr, "chainwatchd: dataplane restarted; reattaching\n");
+			if (!in->o.quiet)
+				fprintf(stderr, "chainwatchd: dataplane restarted; reattaching\n");
 			detach(in, 0);
 			break;
 		}

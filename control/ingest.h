@@ -36,6 +36,7 @@ struct cp_ingest_opts {
 	unsigned int flush_events; /* commit after this many events ... */
 	unsigned int flush_ms;	   /* ... or this long, whichever first */
 	int progress;		   /* report flows judged on stderr */
+	int quiet;		   /* no attach/reattach notices on stderr */
 	int summary;		   /* keep the (name, verdict) summary table */
 };
 

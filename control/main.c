@@ -56,6 +56,7 @@ enum {
 	OPT_FLUSH_EVENTS,
 	OPT_FLUSH_MS,
 	OPT_PROGRESS,
+	OPT_QUIET,
 	OPT_SUMMARY,
 	OPT_FANOUT_NAMES,
 	OPT_FANOUT_WINDOW,
@@ -93,6 +94,7 @@ static const struct option long_opts[] = {
 	{"flush-events", required_argument, NULL, OPT_FLUSH_EVENTS},
 	{"flush-interval-ms", required_argument, NULL, OPT_FLUSH_MS},
 	{"progress", no_argument, NULL, OPT_PROGRESS},
+	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"summary", required_argument, NULL, OPT_SUMMARY},
 	{"fanout-names", required_argument, NULL, OPT_FANOUT_NAMES},
 	{"fanout-window", required_argument, NULL, OPT_FANOUT_WINDOW},
@@ -145,6 +147,8 @@ usage(FILE *f)
 		"flows\n"
 		"                           by name to FILE or stdout\n"
 		"  --progress               report flows judged so far on stderr\n"
+		"  --quiet                  no notices on stderr (attached, reattached); warnings\n"
+		"                           and errors still\n"
 		"Trust and detection:\n"
 		"  --trust-store PEM        CA bundle for path validation (default: system "
 		"bundle)\n"
@@ -336,6 +340,9 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_PROGRESS:
 			a->io.progress = 1;
+			break;
+		case OPT_QUIET:
+			a->io.quiet = 1;
 			break;
 		case OPT_SUMMARY:
 			a->summary = optarg;
@@ -598,8 +605,10 @@ main(int argc, char **argv)
 					      : strerror(-rc));
 		goto err_fini_ingest;
 	}
-	fprintf(stderr, "chainwatchd: attached to dataplane instance \"%s\" (pid %d, %u rings)\n",
-		a.io.instance, (int)in.shm.pid, in.shm.nrings);
+	if (!a.io.quiet)
+		fprintf(stderr,
+			"chainwatchd: attached to dataplane instance \"%s\" (pid %d, %u rings)\n",
+			a.io.instance, (int)in.shm.pid, in.shm.nrings);
 
 	rc = drop_privileges(a.user);
 	if (rc < 0)

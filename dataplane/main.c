@@ -1479,13 +1479,15 @@ main(int argc, char **argv)
 		if (!user_eal) {
 			/*
 			 * Offline runs get their own runtime directory (so several can
-			 * run at once) and only EAL warnings on the console.
+			 * run at once) and only EAL warnings on the console (telemetry's:
+			 * errors; its one warning is that the deprecated legacy socket is
+			 * not created).
 			 */
 			snprintf(prefix, sizeof(prefix), "--file-prefix=chainwatch-%s", conf.instance);
 			eal_argv[eal_argc++] = prefix;
 			own_runtime = 1;
 			eal_argv[eal_argc++] = (char *)"--log-level=lib.eal:warning";
-			eal_argv[eal_argc++] = (char *)"--log-level=lib.telemetry:warning";
+			eal_argv[eal_argc++] = (char *)"--log-level=lib.telemetry:error";
 			eal_argv[eal_argc++] = (char *)"--no-pci";
 			if (!hugepages_free()) {
 				long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1521,7 +1523,7 @@ main(int argc, char **argv)
 			eal_argv[eal_argc++] = prefix;
 			own_runtime = 1;
 			eal_argv[eal_argc++] = (char *)"--log-level=lib.eal:warning";
-			eal_argv[eal_argc++] = (char *)"--log-level=lib.telemetry:warning";
+			eal_argv[eal_argc++] = (char *)"--log-level=lib.telemetry:error";
 			eal_argv[eal_argc++] = (char *)"--no-pci";
 			if (!hugepages_free()) {
 				snprintf(mem, sizeof(mem), "%lu", estimate_mib(&conf, conf.workers));

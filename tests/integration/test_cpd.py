@@ -206,6 +206,14 @@ def test_analyze(tmp):
     out = parse_jsonl(r.stdout, is_text=True)
     check(len(out) >= 1 and "TLS flows judged" in r.stderr,
           "stdout is pure JSON lines, summary on stderr")
+    # -q: the summary is all there is on stderr (no notices from chainwatchd or DPDK's EAL).
+    notices = [l for l in r.stderr.splitlines()
+               if l.strip() and not re.match(r"\d+ TLS flows judged: |NAME  |No substituted", l)
+               and not re.search(r" (substituted|suspicious) +\d+ ", l)]
+    check(not notices, "analyze -q prints only the summary on stderr: %r" % notices[:3])
+    r = run([CLI, "analyze", "--anchors-dir", ANCHORS, "--json", os.devnull, TLS12])
+    check(r.returncode == 0 and "chainwatchd: attached to dataplane instance" in r.stderr
+          and "chainwatch: analysing" in r.stderr, "without -q, progress and notices on stderr")
 
     # --json FILE is replaced only by a run that succeeded, keeping its mode, through a link.
     old = os.path.join(tmp, "old.jsonl")
