@@ -164,6 +164,9 @@ struct cp_srv_cache_stats {
 
 void cp_engine_srv_cache_stats(const struct cp_engine *e, struct cp_srv_cache_stats *st);
 
+/* Flows deleted for the row cap or retention (cp_store_prune_flows()) since start. */
+uint64_t cp_engine_flows_pruned(const struct cp_engine *e);
+
 void cp_engine_close(struct cp_engine *e);
 
 const char *cp_result_name(enum cp_result r);

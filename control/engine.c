@@ -26,6 +26,12 @@
 #define CP_CACHE_SETS 128
 #define CP_CACHE_WAYS 4
 #define CP_PRUNE_EVERY_S 300      /* capture seconds between retention passes */
+/*
+ * Flows past the cap or retention deleted per flush: this many, plus twice the flows judged
+ * since the last one, so deleting outpaces inserting and a backlog (a lowered --max-flows)
+ * drains without a pass long enough to leave the rings unread.
+ */
+#define CP_PRUNE_FLOWS_STEP 4096
 #define CP_SEEN_UPDATE_S 3600     /* capture seconds between chains.last_seen writes */
 #define CP_SIGNALS_JSON_MAX 4608
 
@@ -56,6 +62,8 @@ struct cp_engine {
 	uint64_t clock;
 	int64_t now;                  /* newest capture time seen, seconds */
 	int64_t pruned_at;
+	uint64_t flows_unflushed;     /* flows judged since the last flush */
+	uint64_t flows_pruned;        /* flows deleted for the cap or retention */
 	uint64_t store_errors;        /* database reads and writes that failed */
 	int store_last;               /* -errno of the last one */
 	char json[CP_SIGNALS_JSON_MAX];
@@ -604,14 +612,36 @@ cp_engine_flow(struct cp_engine *e, const struct cw_flow_event *ev, struct cp_ve
 	row.anomalies = ev->anomalies;
 	row.t13_bytes = ev->t13_bytes;
 	store_note(e, cp_store_put_flow(e->store, &row));
+	e->flows_unflushed++;
 	return 0;
+}
+
+/* One bounded step of flow retention, in the open transaction. */
+static void
+prune_flows(struct cp_engine *e)
+{
+	int n = store_note(e, cp_store_prune_flows(e->store, e->now, &e->cfg,
+						  CP_PRUNE_FLOWS_STEP + 2 * e->flows_unflushed));
+
+	if (n > 0)
+		e->flows_pruned += (uint64_t)n;
+	e->flows_unflushed = 0;
+}
+
+uint64_t
+cp_engine_flows_pruned(const struct cp_engine *e)
+{
+	return e->flows_pruned;
 }
 
 int
 cp_engine_flush(struct cp_engine *e)
 {
-	int ret = store_note(e, cp_store_commit(e->store));
+	int ret;
 
+	if (e->now > 0)
+		prune_flows(e);
+	ret = store_note(e, cp_store_commit(e->store));
 	if (ret == 0 && e->now - e->pruned_at >= CP_PRUNE_EVERY_S) {
 		e->pruned_at = e->now;
 		ret = store_note(e, cp_store_prune(e->store, e->now, &e->cfg));
@@ -661,6 +691,8 @@ cp_engine_close(struct cp_engine *e)
 
 	if (e == NULL)
 		return;
+	if (e->now > 0)
+		prune_flows(e);
 	cp_store_commit(e->store);
 	if (e->now > 0)
 		cp_store_prune(e->store, e->now, &e->cfg);

@@ -221,6 +221,9 @@ flush(struct cp_ingest *in, int last)
 	int rc = cp_engine_flush(in->engine);
 
 	note_store_errors(in);
+	pthread_mutex_lock(&in->m->lock);
+	in->m->flows_pruned = cp_engine_flows_pruned(in->engine);
+	pthread_mutex_unlock(&in->m->lock);
 	if (in->json != NULL && fflush(in->json) != 0) {
 		fprintf(stderr, "chainwatchd: writing JSON output: %s\n", strerror(errno));
 		return -EIO;

@@ -171,6 +171,10 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 	     "Times the server-baseline cache was emptied: retention passes, rolled-back "
 	     "transactions, another connection's commit to the database.");
 	put(&o, "chainwatch_server_baseline_cache_drops_total %" PRIu64 "\n", m->srv_cache.cleared);
+	help(&o, "chainwatch_flows_pruned_total", "counter",
+	     "Flow rows (and so alerts) deleted from the database for --max-flows or "
+	     "--retention-days, a bounded step at each commit.");
+	put(&o, "chainwatch_flows_pruned_total %" PRIu64 "\n", m->flows_pruned);
 	help(&o, "chainwatch_errors_total", "counter", "Events not fully processed, by stage.");
 	put(&o, "chainwatch_errors_total{stage=\"chain\"} %" PRIu64 "\n", m->chain_errors);
 	put(&o, "chainwatch_errors_total{stage=\"flow\"} %" PRIu64 "\n", m->flow_errors);

@@ -54,6 +54,7 @@
  * recently seen.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,8 @@ enum stmt_id {
 	S_FANOUT,
 	S_ASSOC,
 	S_FLOW_PUT,
+	S_FLOW_CAP,
+	S_FLOW_AGE,
 	S_FANOUT_PUT,
 	S_ASSOC_PUT,
 	S__MAX
@@ -208,6 +211,10 @@ static const char *const stmt_sql[S__MAX] = {
 		       " base, version, cipher, ja3, ja3s, ja4, chain_id, issuer_key, path_valid,"
 		       " verdict, confidence, signals, flags, anomalies, t13_bytes)"
 		       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	/* ids only grow and rows leave from the old end: the cap is an id range. */
+	[S_FLOW_CAP] = "DELETE FROM flows WHERE id <= MIN((SELECT MAX(id) FROM flows) - ?1,"
+		       " (SELECT MIN(id) FROM flows) + ?2 - 1)",
+	[S_FLOW_AGE] = "DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE ts < ?1 LIMIT ?2)",
 	[S_FANOUT_PUT] = "INSERT INTO fanout VALUES(?1,?2,?3,?3) ON CONFLICT(issuer_key, base)"
 			 " DO UPDATE SET first_seen=MIN(first_seen, excluded.first_seen),"
 			 " last_seen=MAX(last_seen, excluded.last_seen)",
@@ -668,17 +675,13 @@ cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg)
 		return ret;
 	/* Integers only are formatted into the SQL, so there is nothing to inject. */
 	snprintf(sql, sizeof(sql),
-		 "DELETE FROM flows WHERE ts < %lld;"
-		 /* ids only grow and rows leave from the old end: the cap is an id range. */
-		 "DELETE FROM flows WHERE id <= (SELECT MAX(id) FROM flows) - %llu;"
 		 "DELETE FROM baselines WHERE last_seen < %lld;"
 		 "DELETE FROM srv_baselines WHERE last_seen < %lld;"
 		 "DELETE FROM srv_fps WHERE last_seen < %lld;"
 		 "DELETE FROM chains WHERE last_seen < %lld;"
 		 "DELETE FROM fanout WHERE last_seen < %lld;"
 		 "DELETE FROM assoc WHERE last_seen < %lld;",
-		 (long long)cut, (unsigned long long)cfg->max_flows, (long long)bcut,
-		 (long long)bcut, (long long)bcut, (long long)cut,
+		 (long long)bcut, (long long)bcut, (long long)bcut, (long long)cut,
 		 (long long)(now - (int64_t)cfg->fanout_window_s),
 		 (long long)(now - (int64_t)cfg->assoc_window_s));
 	ret = db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
@@ -717,6 +720,35 @@ cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg)
 	if (ret)
 		return ret;
 	return cp_store_commit(s);
+}
+
+int
+cp_store_prune_flows(struct cp_store *s, int64_t now, const struct cp_config *cfg,
+		     uint64_t max_rows)
+{
+	static const enum stmt_id step[] = {S_FLOW_CAP, S_FLOW_AGE};
+	uint64_t gone = 0;
+	unsigned int i;
+	int ret = write_begin(s);
+
+	if (ret)
+		return ret;
+	if (max_rows > INT64_MAX)
+		max_rows = INT64_MAX;
+	for (i = 0; i < sizeof(step) / sizeof(step[0]) && gone < max_rows; i++) {
+		sqlite3_stmt *st = stmt(s, step[i]);
+
+		if (step[i] == S_FLOW_CAP)
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)cfg->max_flows);
+		else
+			sqlite3_bind_int64(st, 1, now - (int64_t)cfg->retention_days * 86400);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)(max_rows - gone));
+		ret = step_done(s, st);
+		if (ret)
+			return ret;
+		gone += (uint64_t)sqlite3_changes(s->db);
+	}
+	return gone > INT_MAX ? INT_MAX : (int)gone;
 }
 
 int

@@ -84,10 +84,20 @@ int cp_store_chain_key(struct cp_store *s, const uint8_t key_id[8], char *errbuf
 
 /*
  * Retention by capture time (now = newest capture time seen) and the row
- * caps of cfg: retention_days, max_flows, baseline_days, max_baselines,
- * max_chains.
+ * caps of cfg: baseline_days, max_baselines, max_chains, and the fan-out and
+ * association windows. Flows are not pruned here: cp_store_prune_flows().
  */
 int cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg);
+
+/*
+ * At most max_rows of the oldest flows (and so alerts) that are past the row
+ * cap (max_flows) or older than retention_days of capture time, deleted in the
+ * open transaction: a bounded step, so a table at its cap is trimmed as it
+ * grows instead of in one long pass that would leave the rings unread.
+ * Returns the rows deleted, or -errno.
+ */
+int cp_store_prune_flows(struct cp_store *s, int64_t now, const struct cp_config *cfg,
+			 uint64_t max_rows);
 
 /*
  * Certificates (with DER) and the chain row; path_valid starts at -1 (not yet

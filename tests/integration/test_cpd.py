@@ -373,6 +373,18 @@ def test_daemon(tmp):
     check(flows2 == n1 + n2, "flows accumulate across restarts (%d)" % flows2)
     check(base2 >= base1 and base1 > 0, "baselines survive the restart (%d -> %d)" % (base1, base2))
     check(sql(db, "PRAGMA integrity_check") == "ok", "database still consistent")
+
+    # A lower --max-flows: the commits after the next flows trim the table to it.
+    p = start_cpd(inst, db, port, ["--max-flows", "2"])
+    r = run([DP, "--pcap", LATEST] + dp_args)
+    check(r.returncode == 0, "chainwatch-dp run 3")
+    text = wait_metric(port, "chainwatch_flows_pruned_total", float(flows2 + n1 - 2))
+    check(metric(text, "chainwatch_flows_pruned_total") == flows2 + n1 - 2,
+          "/metrics counts the flows pruned to --max-flows 2 (%s of %d)"
+          % (metric(text, "chainwatch_flows_pruned_total"), flows2 + n1 - 2))
+    rc, err = stop_cpd(p)
+    check(rc == 0 and sql(db, "SELECT count(*) FROM flows") == "2",
+          "the newest 2 flows kept (%s)" % sql(db, "SELECT count(*) FROM flows"))
     try:
         os.unlink("/dev/shm/chainwatch." + inst)
     except FileNotFoundError:

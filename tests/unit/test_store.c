@@ -778,6 +778,111 @@ out:
 		cp_store_close(s);
 }
 
+/*
+ * Flow retention in bounded steps: each call deletes at most its budget, the oldest rows first,
+ * down to the cap and then by age; the engine's flush takes one step of 4096 plus twice the
+ * flows judged since the flush before.
+ */
+static void
+test_prune_steps(void)
+{
+	struct cp_store *s = NULL;
+	struct cp_flow_row r;
+	struct cp_config cfg;
+	char db[128], err[256] = "", q[160];
+	int64_t t0 = t_time(2019, 7, 18);
+	int i, n;
+
+	snprintf(db, sizeof(db), "%s", t_path("prunesteps.db"));
+	CHECK(cp_store_open(&s, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
+	if (s == NULL)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.sni = r.name = r.base = "example.com";
+	r.ja3 = r.ja3s = r.ja4 = r.issuer_key = "";
+	r.verdict = "consistent";
+	r.signals = "[]";
+	r.path_valid = -1;
+	snprintf(r.cli_ip, sizeof(r.cli_ip), CLI);
+	snprintf(r.srv_ip, sizeof(r.srv_ip), SRV);
+	/* 20 000 flows, one a second, of which ids 10 001-12 000 came late: a day older. */
+	for (i = 0; i < 20000; i++) {
+		r.ts = t0 + i - (i >= 10000 && i < 12000 ? 86400 : 0);
+		CHECK(cp_store_put_flow(s, &r) == 0, "flow %d", i);
+	}
+	CHECK(cp_store_commit(s) == 0, "commit");
+	cp_config_defaults(&cfg);
+	cfg.max_flows = 15000;
+	cfg.retention_days = 1;
+	/* The cap first, the oldest ids: 5 000 over it. */
+	n = cp_store_prune_flows(s, t0 + 20000, &cfg, 3000);
+	CHECK(n == 3000, "first step: %d rows", n);
+	CHECK(cp_store_commit(s) == 0, "commit");
+	CHECK(strcmp(sql(db, "select count(*), min(id) from flows"), "17000|3001") == 0,
+	      "after one step: %s", sql(db, "select count(*), min(id) from flows"));
+	/* The cap's last 2 000, then 500 of the late flows (past a day), the oldest first. */
+	n = cp_store_prune_flows(s, t0 + 20000, &cfg, 2500);
+	CHECK(n == 2500, "second step: %d rows", n);
+	CHECK(cp_store_commit(s) == 0, "commit");
+	snprintf(q, sizeof(q), "select count(*), min(id), sum(ts < %lld), min(id > 10500) from flows"
+		 " where id > 10000", (long long)(t0 + 20000 - 86400));
+	CHECK(strcmp(sql(db, q), "9500|10501|1500|1") == 0, "cap reached, late flows going: %s",
+	      sql(db, q));
+	n = cp_store_prune_flows(s, t0 + 20000, &cfg, 100000);
+	CHECK(n == 1500, "third step, the late flows left: %d rows", n);
+	n = cp_store_prune_flows(s, t0 + 20000, &cfg, 100000);
+	CHECK(n == 0, "nothing left past cap or age: %d rows", n);
+	CHECK(cp_store_commit(s) == 0, "commit");
+	CHECK(strcmp(sql(db, "select count(*) from flows"), "13000") == 0, "kept: %s",
+	      sql(db, "select count(*) from flows"));
+	/* Days later every flow is past retention: a step takes its budget, no more. */
+	n = cp_store_prune_flows(s, t0 + 3 * 86400, &cfg, 4096);
+	CHECK(n == 4096, "age step: %d rows", n);
+	CHECK(cp_store_commit(s) == 0, "commit");
+	CHECK(strcmp(sql(db, "select count(*) from flows"), "8904") == 0, "after the age step: %s",
+	      sql(db, "select count(*) from flows"));
+	cp_store_close(s);
+
+	/*
+	 * The engine, a cap of 10 over 8 904 rows without gaps in their ids (a step's budget
+	 * counts ids): a flush after 100 flows takes 4 096 + 200, the close one more step.
+	 */
+	snprintf(db, sizeof(db), "%s", t_path("prunesteps2.db"));
+	CHECK(cp_store_open(&s, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
+	if (s == NULL)
+		return;
+	for (i = 0; i < 8904; i++) {
+		r.ts = t0 + i;
+		CHECK(cp_store_put_flow(s, &r) == 0, "flow %d", i);
+	}
+	CHECK(cp_store_commit(s) == 0, "commit");
+	cp_store_close(s);
+	{
+		static struct t_chain g;
+		static const char *const genuine[] = {"leaf1", "int"};
+		struct cp_engine *e;
+		struct cp_verdict v;
+
+		t_config(&cfg);
+		cfg.db_path = db;
+		cfg.max_flows = 10;
+		e = open_cfg(&cfg);
+		if (e == NULL || t_chain(&g, genuine, 2, 0) != 0)
+			return;
+		cp_engine_chain(e, &g.blob, g.der, t0 + 30000);
+		for (i = 0; i < 100; i++)
+			judge(e, t0 + 30000 + i, "example.com", &g, &v);
+		CHECK(cp_engine_flush(e) == 0, "flush");
+		CHECK(cp_engine_flows_pruned(e) == 4296, "one step: %llu rows",
+		      (unsigned long long)cp_engine_flows_pruned(e));
+		CHECK(strcmp(sql(db, "select count(*) from flows"), "4708") == 0, "after a flush: %s",
+		      sql(db, "select count(*) from flows"));
+		cp_engine_close(e);
+		CHECK(strcmp(sql(db, "select count(*) from flows"), "612") == 0, "after close: %s",
+		      sql(db, "select count(*) from flows"));
+	}
+}
+
 int
 main(void)
 {
@@ -794,6 +899,7 @@ main(void)
 	test_srv_cache();
 	test_srv_cache_learns();
 	test_ranked_reads();
+	test_prune_steps();
 	test_unterminated_strings();
 	t_rmpki();
 	printf("test_store: %d checks, %d failed\n", t_run, t_fail);
