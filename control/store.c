@@ -140,6 +140,8 @@ enum stmt_id {
 	S_SRV_FP_GET,
 	S_SRV_PUT,
 	S_SRV_FP_BUMP,
+	S_SRV_ADD,
+	S_SRV_FP_ADD,
 	S_SRV_FP_PUT,
 	S_SRV_FP_TRIM,
 	S_FANOUT,
@@ -199,6 +201,18 @@ static const char *const stmt_sql[S__MAX] = {
 	[S_SRV_FP_BUMP] = "UPDATE srv_fps SET count=count+1, last_seen=MAX(last_seen, ?6)"
 			  " WHERE srv=?1 AND name=?2 AND ja3s=?3 AND version=?4 AND cipher=?5",
 	[S_SRV_FP_PUT] = "INSERT INTO srv_fps VALUES(?1,?2,?3,?4,?5,1,?6,?6)",
+	/*
+	 * Learns held in a cache slot, written at the commit: ?3 learns, ?4 of them with a TLS 1.3
+	 * flight whose sizes span ?5..?6, the newest at ?7. Applied to the row, the same as ?3
+	 * separate S_SRV_PUT updates (the MIN/MAX and the t13_n=0 case do not depend on order).
+	 */
+	[S_SRV_ADD] = "UPDATE srv_baselines SET n=n+?3, t13_n=t13_n+?4,"
+		      " min_bytes=CASE WHEN ?4=0 THEN min_bytes WHEN t13_n=0 THEN ?5"
+		      "  ELSE MIN(min_bytes, ?5) END,"
+		      " max_bytes=CASE WHEN ?4=0 THEN max_bytes ELSE MAX(max_bytes, ?6) END,"
+		      " last_seen=MAX(last_seen, ?7) WHERE srv=?1 AND name=?2",
+	[S_SRV_FP_ADD] = "UPDATE srv_fps SET count=count+?6, last_seen=MAX(last_seen, ?7)"
+			 " WHERE srv=?1 AND name=?2 AND ja3s=?3 AND version=?4 AND cipher=?5",
 	[S_SRV_FP_TRIM] = "DELETE FROM srv_fps WHERE srv=?1 AND name=?2 AND rowid NOT IN (SELECT"
 			  " rowid FROM srv_fps WHERE srv=?1 AND name=?2 ORDER BY last_seen DESC"
 			  " LIMIT ?3)",
@@ -229,11 +243,16 @@ static const char *const stmt_sql[S__MAX] = {
  * mapped, CP_SRV_CACHE_SLOTS slots (store.h) keyed by XXH3-64 of the pair, the pair's text
  * compared on a hit; a pair that maps to a taken slot replaces what is there. A pair longer
  * than a slot's text is not kept. What the cache holds is what SQLite would return:
- *   - cp_store_srv_learn() applies its writes to its pair's slot as SQLite applies them to the
- *     rows (srv_slot_learn()), where the slot holds all it needs: the pair's row, and the
- *     fingerprint learned among those listed; otherwise (a new pair, a new fingerprint and
- *     its trim, a failed write) it drops the slot;
- *   - a retention pass (it deletes and caps rows) and a rolled-back transaction drop all;
+ *   - cp_store_srv_learn() of a pair whose slot holds all a learn changes (the pair's row,
+ *     and the fingerprint learned among those listed) applies the learn to the slot
+ *     (srv_slot_learn()) and keeps it there, pending: a commit writes every pending slot's
+ *     learns to the rows first (srv_flush()), as do a retention pass and another connection's
+ *     commit before they drop the cache, and a pair that takes a pending slot's place. Any
+ *     other learn (a new pair, a new fingerprint and its trim) writes its pair's pending
+ *     learns, then its own, and drops the slot;
+ *   - a retention pass (it deletes and caps rows) drops all;
+ *   - a rolled-back transaction drops all, pending learns too: they were the transaction's,
+ *     as lost as its rows;
  *   - another connection's commit (PRAGMA data_version moved) drops all.
  */
 struct srv_slot {
@@ -241,6 +260,12 @@ struct srv_slot {
 	char srv[64];
 	char name[CP_NAME_MAX];
 	struct cp_srv_base b;
+	/* Learns applied to b but not to the rows: 0 when none (not on the pending list). */
+	uint32_t pend_n, pend_t13;          /* learns; of them, with a TLS 1.3 flight */
+	uint32_t pend_min, pend_max;        /* those flights' sizes */
+	int64_t pend_last;                  /* newest capture time among them */
+	uint32_t pend_fp[CP_SRV_FP_MAX];    /* learns per fingerprint, as b.fp[] is ordered */
+	uint8_t listed;                     /* on the store's pending list */
 };
 
 /* Owned by the control thread alone; SQLite is used single-threaded. */
@@ -251,6 +276,8 @@ struct cp_store {
 	unsigned int ops; /* writes in the open transaction */
 	int64_t data_version;
 	struct srv_slot *srv_cache; /* CP_SRV_CACHE_SLOTS */
+	uint32_t *srv_pending;      /* slots with pend_n > 0, at most CP_SRV_CACHE_SLOTS */
+	unsigned int srv_npending;
 	struct cp_srv_cache_stats srv_stats;
 };
 
@@ -311,9 +338,73 @@ srv_cache_clear(struct cp_store *s)
 {
 	unsigned int i;
 
-	for (i = 0; i < CP_SRV_CACHE_SLOTS; i++)
+	for (i = 0; i < CP_SRV_CACHE_SLOTS; i++) {
 		s->srv_cache[i].h = 0;
+		s->srv_cache[i].pend_n = 0;
+		s->srv_cache[i].listed = 0;
+	}
+	s->srv_npending = 0;
 	s->srv_stats.cleared++;
+}
+
+static int step_done(struct cp_store *s, sqlite3_stmt *st);
+
+/* A slot's pending learns written to its rows (the slot stays as it is); 0 or -errno. */
+static int
+srv_slot_write(struct cp_store *s, struct srv_slot *slot)
+{
+	sqlite3_stmt *st;
+	unsigned int i;
+	int ret;
+
+	if (slot->pend_n == 0)
+		return 0;
+	st = stmt(s, S_SRV_ADD);
+	bind_text(st, 1, slot->srv);
+	bind_text(st, 2, slot->name);
+	sqlite3_bind_int64(st, 3, slot->pend_n);
+	sqlite3_bind_int64(st, 4, slot->pend_t13);
+	sqlite3_bind_int64(st, 5, slot->pend_min);
+	sqlite3_bind_int64(st, 6, slot->pend_max);
+	sqlite3_bind_int64(st, 7, slot->pend_last);
+	ret = step_done(s, st);
+	for (i = 0; ret == 0 && i < slot->b.nfp; i++) {
+		if (slot->pend_fp[i] == 0)
+			continue;
+		st = stmt(s, S_SRV_FP_ADD);
+		bind_text(st, 1, slot->srv);
+		bind_text(st, 2, slot->name);
+		bind_text(st, 3, slot->b.fp[i].ja3s);
+		sqlite3_bind_int(st, 4, slot->b.fp[i].version);
+		sqlite3_bind_int(st, 5, slot->b.fp[i].cipher);
+		sqlite3_bind_int64(st, 6, slot->pend_fp[i]);
+		sqlite3_bind_int64(st, 7, slot->b.fp[i].last_seen);
+		ret = step_done(s, st);
+	}
+	slot->pend_n = 0;
+	return ret;
+}
+
+/*
+ * Every pending slot's learns written to the rows (srv_slot_write()). A failed write loses
+ * those learns, as a failed write loses its row; the first error is returned.
+ */
+static int
+srv_flush(struct cp_store *s)
+{
+	unsigned int i;
+	int ret = 0, r;
+
+	for (i = 0; i < s->srv_npending; i++) {
+		struct srv_slot *slot = &s->srv_cache[s->srv_pending[i]];
+
+		r = srv_slot_write(s, slot);
+		slot->listed = 0;
+		if (ret == 0)
+			ret = r;
+	}
+	s->srv_npending = 0;
+	return ret;
 }
 
 /*
@@ -381,6 +472,9 @@ cp_store_commit(struct cp_store *s)
 
 	if (!s->in_txn)
 		return 0;
+	ret = srv_flush(s);
+	if (ret)
+		return ret;
 	ret = step_done(s, stmt(s, S_COMMIT));
 	if (ret == 0)
 		s->in_txn = 0;
@@ -545,7 +639,10 @@ cp_store_open(struct cp_store **out, const char *path, char *errbuf, size_t errl
 	if (s == NULL)
 		return -ENOMEM;
 	s->srv_cache = calloc(CP_SRV_CACHE_SLOTS, sizeof(*s->srv_cache));
-	if (s->srv_cache == NULL) {
+	s->srv_pending = calloc(CP_SRV_CACHE_SLOTS, sizeof(*s->srv_pending));
+	if (s->srv_cache == NULL || s->srv_pending == NULL) {
+		free(s->srv_cache);
+		free(s->srv_pending);
 		free(s);
 		return -ENOMEM;
 	}
@@ -603,6 +700,7 @@ err_finalize:
 err_close_db:
 	sqlite3_close(s->db);
 	free(s->srv_cache);
+	free(s->srv_pending);
 	free(s);
 	return ret;
 }
@@ -619,6 +717,7 @@ cp_store_close(struct cp_store *s)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
 	free(s->srv_cache);
+	free(s->srv_pending);
 	free(s);
 }
 
@@ -669,8 +768,12 @@ cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg)
 	uint64_t gone;
 	int ret;
 
-	srv_cache_clear(s); /* rows go by age and by cap */
 	ret = write_begin(s);
+	if (ret)
+		return ret;
+	/* Rows go by age and by cap, pending learns written first. */
+	ret = srv_flush(s);
+	srv_cache_clear(s);
 	if (ret)
 		return ret;
 	/* Integers only are formatted into the SQL, so there is nothing to inject. */
@@ -1002,11 +1105,12 @@ cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_base_l
  * transaction rolled back, or another connection committed (PRAGMA data_version moved; it does
  * not move for this connection's own commits). A failed check drops them too.
  */
-static void
+static int
 srv_cache_check(struct cp_store *s)
 {
 	sqlite3_stmt *st;
 	int64_t v = -1;
+	int ret = 0;
 
 	txn_check(s);
 	st = stmt(s, S_DATA_VERSION);
@@ -1015,8 +1119,10 @@ srv_cache_check(struct cp_store *s)
 	sqlite3_reset(st);
 	if (v < 0 || v != s->data_version) {
 		s->data_version = v;
+		ret = srv_flush(s); /* learns, added to what the other connection wrote */
 		srv_cache_clear(s);
 	}
+	return ret;
 }
 
 /* The slot of (srv, name) and its hash; NULL when the pair is too long to keep. */
@@ -1092,9 +1198,10 @@ cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct c
 {
 	struct srv_slot *slot;
 	uint64_t h = 0;
-	int ret;
+	int ret = srv_cache_check(s);
 
-	srv_cache_check(s);
+	if (ret)
+		return ret;
 	slot = srv_slot_of(s, srv, name, &h);
 	if (slot != NULL && slot->h == h && strcmp(slot->srv, srv) == 0 &&
 	    strcmp(slot->name, name) == 0) {
@@ -1103,6 +1210,11 @@ cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct c
 		return 0;
 	}
 	s->srv_stats.misses++;
+	/* Another pair's pending learns go to its rows before its slot is taken. */
+	if (slot != NULL && (ret = srv_slot_write(s, slot)) != 0) {
+		slot->h = 0;
+		return ret;
+	}
 	ret = srv_read(s, srv, name, out);
 	if (ret == 0 && slot != NULL) {
 		slot->h = h;
@@ -1114,18 +1226,21 @@ cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct c
 }
 
 /*
- * What S_SRV_PUT's update and S_SRV_FP_BUMP do to a pair's rows, done to its cached copy b
- * (b->n > 0: the pair has its row; the fingerprint listed, with every row of the pair when
- * there are fewer than CP_SRV_FP_MAX). The fingerprint moves to its new rank: last_seen
- * descending, then the primary key's order (ja3s, version, cipher), the order srv_read()
- * lists the rows in. Returns 0, or -1 when the fingerprint is not listed (nothing changed).
+ * What S_SRV_PUT's update and S_SRV_FP_BUMP would do to a pair's rows, done to its slot and
+ * held there as pending (written by srv_slot_write()). The slot's b must hold the pair's row
+ * (b.n > 0) and list the fingerprint (with every row of the pair when there are fewer than
+ * CP_SRV_FP_MAX). The fingerprint moves to its new rank: last_seen descending, then the
+ * primary key's order (ja3s, version, cipher), the order srv_read() lists the rows in.
+ * Returns 0, or -1 when the fingerprint is not listed (nothing changed).
  */
 static int
-srv_slot_learn(struct cp_srv_base *b, const char *ja3s, unsigned int version,
-	       unsigned int cipher, uint32_t t13_bytes, int64_t ts)
+srv_slot_learn(struct cp_store *s, struct srv_slot *slot, const char *ja3s,
+	       unsigned int version, unsigned int cipher, uint32_t t13_bytes, int64_t ts)
 {
+	struct cp_srv_base *b = &slot->b;
 	unsigned int i, j;
 	struct cp_srv_fp fp;
+	uint32_t pend;
 
 	for (i = 0; i < b->nfp; i++)
 		if (strcmp(b->fp[i].ja3s, ja3s) == 0 && b->fp[i].version == version &&
@@ -1133,19 +1248,40 @@ srv_slot_learn(struct cp_srv_base *b, const char *ja3s, unsigned int version,
 			break;
 	if (i == b->nfp)
 		return -1;
+	if (slot->pend_n == 0) {
+		slot->pend_t13 = 0;
+		slot->pend_min = UINT32_MAX;
+		slot->pend_max = 0;
+		slot->pend_last = ts;
+		memset(slot->pend_fp, 0, sizeof(slot->pend_fp));
+		if (!slot->listed) {
+			slot->listed = 1;
+			s->srv_pending[s->srv_npending++] = (uint32_t)(slot - s->srv_cache);
+		}
+	}
+	slot->pend_n++;
+	if (ts > slot->pend_last)
+		slot->pend_last = ts;
 	if (t13_bytes) {
 		if (b->t13_n == 0 || t13_bytes < b->min_bytes)
 			b->min_bytes = t13_bytes;
 		if (t13_bytes > b->max_bytes)
 			b->max_bytes = t13_bytes;
 		b->t13_n++;
+		slot->pend_t13++;
+		if (t13_bytes < slot->pend_min)
+			slot->pend_min = t13_bytes;
+		if (t13_bytes > slot->pend_max)
+			slot->pend_max = t13_bytes;
 	}
 	b->n++;
 	fp = b->fp[i];
 	fp.count++;
 	if (ts > fp.last_seen)
 		fp.last_seen = ts;
+	pend = slot->pend_fp[i] + 1;
 	memmove(&b->fp[i], &b->fp[i + 1], (b->nfp - i - 1) * sizeof(fp));
+	memmove(&slot->pend_fp[i], &slot->pend_fp[i + 1], (b->nfp - i - 1) * sizeof(pend));
 	for (j = 0; j < b->nfp - 1; j++) {
 		int c = strcmp(b->fp[j].ja3s, fp.ja3s);
 
@@ -1157,7 +1293,9 @@ srv_slot_learn(struct cp_srv_base *b, const char *ja3s, unsigned int version,
 			break;
 	}
 	memmove(&b->fp[j + 1], &b->fp[j], (b->nfp - 1 - j) * sizeof(fp));
+	memmove(&slot->pend_fp[j + 1], &slot->pend_fp[j], (b->nfp - 1 - j) * sizeof(pend));
 	b->fp[j] = fp;
+	slot->pend_fp[j] = pend;
 	return 0;
 }
 
@@ -1184,16 +1322,23 @@ cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const 
 	struct srv_slot *slot;
 	sqlite3_stmt *st;
 	uint64_t h;
-	int ret, cached;
+	int ret;
 
-	slot = srv_slot_of(s, srv, name, &h);
-	cached = slot != NULL && slot->h == h && strcmp(slot->srv, srv) == 0 &&
-		 strcmp(slot->name, name) == 0 && slot->b.n > 0;
-	if (slot != NULL && slot->h == h)
-		slot->h = 0; /* until the writes are done, and for good should one fail */
 	ret = write_begin(s);
 	if (ret)
 		return ret;
+	slot = srv_slot_of(s, srv, name, &h);
+	if (slot != NULL && slot->h == h && strcmp(slot->srv, srv) == 0 &&
+	    strcmp(slot->name, name) == 0 && slot->b.n > 0 &&
+	    srv_slot_learn(s, slot, ja3s, version, cipher, t13_bytes, ts) == 0)
+		return 0;
+	if (slot != NULL && slot->h == h) {
+		/* Its pending learns first, then this one: the slot goes, for good on an error. */
+		slot->h = 0;
+		ret = srv_slot_write(s, slot);
+		if (ret)
+			return ret;
+	}
 	st = stmt(s, S_SRV_PUT);
 	bind_text(st, 1, srv);
 	bind_text(st, 2, name);
@@ -1204,13 +1349,8 @@ cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const 
 	if (ret)
 		return ret;
 	ret = srv_fp_step(s, S_SRV_FP_BUMP, srv, name, ja3s, version, cipher, ts);
-	if (ret)
+	if (ret || sqlite3_changes(s->db) > 0)
 		return ret;
-	if (sqlite3_changes(s->db) > 0) {
-		if (cached && srv_slot_learn(&slot->b, ja3s, version, cipher, t13_bytes, ts) == 0)
-			slot->h = h;
-		return 0;
-	}
 	ret = srv_fp_step(s, S_SRV_FP_PUT, srv, name, ja3s, version, cipher, ts);
 	if (ret)
 		return ret;
