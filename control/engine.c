@@ -15,6 +15,7 @@
 #include "anchors.h"
 #include "cp.h"
 #include "store.h"
+#include "text.h"
 #include "verdict.h"
 #include "x509.h"
 
@@ -451,8 +452,8 @@ addr_str(const uint8_t *a, uint8_t ipver, char *out, size_t outlen)
 {
 	if (ipver == 6)
 		inet_ntop(AF_INET6, a, out, (socklen_t)outlen);
-	else if (ipver == 4)
-		inet_ntop(AF_INET, a, out, (socklen_t)outlen);
+	else if (ipver == 4 && outlen >= 16)
+		cp_ipv4_text(a, out);
 	else
 		out[0] = '\0';
 }

@@ -306,7 +306,12 @@ jb_addr(struct cp_jbuf *b, uint8_t ipver, const uint8_t addr[16])
 {
 	char txt[INET6_ADDRSTRLEN];
 
-	if (inet_ntop(ipver == 4 ? AF_INET : AF_INET6, addr, txt, sizeof(txt)) == NULL) {
+	if (ipver == 4) {
+		cp_ipv4_text(addr, txt);
+		jb_qlit(b, txt);
+		return;
+	}
+	if (inet_ntop(AF_INET6, addr, txt, sizeof(txt)) == NULL) {
 		jb_lit(b, "null");
 		return;
 	}

@@ -72,3 +72,24 @@ cp_text_cell(const char *str, char *out, size_t outlen)
 	out[o] = '\0';
 	return out;
 }
+
+size_t
+cp_ipv4_text(const uint8_t a[4], char out[16])
+{
+	size_t n = 0;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		unsigned int v = a[i];
+
+		if (i)
+			out[n++] = '.';
+		if (v >= 100)
+			out[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			out[n++] = (char)('0' + v / 10 % 10);
+		out[n++] = (char)('0' + v % 10);
+	}
+	out[n] = '\0';
+	return n;
+}

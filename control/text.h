@@ -4,6 +4,7 @@
 #define CP_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Room to render a string of n bytes whole: each byte escaped to 4 ("\xNN"), plus the NUL. */
 #define CP_TEXT_LEN(n) (4 * (n) + 1)
@@ -26,5 +27,8 @@ size_t cp_utf8_seq(const unsigned char *s, size_t left);
  * whole UTF-8 sequence) that would not fit, never inside one.
  */
 const char *cp_text_cell(const char *s, char *out, size_t outlen);
+
+/* An IPv4 address in dotted decimal, as inet_ntop() writes it; returns its length (7..15). */
+size_t cp_ipv4_text(const uint8_t a[4], char out[16]);
 
 #endif /* CP_TEXT_H */

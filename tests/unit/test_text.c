@@ -6,6 +6,7 @@
  *
  * Usage: test_text CHAINWATCH (run from the source root)
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -247,10 +248,39 @@ test_cli(char *cli)
 	}
 }
 
+/* cp_ipv4_text() against inet_ntop(): every octet value in every place, then random addresses. */
+static void
+test_ipv4(void)
+{
+	uint8_t a[4];
+	char got[16], want[INET_ADDRSTRLEN];
+	uint64_t x = 0x243f6a8885a308d3ull;
+	unsigned int i, bad = 0;
+
+	for (i = 0; i < 256 * 4 + 200000 && bad < 5; i++) {
+		if (i < 256 * 4) {
+			memset(a, i & 1 ? 0 : 255, sizeof(a));
+			a[i / 256] = (uint8_t)i;
+		} else {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			memcpy(a, &x, sizeof(a));
+		}
+		inet_ntop(AF_INET, a, want, sizeof(want));
+		if (cp_ipv4_text(a, got) != strlen(want) || strcmp(got, want) != 0) {
+			bad++;
+			CHECK(0, "%s, inet_ntop %s", got, want);
+		}
+	}
+	CHECK(bad == 0, "IPv4 text as inet_ntop writes it");
+}
+
 int
 main(int argc, char **argv)
 {
 	test_cell();
+	test_ipv4();
 	if (argc != 2) {
 		fprintf(stderr, "usage: test_text CHAINWATCH\n");
 		return 2;
