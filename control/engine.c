@@ -470,11 +470,11 @@ learn(struct cp_engine *e, const struct cp_verdict *v, const struct cw_flow_even
 		struct cp_base_leaf b;
 
 		memset(&b, 0, sizeof(b));
-		snprintf(b.leaf_spki, sizeof(b.leaf_spki), "%s", l->spki_sha256);
-		snprintf(b.issuer_key, sizeof(b.issuer_key), "%s", ce->issuer_key);
-		snprintf(b.subject, sizeof(b.subject), "%s", l->subject);
-		snprintf(b.san, sizeof(b.san), "%s", l->san);
-		snprintf(b.key_type, sizeof(b.key_type), "%s", l->key_type);
+		copy_str(b.leaf_spki, sizeof(b.leaf_spki), l->spki_sha256, sizeof(l->spki_sha256));
+		copy_str(b.issuer_key, sizeof(b.issuer_key), ce->issuer_key, sizeof(ce->issuer_key));
+		copy_str(b.subject, sizeof(b.subject), l->subject, sizeof(l->subject));
+		copy_str(b.san, sizeof(b.san), l->san, sizeof(l->san));
+		copy_str(b.key_type, sizeof(b.key_type), l->key_type, sizeof(l->key_type));
 		b.ext = l->ext;
 		b.key_bits = l->key_bits;
 		b.rsa_e = l->rsa_e;
