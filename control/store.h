@@ -11,7 +11,7 @@
 #define CP_SCHEMA_VERSION 2
 #define CP_BASE_LEAVES_MAX 16  /* leaf rows kept per name (most recently seen) */
 #define CP_SRV_FP_MAX 8        /* ServerHello fingerprints kept per (server, name) */
-#define CP_SRV_CACHE_SLOTS 4096 /* (server, name) pairs read kept in memory (~3 MiB) */
+#define CP_SRV_CACHE_SLOTS 4096 /* (server, name) pairs read kept in memory (~3.5 MiB) */
 #define CP_TXN_MAX_OPS 4096    /* writes per transaction before an automatic commit */
 #define CP_ISSUER_KEY_MAX 72   /* "spki hex" or "aki:<key id hex>" */
 
