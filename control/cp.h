@@ -158,8 +158,9 @@ void cp_engine_icache_stats(const struct cp_engine *e, struct cp_icache_stats *s
 
 /* Server-baseline reads and the cache in front of them (CP_SRV_CACHE_SLOTS pairs). */
 struct cp_srv_cache_stats {
-	uint64_t hits, misses;
-	uint64_t cleared; /* whole-cache drops: retention passes, rollbacks, other writers */
+	uint64_t hits, misses;           /* server-baseline reads */
+	uint64_t name_hits, name_misses; /* name-baseline reads */
+	uint64_t cleared; /* whole-cache drops (both): retention passes, rollbacks, other writers */
 };
 
 void cp_engine_srv_cache_stats(const struct cp_engine *e, struct cp_srv_cache_stats *st);

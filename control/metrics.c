@@ -167,8 +167,15 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 	    m->srv_cache.hits);
 	put(&o, "chainwatch_server_baseline_reads_total{result=\"miss\"} %" PRIu64 "\n",
 	    m->srv_cache.misses);
+	help(&o, "chainwatch_name_baseline_reads_total", "counter",
+	     "Name-baseline (learned leaves) reads of judged flows, by where they were answered: "
+	     "the in-memory cache (hit) or the database (miss).");
+	put(&o, "chainwatch_name_baseline_reads_total{result=\"hit\"} %" PRIu64 "\n",
+	    m->srv_cache.name_hits);
+	put(&o, "chainwatch_name_baseline_reads_total{result=\"miss\"} %" PRIu64 "\n",
+	    m->srv_cache.name_misses);
 	help(&o, "chainwatch_server_baseline_cache_drops_total", "counter",
-	     "Times the server-baseline cache was emptied: retention passes, rolled-back "
+	     "Times the server- and name-baseline caches were emptied: retention passes, rolled-back "
 	     "transactions, another connection's commit to the database.");
 	put(&o, "chainwatch_server_baseline_cache_drops_total %" PRIu64 "\n", m->srv_cache.cleared);
 	help(&o, "chainwatch_flows_pruned_total", "counter",

@@ -134,6 +134,7 @@ enum stmt_id {
 	S_INTERMEDIATES,
 	S_BASE_GET,
 	S_BASE_BUMP,
+	S_BASE_ADD,
 	S_BASE_PUT,
 	S_BASE_TRIM,
 	S_SRV_GET,
@@ -175,7 +176,7 @@ static const char *const stmt_sql[S__MAX] = {
 			    " WHERE ch.path_valid=1 AND cc.pos>0 GROUP BY c.sha256"
 			    " ORDER BY ls DESC LIMIT ?) ORDER BY ls ASC",
 	/* No ORDER BY: a sort opens a temporary B-tree per call; rank_insert() orders the rows. */
-	[S_BASE_GET] = "SELECT leaf_spki, issuer_key, subject, san, ext, key_type, key_bits, rsa_e,"
+	[S_BASE_GET] = "SELECT leaf_spki, issuer_key, subject, ext, key_type, key_bits, rsa_e,"
 		       " not_before, not_after, first_seen, last_seen, count FROM baselines"
 		       " WHERE name=?",
 	/*
@@ -186,6 +187,9 @@ static const char *const stmt_sql[S__MAX] = {
 	[S_BASE_BUMP] = "UPDATE baselines SET count=count+1, last_seen=MAX(last_seen, ?3),"
 			" issuer_key=?4 WHERE name=?1 AND leaf_spki=?2",
 	[S_BASE_PUT] = "INSERT INTO baselines VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12,1)",
+	/* A name slot's learns of one leaf, written at the commit: ?3 of them, the newest at ?4. */
+	[S_BASE_ADD] = "UPDATE baselines SET count=count+?3, last_seen=MAX(last_seen, ?4),"
+		       " issuer_key=?5 WHERE name=?1 AND leaf_spki=?2",
 	[S_BASE_TRIM] = "DELETE FROM baselines WHERE name=?1 AND leaf_spki NOT IN (SELECT leaf_spki"
 			" FROM baselines WHERE name=?1 ORDER BY last_seen DESC LIMIT ?2)",
 	[S_SRV_GET] = "SELECT n, t13_n, min_bytes, max_bytes, first_seen FROM srv_baselines"
@@ -246,7 +250,7 @@ static const char *const stmt_sql[S__MAX] = {
  *   - cp_store_srv_learn() of a pair whose slot holds all a learn changes (the pair's row,
  *     and the fingerprint learned among those listed) applies the learn to the slot
  *     (srv_slot_learn()) and keeps it there, pending: a commit writes every pending slot's
- *     learns to the rows first (srv_flush()), as do a retention pass and another connection's
+ *     learns to the rows first (cache_flush()), as do a retention pass and another connection's
  *     commit before they drop the cache, and a pair that takes a pending slot's place. Any
  *     other learn (a new pair, a new fingerprint and its trim) writes its pair's pending
  *     learns, then its own, and drops the slot;
@@ -268,6 +272,37 @@ struct srv_slot {
 	uint8_t listed;                     /* on the store's pending list */
 };
 
+/*
+ * Name baselines as cp_store_base_leaves() last read them, kept the same way as the server
+ * baselines above: CP_NAME_CACHE_SLOTS direct-mapped slots keyed by XXH3-64 of the name, each
+ * with the name's leaves as ranked (all of its rows, up to CP_BASE_LEAVES_MAX), allocated to
+ * their number when the slot is filled. A learn of a listed leaf is applied to the slot and
+ * held there pending (name_slot_learn()), written at the commit (S_BASE_ADD) or before the
+ * slot goes, exactly as the server baselines' learns are; any other learn (a new leaf, its
+ * insert and trim) writes its own rows and drops the slot.
+ */
+struct name_leaf {
+	char leaf_spki[65];
+	char issuer_key[CP_ISSUER_KEY_MAX];
+	char subject[CP_DN_MAX];
+	char key_type[16];
+	uint32_t ext;
+	int key_bits;
+	uint64_t rsa_e;
+	int64_t not_before, not_after, first_seen, last_seen;
+	uint64_t count;
+	uint32_t pend; /* learns applied here, not to the row */
+};
+
+struct name_slot {
+	uint64_t h; /* 0: empty */
+	char name[CP_NAME_MAX];
+	unsigned int n;         /* leaves at leaf */
+	struct name_leaf *leaf; /* n of them, most recently seen first */
+	uint8_t pending;        /* some leaf has pend > 0 */
+	uint8_t listed;         /* on the store's pending list */
+};
+
 /* Owned by the control thread alone; SQLite is used single-threaded. */
 struct cp_store {
 	sqlite3 *db;
@@ -278,6 +313,9 @@ struct cp_store {
 	struct srv_slot *srv_cache; /* CP_SRV_CACHE_SLOTS */
 	uint32_t *srv_pending;      /* slots with pend_n > 0, at most CP_SRV_CACHE_SLOTS */
 	unsigned int srv_npending;
+	struct name_slot *name_cache; /* CP_NAME_CACHE_SLOTS */
+	uint32_t *name_pending;     /* slots with learns pending, at most CP_NAME_CACHE_SLOTS */
+	unsigned int name_npending;
 	struct cp_srv_cache_stats srv_stats;
 };
 
@@ -334,7 +372,18 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
 }
 
 static void
-srv_cache_clear(struct cp_store *s)
+name_cache_free(struct cp_store *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < CP_NAME_CACHE_SLOTS; i++)
+		free(s->name_cache[i].leaf);
+	free(s->name_cache);
+	free(s->name_pending);
+}
+
+static void
+cache_clear(struct cp_store *s)
 {
 	unsigned int i;
 
@@ -344,10 +393,18 @@ srv_cache_clear(struct cp_store *s)
 		s->srv_cache[i].listed = 0;
 	}
 	s->srv_npending = 0;
+	for (i = 0; i < CP_NAME_CACHE_SLOTS; i++) {
+		struct name_slot *ns = &s->name_cache[i];
+
+		free(ns->leaf);
+		memset(ns, 0, sizeof(*ns));
+	}
+	s->name_npending = 0;
 	s->srv_stats.cleared++;
 }
 
 static int step_done(struct cp_store *s, sqlite3_stmt *st);
+static int cache_check(struct cp_store *s);
 
 /* A slot's pending learns written to its rows (the slot stays as it is); 0 or -errno. */
 static int
@@ -385,16 +442,54 @@ srv_slot_write(struct cp_store *s, struct srv_slot *slot)
 	return ret;
 }
 
+/* A name slot's pending learns written to its rows (the slot stays as it is); 0 or -errno. */
+static int
+name_slot_write(struct cp_store *s, struct name_slot *ns)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; ns->pending && i < ns->n; i++) {
+		struct name_leaf *l = &ns->leaf[i];
+		sqlite3_stmt *st;
+
+		if (l->pend == 0)
+			continue;
+		if (ret == 0) {
+			st = stmt(s, S_BASE_ADD);
+			bind_text(st, 1, ns->name);
+			bind_text(st, 2, l->leaf_spki);
+			sqlite3_bind_int64(st, 3, l->pend);
+			sqlite3_bind_int64(st, 4, l->last_seen);
+			bind_text(st, 5, l->issuer_key);
+			ret = step_done(s, st);
+		}
+		l->pend = 0;
+	}
+	ns->pending = 0;
+	return ret;
+}
+
 /*
- * Every pending slot's learns written to the rows (srv_slot_write()). A failed write loses
- * those learns, as a failed write loses its row; the first error is returned.
+ * Every pending slot's learns written to the rows (srv_slot_write(), name_slot_write()). A
+ * failed write loses those learns, as a failed write loses its row; the first error is
+ * returned.
  */
 static int
-srv_flush(struct cp_store *s)
+cache_flush(struct cp_store *s)
 {
 	unsigned int i;
 	int ret = 0, r;
 
+	for (i = 0; i < s->name_npending; i++) {
+		struct name_slot *ns = &s->name_cache[s->name_pending[i]];
+
+		r = name_slot_write(s, ns);
+		ns->listed = 0;
+		if (ret == 0)
+			ret = r;
+	}
+	s->name_npending = 0;
 	for (i = 0; i < s->srv_npending; i++) {
 		struct srv_slot *slot = &s->srv_cache[s->srv_pending[i]];
 
@@ -419,7 +514,7 @@ txn_check(struct cp_store *s)
 	if (s->in_txn && sqlite3_get_autocommit(s->db)) {
 		s->in_txn = 0;
 		s->ops = 0;
-		srv_cache_clear(s);
+		cache_clear(s);
 	}
 }
 
@@ -472,7 +567,7 @@ cp_store_commit(struct cp_store *s)
 
 	if (!s->in_txn)
 		return 0;
-	ret = srv_flush(s);
+	ret = cache_flush(s);
 	if (ret)
 		return ret;
 	ret = step_done(s, stmt(s, S_COMMIT));
@@ -640,9 +735,14 @@ cp_store_open(struct cp_store **out, const char *path, char *errbuf, size_t errl
 		return -ENOMEM;
 	s->srv_cache = calloc(CP_SRV_CACHE_SLOTS, sizeof(*s->srv_cache));
 	s->srv_pending = calloc(CP_SRV_CACHE_SLOTS, sizeof(*s->srv_pending));
-	if (s->srv_cache == NULL || s->srv_pending == NULL) {
+	s->name_cache = calloc(CP_NAME_CACHE_SLOTS, sizeof(*s->name_cache));
+	s->name_pending = calloc(CP_NAME_CACHE_SLOTS, sizeof(*s->name_pending));
+	if (s->srv_cache == NULL || s->srv_pending == NULL || s->name_cache == NULL ||
+	    s->name_pending == NULL) {
 		free(s->srv_cache);
 		free(s->srv_pending);
+		free(s->name_cache);
+		free(s->name_pending);
 		free(s);
 		return -ENOMEM;
 	}
@@ -699,6 +799,7 @@ err_finalize:
 		sqlite3_finalize(s->st[i]);
 err_close_db:
 	sqlite3_close(s->db);
+	name_cache_free(s);
 	free(s->srv_cache);
 	free(s->srv_pending);
 	free(s);
@@ -716,6 +817,7 @@ cp_store_close(struct cp_store *s)
 	for (i = 0; i < S__MAX; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
+	name_cache_free(s);
 	free(s->srv_cache);
 	free(s->srv_pending);
 	free(s);
@@ -772,8 +874,8 @@ cp_store_prune(struct cp_store *s, int64_t now, const struct cp_config *cfg)
 	if (ret)
 		return ret;
 	/* Rows go by age and by cap, pending learns written first. */
-	ret = srv_flush(s);
-	srv_cache_clear(s);
+	ret = cache_flush(s);
+	cache_clear(s);
 	if (ret)
 		return ret;
 	/* Integers only are formatted into the SQL, so there is nothing to inject. */
@@ -1021,22 +1123,36 @@ rank_insert(void *rows, size_t size, int64_t (*keys)[2], unsigned int *n, unsign
 	return i;
 }
 
-int
-cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *out,
-		     unsigned int max)
+/* The slot of name and its hash; NULL when the name is too long to keep. */
+static struct name_slot *
+name_slot_of(struct cp_store *s, const char *name, uint64_t *h)
+{
+	size_t l = strlen(name);
+
+	if (l >= sizeof(s->name_cache[0].name))
+		return NULL;
+	*h = XXH3_64bits(name, l) | 1; /* never 0, the empty mark */
+	return &s->name_cache[*h % CP_NAME_CACHE_SLOTS];
+}
+
+static int
+name_slot_holds(const struct name_slot *ns, uint64_t h, const char *name)
+{
+	return ns != NULL && ns->h == h && strcmp(ns->name, name) == 0;
+}
+
+/* The name's leaves from SQLite, ranked; the count, or -errno. */
+static int
+base_read(struct cp_store *s, const char *name, struct cp_base_leaf *out, unsigned int max)
 {
 	sqlite3_stmt *st = stmt(s, S_BASE_GET);
 	int64_t keys[CP_BASE_LEAVES_MAX][2];
 	unsigned int n = 0;
 	int rc;
 
-	if (max > CP_BASE_LEAVES_MAX)
-		max = CP_BASE_LEAVES_MAX;
-	if (max == 0)
-		return 0;
 	bind_text(st, 1, name);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t last_seen = sqlite3_column_int64(st, 11), count = sqlite3_column_int64(st, 12);
+		int64_t last_seen = sqlite3_column_int64(st, 10), count = sqlite3_column_int64(st, 11);
 		unsigned int i = rank_insert(out, sizeof(*out), keys, &n, max, last_seen, count);
 		struct cp_base_leaf *b;
 
@@ -1046,14 +1162,14 @@ cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *
 		col_text(st, 0, b->leaf_spki, sizeof(b->leaf_spki));
 		col_text(st, 1, b->issuer_key, sizeof(b->issuer_key));
 		col_text(st, 2, b->subject, sizeof(b->subject));
-		col_text(st, 3, b->san, sizeof(b->san));
-		b->ext = (uint32_t)sqlite3_column_int(st, 4);
-		col_text(st, 5, b->key_type, sizeof(b->key_type));
-		b->key_bits = sqlite3_column_int(st, 6);
-		b->rsa_e = (uint64_t)sqlite3_column_int64(st, 7);
-		b->not_before = sqlite3_column_int64(st, 8);
-		b->not_after = sqlite3_column_int64(st, 9);
-		b->first_seen = sqlite3_column_int64(st, 10);
+		b->san[0] = '\0';
+		b->ext = (uint32_t)sqlite3_column_int(st, 3);
+		col_text(st, 4, b->key_type, sizeof(b->key_type));
+		b->key_bits = sqlite3_column_int(st, 5);
+		b->rsa_e = (uint64_t)sqlite3_column_int64(st, 6);
+		b->not_before = sqlite3_column_int64(st, 7);
+		b->not_after = sqlite3_column_int64(st, 8);
+		b->first_seen = sqlite3_column_int64(st, 9);
 		b->last_seen = last_seen;
 		b->count = (uint64_t)count;
 	}
@@ -1061,14 +1177,154 @@ cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *
 	return read_failed(rc) ? db_err(rc) : (int)n;
 }
 
+static void
+leaf_to_slot(struct name_leaf *l, const struct cp_base_leaf *b)
+{
+	memcpy(l->leaf_spki, b->leaf_spki, sizeof(l->leaf_spki));
+	memcpy(l->issuer_key, b->issuer_key, sizeof(l->issuer_key));
+	memcpy(l->subject, b->subject, sizeof(l->subject));
+	memcpy(l->key_type, b->key_type, sizeof(l->key_type));
+	l->ext = b->ext;
+	l->key_bits = b->key_bits;
+	l->rsa_e = b->rsa_e;
+	l->not_before = b->not_before;
+	l->not_after = b->not_after;
+	l->first_seen = b->first_seen;
+	l->last_seen = b->last_seen;
+	l->count = b->count;
+	l->pend = 0;
+}
+
+static void
+leaf_from_slot(struct cp_base_leaf *b, const struct name_leaf *l)
+{
+	memcpy(b->leaf_spki, l->leaf_spki, sizeof(b->leaf_spki));
+	memcpy(b->issuer_key, l->issuer_key, sizeof(b->issuer_key));
+	memcpy(b->subject, l->subject, sizeof(b->subject));
+	b->san[0] = '\0';
+	memcpy(b->key_type, l->key_type, sizeof(b->key_type));
+	b->ext = l->ext;
+	b->key_bits = l->key_bits;
+	b->rsa_e = l->rsa_e;
+	b->not_before = l->not_before;
+	b->not_after = l->not_after;
+	b->first_seen = l->first_seen;
+	b->last_seen = l->last_seen;
+	b->count = l->count;
+}
+
+int
+cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *out,
+		     unsigned int max)
+{
+	struct name_slot *ns;
+	struct name_leaf *leaf;
+	unsigned int i;
+	uint64_t h = 0;
+	int ret, n;
+
+	if (max > CP_BASE_LEAVES_MAX)
+		max = CP_BASE_LEAVES_MAX;
+	if (max == 0)
+		return 0;
+	ret = cache_check(s);
+	if (ret)
+		return ret;
+	ns = name_slot_of(s, name, &h);
+	if (name_slot_holds(ns, h, name)) {
+		for (i = 0; i < ns->n && i < max; i++)
+			leaf_from_slot(&out[i], &ns->leaf[i]);
+		s->srv_stats.name_hits++;
+		return (int)i;
+	}
+	s->srv_stats.name_misses++;
+	/* Another name's pending learns go to its rows before its slot is taken. */
+	if (ns != NULL && (ret = name_slot_write(s, ns)) != 0) {
+		ns->h = 0;
+		return ret;
+	}
+	n = base_read(s, name, out, max);
+	if (n < 0 || ns == NULL || max < CP_BASE_LEAVES_MAX)
+		return n; /* kept only with all the name's rows (up to the bound) */
+	leaf = n > 0 ? malloc((size_t)n * sizeof(*leaf)) : NULL;
+	ns->h = 0;
+	if (n > 0 && leaf == NULL)
+		return n;
+	free(ns->leaf);
+	ns->leaf = leaf;
+	ns->n = (unsigned int)n;
+	for (i = 0; i < ns->n; i++)
+		leaf_to_slot(&ns->leaf[i], &out[i]);
+	strcpy(ns->name, name);
+	ns->h = h;
+	return n;
+}
+
+/*
+ * What S_BASE_BUMP would do to the row of leaf b, done to the name's slot and held there as
+ * pending (written by name_slot_write()): the count, last_seen, the issuer key, and the
+ * leaf's new rank (last_seen, then count, descending; then leaf_spki, the primary key's
+ * order, as base_read() ranks the rows). Returns 0, or -1 when the leaf is not listed
+ * (nothing changed).
+ */
+static int
+name_slot_learn(struct cp_store *s, struct name_slot *ns, const struct cp_base_leaf *b,
+		int64_t ts)
+{
+	struct name_leaf l;
+	unsigned int i, j;
+
+	for (i = 0; i < ns->n; i++)
+		if (strcmp(ns->leaf[i].leaf_spki, b->leaf_spki) == 0)
+			break;
+	if (i == ns->n)
+		return -1;
+	l = ns->leaf[i];
+	l.count++;
+	if (ts > l.last_seen)
+		l.last_seen = ts;
+	memcpy(l.issuer_key, b->issuer_key, sizeof(l.issuer_key));
+	l.pend++;
+	memmove(&ns->leaf[i], &ns->leaf[i + 1], (ns->n - i - 1) * sizeof(l));
+	for (j = 0; j < ns->n - 1; j++) {
+		const struct name_leaf *o = &ns->leaf[j];
+
+		if (o->last_seen < l.last_seen ||
+		    (o->last_seen == l.last_seen &&
+		     (o->count < l.count ||
+		      (o->count == l.count && strcmp(o->leaf_spki, l.leaf_spki) > 0))))
+			break;
+	}
+	memmove(&ns->leaf[j + 1], &ns->leaf[j], (ns->n - 1 - j) * sizeof(l));
+	ns->leaf[j] = l;
+	ns->pending = 1;
+	if (!ns->listed) {
+		ns->listed = 1;
+		s->name_pending[s->name_npending++] = (uint32_t)(ns - s->name_cache);
+	}
+	return 0;
+}
+
 int
 cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_base_leaf *b, int64_t ts)
 {
+	struct name_slot *ns;
 	sqlite3_stmt *st;
+	uint64_t h = 0;
 	int ret = write_begin(s);
 
 	if (ret)
 		return ret;
+	ns = name_slot_of(s, name, &h);
+	if (name_slot_holds(ns, h, name) && name_slot_learn(s, ns, b, ts) == 0)
+		return 0;
+	if (ns != NULL && ns->h == h) {
+		/* Its pending learns first, then this one: the slot goes, for good on an error. */
+		ns->h = 0;
+		ret = name_slot_write(s, ns);
+		if (ret)
+			return ret;
+	}
 	st = stmt(s, S_BASE_BUMP);
 	bind_text(st, 1, name);
 	bind_text(st, 2, b->leaf_spki);
@@ -1101,12 +1357,13 @@ cp_store_base_learn(struct cp_store *s, const char *name, const struct cp_base_l
 }
 
 /*
- * Drops every cached pair when the database is not what this connection last left: its open
- * transaction rolled back, or another connection committed (PRAGMA data_version moved; it does
- * not move for this connection's own commits). A failed check drops them too.
+ * Drops every cached server pair and name when the database is not what this connection last
+ * left: its open transaction rolled back, or another connection committed (PRAGMA data_version
+ * moved; it does not move for this connection's own commits; pending learns are written
+ * first). A failed check drops them too.
  */
 static int
-srv_cache_check(struct cp_store *s)
+cache_check(struct cp_store *s)
 {
 	sqlite3_stmt *st;
 	int64_t v = -1;
@@ -1119,8 +1376,8 @@ srv_cache_check(struct cp_store *s)
 	sqlite3_reset(st);
 	if (v < 0 || v != s->data_version) {
 		s->data_version = v;
-		ret = srv_flush(s); /* learns, added to what the other connection wrote */
-		srv_cache_clear(s);
+		ret = cache_flush(s); /* learns, added to what the other connection wrote */
+		cache_clear(s);
 	}
 	return ret;
 }
@@ -1198,7 +1455,7 @@ cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct c
 {
 	struct srv_slot *slot;
 	uint64_t h = 0;
-	int ret = srv_cache_check(s);
+	int ret = cache_check(s);
 
 	if (ret)
 		return ret;

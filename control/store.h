@@ -12,6 +12,7 @@
 #define CP_BASE_LEAVES_MAX 16  /* leaf rows kept per name (most recently seen) */
 #define CP_SRV_FP_MAX 8        /* ServerHello fingerprints kept per (server, name) */
 #define CP_SRV_CACHE_SLOTS 4096 /* (server, name) pairs read kept in memory (~3.5 MiB) */
+#define CP_NAME_CACHE_SLOTS 1024 /* names whose leaves are kept in memory (~730 B a leaf) */
 #define CP_TXN_MAX_OPS 4096    /* writes per transaction before an automatic commit */
 #define CP_ISSUER_KEY_MAX 72   /* "spki hex" or "aki:<key id hex>" */
 
@@ -134,7 +135,7 @@ int cp_store_get_chain(struct cp_store *s, const uint8_t id[16], uint8_t **der, 
 
 /*
  * Learned leaves for name, most recently seen first (then the most seen); returns the count
- * (<= max, <= CP_BASE_LEAVES_MAX).
+ * (<= max, <= CP_BASE_LEAVES_MAX). The san field is not read back (left empty).
  */
 int cp_store_base_leaves(struct cp_store *s, const char *name, struct cp_base_leaf *out,
 			 unsigned int max);

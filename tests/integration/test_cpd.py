@@ -340,6 +340,10 @@ def test_daemon(tmp):
              for r in ("hit", "miss")]
     check(None not in reads and 0 < sum(reads) <= judged and reads[1] > 0,
           "/metrics counts server-baseline reads, at most one per judged flow (%s)" % reads)
+    names = [metric(text, "chainwatch_name_baseline_reads_total", '{result="%s"}' % r)
+             for r in ("hit", "miss")]
+    check(None not in names and 0 < sum(names) <= judged and names[1] > 0,
+          "/metrics counts name-baseline reads, at most one per judged flow (%s)" % names)
     for name in ("chainwatch_chains_known", "chainwatch_ring_events_dropped_total",
                  "chainwatch_ring_pending_events", "chainwatch_lag_seconds",
                  "chainwatch_dataplane_attached"):

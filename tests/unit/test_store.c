@@ -707,6 +707,28 @@ test_ranked_reads(void)
 	cp_store_close(s);
 }
 
+/* Two connections to one new database file; 0 when both opened. */
+static int
+open_pair(const char *file, struct cp_store **s, struct cp_store **r)
+{
+	char db[128], err[256] = "";
+
+	*s = *r = NULL;
+	snprintf(db, sizeof(db), "%s", t_path(file));
+	CHECK(cp_store_open(s, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
+	CHECK(*s == NULL || cp_store_open(r, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
+	return *s != NULL && *r != NULL ? 0 : -1;
+}
+
+static uint64_t
+xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
 /* The cached pair, as a learn left it in place, against a read of the rows by another connection. */
 static int
 srv_same(const struct cp_srv_base *a, const struct cp_srv_base *b)
@@ -737,15 +759,12 @@ test_srv_cache_learns(void)
 	struct cp_store *s = NULL, *r = NULL;
 	struct cp_srv_cache_stats st;
 	struct cp_srv_base a, b;
-	char db[128], err[256] = "", ja3s[16], p[64];
+	char ja3s[16], p[64];
 	int64_t t0 = t_time(2019, 7, 18);
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	unsigned int i, k, bad = 0;
 
-	snprintf(db, sizeof(db), "%s", t_path("srvlearn.db"));
-	CHECK(cp_store_open(&s, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
-	CHECK(s == NULL || cp_store_open(&r, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
-	if (s == NULL || r == NULL)
+	if (open_pair("srvlearn.db", &s, &r) != 0)
 		goto out;
 	for (i = 0; i < 4000 && bad < 5; i++) {
 		unsigned int fp = (unsigned int)((x >> 11) % 10);
@@ -758,10 +777,7 @@ test_srv_cache_learns(void)
 					 t13, t0 + i / 8 + (int64_t)((x >> 40) % 16)) == 0,
 		      "learn %u", i);
 		CHECK(cp_store_srv_get(s, p, "example.com", &a) == 0, "read %u", i);
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		if (x % 8 != 0)
+		if (xorshift(&x) % 8 != 0)
 			continue;
 		/* A commit writes the learns held in the cache: every pair, both ways, the same. */
 		CHECK(cp_store_commit(s) == 0, "commit");
@@ -903,7 +919,7 @@ test_srv_pending(void)
 	static const char *const srv = SRV ":443", *const name = "example.com";
 	struct cp_store *s = NULL, *r = NULL;
 	struct cp_srv_base b;
-	char db[128], err[256] = "", key[128], other[64];
+	char key[128], other[64];
 	uint64_t want;
 	int64_t t0 = t_time(2019, 7, 18);
 	unsigned int i;
@@ -919,10 +935,7 @@ test_srv_pending(void)
 	}
 	snprintf(other, sizeof(other), "n%u.example.net", i);
 
-	snprintf(db, sizeof(db), "%s", t_path("srvpending.db"));
-	CHECK(cp_store_open(&s, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
-	CHECK(s == NULL || cp_store_open(&r, db, err, sizeof(err)) == 0, "open %s: %s", db, err);
-	if (s == NULL || r == NULL)
+	if (open_pair("srvpending.db", &s, &r) != 0)
 		goto out;
 	CHECK(cp_store_srv_learn(s, srv, name, "ja3s-a", 0x0303, 0xc02f, 0, t0) == 0, "learn");
 	CHECK(cp_store_commit(s) == 0, "commit");
@@ -961,6 +974,144 @@ out:
 		cp_store_close(s);
 }
 
+/* Two reads of a name's leaves, field by field; "" when the same, else what differs. */
+static const char *
+leaves_diff(const struct cp_base_leaf *a, int na, const struct cp_base_leaf *b, int nb)
+{
+	static char why[160];
+	int i;
+
+	if (na != nb) {
+		snprintf(why, sizeof(why), "%d leaves against %d", na, nb);
+		return why;
+	}
+	for (i = 0; i < na; i++) {
+		if (strcmp(a[i].leaf_spki, b[i].leaf_spki) != 0 ||
+		    strcmp(a[i].issuer_key, b[i].issuer_key) != 0 ||
+		    strcmp(a[i].subject, b[i].subject) != 0 || a[i].count != b[i].count ||
+		    a[i].first_seen != b[i].first_seen || a[i].last_seen != b[i].last_seen ||
+		    a[i].not_before != b[i].not_before || a[i].ext != b[i].ext ||
+		    strcmp(a[i].san, b[i].san) != 0) {
+			snprintf(why, sizeof(why), "leaf %d: %.20s/%.12s/%llu/%lld against %.20s/%.12s/%llu/%lld",
+				 i, a[i].leaf_spki, a[i].issuer_key, (unsigned long long)a[i].count,
+				 (long long)a[i].last_seen, b[i].leaf_spki, b[i].issuer_key,
+				 (unsigned long long)b[i].count, (long long)b[i].last_seen);
+			return why;
+		}
+	}
+	return "";
+}
+
+static void
+leaf_make(struct cp_base_leaf *l, unsigned int k, unsigned int issuer)
+{
+	memset(l, 0, sizeof(*l));
+	snprintf(l->leaf_spki, sizeof(l->leaf_spki), "spki-%02u", k);
+	snprintf(l->issuer_key, sizeof(l->issuer_key), "issuer-%u", issuer);
+	snprintf(l->subject, sizeof(l->subject), "CN=leaf %u", k);
+	snprintf(l->san, sizeof(l->san), "leaf%u.example.com", k);
+	snprintf(l->key_type, sizeof(l->key_type), "RSA");
+	l->ext = k;
+	l->not_before = 1000 + k;
+}
+
+/*
+ * The name baselines' cache, as the server baselines': 3 000 learns on 8 names (one with more
+ * leaves than a name keeps), issuer keys changing, times rising with jitter, read before and
+ * after each learn, committed every 8 learns on average: after each commit every name as the
+ * cache holds it is what a second connection reads from the rows. Then the learns held when
+ * another name takes the slot and when another connection commits reach the rows.
+ */
+static void
+test_name_cache(void)
+{
+	static struct cp_base_leaf a[CP_BASE_LEAVES_MAX], b[CP_BASE_LEAVES_MAX];
+	struct cp_store *s = NULL, *r = NULL;
+	struct cp_srv_cache_stats st;
+	struct cp_base_leaf l;
+	char name[64], other[64];
+	int64_t t0 = t_time(2019, 7, 18);
+	uint64_t x = 0x452821e638d01377ull, want;
+	unsigned int i, k, bad = 0;
+	int na, nb;
+
+	if (open_pair("namecache.db", &s, &r) != 0)
+		goto out;
+	for (i = 0; i < 3000 && bad < 5; i++) {
+		unsigned int n = (unsigned int)((x >> 5) % 8);
+
+		snprintf(name, sizeof(name), "n%u.example.com", n);
+		leaf_make(&l, (unsigned int)((x >> 12) % (n == 0 ? 20 : 6)),
+			  (unsigned int)((x >> 20) % 3));
+		na = cp_store_base_leaves(s, name, a, CP_BASE_LEAVES_MAX);
+		CHECK(na >= 0, "read %u", i);
+		CHECK(cp_store_base_learn(s, name, &l, t0 + i / 8 + (int64_t)((x >> 40) % 16)) == 0,
+		      "learn %u", i);
+		na = cp_store_base_leaves(s, name, a, CP_BASE_LEAVES_MAX);
+		CHECK(na >= 0, "read %u", i);
+		if (xorshift(&x) % 8 != 0)
+			continue;
+		CHECK(cp_store_commit(s) == 0, "commit");
+		for (k = 0; k < 8; k++) {
+			const char *why;
+
+			snprintf(name, sizeof(name), "n%u.example.com", k);
+			na = cp_store_base_leaves(s, name, a, CP_BASE_LEAVES_MAX);
+			nb = cp_store_base_leaves(r, name, b, CP_BASE_LEAVES_MAX);
+			why = leaves_diff(a, na, b, nb);
+			if (*why != '\0') {
+				bad++;
+				CHECK(0, "after learn %u, %s: %s", i, name, why);
+			}
+		}
+	}
+	cp_store_srv_cache_stats(s, &st);
+	CHECK(st.name_hits > 3 * st.name_misses, "name reads served in place: %llu hits, %llu misses",
+	      (unsigned long long)st.name_hits, (unsigned long long)st.name_misses);
+
+	/* A name in the same slot as n1.example.com takes it while n1's learn is pending. */
+	want = (XXH3_64bits("n1.example.com", 14) | 1) % CP_NAME_CACHE_SLOTS;
+	for (i = 0;; i++) {
+		int len = snprintf(other, sizeof(other), "o%u.example.net", i);
+
+		if ((XXH3_64bits(other, (size_t)len) | 1) % CP_NAME_CACHE_SLOTS == want)
+			break;
+	}
+	CHECK(cp_store_commit(s) == 0, "commit");
+	na = cp_store_base_leaves(s, "n1.example.com", a, CP_BASE_LEAVES_MAX);
+	CHECK(na > 0, "n1 read");
+	memset(&l, 0, sizeof(l));
+	snprintf(l.leaf_spki, sizeof(l.leaf_spki), "%s", na > 0 ? a[0].leaf_spki : "");
+	snprintf(l.issuer_key, sizeof(l.issuer_key), "issuer-late");
+	CHECK(cp_store_base_learn(s, "n1.example.com", &l, t0 + 100000) == 0, "learn");
+	CHECK(cp_store_base_leaves(s, other, b, CP_BASE_LEAVES_MAX) == 0, "other name");
+	CHECK(cp_store_commit(s) == 0, "commit");
+	/* Held in s (which has written nothing since) while r learns the same leaf and commits. */
+	CHECK(cp_store_base_leaves(s, "n1.example.com", b, CP_BASE_LEAVES_MAX) > 0, "n1 again");
+	CHECK(cp_store_base_learn(s, "n1.example.com", &l, t0 + 100001) == 0, "learn");
+	CHECK(cp_store_base_learn(r, "n1.example.com", &l, t0 + 100002) == 0,
+	      "other connection's learn");
+	CHECK(cp_store_commit(r) == 0, "other connection's commit");
+	CHECK(cp_store_base_leaves(s, "n1.example.com", b, CP_BASE_LEAVES_MAX) > 0 &&
+		      b[0].count == a[0].count + 3,
+	      "s reads both connections' learns: %llu", (unsigned long long)b[0].count);
+	CHECK(cp_store_commit(s) == 0, "commit");
+	nb = cp_store_base_leaves(r, "n1.example.com", b, CP_BASE_LEAVES_MAX);
+	CHECK(na > 0 && nb > 0 && strcmp(b[0].leaf_spki, a[0].leaf_spki) == 0 &&
+		      b[0].count == a[0].count + 3 && b[0].last_seen == t0 + 100002 &&
+		      strcmp(b[0].issuer_key, "issuer-late") == 0,
+	      "learns held when the slot was taken and across another commit: %llu (was %llu)",
+	      (unsigned long long)b[0].count, (unsigned long long)a[0].count);
+	na = cp_store_base_leaves(s, "n1.example.com", a, CP_BASE_LEAVES_MAX);
+	CHECK(*leaves_diff(a, na, b, nb) == '\0', "both connections read the same: %s",
+	      leaves_diff(a, na, b, nb));
+out:
+	if (r != NULL)
+		cp_store_close(r);
+	if (s != NULL)
+		cp_store_close(s);
+}
+
 int
 main(void)
 {
@@ -977,6 +1128,7 @@ main(void)
 	test_srv_cache();
 	test_srv_cache_learns();
 	test_srv_pending();
+	test_name_cache();
 	test_ranked_reads();
 	test_prune_steps();
 	test_unterminated_strings();
