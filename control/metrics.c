@@ -106,6 +106,15 @@ help(struct out *o, const char *name, const char *type, const char *text)
 	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
+/* A baseline cache's reads: a counter with result="hit" and result="miss". */
+static void
+put_reads(struct out *o, const char *name, const char *text, uint64_t hits, uint64_t misses)
+{
+	help(o, name, "counter", text);
+	put(o, "%s{result=\"hit\"} %" PRIu64 "\n", name, hits);
+	put(o, "%s{result=\"miss\"} %" PRIu64 "\n", name, misses);
+}
+
 int
 cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 {
@@ -160,20 +169,14 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 	help(&o, "chainwatch_paths_completed_total", "counter",
 	     "Chain validations whose path took a learned intermediate the chain did not carry.");
 	put(&o, "chainwatch_paths_completed_total %" PRIu64 "\n", m->icache.completed);
-	help(&o, "chainwatch_server_baseline_reads_total", "counter",
-	     "Server-baseline reads of judged flows, by where they were answered: the in-memory "
-	     "cache (hit) or the database (miss).");
-	put(&o, "chainwatch_server_baseline_reads_total{result=\"hit\"} %" PRIu64 "\n",
-	    m->srv_cache.hits);
-	put(&o, "chainwatch_server_baseline_reads_total{result=\"miss\"} %" PRIu64 "\n",
-	    m->srv_cache.misses);
-	help(&o, "chainwatch_name_baseline_reads_total", "counter",
-	     "Name-baseline (learned leaves) reads of judged flows, by where they were answered: "
-	     "the in-memory cache (hit) or the database (miss).");
-	put(&o, "chainwatch_name_baseline_reads_total{result=\"hit\"} %" PRIu64 "\n",
-	    m->srv_cache.name_hits);
-	put(&o, "chainwatch_name_baseline_reads_total{result=\"miss\"} %" PRIu64 "\n",
-	    m->srv_cache.name_misses);
+	put_reads(&o, "chainwatch_server_baseline_reads_total",
+		  "Server-baseline reads of judged flows, by where they were answered: the "
+		  "in-memory cache (hit) or the database (miss).",
+		  m->srv_cache.hits, m->srv_cache.misses);
+	put_reads(&o, "chainwatch_name_baseline_reads_total",
+		  "Name-baseline (learned leaves) reads of judged flows, by where they were "
+		  "answered: the in-memory cache (hit) or the database (miss).",
+		  m->srv_cache.name_hits, m->srv_cache.name_misses);
 	help(&o, "chainwatch_server_baseline_cache_drops_total", "counter",
 	     "Times the server- and name-baseline caches were emptied: retention passes, rolled-back "
 	     "transactions, another connection's commit to the database.");

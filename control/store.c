@@ -449,22 +449,26 @@ name_slot_write(struct cp_store *s, struct name_slot *ns)
 	unsigned int i;
 	int ret = 0;
 
+	/*
+	 * A failed step whose error rolled the transaction back empties the caches (txn_check()),
+	 * leaves and all: nothing of the slot is touched after a step, and the loop then ends on
+	 * the slot's emptied state.
+	 */
 	for (i = 0; ns->pending && i < ns->n; i++) {
 		struct name_leaf *l = &ns->leaf[i];
+		uint32_t pend = l->pend;
 		sqlite3_stmt *st;
 
-		if (l->pend == 0)
-			continue;
-		if (ret == 0) {
-			st = stmt(s, S_BASE_ADD);
-			bind_text(st, 1, ns->name);
-			bind_text(st, 2, l->leaf_spki);
-			sqlite3_bind_int64(st, 3, l->pend);
-			sqlite3_bind_int64(st, 4, l->last_seen);
-			bind_text(st, 5, l->issuer_key);
-			ret = step_done(s, st);
-		}
 		l->pend = 0;
+		if (pend == 0 || ret != 0)
+			continue;
+		st = stmt(s, S_BASE_ADD);
+		bind_text(st, 1, ns->name);
+		bind_text(st, 2, l->leaf_spki);
+		sqlite3_bind_int64(st, 3, pend);
+		sqlite3_bind_int64(st, 4, l->last_seen);
+		bind_text(st, 5, l->issuer_key);
+		ret = step_done(s, st);
 	}
 	ns->pending = 0;
 	return ret;
@@ -1398,6 +1402,13 @@ srv_slot_of(struct cp_store *s, const char *srv, const char *name, uint64_t *h)
 	return &s->srv_cache[*h % CP_SRV_CACHE_SLOTS];
 }
 
+static int
+srv_slot_holds(const struct srv_slot *slot, uint64_t h, const char *srv, const char *name)
+{
+	return slot != NULL && slot->h == h && strcmp(slot->srv, srv) == 0 &&
+	       strcmp(slot->name, name) == 0;
+}
+
 void
 cp_store_srv_cache_stats(const struct cp_store *s, struct cp_srv_cache_stats *out)
 {
@@ -1460,8 +1471,7 @@ cp_store_srv_get(struct cp_store *s, const char *srv, const char *name, struct c
 	if (ret)
 		return ret;
 	slot = srv_slot_of(s, srv, name, &h);
-	if (slot != NULL && slot->h == h && strcmp(slot->srv, srv) == 0 &&
-	    strcmp(slot->name, name) == 0) {
+	if (srv_slot_holds(slot, h, srv, name)) {
 		*out = slot->b;
 		s->srv_stats.hits++;
 		return 0;
@@ -1585,8 +1595,7 @@ cp_store_srv_learn(struct cp_store *s, const char *srv, const char *name, const 
 	if (ret)
 		return ret;
 	slot = srv_slot_of(s, srv, name, &h);
-	if (slot != NULL && slot->h == h && strcmp(slot->srv, srv) == 0 &&
-	    strcmp(slot->name, name) == 0 && slot->b.n > 0 &&
+	if (srv_slot_holds(slot, h, srv, name) && slot->b.n > 0 &&
 	    srv_slot_learn(s, slot, ja3s, version, cipher, t13_bytes, ts) == 0)
 		return 0;
 	if (slot != NULL && slot->h == h) {
