@@ -578,7 +578,7 @@ usage_analyze(FILE *f)
 		"--t13-min-baseline N,\n"
 		"  --assoc-window SEC, --min-rsa-bits N, --strip-min N, --validity-shift-max SEC,\n"
 		"  --retention-days N, --baseline-days N, --max-flows N, --max-baselines N,\n"
-		"  --max-chains N, --intermediates N\n"
+		"  --max-chains N, --intermediates N, --chain-cache N\n"
 		"                           detection thresholds, passed to chainwatchd (see\n"
 		"                           chainwatchd --help); with the temporary database "
 		"retention\n"
@@ -627,6 +627,7 @@ static const char *const fwd_with_value[] = {
 	"max-baselines",
 	"max-chains",
 	"intermediates",
+	"chain-cache",
 };
 
 enum {

@@ -103,7 +103,10 @@ struct cp_config {
 				       * them); the least recently seen pruned beyond it */
 	unsigned int intermediates;   /* intermediates learned from valid paths to complete
 				       * chains that lack theirs (struct cp_icache); 0: none */
+	unsigned int chain_cache;     /* analysed chains held in memory, 4..CP_CHAIN_CACHE_MAX */
 };
+
+#define CP_CHAIN_CACHE_MAX 262144
 
 struct cp_engine;
 
@@ -164,6 +167,17 @@ struct cp_srv_cache_stats {
 };
 
 void cp_engine_srv_cache_stats(const struct cp_engine *e, struct cp_srv_cache_stats *st);
+
+/*
+ * Chain lookups (flows and chain blobs) answered by the chain cache or not, and certificates
+ * of analysed chains found parsed in the certificate cache or parsed.
+ */
+struct cp_chain_cache_stats {
+	uint64_t hits, misses;
+	uint64_t cert_hits, cert_misses;
+};
+
+void cp_engine_chain_cache_stats(const struct cp_engine *e, struct cp_chain_cache_stats *st);
 
 /* Flows deleted for the row cap or retention (cp_store_prune_flows()) since start. */
 uint64_t cp_engine_flows_pruned(const struct cp_engine *e);

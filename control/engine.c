@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "cw_config.h"
@@ -20,12 +21,19 @@
 #include "x509.h"
 
 /*
- * Chain cache: CP_CACHE_SETS x CP_CACHE_WAYS set-associative, LRU within a
- * set, so at most 512 analysed chains (about 11 MiB) stay in memory. A miss
- * after eviction or restart reloads the DER from SQLite and re-analyses it.
+ * Chain cache: --chain-cache entries in sets of CP_CACHE_WAYS, LRU within a set (about
+ * 21 KiB an entry and its certificates' share). A miss after eviction or restart reloads the
+ * DER from SQLite and re-analyses it.
  */
-#define CP_CACHE_SETS 128
 #define CP_CACHE_WAYS 4
+/*
+ * Certificate cache: as many parsed certificates and their descriptions as the chain cache holds
+ * chains, by the SHA-256 of the DER, in sets of CP_CERT_WAYS, LRU within a set (about 2.6 KiB an
+ * entry and a few KiB the parsed certificate). Chains share intermediates and roots, and
+ * decoding one certificate's key takes OpenSSL 3.0 ~100 us, so a certificate is parsed once
+ * while it stays here.
+ */
+#define CP_CERT_WAYS 4
 #define CP_PRUNE_EVERY_S 300      /* capture seconds between retention passes */
 /*
  * Flows past the cap or retention deleted per flush: this many, plus twice the flows judged
@@ -50,6 +58,13 @@ struct cp_centry {
 	uint64_t ic_gen;              /* ... with the learned intermediates up to this generation */
 };
 
+struct cp_xentry {
+	uint8_t md[32];               /* SHA-256 of the DER; x == NULL: free */
+	uint64_t stamp;               /* LRU clock value of the last use */
+	X509 *x;                      /* one reference held by the cache */
+	struct cp_cert desc;
+};
+
 /* Single-threaded: the daemon's control thread owns the engine. */
 struct cp_engine {
 	struct cp_config cfg;
@@ -58,6 +73,9 @@ struct cp_engine {
 	struct cp_pins pins;
 	struct cp_store *store;
 	struct cp_centry *cache;
+	unsigned int cache_sets;      /* --chain-cache / CP_CACHE_WAYS, rounded up */
+	struct cp_xentry *xcache;     /* cache_sets x CP_CERT_WAYS */
+	struct cp_chain_cache_stats cstats;
 	struct cp_icache ic;          /* intermediates learned from valid paths */
 	uint64_t paths_completed;     /* validations that needed a learned intermediate */
 	uint64_t clock;
@@ -104,6 +122,7 @@ cp_config_defaults(struct cp_config *cfg)
 	cfg->max_baselines = 1000000;
 	cfg->max_chains = 1000000;
 	cfg->intermediates = 4096;
+	cfg->chain_cache = 4096;
 }
 
 const char *
@@ -156,15 +175,18 @@ cp_engine_open(const struct cp_config *cfg, char *errbuf, size_t errlen)
 	e->cfg = *cfg;
 	if (e->cfg.fanout_names < 2 || e->cfg.t13_size_tolerance_pct > 100 ||
 	    e->cfg.retention_days == 0 || e->cfg.max_flows == 0 || e->cfg.strip_min == 0 ||
-	    e->cfg.max_baselines == 0 || e->cfg.max_chains == 0) {
+	    e->cfg.max_baselines == 0 || e->cfg.max_chains == 0 ||
+	    e->cfg.chain_cache < CP_CACHE_WAYS || e->cfg.chain_cache > CP_CHAIN_CACHE_MAX) {
 		snprintf(errbuf, errlen, "invalid threshold in configuration");
 		ret = -EINVAL;
 		goto err_free_engine;
 	}
-	e->cache = calloc(CP_CACHE_SETS * CP_CACHE_WAYS, sizeof(*e->cache));
-	if (e->cache == NULL) {
+	e->cache_sets = (e->cfg.chain_cache + CP_CACHE_WAYS - 1) / CP_CACHE_WAYS;
+	e->cache = calloc((size_t)e->cache_sets * CP_CACHE_WAYS, sizeof(*e->cache));
+	e->xcache = calloc((size_t)e->cache_sets * CP_CERT_WAYS, sizeof(*e->xcache));
+	if (e->cache == NULL || e->xcache == NULL) {
 		ret = -ENOMEM;
-		goto err_free_engine;
+		goto err_free_cache;
 	}
 	ret = cp_icache_init(&e->ic, cfg->intermediates);
 	if (ret)
@@ -201,6 +223,7 @@ err_free_anchors:
 	X509_STORE_free(e->trust);
 err_free_cache:
 	cp_icache_free(&e->ic);
+	free(e->xcache);
 	free(e->cache);
 err_free_engine:
 	free(e);
@@ -221,23 +244,27 @@ centry_clear(struct cp_centry *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* The set of a chain id or certificate digest: both are uniform hashes. */
 static unsigned int
-cache_set(const uint8_t id[16])
+set_of(const uint8_t *h, unsigned int sets)
 {
-	return (unsigned int)(id[0] | id[1] << 8) % CP_CACHE_SETS;
+	return (unsigned int)(((uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+			       (uint32_t)h[3] << 24) % sets);
 }
 
 static struct cp_centry *
 cache_find(struct cp_engine *e, const uint8_t id[16])
 {
-	struct cp_centry *set = &e->cache[cache_set(id) * CP_CACHE_WAYS];
+	struct cp_centry *set = &e->cache[set_of(id, e->cache_sets) * CP_CACHE_WAYS];
 	unsigned int i;
 
 	for (i = 0; i < CP_CACHE_WAYS; i++)
 		if (set[i].used && memcmp(set[i].chain.chain_id, id, 16) == 0) {
 			set[i].stamp = ++e->clock;
+			e->cstats.hits++;
 			return &set[i];
 		}
+	e->cstats.misses++;
 	return NULL;
 }
 
@@ -245,7 +272,8 @@ cache_find(struct cp_engine *e, const uint8_t id[16])
 static struct cp_centry *
 cache_slot(struct cp_engine *e, const uint8_t id[16])
 {
-	struct cp_centry *set = &e->cache[cache_set(id) * CP_CACHE_WAYS], *victim = &set[0];
+	struct cp_centry *set = &e->cache[set_of(id, e->cache_sets) * CP_CACHE_WAYS];
+	struct cp_centry *victim = &set[0];
 	unsigned int i;
 
 	for (i = 0; i < CP_CACHE_WAYS; i++) {
@@ -256,7 +284,46 @@ cache_slot(struct cp_engine *e, const uint8_t id[16])
 		if (set[i].stamp < victim->stamp)
 			victim = &set[i];
 	}
-	centry_clear(victim);
+	if (victim->used) /* an unused entry is all zero already */
+		centry_clear(victim);
+	return victim;
+}
+
+/*
+ * The certificate of this DER, parsed and described: from the certificate cache, else parsed
+ * into it (replacing the least recently used of its set). NULL when it does not parse.
+ */
+static const struct cp_xentry *
+cert_get(struct cp_engine *e, const uint8_t *der, size_t len)
+{
+	struct cp_xentry *set, *victim;
+	uint8_t md[32];
+	unsigned int i;
+	X509 *x;
+
+	SHA256(der, len, md);
+	set = &e->xcache[set_of(md, e->cache_sets) * CP_CERT_WAYS];
+	victim = &set[0];
+	for (i = 0; i < CP_CERT_WAYS; i++) {
+		if (set[i].x != NULL && memcmp(set[i].md, md, sizeof(md)) == 0) {
+			set[i].stamp = ++e->clock;
+			e->cstats.cert_hits++;
+			return &set[i];
+		}
+		if (set[i].x == NULL)
+			victim = &set[i];
+		else if (victim->x != NULL && set[i].stamp < victim->stamp)
+			victim = &set[i];
+	}
+	e->cstats.cert_misses++;
+	x = cp_x509_parse(der, len);
+	if (x == NULL)
+		return NULL;
+	X509_free(victim->x);
+	memcpy(victim->md, md, sizeof(md));
+	victim->x = x;
+	victim->stamp = ++e->clock;
+	cp_x509_describe(x, der, len, &victim->desc);
 	return victim;
 }
 
@@ -271,10 +338,12 @@ analyse(struct cp_engine *e, struct cp_centry *ce, const uint8_t id[16], const u
 
 	memcpy(c->chain_id, id, 16);
 	for (i = 0; i < n && i < CP_MAX_CERTS; i++) {
-		ce->x[i] = cp_x509_parse(der[i], len[i]);
-		if (ce->x[i] == NULL)
+		const struct cp_xentry *xe = cert_get(e, der[i], len[i]);
+
+		if (xe == NULL || X509_up_ref(xe->x) != 1)
 			break; /* keep what precedes an unparseable certificate */
-		cp_x509_describe(ce->x[i], der[i], len[i], &c->cert[i]);
+		ce->x[i] = xe->x;
+		c->cert[i] = xe->desc;
 	}
 	c->n = i;
 	if (c->n == 0) {
@@ -660,6 +729,12 @@ cp_engine_icache_stats(const struct cp_engine *e, struct cp_icache_stats *st)
 }
 
 void
+cp_engine_chain_cache_stats(const struct cp_engine *e, struct cp_chain_cache_stats *st)
+{
+	*st = e->cstats;
+}
+
+void
 cp_engine_srv_cache_stats(const struct cp_engine *e, struct cp_srv_cache_stats *st)
 {
 	cp_store_srv_cache_stats(e->store, st);
@@ -698,9 +773,13 @@ cp_engine_close(struct cp_engine *e)
 	if (e->now > 0)
 		cp_store_prune(e->store, e->now, &e->cfg);
 	cp_store_close(e->store);
-	for (i = 0; i < CP_CACHE_SETS * CP_CACHE_WAYS; i++)
-		centry_clear(&e->cache[i]);
+	for (i = 0; i < e->cache_sets * CP_CACHE_WAYS; i++)
+		if (e->cache[i].used)
+			centry_clear(&e->cache[i]);
 	free(e->cache);
+	for (i = 0; i < e->cache_sets * CP_CERT_WAYS; i++)
+		X509_free(e->xcache[i].x);
+	free(e->xcache);
 	cp_icache_free(&e->ic);
 	cp_pins_free(&e->pins);
 	cp_anchors_free(&e->anchors);

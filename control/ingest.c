@@ -488,12 +488,15 @@ judge(struct cp_ingest *in, struct cw_flow_event *ev, int chain_new)
 	{
 		struct cp_icache_stats ics;
 		struct cp_srv_cache_stats scs;
+		struct cp_chain_cache_stats ccs;
 
 		cp_engine_icache_stats(in->engine, &ics);
 		cp_engine_srv_cache_stats(in->engine, &scs);
+		cp_engine_chain_cache_stats(in->engine, &ccs);
 		pthread_mutex_lock(&in->m->lock);
 		in->m->icache = ics;
 		in->m->srv_cache = scs;
+		in->m->chain_cache = ccs;
 		pthread_mutex_unlock(&in->m->lock);
 	}
 	if (rc < 0) {

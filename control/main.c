@@ -72,6 +72,7 @@ enum {
 	OPT_MAX_BASELINES,
 	OPT_MAX_CHAINS,
 	OPT_INTERMEDIATES,
+	OPT_CHAIN_CACHE,
 	OPT_VERSION,
 };
 
@@ -110,6 +111,7 @@ static const struct option long_opts[] = {
 	{"max-baselines", required_argument, NULL, OPT_MAX_BASELINES},
 	{"max-chains", required_argument, NULL, OPT_MAX_CHAINS},
 	{"intermediates", required_argument, NULL, OPT_INTERMEDIATES},
+	{"chain-cache", required_argument, NULL, OPT_CHAIN_CACHE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -185,6 +187,11 @@ usage(FILE *f)
 		"chains\n"
 		"                           that lack theirs; the oldest go first; 0: none (default "
 		"%u)\n"
+		"  --chain-cache N          analysed chains held in memory, ~21 KiB each; a flow "
+		"whose\n"
+		"                           chain is not held re-analyses it from the database "
+		"(default\n"
+		"                           %u)\n"
 		"Privacy:\n"
 		"  --anonymise MODE         client addresses: none (default), truncate, keyed; "
 		"applied\n"
@@ -211,7 +218,7 @@ usage(FILE *f)
 		d.fanout_names, d.fanout_window_s, d.t13_size_tolerance_pct, d.t13_min_baseline,
 		d.assoc_window_s, d.min_rsa_bits, d.strip_min, d.validity_shift_max_s,
 		d.retention_days, d.baseline_days, d.max_flows, d.max_baselines, d.max_chains,
-		d.intermediates);
+		d.intermediates, d.chain_cache);
 }
 
 /* A numeric option's value, within the bounds of the shared table (control/opts.c). */
@@ -389,6 +396,9 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_INTERMEDIATES:
 			rc = num_uint(opt, optarg, &a->cfg.intermediates);
+			break;
+		case OPT_CHAIN_CACHE:
+			rc = num_uint(opt, optarg, &a->cfg.chain_cache);
 			break;
 		case ':':
 			fprintf(stderr, "chainwatchd: option %s needs a value (see --help)\n",

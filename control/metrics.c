@@ -169,6 +169,15 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 	help(&o, "chainwatch_paths_completed_total", "counter",
 	     "Chain validations whose path took a learned intermediate the chain did not carry.");
 	put(&o, "chainwatch_paths_completed_total %" PRIu64 "\n", m->icache.completed);
+	put_reads(&o, "chainwatch_chain_cache_reads_total",
+		  "Chain lookups of judged flows and of new chain blobs, by where they were "
+		  "answered: the in-memory chain cache (hit) or not (miss: analysed from the blob "
+		  "or the database).",
+		  m->chain_cache.hits, m->chain_cache.misses);
+	put_reads(&o, "chainwatch_certificate_cache_reads_total",
+		  "Certificates of analysed chains found parsed in the certificate cache (hit) or "
+		  "parsed (miss).",
+		  m->chain_cache.cert_hits, m->chain_cache.cert_misses);
 	put_reads(&o, "chainwatch_server_baseline_reads_total",
 		  "Server-baseline reads of judged flows, by where they were answered: the "
 		  "in-memory cache (hit) or the database (miss).",

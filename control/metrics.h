@@ -42,6 +42,7 @@ struct cp_metrics {
 	uint64_t store_errors;	 /* database reads and writes that failed (verdicts still out) */
 	struct cp_icache_stats icache; /* the engine's learned intermediates */
 	struct cp_srv_cache_stats srv_cache; /* the engine's server-baseline reads */
+	struct cp_chain_cache_stats chain_cache; /* the engine's chain and certificate caches */
 	uint64_t flows_pruned;	 /* flow rows deleted for the row cap or retention */
 	uint64_t json_errors;	 /* objects not written (too large) */
 	uint64_t attaches;	 /* successful attaches to a dataplane segment */

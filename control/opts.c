@@ -34,6 +34,7 @@ static const struct cp_num_opt num_opts[] = {
 	{"max-baselines", 1, UINT64_MAX / 2},
 	{"max-chains", 1, UINT64_MAX / 2},
 	{"intermediates", 0, 1000000},
+	{"chain-cache", 4, 262144}, /* CP_CHAIN_CACHE_MAX */
 };
 
 const struct cp_num_opt *

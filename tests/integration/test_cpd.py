@@ -344,6 +344,15 @@ def test_daemon(tmp):
              for r in ("hit", "miss")]
     check(None not in names and 0 < sum(names) <= judged and names[1] > 0,
           "/metrics counts name-baseline reads, at most one per judged flow (%s)" % names)
+    chains = [metric(text, "chainwatch_chain_cache_reads_total", '{result="%s"}' % r)
+              for r in ("hit", "miss")]
+    certs = [metric(text, "chainwatch_certificate_cache_reads_total", '{result="%s"}' % r)
+             for r in ("hit", "miss")]
+    new = metric(text, "chainwatch_chains_new_total")
+    check(None not in chains and new is not None and chains[1] >= new > 0 and chains[0] > 0,
+          "/metrics counts chain lookups, each new chain a miss (%s, %s new)" % (chains, new))
+    check(None not in certs and certs[1] > 0,
+          "/metrics counts the certificates parsed (%s)" % certs)
     for name in ("chainwatch_chains_known", "chainwatch_ring_events_dropped_total",
                  "chainwatch_ring_pending_events", "chainwatch_lag_seconds",
                  "chainwatch_dataplane_attached"):
@@ -611,6 +620,13 @@ def test_bad(tmp):
     check(r.returncode != 0 and "--metrics" in r.stderr, "chainwatchd: bad --metrics fails")
     r = run([CPD, "--db"])
     check(r.returncode != 0 and "needs a value" in r.stderr, "chainwatchd: missing value fails")
+    for v in ("3", "262145"):
+        r = run([CPD, "--chain-cache", v])
+        check(r.returncode == 2 and "--chain-cache" in r.stderr and "4..262144" in r.stderr,
+              "chainwatchd: --chain-cache %s refused (%s)" % (v, r.stderr.strip()))
+        r = run([CLI, "analyze", "--chain-cache", v, LATEST])
+        check(r.returncode == 2 and "--chain-cache" in r.stderr,
+              "analyze: --chain-cache %s refused (%s)" % (v, r.stderr.strip()))
     r = run([CPD, "--db", bad_db, "--metrics", "off", "--anchors-dir", ANCHORS, "--shm",
              TAG + "-x"])
     check(r.returncode != 0 and "x.db" in r.stderr, "chainwatchd: unwritable --db fails")

@@ -750,6 +750,93 @@ test_learned_intermediates(void)
 	cp_engine_close(e);
 }
 
+/*
+ * A chain cache smaller than the chains in use: flows of evicted chains re-analyse them from
+ * the database (their certificates from the certificate cache) and are judged exactly as with
+ * every chain held; each distinct certificate is parsed once.
+ */
+static void
+test_chain_cache(void)
+{
+	static const char *const genuine[] = {"leaf1", "int"}, *const forged[] = {"forged", "kzint"};
+	static struct t_chain g[6], f[6];
+	struct cp_chain_cache_stats small, big;
+	struct cp_config cfg;
+	struct cp_engine *e, *r;
+	unsigned int k, round, i, j;
+	time_t t0 = t_time(2019, 7, 18);
+
+	for (k = 0; k < 6; k++)
+		CHECK(t_chain(&g[k], genuine, 2, k + 1) == 0 && t_chain(&f[k], forged, 2, k + 1) == 0,
+		      "chains");
+	t_config(&cfg);
+	cfg.chain_cache = 3;
+	{
+		char err[256] = "";
+
+		e = cp_engine_open(&cfg, err, sizeof(err));
+		CHECK(e == NULL && strstr(err, "invalid") != NULL, "chain cache of 3 refused: %s", err);
+		cp_engine_close(e);
+	}
+	cfg.chain_cache = 4; /* one set of 4 ways */
+	e = open_engine(&cfg);
+	cfg.chain_cache = 4096;
+	r = open_engine(&cfg);
+	if (e == NULL || r == NULL)
+		return;
+	for (k = 0; k < 6; k++)
+		CHECK(feed(e, &g[k]) == 0 && feed(e, &f[k]) == 0 && feed(r, &g[k]) == 0 &&
+			      feed(r, &f[k]) == 0,
+		      "blobs %u", k);
+	cp_engine_chain_cache_stats(e, &small);
+	CHECK(small.cert_misses == 4 && small.cert_hits == 20,
+	      "four certificates parsed once: misses %" PRIu64 " hits %" PRIu64, small.cert_misses,
+	      small.cert_hits);
+	for (round = 0; round < 2; round++)
+		for (k = 0; k < 12; k++) {
+			const struct t_chain *c = k % 2 ? &f[k / 2] : &g[k / 2];
+			struct cp_verdict ve, vr;
+			time_t ts = t0 + round * 600 + k;
+
+			judge(e, ts, "example.com", SRV, c, &ve);
+			judge(r, ts, "example.com", SRV, c, &vr);
+			CHECK(ve.result == vr.result && ve.nsignals == vr.nsignals &&
+				      strcmp(t_sigs(&ve), t_sigs(&vr)) == 0,
+			      "round %u flow %u: %s [%s] against %s [%s]", round, k,
+			      cp_result_name(ve.result), t_sigs(&ve), cp_result_name(vr.result),
+			      t_sigs(&vr));
+			CHECK(ve.chain != NULL && vr.chain != NULL, "chains visible");
+			if (ve.chain == NULL || vr.chain == NULL)
+				continue;
+			CHECK(memcmp(ve.chain->chain_id, c->blob.chain_id, 16) == 0 &&
+				      ve.chain->n == 2 && ve.chain->path_valid == vr.chain->path_valid &&
+				      ve.chain->anchor_match == vr.chain->anchor_match &&
+				      strcmp(ve.chain->path_error, vr.chain->path_error) == 0,
+			      "round %u flow %u: chain facts", round, k);
+			for (i = 0; i < 2; i++)
+				for (j = 0; j < 2; j++)
+					CHECK((strcmp(ve.chain->cert[i].sha256,
+						      vr.chain->cert[j].sha256) == 0) == (i == j) &&
+						      strcmp(ve.chain->cert[i].subject,
+							     vr.chain->cert[i].subject) == 0 &&
+						      strcmp(ve.chain->cert[i].san,
+							     vr.chain->cert[i].san) == 0,
+					      "round %u flow %u: certificate %u", round, k, i);
+		}
+	cp_engine_chain_cache_stats(e, &small);
+	cp_engine_chain_cache_stats(r, &big);
+	/* 12 blobs and 24 flows: every flow missed the 4-entry cache (each saw 4 others since). */
+	CHECK(small.hits == 0 && small.misses == 36,
+	      "small cache: hits %" PRIu64 " misses %" PRIu64, small.hits, small.misses);
+	CHECK(big.hits == 24 && big.misses == 12,
+	      "large cache: hits %" PRIu64 " misses %" PRIu64, big.hits, big.misses);
+	CHECK(small.cert_misses == 4 && small.cert_hits == 20 + 24 * 2,
+	      "reloads parsed nothing: misses %" PRIu64 " hits %" PRIu64, small.cert_misses,
+	      small.cert_hits);
+	cp_engine_close(e);
+	cp_engine_close(r);
+}
+
 int
 main(void)
 {
@@ -764,6 +851,7 @@ main(void)
 	test_long_san();
 	test_evasion();
 	test_learned_intermediates();
+	test_chain_cache();
 	t_rmpki();
 	printf("test_verdict: %d checks, %d failed\n", t_run, t_fail);
 	return t_fail ? 1 : 0;
