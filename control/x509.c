@@ -516,12 +516,15 @@ cp_x509_validate(X509_STORE *store, struct cp_icache *ic, X509 *const *certs, un
 			info->missing = X509_NAME_hash(X509_get_issuer_name(top));
 		}
 	}
-	/* Even a failed build keeps the part it could link; take the signer if verified. */
+	/*
+	 * Even a failed build keeps the part it could link; take the signer if verified (a valid
+	 * path verified every signature on it already).
+	 */
 	if (built != NULL && sk_X509_num(built) > 1) {
 		X509 *iss = sk_X509_value(built, 1);
 		EVP_PKEY *pk = X509_get0_pubkey(iss);
 
-		if (pk != NULL && X509_verify(certs[0], pk) == 1)
+		if (pk != NULL && (ret == 1 || X509_verify(certs[0], pk) == 1))
 			cp_x509_spki_hex(iss, info->issuer_spki);
 	}
 	/* A valid path: its intermediates (not the leaf, not the anchor) are learned or counted. */
