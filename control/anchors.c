@@ -481,7 +481,7 @@ cp_anchors_match(const struct cp_anchors *an, X509 *const *certs, const struct c
 					 X509_get_issuer_name(certs[top])) != 0) {
 			continue;
 		}
-		if (X509_verify(certs[top], e->key) == 1) {
+		if (cp_x509_signed_by(certs[top], e->key)) {
 			ERR_clear_error();
 			return (int)i;
 		}

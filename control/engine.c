@@ -27,13 +27,14 @@
  */
 #define CP_CACHE_WAYS 4
 /*
- * Certificate cache: as many parsed certificates and their descriptions as the chain cache holds
- * chains, by the SHA-256 of the DER, in sets of CP_CERT_WAYS, LRU within a set (about 2.6 KiB an
- * entry and a few KiB the parsed certificate). Chains share intermediates and roots, and
- * decoding one certificate's key takes OpenSSL 3.0 ~100 us, so a certificate is parsed once
- * while it stays here.
+ * Certificate cache: parsed certificates and their descriptions by the SHA-256 of the DER, as
+ * many as the chain cache holds chains and at least CP_CERT_MIN, in sets of CP_CERT_WAYS, LRU
+ * within a set (about 2.6 KiB an entry and a few KiB the parsed certificate). Chains share
+ * intermediates and roots, and decoding one certificate's key takes OpenSSL 3.0 ~100 us, so a
+ * certificate is parsed once while it stays here.
  */
 #define CP_CERT_WAYS 4
+#define CP_CERT_MIN 1024
 #define CP_PRUNE_EVERY_S 300      /* capture seconds between retention passes */
 /*
  * Flows past the cap or retention deleted per flush: this many, plus twice the flows judged
@@ -74,7 +75,8 @@ struct cp_engine {
 	struct cp_store *store;
 	struct cp_centry *cache;
 	unsigned int cache_sets;      /* --chain-cache / CP_CACHE_WAYS, rounded up */
-	struct cp_xentry *xcache;     /* cache_sets x CP_CERT_WAYS */
+	struct cp_xentry *xcache;     /* xcache_sets x CP_CERT_WAYS */
+	unsigned int xcache_sets;
 	struct cp_chain_cache_stats cstats;
 	struct cp_icache ic;          /* intermediates learned from valid paths */
 	uint64_t paths_completed;     /* validations that needed a learned intermediate */
@@ -183,7 +185,9 @@ cp_engine_open(const struct cp_config *cfg, char *errbuf, size_t errlen)
 	}
 	e->cache_sets = (e->cfg.chain_cache + CP_CACHE_WAYS - 1) / CP_CACHE_WAYS;
 	e->cache = calloc((size_t)e->cache_sets * CP_CACHE_WAYS, sizeof(*e->cache));
-	e->xcache = calloc((size_t)e->cache_sets * CP_CERT_WAYS, sizeof(*e->xcache));
+	e->xcache_sets = e->cache_sets * CP_CACHE_WAYS < CP_CERT_MIN ? CP_CERT_MIN / CP_CERT_WAYS
+								     : e->cache_sets;
+	e->xcache = calloc((size_t)e->xcache_sets * CP_CERT_WAYS, sizeof(*e->xcache));
 	if (e->cache == NULL || e->xcache == NULL) {
 		ret = -ENOMEM;
 		goto err_free_cache;
@@ -302,7 +306,7 @@ cert_get(struct cp_engine *e, const uint8_t *der, size_t len)
 	X509 *x;
 
 	SHA256(der, len, md);
-	set = &e->xcache[set_of(md, e->cache_sets) * CP_CERT_WAYS];
+	set = &e->xcache[set_of(md, e->xcache_sets) * CP_CERT_WAYS];
 	victim = &set[0];
 	for (i = 0; i < CP_CERT_WAYS; i++) {
 		if (set[i].x != NULL && memcmp(set[i].md, md, sizeof(md)) == 0) {
@@ -777,7 +781,7 @@ cp_engine_close(struct cp_engine *e)
 		if (e->cache[i].used)
 			centry_clear(&e->cache[i]);
 	free(e->cache);
-	for (i = 0; i < e->cache_sets * CP_CERT_WAYS; i++)
+	for (i = 0; i < e->xcache_sets * CP_CERT_WAYS; i++)
 		X509_free(e->xcache[i].x);
 	free(e->xcache);
 	cp_icache_free(&e->ic);

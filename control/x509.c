@@ -67,6 +67,45 @@ cp_x509_parse(const uint8_t *der, size_t len)
 	return x;
 }
 
+/* The ex_data slot of an X509 holding the key that verified its signature; -1 until made. */
+static int signer_idx = -1;
+
+static void
+signer_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	EVP_PKEY_free(ptr);
+}
+
+int
+cp_x509_signed_by(X509 *x, EVP_PKEY *pk)
+{
+	EVP_PKEY *memo = NULL;
+
+	if (signer_idx < 0)
+		signer_idx = X509_get_ex_new_index(0, NULL, NULL, NULL, signer_free);
+	if (signer_idx >= 0)
+		memo = X509_get_ex_data(x, signer_idx);
+	if (memo != NULL && (memo == pk || EVP_PKEY_eq(memo, pk) == 1))
+		return 1;
+	if (X509_verify(x, pk) != 1) {
+		ERR_clear_error();
+		return 0;
+	}
+	/* Not kept (nothing lost but the shortcut) when the reference or the slot fails. */
+	if (signer_idx >= 0 && EVP_PKEY_up_ref(pk) == 1) {
+		if (X509_set_ex_data(x, signer_idx, pk) == 1)
+			EVP_PKEY_free(memo);
+		else
+			EVP_PKEY_free(pk);
+	}
+	return 1;
+}
+
 /* One-line RFC 2253 name, UTF-8 kept readable rather than escaped. */
 static void
 name_line(const X509_NAME *n, char *out, size_t outlen)
@@ -524,7 +563,7 @@ cp_x509_validate(X509_STORE *store, struct cp_icache *ic, X509 *const *certs, un
 		X509 *iss = sk_X509_value(built, 1);
 		EVP_PKEY *pk = X509_get0_pubkey(iss);
 
-		if (pk != NULL && (ret == 1 || X509_verify(certs[0], pk) == 1))
+		if (pk != NULL && (ret == 1 || cp_x509_signed_by(certs[0], pk)))
 			cp_x509_spki_hex(iss, info->issuer_spki);
 	}
 	/* A valid path: its intermediates (not the leaf, not the anchor) are learned or counted. */
@@ -560,7 +599,7 @@ cp_x509_find_issuer(X509 *const *certs, unsigned int n, unsigned int i)
 		if (j == i || X509_check_issued(certs[j], certs[i]) != X509_V_OK)
 			continue;
 		pk = X509_get0_pubkey(certs[j]);
-		if (pk != NULL && X509_verify(certs[i], pk) == 1) {
+		if (pk != NULL && cp_x509_signed_by(certs[i], pk)) {
 			ERR_clear_error();
 			return (int)j;
 		}

@@ -26,6 +26,13 @@ void cp_x509_describe(X509 *x, const uint8_t *der, size_t len, struct cp_cert *c
 X509 *cp_x509_parse(const uint8_t *der, size_t len);
 
 /*
+ * 1 when pk verifies x's signature, else 0 (OpenSSL's error queue cleared). The key that
+ * verified it is kept on x (one reference, released with x), so a certificate held in the
+ * engine's certificate cache and checked against the same issuer again is not verified again.
+ */
+int cp_x509_signed_by(X509 *x, EVP_PKEY *pk);
+
+/*
  * Trust store: the system bundle, a configured PEM bundle instead of it
  * (extend == 0) or both (extend == 1). Returns 0 or -errno/-EINVAL.
  */

@@ -8,6 +8,7 @@
 
 #include "cp_testlib.h"
 #include "verdict.h"
+#include "x509.h"
 
 #define SRV "203.0.113.10"
 #define CLI "198.51.100.7"
@@ -837,6 +838,87 @@ test_chain_cache(void)
 	cp_engine_close(r);
 }
 
+/* A self-signed certificate CN=s<k>.example on key, as DER in a one-certificate blob. */
+static int
+self_signed(struct t_chain *tc, EVP_PKEY *key, unsigned int k)
+{
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+	unsigned char cn[32], *p = tc->der;
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	int len = -1;
+
+	memset(&tc->blob, 0, sizeof(tc->blob));
+	snprintf((char *)cn, sizeof(cn), "s%u.example", k);
+	if (x != NULL && n != NULL && X509_set_version(x, 2) == 1 &&
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), (long)k + 1) == 1 &&
+	    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, cn, -1, -1, 0) == 1 &&
+	    X509_set_subject_name(x, n) == 1 && X509_set_issuer_name(x, n) == 1 &&
+	    ASN1_TIME_set(X509_getm_notBefore(x), t_time(2019, 1, 1)) != NULL &&
+	    ASN1_TIME_set(X509_getm_notAfter(x), t_time(2020, 1, 1)) != NULL &&
+	    X509_set_pubkey(x, key) == 1 && X509_sign(x, key, EVP_sha256()) > 0)
+		len = i2d_X509(x, &p);
+	X509_NAME_free(n);
+	X509_free(x);
+	if (len <= 0)
+		return -1;
+	tc->blob.len[0] = (uint32_t)len;
+	tc->blob.ncerts = 1;
+	tc->blob.total_len = (uint32_t)(sizeof(tc->blob) + (size_t)len);
+	SHA256(tc->der, (size_t)len, md);
+	memcpy(tc->blob.chain_id, md, 16);
+	return 0;
+}
+
+/*
+ * More certificates than the certificate cache has sets (its least, 1024 in sets of 4): sets
+ * are shared, and every chain reloaded gets its own certificate's description back.
+ */
+static void
+test_cert_cache_sets(void)
+{
+	enum { N = 300 };
+	static struct t_chain c[N];
+	struct cp_chain_cache_stats st;
+	struct cp_config cfg;
+	struct cp_verdict v;
+	struct cp_engine *e;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	unsigned int k, bad = 0;
+
+	CHECK(key != NULL, "key");
+	if (key == NULL)
+		return;
+	for (k = 0; k < N; k++)
+		CHECK(self_signed(&c[k], key, k) == 0, "certificate %u", k);
+	EVP_PKEY_free(key);
+	t_config(&cfg);
+	cfg.chain_cache = 4;
+	e = open_engine(&cfg);
+	if (e == NULL)
+		return;
+	for (k = 0; k < N; k++)
+		CHECK(feed(e, &c[k]) == 0, "blob %u", k);
+	for (k = 0; k < N; k++) {
+		uint8_t md[SHA256_DIGEST_LENGTH];
+		char hex[65], cn[40];
+
+		SHA256(c[k].der, c[k].blob.len[0], md);
+		cp_hex(md, sizeof(md), hex);
+		snprintf(cn, sizeof(cn), "CN=s%u.example", k);
+		judge(e, t_time(2019, 7, 18), "example.org", SRV, &c[k], &v);
+		if (v.chain == NULL || strcmp(v.chain->cert[0].sha256, hex) != 0 ||
+		    strcmp(v.chain->cert[0].subject, cn) != 0)
+			bad++;
+	}
+	CHECK(bad == 0, "%u of %d chains reloaded with another certificate's description", bad, N);
+	cp_engine_chain_cache_stats(e, &st);
+	CHECK(st.misses == 2 * N && st.cert_misses >= N && st.cert_hits > 0,
+	      "chain misses %" PRIu64 ", certificates parsed %" PRIu64 " found %" PRIu64, st.misses,
+	      st.cert_misses, st.cert_hits);
+	cp_engine_close(e);
+}
+
 int
 main(void)
 {
@@ -852,6 +934,7 @@ main(void)
 	test_evasion();
 	test_learned_intermediates();
 	test_chain_cache();
+	test_cert_cache_sets();
 	t_rmpki();
 	printf("test_verdict: %d checks, %d failed\n", t_run, t_fail);
 	return t_fail ? 1 : 0;

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/err.h>
+
 #include "anchors.h"
 #include "cp_testlib.h"
 #include "x509.h"
@@ -381,6 +383,35 @@ test_icache(void)
 	X509_STORE_free(st);
 }
 
+/* The signer kept on a certificate answers for that key only, and for an equal key too. */
+static void
+test_signed_by(void)
+{
+	X509 *leaf = t_load("leaf1"), *in = t_load("int"), *in2 = t_load("int"),
+	     *kz = t_load("kzint");
+	EVP_PKEY *pk, *pk2, *kzpk;
+
+	CHECK(leaf != NULL && in != NULL && in2 != NULL && kz != NULL, "load");
+	if (leaf == NULL || in == NULL || in2 == NULL || kz == NULL)
+		goto out;
+	pk = X509_get0_pubkey(in);
+	pk2 = X509_get0_pubkey(in2);
+	kzpk = X509_get0_pubkey(kz);
+	CHECK(cp_x509_signed_by(leaf, kzpk) == 0, "another key: not signed");
+	CHECK(cp_x509_signed_by(leaf, pk) == 1, "its issuer's key: signed");
+	CHECK(cp_x509_signed_by(leaf, kzpk) == 0, "another key after the issuer's: not signed");
+	CHECK(cp_x509_signed_by(leaf, pk) == 1 && cp_x509_signed_by(leaf, pk2) == 1,
+	      "the issuer's key again, and an equal key of another parse: signed");
+	CHECK(cp_x509_signed_by(in, kzpk) == 0 && cp_x509_signed_by(kz, pk) == 0,
+	      "intermediates: not signed by each other");
+	CHECK(ERR_peek_error() == 0, "error queue left empty");
+out:
+	X509_free(leaf);
+	X509_free(in);
+	X509_free(in2);
+	X509_free(kz);
+}
+
 int
 main(void)
 {
@@ -388,6 +419,7 @@ main(void)
 		return 1;
 	test_describe();
 	test_validate();
+	test_signed_by();
 	test_icache();
 	test_shipped_anchors();
 	test_operator_anchors();
