@@ -169,12 +169,14 @@ struct cp_srv_cache_stats {
 void cp_engine_srv_cache_stats(const struct cp_engine *e, struct cp_srv_cache_stats *st);
 
 /*
- * Chain lookups (flows and chain blobs) answered by the chain cache or not, and certificates
- * of analysed chains found parsed in the certificate cache or parsed.
+ * Chain lookups (flows and chain blobs) answered by the chain cache or not, certificates of
+ * analysed chains found parsed in the certificate cache or parsed, and chains reloaded from the
+ * database that took their validation from the memo of evicted chains.
  */
 struct cp_chain_cache_stats {
 	uint64_t hits, misses;
 	uint64_t cert_hits, cert_misses;
+	uint64_t memo_hits;           /* chains reloaded with the validation they had */
 };
 
 void cp_engine_chain_cache_stats(const struct cp_engine *e, struct cp_chain_cache_stats *st);

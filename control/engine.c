@@ -59,6 +59,29 @@ struct cp_centry {
 	uint64_t ic_gen;              /* ... with the learned intermediates up to this generation */
 };
 
+/*
+ * Validation memo: the validation results of chains the chain cache gave up, 4 for each entry
+ * of the chain cache, in sets of CP_VMEMO_WAYS, LRU within a set (~230 B each). A chain
+ * reloaded from the database takes its result from here instead of validating again (at the
+ * same capture time, against the same trust store: the same result), and is checked again
+ * only when it lacked an issuer and one of that name was learned since, as if it had stayed.
+ */
+#define CP_VMEMO_WAYS 4
+
+struct cp_vmemo {
+	uint8_t id[16];               /* chain id; used == 0: free */
+	int used;
+	uint64_t stamp;
+	int path_valid;
+	unsigned int path_cached;
+	int issuer_missing;
+	unsigned long missing;
+	uint64_t ic_gen;
+	int64_t validated_at, seen_written;
+	char issuer_key[CP_ISSUER_KEY_MAX];
+	char path_error[96];
+};
+
 struct cp_xentry {
 	uint8_t md[32];               /* SHA-256 of the DER; x == NULL: free */
 	uint64_t stamp;               /* LRU clock value of the last use */
@@ -78,6 +101,8 @@ struct cp_engine {
 	struct cp_xentry *xcache;     /* xcache_sets x CP_CERT_WAYS */
 	unsigned int xcache_sets;
 	struct cp_chain_cache_stats cstats;
+	struct cp_vmemo *vmemo;       /* vmemo_sets x CP_VMEMO_WAYS */
+	unsigned int vmemo_sets;
 	struct cp_icache ic;          /* intermediates learned from valid paths */
 	uint64_t paths_completed;     /* validations that needed a learned intermediate */
 	uint64_t clock;
@@ -188,7 +213,9 @@ cp_engine_open(const struct cp_config *cfg, char *errbuf, size_t errlen)
 	e->xcache_sets = e->cache_sets * CP_CACHE_WAYS < CP_CERT_MIN ? CP_CERT_MIN / CP_CERT_WAYS
 								     : e->cache_sets;
 	e->xcache = calloc((size_t)e->xcache_sets * CP_CERT_WAYS, sizeof(*e->xcache));
-	if (e->cache == NULL || e->xcache == NULL) {
+	e->vmemo_sets = 4 * e->cache_sets;
+	e->vmemo = calloc((size_t)e->vmemo_sets * CP_VMEMO_WAYS, sizeof(*e->vmemo));
+	if (e->cache == NULL || e->xcache == NULL || e->vmemo == NULL) {
 		ret = -ENOMEM;
 		goto err_free_cache;
 	}
@@ -227,6 +254,7 @@ err_free_anchors:
 	X509_STORE_free(e->trust);
 err_free_cache:
 	cp_icache_free(&e->ic);
+	free(e->vmemo);
 	free(e->xcache);
 	free(e->cache);
 err_free_engine:
@@ -272,7 +300,72 @@ cache_find(struct cp_engine *e, const uint8_t id[16])
 	return NULL;
 }
 
-/* A free way, else the least recently used one, cleared. */
+/* The memo of chain id, or NULL. */
+static struct cp_vmemo *
+vmemo_find(struct cp_engine *e, const uint8_t id[16])
+{
+	struct cp_vmemo *set = &e->vmemo[set_of(id, e->vmemo_sets) * CP_VMEMO_WAYS];
+	unsigned int i;
+
+	for (i = 0; i < CP_VMEMO_WAYS; i++)
+		if (set[i].used && memcmp(set[i].id, id, 16) == 0)
+			return &set[i];
+	return NULL;
+}
+
+/* A validated chain leaving the cache: its result into the memo (its own way, else the LRU). */
+static void
+vmemo_keep(struct cp_engine *e, const struct cp_centry *ce)
+{
+	const struct cp_chain *c = &ce->chain;
+	struct cp_vmemo *m = vmemo_find(e, c->chain_id), *set;
+	unsigned int i;
+
+	if (c->path_valid < 0)
+		return;
+	if (m == NULL) {
+		set = &e->vmemo[set_of(c->chain_id, e->vmemo_sets) * CP_VMEMO_WAYS];
+		m = &set[0];
+		for (i = 0; i < CP_VMEMO_WAYS && m->used; i++)
+			if (!set[i].used || set[i].stamp < m->stamp)
+				m = &set[i];
+	}
+	memcpy(m->id, c->chain_id, 16);
+	m->used = 1;
+	m->stamp = ce->stamp;
+	m->path_valid = c->path_valid;
+	m->path_cached = c->path_cached;
+	m->issuer_missing = ce->issuer_missing;
+	m->missing = ce->missing;
+	m->ic_gen = ce->ic_gen;
+	m->validated_at = ce->validated_at;
+	m->seen_written = ce->seen_written;
+	memcpy(m->issuer_key, ce->issuer_key, sizeof(m->issuer_key));
+	memcpy(m->path_error, c->path_error, sizeof(m->path_error));
+}
+
+/* A chain reloaded: its validation result back from the memo, if there. */
+static void
+vmemo_take(struct cp_engine *e, struct cp_centry *ce)
+{
+	struct cp_chain *c = &ce->chain;
+	const struct cp_vmemo *m = vmemo_find(e, c->chain_id);
+
+	if (m == NULL)
+		return;
+	e->cstats.memo_hits++;
+	c->path_valid = m->path_valid;
+	c->path_cached = m->path_cached;
+	ce->issuer_missing = m->issuer_missing;
+	ce->missing = m->missing;
+	ce->ic_gen = m->ic_gen;
+	ce->validated_at = m->validated_at;
+	ce->seen_written = m->seen_written;
+	memcpy(ce->issuer_key, m->issuer_key, sizeof(ce->issuer_key));
+	memcpy(c->path_error, m->path_error, sizeof(c->path_error));
+}
+
+/* A free way, else the least recently used one, cleared (its validation kept in the memo). */
 static struct cp_centry *
 cache_slot(struct cp_engine *e, const uint8_t id[16])
 {
@@ -288,8 +381,10 @@ cache_slot(struct cp_engine *e, const uint8_t id[16])
 		if (set[i].stamp < victim->stamp)
 			victim = &set[i];
 	}
-	if (victim->used) /* an unused entry is all zero already */
+	if (victim->used) { /* an unused entry is all zero already */
+		vmemo_keep(e, victim);
 		centry_clear(victim);
+	}
 	return victim;
 }
 
@@ -418,8 +513,10 @@ chain_lookup(struct cp_engine *e, const uint8_t id[16])
 	ce = cache_slot(e, id);
 	if (analyse(e, ce, id, (const uint8_t *const *)der, len, (unsigned int)n) != 0)
 		ce = NULL;
-	else
+	else {
 		ce->validated_at = validated_at; /* re-validate at the original capture time */
+		vmemo_take(e, ce);
+	}
 	for (i = 0; i < n; i++)
 		free(der[i]);
 	return ce;
@@ -784,6 +881,7 @@ cp_engine_close(struct cp_engine *e)
 	for (i = 0; i < e->xcache_sets * CP_CERT_WAYS; i++)
 		X509_free(e->xcache[i].x);
 	free(e->xcache);
+	free(e->vmemo);
 	cp_icache_free(&e->ic);
 	cp_pins_free(&e->pins);
 	cp_anchors_free(&e->anchors);

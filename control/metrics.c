@@ -178,6 +178,11 @@ cp_metrics_render(struct cp_metrics *m, char *buf, size_t cap)
 		  "Certificates of analysed chains found parsed in the certificate cache (hit) or "
 		  "parsed (miss).",
 		  m->chain_cache.cert_hits, m->chain_cache.cert_misses);
+	help(&o, "chainwatch_chain_validations_remembered_total", "counter",
+	     "Chains reloaded from the database that took the validation they had when the chain "
+	     "cache gave them up, instead of validating again.");
+	put(&o, "chainwatch_chain_validations_remembered_total %" PRIu64 "\n",
+	    m->chain_cache.memo_hits);
 	put_reads(&o, "chainwatch_server_baseline_reads_total",
 		  "Server-baseline reads of judged flows, by where they were answered: the "
 		  "in-memory cache (hit) or the database (miss).",

@@ -834,8 +834,52 @@ test_chain_cache(void)
 	CHECK(small.cert_misses == 4 && small.cert_hits == 20 + 24 * 2,
 	      "reloads parsed nothing: misses %" PRIu64 " hits %" PRIu64, small.cert_misses,
 	      small.cert_hits);
+	/* Round 0 validated each chain after its reload; round 1 took that from the memo. */
+	CHECK(small.memo_hits == 12 && big.memo_hits == 0,
+	      "validations remembered: %" PRIu64 " and %" PRIu64, small.memo_hits, big.memo_hits);
 	cp_engine_close(e);
 	cp_engine_close(r);
+
+	/*
+	 * A chain that lacked its issuer, given up by the cache, is validated again when it comes
+	 * back after a valid path taught that issuer, as if it had stayed.
+	 */
+	{
+		static const char *const alone[] = {"ecleaf"};
+		static struct t_chain ec;
+		struct cw_flow_event ev;
+		struct cp_verdict v;
+
+		cfg.chain_cache = 4;
+		e = open_engine(&cfg);
+		if (e == NULL)
+			return;
+		CHECK(t_chain(&ec, alone, 1, 0) == 0 && feed(e, &ec) == 0, "leaf alone");
+		t_event(&ev, t0, "api.example.net", SRV, CLI, &ec, 0x0303, "ja3s-tls12-example", 0);
+		CHECK(cp_engine_flow(e, &ev, &v) == 0 && t_has(&v, "untrusted_path"),
+		      "leaf alone, nothing learned: %s", t_sigs(&v));
+		for (k = 0; k < 4; k++)
+			CHECK(feed(e, &g[k]) == 0, "blob %u", k);
+		CHECK(judge(e, t0, "example.com", SRV, &g[0], &v) == CP_CONSISTENT,
+		      "the full chain teaches its intermediate: %s", t_sigs(&v));
+		ev.ts_ns += 3600ull * 1000000000ull;
+		CHECK(cp_engine_flow(e, &ev, &v) == 0 && v.result == CP_CONSISTENT &&
+			      v.chain != NULL && v.chain->path_valid == 1 && v.chain->path_cached == 1,
+		      "leaf alone, reloaded after learning: %s %s", cp_result_name(v.result),
+		      t_sigs(&v));
+		/* Given up again and reloaded: the completed path comes back from the memo. */
+		for (k = 0; k < 4; k++)
+			CHECK(judge(e, t0, "example.com", SRV, &g[k], &v) == CP_CONSISTENT,
+			      "chain %u: %s", k, t_sigs(&v));
+		ev.ts_ns += 3600ull * 1000000000ull;
+		CHECK(cp_engine_flow(e, &ev, &v) == 0 && v.result == CP_CONSISTENT &&
+			      v.chain != NULL && v.chain->path_valid == 1 && v.chain->path_cached == 1,
+		      "leaf alone, reloaded again: %s %s", cp_result_name(v.result), t_sigs(&v));
+		cp_engine_chain_cache_stats(e, &small);
+		CHECK(small.memo_hits == 2, "its validation came from the memo (%" PRIu64 ")",
+		      small.memo_hits);
+		cp_engine_close(e);
+	}
 }
 
 /* A self-signed certificate CN=s<k>.example on key, as DER in a one-certificate blob. */
