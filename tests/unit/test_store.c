@@ -170,6 +170,46 @@ test_persist(void)
 		CHECK(strcmp(sql(db, "select count(*) from alerts"), "1") == 0,
 		      "the alerts are the flows' again: %s", sql(db, "select count(*) from alerts"));
 	}
+
+	/*
+	 * A database that indexed every flow by name and by issuer key: those indexes go, and the
+	 * flagged flows' take their place; a lookup by name and verdict uses them.
+	 */
+	{
+		static const char want[] = "flows_chain flows_flagged_issuer flows_flagged_name"
+					   " flows_ts flows_verdict";
+		char cmd[1024];
+
+		snprintf(cmd, sizeof(cmd),
+			 "sqlite3 '%s' \"drop index flows_flagged_name; drop index flows_flagged_issuer;"
+			 " create index flows_name on flows(name, ts);"
+			 " create index flows_issuer on flows(issuer_key, ts)\"",
+			 db);
+		CHECK(system(cmd) == 0, "make a database with the older indexes");
+		e = open_db(db, &cfg);
+		if (e == NULL)
+			return;
+		cp_engine_close(e);
+		CHECK(strcmp(sql(db, "select group_concat(name, ' ') from (select name from"
+				     " sqlite_master where type='index' and tbl_name='flows' and"
+				     " sql is not null order by name)"),
+			     want) == 0,
+		      "indexes after open: %s",
+		      sql(db, "select group_concat(name, ' ') from (select name from sqlite_master"
+			      " where type='index' and tbl_name='flows' and sql is not null order by"
+			      " name)"));
+		snprintf(cmd, sizeof(cmd),
+			 "sqlite3 '%s' \"explain query plan select count(*) from flows where"
+			 " name='example.com' and verdict='substituted' and verdict in"
+			 " ('substituted', 'suspicious')\" | grep -q 'USING.*INDEX flows_flagged_name'",
+			 db);
+		CHECK(system(cmd) == 0, "flagged flows by name and verdict use their index");
+		CHECK(strcmp(sql(db, "select count(*) from flows indexed by flows_flagged_name where"
+				     " verdict in ('substituted', 'suspicious')"),
+			     sql(db, "select count(*) from flows where verdict in"
+				     " ('substituted', 'suspicious')")) == 0,
+		      "the index holds every flagged flow");
+	}
 }
 
 static void
