@@ -433,7 +433,7 @@ cp_anchors_find(const struct cp_anchors *an, const char *spki)
 }
 
 int
-cp_anchors_match(const struct cp_anchors *an, X509 *const *certs, const struct cp_cert *cc,
+cp_anchors_match(const struct cp_anchors *an, X509 *const *certs, const struct cp_cert *const *cc,
 		 unsigned int n, int *pos)
 {
 	unsigned int i, steps;
@@ -441,7 +441,7 @@ cp_anchors_match(const struct cp_anchors *an, X509 *const *certs, const struct c
 
 	*pos = -1;
 	for (i = 0; i < n; i++) {
-		idx = cp_anchors_find(an, cc[i].spki_sha256);
+		idx = cp_anchors_find(an, cc[i]->spki_sha256);
 		if (idx >= 0) {
 			*pos = (int)i;
 			return idx;
@@ -474,8 +474,8 @@ cp_anchors_match(const struct cp_anchors *an, X509 *const *certs, const struct c
 		 */
 		if (e->cert == NULL)
 			;
-		else if (cc[top].aki[0] != '\0') {
-			if (strcmp(e->keyid, cc[top].aki) != 0)
+		else if (cc[top]->aki[0] != '\0') {
+			if (strcmp(e->keyid, cc[top]->aki) != 0)
 				continue;
 		} else if (X509_NAME_cmp(X509_get_subject_name(e->cert),
 					 X509_get_issuer_name(certs[top])) != 0) {

@@ -44,8 +44,8 @@ int cp_anchors_find(const struct cp_anchors *an, const char *spki);
  * chains that omit their root. Returns the entry index and sets *pos to the
  * matching certificate (or -1 when matched as issuer of the top), -1 if none.
  */
-int cp_anchors_match(const struct cp_anchors *an, X509 *const *certs, const struct cp_cert *cc,
-		     unsigned int n, int *pos);
+int cp_anchors_match(const struct cp_anchors *an, X509 *const *certs,
+		     const struct cp_cert *const *cc, unsigned int n, int *pos);
 
 void cp_anchors_free(struct cp_anchors *an);
 

@@ -52,7 +52,8 @@ struct cp_cert {
 struct cp_chain {
 	uint8_t chain_id[16];
 	unsigned int n;
-	struct cp_cert cert[CP_MAX_CERTS];
+	const struct cp_cert *cert[CP_MAX_CERTS]; /* the first n; each owned by its parsed
+						   * certificate (cp_x509_desc()) */
 	int path_valid;         /* validated to the trust store at the capture time of first use */
 	char path_error[96];    /* X509_verify_cert_error_string, "" when valid */
 	unsigned int path_cached; /* learned intermediates the valid path took (--intermediates),

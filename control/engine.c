@@ -21,15 +21,16 @@
 #include "x509.h"
 
 /*
- * Chain cache: --chain-cache entries in sets of CP_CACHE_WAYS, LRU within a set (about
- * 21 KiB an entry and its certificates' share). A miss after eviction or restart reloads the
- * DER from SQLite and re-analyses it.
+ * Chain cache: --chain-cache entries in sets of CP_CACHE_WAYS, LRU within a set (1 KiB an
+ * entry, and a reference to each of its parsed certificates, which carry their descriptions:
+ * ~8 KiB more for a leaf of its own). A miss after eviction or restart reloads the DER from
+ * SQLite and re-analyses it.
  */
 #define CP_CACHE_WAYS 4
 /*
  * Certificate cache: parsed certificates and their descriptions by the SHA-256 of the DER, as
  * many as the chain cache holds chains and at least CP_CERT_MIN, in sets of CP_CERT_WAYS, LRU
- * within a set (about 2.6 KiB an entry and a few KiB the parsed certificate). Chains share
+ * within a set (the parsed certificate and its 2.5 KiB description). Chains share
  * intermediates and roots, and decoding one certificate's key takes OpenSSL 3.0 ~100 us, so a
  * certificate is parsed once while it stays here.
  */
@@ -86,7 +87,7 @@ struct cp_xentry {
 	uint8_t md[32];               /* SHA-256 of the DER; x == NULL: free */
 	uint64_t stamp;               /* LRU clock value of the last use */
 	X509 *x;                      /* one reference held by the cache */
-	struct cp_cert desc;
+	const struct cp_cert *desc;   /* kept on x (cp_x509_desc()) */
 };
 
 /* Single-threaded: the daemon's control thread owns the engine. */
@@ -149,7 +150,7 @@ cp_config_defaults(struct cp_config *cfg)
 	cfg->max_baselines = 1000000;
 	cfg->max_chains = 1000000;
 	cfg->intermediates = 4096;
-	cfg->chain_cache = 4096;
+	cfg->chain_cache = 16384;
 }
 
 const char *
@@ -396,6 +397,7 @@ static const struct cp_xentry *
 cert_get(struct cp_engine *e, const uint8_t *der, size_t len)
 {
 	struct cp_xentry *set, *victim;
+	const struct cp_cert *desc;
 	uint8_t md[32];
 	unsigned int i;
 	X509 *x;
@@ -418,11 +420,16 @@ cert_get(struct cp_engine *e, const uint8_t *der, size_t len)
 	x = cp_x509_parse(der, len);
 	if (x == NULL)
 		return NULL;
+	desc = cp_x509_desc(x, der, len);
+	if (desc == NULL) {
+		X509_free(x);
+		return NULL;
+	}
 	X509_free(victim->x);
 	memcpy(victim->md, md, sizeof(md));
 	victim->x = x;
+	victim->desc = desc;
 	victim->stamp = ++e->clock;
-	cp_x509_describe(x, der, len, &victim->desc);
 	return victim;
 }
 
@@ -564,15 +571,15 @@ validate(struct cp_engine *e, struct cp_centry *ce, int64_t ts)
 		int j = cp_x509_find_issuer(ce->x, c->n, 0);
 
 		if (j >= 0)
-			snprintf(pi.issuer_spki, sizeof(pi.issuer_spki), "%s", c->cert[j].spki_sha256);
+			snprintf(pi.issuer_spki, sizeof(pi.issuer_spki), "%s", c->cert[j]->spki_sha256);
 		else if (c->n == 1 && ce->anchor_key[0] != '\0')
 			snprintf(pi.issuer_spki, sizeof(pi.issuer_spki), "%s", ce->anchor_key);
 	}
 	/* Without any verifiable issuer the claimed key id is the best remaining identity. */
 	if (pi.issuer_spki[0] != '\0')
 		snprintf(ce->issuer_key, sizeof(ce->issuer_key), "%s", pi.issuer_spki);
-	else if (c->cert[0].aki[0] != '\0')
-		snprintf(ce->issuer_key, sizeof(ce->issuer_key), "aki:%s", c->cert[0].aki);
+	else if (c->cert[0]->aki[0] != '\0')
+		snprintf(ce->issuer_key, sizeof(ce->issuer_key), "aki:%s", c->cert[0]->aki);
 	ce->seen_written = ts;
 	store_note(e, cp_store_chain_validated(e->store, c, ce->issuer_key, ce->validated_at, ts));
 	return 0;
@@ -603,10 +610,10 @@ flow_name(const struct cw_flow_event *ev, const struct cp_chain *c, char *out, s
 	} else if (c != NULL && c->n > 0) {
 		const char *cn;
 
-		if (c->cert[0].san[0] != '\0') {
-			l = strcspn(c->cert[0].san, ",");
-			snprintf(out, outlen, "%.*s", (int)l, c->cert[0].san);
-		} else if ((cn = strstr(c->cert[0].subject, "CN=")) != NULL) {
+		if (c->cert[0]->san[0] != '\0') {
+			l = strcspn(c->cert[0]->san, ",");
+			snprintf(out, outlen, "%.*s", (int)l, c->cert[0]->san);
+		} else if ((cn = strstr(c->cert[0]->subject, "CN=")) != NULL) {
 			snprintf(out, outlen, "%.*s", (int)strcspn(cn + 3, ",+"), cn + 3);
 		}
 	}
@@ -636,7 +643,7 @@ learn(struct cp_engine *e, const struct cp_verdict *v, const struct cw_flow_even
 
 	if (ce != NULL && ce->chain.path_valid == 1 && name[0] != '\0' &&
 	    !cp_verdict_blocks_cert_learning(v)) {
-		const struct cp_cert *l = &ce->chain.cert[0];
+		const struct cp_cert *l = ce->chain.cert[0];
 		struct cp_base_leaf b;
 
 		memset(&b, 0, sizeof(b));

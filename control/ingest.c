@@ -270,7 +270,7 @@ summary_add(struct cp_ingest *in, const struct cp_verdict *v)
 				 (int)sizeof(c->anchor_name) - 1, c->anchor_name);
 		else if (c->n > 0)
 			snprintf(row->evidence, sizeof(row->evidence), "issuer: %.*s",
-				 (int)sizeof(c->cert[0].issuer) - 1, c->cert[0].issuer);
+				 (int)sizeof(c->cert[0]->issuer) - 1, c->cert[0]->issuer);
 	}
 	nsig = v->nsignals < CP_MAX_SIGNALS ? v->nsignals : CP_MAX_SIGNALS;
 	for (i = 0; i < nsig; i++) {

@@ -509,7 +509,7 @@ jb_certs(struct cp_jbuf *b, const struct cp_chain *c, int full)
 		for (i = 0; i < n; i++) {
 			if (i > 0)
 				cp_jbuf_raw(b, ",", 1);
-			jb_cert(b, &c->cert[i], full);
+			jb_cert(b, c->cert[i], full);
 		}
 	}
 	cp_jbuf_raw(b, "]", 1);

@@ -187,7 +187,7 @@ usage(FILE *f)
 		"chains\n"
 		"                           that lack theirs; the oldest go first; 0: none (default "
 		"%u)\n"
-		"  --chain-cache N          analysed chains held in memory, ~21 KiB each; a flow "
+		"  --chain-cache N          analysed chains held in memory, ~10 KiB each; a flow "
 		"whose\n"
 		"                           chain is not held re-analyses it from the database "
 		"(default\n"

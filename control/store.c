@@ -984,7 +984,7 @@ cp_store_put_chain(struct cp_store *s, const struct cp_chain *c, const uint8_t *
 		return ret;
 	cp_hex(c->chain_id, 16, id);
 	for (i = 0; i < c->n; i++) {
-		const struct cp_cert *x = &c->cert[i];
+		const struct cp_cert *x = c->cert[i];
 
 		st = stmt(s, S_CERT_PUT);
 		bind_text(st, 1, x->sha256);
@@ -1019,7 +1019,7 @@ cp_store_put_chain(struct cp_store *s, const struct cp_chain *c, const uint8_t *
 	sqlite3_bind_int(st, 2, (int)c->n);
 	bind_text(st, 3, c->anchor_match >= 0 ? c->anchor_name : "");
 	bind_text(st, 4, c->anchor_match >= 0 ? c->anchor_category : "");
-	bind_text(st, 5, c->n ? c->cert[0].sha256 : "");
+	bind_text(st, 5, c->n ? c->cert[0]->sha256 : "");
 	sqlite3_bind_int64(st, 6, ts);
 	return step_done(s, st);
 }

@@ -162,7 +162,7 @@ static void
 chain_signals(const struct cp_config *cfg, const struct cp_facts *f, struct cp_verdict *v)
 {
 	const struct cp_chain *c = f->chain;
-	const struct cp_cert *leaf = &c->cert[0];
+	const struct cp_cert *leaf = c->cert[0];
 	const struct cp_base_leaf *b;
 	char h1[16], h2[16], d1[16];
 	int leaf_known = 0, issuer_known = 0, same_subject;
@@ -190,7 +190,7 @@ chain_signals(const struct cp_config *cfg, const struct cp_facts *f, struct cp_v
 		fire(v, "name_mismatch", "leaf SAN \"%.80s\" does not cover %.80s", leaf->san, f->name);
 
 	for (i = 0; i < c->n; i++) {
-		const struct cp_cert *x = &c->cert[i];
+		const struct cp_cert *x = c->cert[i];
 
 		if (strncmp(x->key_type, "RSA", 3) == 0 &&
 		    ((x->rsa_e != 0 && x->rsa_e < 65537) ||
@@ -212,10 +212,10 @@ chain_signals(const struct cp_config *cfg, const struct cp_facts *f, struct cp_v
 	 */
 	if (strcmp(leaf->subject, leaf->issuer) != 0) {
 		for (i = 1; i < c->n; i++) {
-			if (strcmp(c->cert[i].spki_sha256, leaf->spki_sha256) == 0) {
+			if (strcmp(c->cert[i]->spki_sha256, leaf->spki_sha256) == 0) {
 				fire(v, "leaf_reuses_issuer_key",
 				     "leaf key %s is also the key of certificate %u (%.80s)",
-				     short_hash(leaf->spki_sha256, h1), i, c->cert[i].subject);
+				     short_hash(leaf->spki_sha256, h1), i, c->cert[i]->subject);
 				break;
 			}
 		}
@@ -735,7 +735,7 @@ cp_pins_check(const struct cp_pins *pins, const char *name, const struct cp_chai
 		if (n++ == 0 && first_len)
 			snprintf(first_pin, first_len, "%s", p->spki);
 		for (j = 0; c != NULL && j < c->n; j++)
-			if (strcmp(c->cert[j].spki_sha256, p->spki) == 0)
+			if (strcmp(c->cert[j]->spki_sha256, p->spki) == 0)
 				*matched = 1;
 		if (extra_spki != NULL && strcmp(extra_spki, p->spki) == 0)
 			*matched = 1;

@@ -67,6 +67,43 @@ cp_x509_parse(const uint8_t *der, size_t len)
 	return x;
 }
 
+/* The ex_data slot of an X509 holding its description; -1 until made. */
+static int desc_idx = -1;
+
+static void
+desc_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+const struct cp_cert *
+cp_x509_desc(X509 *x, const uint8_t *der, size_t len)
+{
+	struct cp_cert *c;
+
+	if (desc_idx < 0)
+		desc_idx = X509_get_ex_new_index(0, NULL, NULL, NULL, desc_free);
+	if (desc_idx < 0)
+		return NULL;
+	c = X509_get_ex_data(x, desc_idx);
+	if (c != NULL)
+		return c;
+	c = malloc(sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	cp_x509_describe(x, der, len, c);
+	if (X509_set_ex_data(x, desc_idx, c) != 1) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
 /* The ex_data slot of an X509 holding the key that verified its signature; -1 until made. */
 static int signer_idx = -1;
 

@@ -22,6 +22,13 @@ int cp_x509_spki_hex(X509 *x, char out[65]);
 /* Fill *c from a parsed certificate. Never fails: fields OpenSSL cannot read stay empty. */
 void cp_x509_describe(X509 *x, const uint8_t *der, size_t len, struct cp_cert *c);
 
+/*
+ * The description of a parsed certificate (cp_x509_describe() of its DER), made the first time
+ * and kept on x (freed with it): valid while a reference to x is held. NULL when it cannot be
+ * allocated.
+ */
+const struct cp_cert *cp_x509_desc(X509 *x, const uint8_t *der, size_t len);
+
 /* Parse one DER certificate; NULL when it is not a certificate. */
 X509 *cp_x509_parse(const uint8_t *der, size_t len);
 

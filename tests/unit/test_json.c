@@ -121,14 +121,17 @@ static void
 cert_time(int64_t t, const char *want)
 {
 	static struct cp_chain c;
+	static struct cp_cert cc;
 	char needle[64];
 	struct cp_jbuf b;
 
 	memset(&c, 0, sizeof(c));
+	memset(&cc, 0, sizeof(cc));
 	c.n = 1;
 	c.anchor_match = -1;
-	c.cert[0].not_before = t;
-	c.cert[0].not_after = 0;
+	c.cert[0] = &cc;
+	cc.not_before = t;
+	cc.not_after = 0;
 	cp_jbuf_init(&b, mem, sizeof(mem));
 	CHECK(cp_json_chain(&b, &c, 0) == 0);
 	snprintf(needle, sizeof(needle), "\"not_before\":%s,", want);
@@ -271,6 +274,7 @@ test_flow(void)
 	static struct cw_flow_event ev;
 	static struct cp_verdict v;
 	static struct cp_chain c;
+	static struct cp_cert cc;
 	struct cp_jbuf b;
 	static const uint8_t alpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
@@ -297,12 +301,13 @@ test_flow(void)
 
 	c.n = 1;
 	memcpy(c.chain_id, ev.chain_id, 16);
-	strcpy(c.cert[0].sha256, "aa");
-	strcpy(c.cert[0].spki_sha256, "bb");
-	strcpy(c.cert[0].subject, "CN=www.example.com");
-	strcpy(c.cert[0].issuer, "CN=Security Certificate,O=\xd0\x9a\xd0\x97 \xff");
-	c.cert[0].not_before = 1563440401;
-	c.cert[0].not_after = 1594976401;
+	c.cert[0] = &cc;
+	strcpy(cc.sha256, "aa");
+	strcpy(cc.spki_sha256, "bb");
+	strcpy(cc.subject, "CN=www.example.com");
+	strcpy(cc.issuer, "CN=Security Certificate,O=\xd0\x9a\xd0\x97 \xff");
+	cc.not_before = 1563440401;
+	cc.not_after = 1594976401;
 	c.anchor_match = 2;
 	strcpy(c.anchor_name, "Qaznet Trust Network");
 	strcpy(c.anchor_category, "interception");
@@ -421,6 +426,7 @@ test_worst_case(void)
 	static struct cw_flow_event ev;
 	static struct cp_verdict v;
 	static struct cp_chain c;
+	static struct cp_cert cc[CP_MAX_CERTS];
 	struct cp_jbuf b;
 	unsigned int i;
 
@@ -430,10 +436,12 @@ test_worst_case(void)
 	ev.alpn_sel[sizeof(ev.alpn_sel) - 1] = 0;
 	ev.ja3[32] = ev.ja3s[32] = ev.ja4[39] = 0;
 	memset(&c, 0xff, sizeof(c));
+	memset(cc, 0xff, sizeof(cc));
 	c.n = CP_MAX_CERTS;
 	for (i = 0; i < CP_MAX_CERTS; i++) {
-		c.cert[i].not_before = 0;
-		c.cert[i].not_after = 0;
+		c.cert[i] = &cc[i];
+		cc[i].not_before = 0;
+		cc[i].not_after = 0;
 	}
 	memset(&v, 0xff, sizeof(v));
 	v.result = CP_SUSPICIOUS;

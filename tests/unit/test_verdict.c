@@ -588,15 +588,15 @@ test_long_san(void)
 		      feed(e, &c) == 0,
 	      "cdn chains");
 	judge(e, t0, "victim.example.org", SRV, &w, &v);
-	CHECK(t_has(&v, "name_mismatch") && v.chain != NULL && v.chain->cert[0].san_truncated == 0,
+	CHECK(t_has(&v, "name_mismatch") && v.chain != NULL && v.chain->cert[0]->san_truncated == 0,
 	      "40 SANs, name not among them: %s", t_sigs(&v));
 	judge(e, t0, "edge-40.cdn-example.net", SRV, &w, &v);
 	CHECK(!t_has(&v, "name_mismatch") && v.result == CP_CONSISTENT,
 	      "40 SANs, the last one: %s", t_sigs(&v));
 	judge(e, t0, "edge-60.cdn-example.net", SRV, &c, &v);
 	CHECK(!t_has(&v, "name_mismatch") && v.chain != NULL &&
-		      v.chain->cert[0].san_truncated == 1 &&
-		      strstr(v.chain->cert[0].san, "edge-60.") == NULL,
+		      v.chain->cert[0]->san_truncated == 1 &&
+		      strstr(v.chain->cert[0]->san, "edge-60.") == NULL,
 	      "60 SANs, a name the list lost: %s", t_sigs(&v));
 	cp_engine_close(e);
 
@@ -612,7 +612,7 @@ test_long_san(void)
 	CHECK(t_has(&v, "name_mismatch"), "40 SANs after reload: %s", t_sigs(&v));
 	judge(e, t0 + 60, "edge-60.cdn-example.net", SRV, &c, &v);
 	CHECK(!t_has(&v, "name_mismatch") && v.chain != NULL &&
-		      v.chain->cert[0].san_truncated == 1,
+		      v.chain->cert[0]->san_truncated == 1,
 	      "60 SANs after reload: %s", t_sigs(&v));
 	cp_engine_close(e);
 }
@@ -816,12 +816,12 @@ test_chain_cache(void)
 			      "round %u flow %u: chain facts", round, k);
 			for (i = 0; i < 2; i++)
 				for (j = 0; j < 2; j++)
-					CHECK((strcmp(ve.chain->cert[i].sha256,
-						      vr.chain->cert[j].sha256) == 0) == (i == j) &&
-						      strcmp(ve.chain->cert[i].subject,
-							     vr.chain->cert[i].subject) == 0 &&
-						      strcmp(ve.chain->cert[i].san,
-							     vr.chain->cert[i].san) == 0,
+					CHECK((strcmp(ve.chain->cert[i]->sha256,
+						      vr.chain->cert[j]->sha256) == 0) == (i == j) &&
+						      strcmp(ve.chain->cert[i]->subject,
+							     vr.chain->cert[i]->subject) == 0 &&
+						      strcmp(ve.chain->cert[i]->san,
+							     vr.chain->cert[i]->san) == 0,
 					      "round %u flow %u: certificate %u", round, k, i);
 		}
 	cp_engine_chain_cache_stats(e, &small);
@@ -951,8 +951,8 @@ test_cert_cache_sets(void)
 		cp_hex(md, sizeof(md), hex);
 		snprintf(cn, sizeof(cn), "CN=s%u.example", k);
 		judge(e, t_time(2019, 7, 18), "example.org", SRV, &c[k], &v);
-		if (v.chain == NULL || strcmp(v.chain->cert[0].sha256, hex) != 0 ||
-		    strcmp(v.chain->cert[0].subject, cn) != 0)
+		if (v.chain == NULL || strcmp(v.chain->cert[0]->sha256, hex) != 0 ||
+		    strcmp(v.chain->cert[0]->subject, cn) != 0)
 			bad++;
 	}
 	CHECK(bad == 0, "%u of %d chains reloaded with another certificate's description", bad, N);

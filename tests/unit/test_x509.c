@@ -197,6 +197,7 @@ test_operator_anchors(void)
 {
 	struct cp_anchors an = {0};
 	struct cp_cert cc[2];
+	const struct cp_cert *ccp[2] = {&cc[0], &cc[1]};
 	X509 *chain[2];
 	char err[256] = "", want[65];
 	int pos, i;
@@ -209,7 +210,7 @@ test_operator_anchors(void)
 	chain[1] = t_load("kzint");
 	describe("forged", &cc[0]);
 	describe("kzint", &cc[1]);
-	i = cp_anchors_match(&an, chain, cc, 2, &pos);
+	i = cp_anchors_match(&an, chain, ccp, 2, &pos);
 	CHECK(i == 0 && pos == -1, "issuer-of-top match: %d pos %d", i, pos);
 	CHECK(cc[1].aki[0] != '\0' && strcmp(cc[1].aki, an.a[0].keyid) == 0, "AKI==SKI gate");
 	/* Same key id but not signed by it: the signature check refuses a lookalike. */
@@ -217,7 +218,7 @@ test_operator_anchors(void)
 	chain[1] = t_load("int");
 	describe("int", &cc[1]);
 	snprintf(cc[1].aki, sizeof(cc[1].aki), "%s", an.a[0].keyid);
-	i = cp_anchors_match(&an, chain, cc, 2, &pos);
+	i = cp_anchors_match(&an, chain, ccp, 2, &pos);
 	CHECK(i == -1, "forged key id matched without signature");
 	X509_free(chain[0]);
 	X509_free(chain[1]);
