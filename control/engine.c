@@ -48,7 +48,7 @@
 
 struct cp_centry {
 	int used;
-	uint64_t stamp;               /* LRU clock value of the last use */
+	uint64_t stamp;               /* LRU clock value of the last use; 0: unused */
 	struct cp_chain chain;
 	X509 *x[CP_MAX_CERTS];
 	char issuer_key[CP_ISSUER_KEY_MAX];
@@ -70,9 +70,8 @@ struct cp_centry {
 #define CP_VMEMO_WAYS 4
 
 struct cp_vmemo {
-	uint8_t id[16];               /* chain id; used == 0: free */
-	int used;
-	uint64_t stamp;
+	uint8_t id[16];               /* chain id */
+	uint64_t stamp;               /* the chain's last use; 0: free */
 	int path_valid;
 	unsigned int path_cached;
 	int issuer_missing;
@@ -85,7 +84,7 @@ struct cp_vmemo {
 
 struct cp_xentry {
 	uint8_t md[32];               /* SHA-256 of the DER; x == NULL: free */
-	uint64_t stamp;               /* LRU clock value of the last use */
+	uint64_t stamp;               /* LRU clock value of the last use; 0: free */
 	X509 *x;                      /* one reference held by the cache */
 	const struct cp_cert *desc;   /* kept on x (cp_x509_desc()) */
 };
@@ -309,7 +308,7 @@ vmemo_find(struct cp_engine *e, const uint8_t id[16])
 	unsigned int i;
 
 	for (i = 0; i < CP_VMEMO_WAYS; i++)
-		if (set[i].used && memcmp(set[i].id, id, 16) == 0)
+		if (set[i].stamp != 0 && memcmp(set[i].id, id, 16) == 0)
 			return &set[i];
 	return NULL;
 }
@@ -327,12 +326,11 @@ vmemo_keep(struct cp_engine *e, const struct cp_centry *ce)
 	if (m == NULL) {
 		set = &e->vmemo[set_of(c->chain_id, e->vmemo_sets) * CP_VMEMO_WAYS];
 		m = &set[0];
-		for (i = 0; i < CP_VMEMO_WAYS && m->used; i++)
-			if (!set[i].used || set[i].stamp < m->stamp)
+		for (i = 1; i < CP_VMEMO_WAYS; i++) /* a free way (stamp 0) first, else the LRU */
+			if (set[i].stamp < m->stamp)
 				m = &set[i];
 	}
 	memcpy(m->id, c->chain_id, 16);
-	m->used = 1;
 	m->stamp = ce->stamp;
 	m->path_valid = c->path_valid;
 	m->path_cached = c->path_cached;
@@ -374,14 +372,10 @@ cache_slot(struct cp_engine *e, const uint8_t id[16])
 	struct cp_centry *victim = &set[0];
 	unsigned int i;
 
-	for (i = 0; i < CP_CACHE_WAYS; i++) {
-		if (!set[i].used) {
-			victim = &set[i];
-			break;
-		}
+	/* A free way has stamp 0 (the LRU clock starts at 1): the first free one, else the LRU. */
+	for (i = 1; i < CP_CACHE_WAYS; i++)
 		if (set[i].stamp < victim->stamp)
 			victim = &set[i];
-	}
 	if (victim->used) { /* an unused entry is all zero already */
 		vmemo_keep(e, victim);
 		centry_clear(victim);
@@ -411,9 +405,7 @@ cert_get(struct cp_engine *e, const uint8_t *der, size_t len)
 			e->cstats.cert_hits++;
 			return &set[i];
 		}
-		if (set[i].x == NULL)
-			victim = &set[i];
-		else if (victim->x != NULL && set[i].stamp < victim->stamp)
+		if (set[i].stamp < victim->stamp) /* a free way (stamp 0) first, else the LRU */
 			victim = &set[i];
 	}
 	e->cstats.cert_misses++;
