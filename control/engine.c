@@ -62,7 +62,7 @@ struct cp_centry {
 
 /*
  * Validation memo: the validation results of chains the chain cache gave up, 4 for each entry
- * of the chain cache, in sets of CP_VMEMO_WAYS, LRU within a set (~230 B each). A chain
+ * of the chain cache, in sets of CP_VMEMO_WAYS, LRU within a set (240 B each). A chain
  * reloaded from the database takes its result from here instead of validating again (at the
  * same capture time, against the same trust store: the same result), and is checked again
  * only when it lacked an issuer and one of that name was learned since, as if it had stayed.
