@@ -80,6 +80,27 @@ cw_reasm_move(struct cw_reasm *r, uint8_t *buf, uint32_t cap)
 }
 
 void
+cw_reasm_rebase(struct cw_reasm *r, uint8_t *buf, uint32_t cap, uint32_t from, uint32_t to)
+{
+	uint32_t ext = cw_reasm_extent(r);
+
+	if (ext > from && r->buf != NULL)
+		memcpy(buf + to, r->buf + from, ext - from);
+	/* Modulo 2^32 like the sequence numbers: a move up is a negative shift. */
+	r->base_seq += from - to;
+	r->dropped += from - to;
+	r->contig = r->contig - from + to;
+	r->consumed = r->consumed - from + to;
+	r->limit = r->limit - from + to;
+	for (unsigned int i = 0; i < r->nooo; i++) {
+		r->ooo[i].start = r->ooo[i].start - from + to;
+		r->ooo[i].end = r->ooo[i].end - from + to;
+	}
+	r->buf = buf;
+	r->cap = cap;
+}
+
+void
 cw_reasm_drop(struct cw_reasm *r, uint32_t n)
 {
 	uint32_t ext = cw_reasm_extent(r);

@@ -113,6 +113,18 @@ cw_reasm_extent(const struct cw_reasm *r)
 void cw_reasm_move(struct cw_reasm *r, uint8_t *buf, uint32_t cap);
 
 /*
+ * Switch to buf (cap bytes) with the bytes held from offset `from` on placed
+ * at offset `to` instead: every offset, limit included, moves by to - from,
+ * and `dropped` and base_seq the other way, so the stream's bytes keep their
+ * sequence numbers. buf[0, to) is the caller's to fill; it counts as
+ * consumed (from must be <= consumed, and to <= from + dropped: the stream
+ * had at least that many bytes before). The old buffer is free again when
+ * this returns. cap must hold to + what was held from `from` on, and at most
+ * the new limit.
+ */
+void cw_reasm_rebase(struct cw_reasm *r, uint8_t *buf, uint32_t cap, uint32_t from, uint32_t to);
+
+/*
  * Drop the first n held bytes (n <= consumed): the rest moves to the front
  * of the buffer and every offset, limit included, moves down by n. Pointers
  * into the buffer must be moved by the caller.

@@ -58,7 +58,68 @@ hooks_of(const struct cw_session *s)
 static inline int
 holds_certs(const struct cw_session *s, int side)
 {
-	return s->ncert > 0 && !s->certs_released && side != s->cli_side;
+	return s->ncert > 0 && !s->certs_released && side != s->cli_side &&
+	       s->cmp.state != CW_CMP_DONE;
+}
+
+void
+cw_session_unref(struct cw_session *s)
+{
+	if (s->cmp.state != CW_CMP_NONE)
+		cw_certref_unpin(cw_certref_of(s->bufs->refs, s->cmp.body));
+	s->cmp.state = CW_CMP_NONE;
+	s->cmp.single = 0;
+}
+
+/*
+ * A TLS 1.2 server answers: arm the comparison with what its name was last
+ * answered with, when the owner keeps expected messages and has one.
+ */
+static void
+cmp_arm(struct cw_session *s)
+{
+	struct cw_certref_ent *e;
+
+	if (!s->on_demand || s->bufs->refs == NULL || s->sni_len == 0 || s->cmp.state != CW_CMP_NONE ||
+	    (s->ev.flags & (CW_EVF_RESUMED | CW_EVF_CERT)))
+		return;
+	e = cw_certref_get(s->bufs->refs, cw_certref_key(s->str, s->sni_len));
+	if (e == NULL)
+		return;
+	memset(&s->cmp, 0, sizeof(s->cmp));
+	s->cmp.body = e->body;
+	s->cmp.len = e->len;
+	s->cmp.state = CW_CMP_ARMED;
+}
+
+/*
+ * CW_TI_CMP_DIFF on side: put the compared Certificate message back in a
+ * buffer (the header and the matched bytes, then what is held), so it is
+ * assembled as if never compared. -1 when no buffer can be had.
+ */
+static int
+cmp_restore(struct cw_session *s, int side, const struct cw_tls_item *it)
+{
+	struct cw_reasm *r = &s->ra[side];
+	struct cw_tls_stream *ts = &s->ts[side];
+	uint32_t ext = cw_reasm_extent(r), held = ext > ts->rd ? ext - ts->rd : 0;
+	uint32_t need = it->len + held, limit = r->limit - ts->rd + it->len, ocap = r->cap, ncap = 0;
+	uint8_t *nb, *old = r->buf;
+
+	s->bufs->refs->differed++;
+	nb = s->bufs->get(s->bufs->arg, need, &ncap);
+	if (nb == NULL || ncap < need) {
+		if (nb != NULL)
+			s->bufs->put(s->bufs->arg, nb, ncap);
+		s->cmp.state = CW_CMP_DIFF;
+		return -1;
+	}
+	if (ncap > limit)
+		ncap = limit;
+	cw_tls_cmp_restore(ts, r, &s->cmp, nb, ncap);
+	if (old != NULL)
+		s->bufs->put(s->bufs->arg, old, ocap);
+	return 0;
 }
 
 /* Move a direction to buffer nb (ncap bytes), at the same offsets, and give the old one back. */
@@ -179,6 +240,7 @@ cw_session_release_certs(struct cw_session *s)
 	if (s->certs_released)
 		return;
 	s->certs_released = 1;
+	cw_session_unref(s);
 	if (s->on_demand && s->state != CW_SS_FINISHED) {
 		trim(s, 0);
 		trim(s, 1);
@@ -569,6 +631,8 @@ on_server_hello(struct cw_session *s, int side, const struct cw_server_hello *sh
 		   XXH3_64bits(sh->session_id.p, sh->session_id.len) == s->ch_sid_hash) {
 		/* TLS <= 1.2 session-id resumption: no Certificate will follow. */
 		ev->flags |= CW_EVF_RESUMED;
+	} else {
+		cmp_arm(s);
 	}
 }
 
@@ -582,6 +646,8 @@ on_certificate(struct cw_session *s, int side, const struct cw_tls_item *it)
 
 	if (ev->flags & CW_EVF_CERT)
 		return;
+	if (s->cmp.state == CW_CMP_ARMED)
+		s->cmp.state = CW_CMP_DIFF; /* whole on arrival: compared below */
 	if (cw_tls_parse_certificate(it->body, it->len, it->cut ? CW_TLS_CERT_PREFIX : 0, &cl) != CW_OK) {
 		ev->anomalies |= CW_EVA_BAD_CERT;
 		return;
@@ -599,14 +665,33 @@ on_certificate(struct cw_session *s, int side, const struct cw_tls_item *it)
 	}
 	/* A full handshake after all: a resumed one has no Certificate (RFC 5246 7.3). */
 	ev->flags = (ev->flags | CW_EVF_CERT) & ~CW_EVF_RESUMED;
-	/* Ids now, while the bytes are surely held: the owner may release them before the end. */
-	cw_chain_id(&cl, NULL, ev->chain_id);
 	ev->ncerts = cl.total > 255 ? 255 : (uint8_t)cl.total;
 	if (cl.total > cl.n || cl.n > CW_EV_CHAIN_MAX)
 		ev->anomalies |= CW_EVA_CHAIN_TRUNC;
+	s->ncert = (uint8_t)cl.n;
+	if (it->cmp) {
+		/* Every byte was the expected message's: its id, and its bytes stand for the certificates. */
+		memcpy(ev->chain_id, cw_certref_of(s->bufs->refs, s->cmp.body)->chain_id, CW_ID_LEN);
+		s->bufs->refs->matched++;
+		return;
+	}
 	s->cert_off = (uint32_t)(it->body - r->buf);
 	s->cert_len = it->len;
-	s->ncert = (uint8_t)cl.n;
+	if (s->cmp.state != CW_CMP_NONE && !it->cut && it->len == s->cmp.len &&
+	    memcmp(it->body, s->cmp.body, it->len) == 0) {
+		/* Came whole, and is the expected message. */
+		memcpy(ev->chain_id, cw_certref_of(s->bufs->refs, s->cmp.body)->chain_id, CW_ID_LEN);
+		s->bufs->refs->matched++;
+		cw_session_unref(s);
+		return;
+	}
+	/* Ids now, while the bytes are surely held: the owner may release them before the end. */
+	cw_chain_id(&cl, NULL, ev->chain_id);
+	if (s->on_demand && s->bufs->refs != NULL && s->sni_len > 0 && !it->cut && !s->t13) {
+		cw_session_unref(s);
+		cw_certref_put(s->bufs->refs, cw_certref_key(s->str, s->sni_len), it->body, it->len,
+			       ev->chain_id);
+	}
 }
 
 /* What one handshake message does to the session; returns a CW_SESS_* code. */
@@ -798,7 +883,7 @@ parse_side(struct cw_session *s, int side)
 	int rc;
 
 	for (;;) {
-		cw_tls_next(&s->ts[side], &s->ra[side], &it);
+		cw_tls_next_cmp(&s->ts[side], &s->ra[side], s->cmp.state != CW_CMP_NONE ? &s->cmp : NULL, &it);
 		switch (it.kind) {
 		case CW_TI_MORE:
 			return CW_SESS_MORE;
@@ -811,6 +896,12 @@ parse_side(struct cw_session *s, int side)
 			s->ev.anomalies |= CW_EVA_BAD_RECORD;
 			s->end_hint = CW_END_BAD;
 			return CW_SESS_ABANDON;
+		case CW_TI_CMP_DIFF:
+			if (cmp_restore(s, side, &it) == 0)
+				break;
+			/* What was matched cannot be held again: as if the cap were reached. */
+			s->buf_short = 1;
+			/* fall through */
 		case CW_TI_FULL:
 			s->ev.anomalies |= CW_EVA_CAP;
 			cw_reasm_stop(&s->ra[side]);
@@ -967,6 +1058,9 @@ cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t ts_ns
 		ra = cw_reasm_add(&s->ra[side], seq, pkt->payload, pkt->payload_len);
 		if (s->on_demand)
 			ra = ooo_table(s, &s->ra[side], pkt, seq, ra);
+		/* Bytes compared and dropped are compared again as the reassembly would have. */
+		if ((ra & CW_RA_OLD) && s->cmp.single && side != s->cli_side)
+			ra |= cw_tls_cmp_old(&s->cmp, seq, pkt->payload, pkt->payload_len);
 		ev->anomalies |= ra_anomalies(ra);
 		if (ra & CW_RA_NEW) {
 			rc = parse_side(s, side);
@@ -1077,6 +1171,14 @@ uint32_t
 cw_session_certs(const struct cw_session *s, struct cw_cert_list *cl)
 {
 	const uint8_t *buf = s->cli_side >= 0 ? s->ra[!s->cli_side].buf : NULL;
+	uint32_t off = s->cert_off, len = s->cert_len;
+
+	if (s->cmp.state == CW_CMP_DONE) {
+		/* The expected message's bytes, pinned while the certificates are kept. */
+		buf = s->cmp.body;
+		off = 0;
+		len = s->cmp.len;
+	}
 
 	/*
 	 * The bytes parsed in on_certificate() have not moved relative to the
@@ -1084,7 +1186,7 @@ cw_session_certs(const struct cw_session *s, struct cw_cert_list *cl)
 	 * parse gives the same views again.
 	 */
 	if (s->ncert == 0 || s->certs_released || buf == NULL ||
-	    cw_tls_parse_certificate(buf + s->cert_off, s->cert_len,
+	    cw_tls_parse_certificate(buf + off, len,
 				     s->cert_cut ? CW_TLS_CERT_PREFIX : 0, cl) != CW_OK) {
 		memset(cl->c, 0, sizeof(cl->c));
 		cl->n = s->ncert;

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "certref.h"
 #include "chain.h"
 #include "cw_event.h"
 #include "decode.h"
@@ -80,6 +81,15 @@ struct cw_buf_ops {
 	uint32_t limit; /* most bytes per direction */
 	struct cw_reasm_ooo *(*ooo_get)(void *arg); /* CW_REASM_MAX_OOO ranges, or NULL */
 	void (*ooo_put)(void *arg, struct cw_reasm_ooo *t);
+	/*
+	 * Expected Certificate messages (struct cw_certref), or NULL: a TLS 1.2
+	 * server flight whose ClientHello named a server that has an entry is
+	 * compared with it as it arrives instead of held (struct cw_tls_cmp),
+	 * and every Certificate message parsed whole with a server name is kept
+	 * in it. A session pins the entry it uses until its certificates are
+	 * released or its owner calls cw_session_unref().
+	 */
+	struct cw_certref *refs;
 };
 
 /*
@@ -160,6 +170,13 @@ struct cw_session {
 	struct cw_reasm ra[2];         /* indexed by address side, see cli_side */
 	struct cw_tls_stream ts[2];    /* indexed by address side */
 	uint32_t cert_off, cert_len;   /* the Certificate message body at ra[!cli_side].buf + cert_off */
+	/*
+	 * The server's expected Certificate message: an entry of bufs->refs
+	 * (cw_certref_of(cmp.body)), pinned while cmp.state is not
+	 * CW_CMP_NONE; with CW_CMP_DONE the certificates are its bytes, not the
+	 * buffer's.
+	 */
+	struct cw_tls_cmp cmp;
 	struct cw_ev_draft ev;         /* filled as the handshake progresses */
 	uint8_t *str;                  /* sni, alpn, alpn_sel: str_in, or the buffer described above */
 	uint32_t str_cap;              /* bytes at str */
@@ -231,6 +248,13 @@ int cw_session_packet(struct cw_session *s, const struct cw_pkt *pkt, uint64_t t
  * stays) and, with buffers on demand, the bytes are dropped.
  */
 void cw_session_release_certs(struct cw_session *s);
+
+/*
+ * The owner is done with the session (its event written, its certificates
+ * no longer read): the expected Certificate message it pinned, if any, is
+ * let go. Call before the session is reused.
+ */
+void cw_session_unref(struct cw_session *s);
 
 /*
  * The server's certificates as views, leaf first (cl->n of them, at most

@@ -631,10 +631,29 @@ cut_certificate(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item
 	return 1;
 }
 
+/*
+ * The Certificate being compared cannot go on (a byte differs, or the cap is
+ * reached where the message would have been cut): the caller restores it.
+ */
+static int
+cmp_diff(struct cw_tls_stream *ts, struct cw_reasm *r, const struct cw_tls_cmp *cmp,
+	 struct cw_tls_item *it)
+{
+	memset(it, 0, sizeof(*it));
+	it->kind = CW_TI_CMP_DIFF;
+	it->rec_type = CW_TLS_CT_HANDSHAKE;
+	it->hs_type = CW_TLS_HS_CERTIFICATE;
+	it->len = HS_HDR_LEN + cmp->off;
+	return emit(ts, r, it->kind);
+}
+
 /* Nothing more can be held: a partial Certificate message if there is one, then FULL. */
 static int
-full(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
+full(struct cw_tls_stream *ts, struct cw_reasm *r, const struct cw_tls_cmp *cmp,
+     struct cw_tls_item *it)
 {
+	if (cmp != NULL && cmp->state == CW_CMP_ON)
+		return cmp_diff(ts, r, cmp, it);
 	if (!cut_certificate(ts, r, it)) {
 		memset(it, 0, sizeof(*it));
 		it->kind = CW_TI_FULL;
@@ -644,12 +663,59 @@ full(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
 
 /* Nothing completes: MORE while the buffer can still grow, FULL once it cannot. */
 static int
-wait_more(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
+wait_more(struct cw_tls_stream *ts, struct cw_reasm *r, const struct cw_tls_cmp *cmp,
+	  struct cw_tls_item *it)
 {
 	if (r->contig >= r->limit)
-		return full(ts, r, it);
+		return full(ts, r, cmp, it);
 	it->kind = CW_TI_MORE;
 	return emit(ts, r, it->kind);
+}
+
+/*
+ * A Certificate message of the expected length starts at hs_rd and is not
+ * whole yet: compare what is held of its body. All of it matches: it is
+ * dropped (hs_rd = hs_wr) and the rest is compared as it comes. Any byte
+ * differs: nothing was dropped, the message is assembled as usual.
+ */
+static void
+cmp_start(struct cw_tls_stream *ts, const struct cw_reasm *r, struct cw_tls_cmp *cmp)
+{
+	uint32_t held = ts->hs_wr - ts->hs_rd - HS_HDR_LEN;
+
+	if (memcmp(r->buf + ts->hs_rd + HS_HDR_LEN, cmp->body, held) != 0) {
+		cmp->state = CW_CMP_DIFF;
+		return;
+	}
+	cmp->state = CW_CMP_ON;
+	cmp->off = held;
+	/* Assembled where it lies (nothing moved down): its header is stream byte hs_rd. */
+	cmp->single = ts->hs_wr == ts->rd;
+	cmp->seq0 = r->base_seq + ts->hs_rd;
+	ts->hs_rd = ts->hs_wr;
+}
+
+/*
+ * Compare what has arrived of the current record's body (rec_left > 0) with
+ * the expected bytes. 1: the message is complete (every byte matched), 0:
+ * matched so far, -1: a byte differs (nothing of this piece taken).
+ */
+static int
+cmp_record_body(struct cw_tls_stream *ts, const struct cw_reasm *r, struct cw_tls_cmp *cmp)
+{
+	uint32_t k = r->contig - ts->rd;
+
+	if (k > ts->rec_left)
+		k = ts->rec_left;
+	if (k > cmp->len - cmp->off)
+		k = cmp->len - cmp->off;
+	if (memcmp(r->buf + ts->rd, cmp->body + cmp->off, k) != 0)
+		return -1;
+	cmp->off += k;
+	ts->rd += k;
+	ts->hs_rd = ts->hs_wr = ts->rd;
+	ts->rec_left = (uint16_t)(ts->rec_left - k);
+	return cmp->off == cmp->len;
 }
 
 /*
@@ -660,7 +726,8 @@ wait_more(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
  * partial, CW_BAD if it can never complete in this buffer.
  */
 static int
-next_hs_message(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
+next_hs_message(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_cmp *cmp,
+		struct cw_tls_item *it)
 {
 	struct cw_cur c = cw_cur_init(r->buf + ts->hs_rd, ts->hs_wr - ts->hs_rd);
 	uint8_t type;
@@ -674,6 +741,15 @@ next_hs_message(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item
 		ts->hs_rd += HS_HDR_LEN + here;
 		ts->hs_skip = mlen - here;
 	} else if (cw_view(&c, mlen, &it->body) != CW_OK) {
+		if (type == CW_TLS_HS_CERTIFICATE && cmp != NULL && cmp->state == CW_CMP_ARMED) {
+			if (mlen == cmp->len) {
+				cmp_start(ts, r, cmp);
+				if (cmp->state == CW_CMP_ON)
+					return CW_MORE;
+			} else {
+				cmp->state = CW_CMP_DIFF;
+			}
+		}
 		/*
 		 * The missing bytes still have to arrive after rd: the rest of
 		 * the record being taken, then behind at least one more record
@@ -747,7 +823,8 @@ take_record_body(struct cw_tls_stream *ts, const struct cw_reasm *r)
  * messages that end below the cap are still worth parsing.
  */
 int
-cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
+cw_tls_next_cmp(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_cmp *cmp,
+		struct cw_tls_item *it)
 {
 	struct cw_cur c;
 	uint8_t type;
@@ -769,10 +846,10 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 	 */
 	if (!ts->started) {
 		if (ts->rd >= r->contig)
-			return wait_more(ts, r, it);
+			return wait_more(ts, r, cmp, it);
 		rc = cw_tls_probe(r->buf + ts->rd, r->contig - ts->rd);
 		if (rc < 0)
-			return wait_more(ts, r, it);
+			return wait_more(ts, r, cmp, it);
 		if (rc == 0) {
 			it->kind = CW_TI_NOT_TLS;
 			return it->kind;
@@ -785,14 +862,14 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		/* The SSLv2 form has a 2-byte header: high bit, then a 15-bit length. */
 		c = cw_cur_init(r->buf + ts->rd, r->contig - ts->rd);
 		if (cw_u16(&c, &rlen) != CW_OK)
-			return wait_more(ts, r, it);
+			return wait_more(ts, r, cmp, it);
 		rlen &= 0x7fff;
 		if ((uint64_t)ts->rd + 2 + rlen > r->limit) {
 			it->kind = CW_TI_FULL;
 			return it->kind;
 		}
 		if (cw_view(&c, rlen, &it->body) != CW_OK)
-			return wait_more(ts, r, it);
+			return wait_more(ts, r, cmp, it);
 		it->kind = CW_TI_SSLV2_CH;
 		it->rec_len = rlen;
 		it->len = rlen;
@@ -810,7 +887,7 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 			ts->hs_skip -= n;
 		}
 		if (ts->hs_skip == 0) {
-			rc = next_hs_message(ts, r, it);
+			rc = next_hs_message(ts, r, cmp, it);
 			if (rc == CW_OK)
 				return emit(ts, r, it->kind);
 			if (rc == CW_BAD) {
@@ -823,10 +900,26 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		if (ts->rd >= r->contig) {
 			/* rd may already be past contig after skipping a record's body. */
 			if (ts->rd >= r->limit)
-				return full(ts, r, it);
-			return wait_more(ts, r, it);
+				return full(ts, r, cmp, it);
+			return wait_more(ts, r, cmp, it);
 		}
 		if (ts->rec_left > 0) {
+			if (cmp != NULL && cmp->state == CW_CMP_ON) {
+				rc = cmp_record_body(ts, r, cmp);
+				if (rc < 0)
+					return cmp_diff(ts, r, cmp, it);
+				if (rc > 0) {
+					cmp->state = CW_CMP_DONE;
+					it->kind = CW_TI_HS;
+					it->hs_type = CW_TLS_HS_CERTIFICATE;
+					it->rec_type = CW_TLS_CT_HANDSHAKE;
+					it->cmp = 1;
+					it->body = cmp->body;
+					it->len = cmp->len;
+					return emit(ts, r, it->kind);
+				}
+				continue;
+			}
 			take_record_body(ts, r);
 			continue;
 		}
@@ -835,8 +928,8 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 		if (cw_u8(&c, &type) != CW_OK || cw_u16(&c, &ver) != CW_OK ||
 		    cw_u16(&c, &rlen) != CW_OK) {
 			if (ts->rd + REC_HDR_LEN > r->limit)
-				return full(ts, r, it);
-			return wait_more(ts, r, it);
+				return full(ts, r, cmp, it);
+			return wait_more(ts, r, cmp, it);
 		}
 		/* Heartbeat (24, RFC 6520) is legal after the first record. */
 		/* Only the major version: the minor is legacy_record_version (cw_tls_probe()). */
@@ -858,6 +951,11 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 			if (ts->hs_rd == ts->hs_wr)
 				ts->hs_rd = ts->hs_wr = ts->rd;
 			ts->rec_left = rlen;
+			if (cmp != NULL && cmp->state == CW_CMP_ON) {
+				/* The message goes on in another record: its bytes no longer lie together. */
+				cmp->single = 0;
+				continue;
+			}
 			if (ts->rd < r->contig)
 				take_record_body(ts, r);
 			continue;
@@ -870,4 +968,66 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 			ts->ccs = 1;
 		return emit(ts, r, it->kind);
 	}
+}
+
+int
+cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it)
+{
+	return cw_tls_next_cmp(ts, r, NULL, it);
+}
+
+void
+cw_tls_cmp_restore(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_cmp *cmp,
+		   uint8_t *buf, uint32_t cap)
+{
+	uint32_t to = HS_HDR_LEN + cmp->off;
+
+	buf[0] = CW_TLS_HS_CERTIFICATE;
+	buf[1] = (uint8_t)(cmp->len >> 16);
+	buf[2] = (uint8_t)(cmp->len >> 8);
+	buf[3] = (uint8_t)cmp->len;
+	memcpy(buf + HS_HDR_LEN, cmp->body, cmp->off);
+	cw_reasm_rebase(r, buf, cap, ts->rd, to);
+	ts->rd = to;
+	ts->hs_rd = 0;
+	ts->hs_wr = to;
+	cmp->state = CW_CMP_DIFF;
+}
+
+unsigned int
+cw_tls_cmp_old(const struct cw_tls_cmp *cmp, uint32_t seq, const uint8_t *data, uint32_t len)
+{
+	uint32_t n = HS_HDR_LEN + cmp->off, lo, hi, i;
+	uint8_t hdr[HS_HDR_LEN];
+	unsigned int res = 0;
+
+	if (!cmp->single || (cmp->state != CW_CMP_ON && cmp->state != CW_CMP_DIFF))
+		return 0;
+	/* [lo, hi): the segment's bytes as offsets from seq0 that fall in [0, n). */
+	if ((int32_t)(seq - cmp->seq0) >= 0) {
+		lo = seq - cmp->seq0;
+		if (lo >= n)
+			return 0;
+		hi = len < n - lo ? lo + len : n;
+	} else {
+		i = cmp->seq0 - seq; /* bytes of the segment before seq0 */
+		if (i >= len)
+			return 0;
+		lo = 0;
+		hi = len - i < n ? len - i : n;
+		data += i;
+		seq = cmp->seq0;
+	}
+	hdr[0] = CW_TLS_HS_CERTIFICATE;
+	hdr[1] = (uint8_t)(cmp->len >> 16);
+	hdr[2] = (uint8_t)(cmp->len >> 8);
+	hdr[3] = (uint8_t)cmp->len;
+	for (i = lo; i < hi; i++) {
+		uint8_t want = i < HS_HDR_LEN ? hdr[i] : cmp->body[i - HS_HDR_LEN];
+
+		if (data[i - lo] != want)
+			return CW_RA_CONFLICT;
+		res = CW_RA_RETRANS;
+	}
+	return res;
 }

@@ -130,6 +130,7 @@ enum cw_tls_item_kind {
 	CW_TI_NOT_TLS,  /* the stream does not start like TLS */
 	CW_TI_BAD,      /* framing error: bad record length/version or bad message length */
 	CW_TI_FULL,     /* the reassembly cap was reached before the item completed */
+	CW_TI_CMP_DIFF, /* the Certificate compared differs: cw_tls_cmp_restore(), then call again */
 };
 
 struct cw_tls_item {
@@ -137,7 +138,7 @@ struct cw_tls_item {
 	uint8_t rec_type;
 	uint8_t hs_type;
 	uint8_t cut;     /* CW_TI_HS: only the first len bytes of a longer Certificate message */
-	uint8_t pad;
+	uint8_t cmp;     /* CW_TI_HS: a Certificate that matched struct cw_tls_cmp: body is its body */
 	uint16_t rec_version;
 	uint32_t rec_len;
 	const uint8_t *body;
@@ -185,6 +186,64 @@ struct cw_tls_stream {
 };
 
 void cw_tls_stream_init(struct cw_tls_stream *ts);
+
+/*
+ * A Certificate message the server is expected to send (struct
+ * cw_certref_ent), compared with the stream as it arrives instead of
+ * assembled. Armed by its owner (body, len, state CW_CMP_ARMED); when a
+ * Certificate message of exactly len bytes starts and is not whole yet, the
+ * framing compares what is held and then each record body as it comes,
+ * drops what matched (`off` bytes, all consumed) and, once all len bytes
+ * matched, hands the message on with body pointing at the expected one
+ * (item.cmp set). At the first byte that differs, or where the cap would
+ * have cut the message, it returns CW_TI_CMP_DIFF with len = 4 + off: the
+ * caller gets a buffer of at least len + cw_reasm_extent() - ts->rd bytes
+ * and calls cw_tls_cmp_restore(), which puts back the message header and
+ * the matched bytes from the expected body, so the message is assembled as
+ * if nothing had been compared.
+ *
+ * While the message lies in one record (`single`), the bytes compared are
+ * stream bytes [seq0, seq0 + 4 + off): a retransmission into them is
+ * compared with the expected bytes by its owner (cw_tls_cmp_old()), as the
+ * reassembly compares those still held.
+ */
+enum cw_tls_cmp_state {
+	CW_CMP_NONE = 0, /* nothing expected */
+	CW_CMP_ARMED,    /* expected, no Certificate message started yet */
+	CW_CMP_ON,       /* comparing: off bytes matched and dropped */
+	CW_CMP_DONE,     /* every byte matched: the message was handed on */
+	CW_CMP_DIFF,     /* not compared (another length, or whole on arrival) or differed */
+};
+
+struct cw_tls_cmp {
+	const uint8_t *body; /* the expected body */
+	uint32_t len;        /* its length */
+	uint32_t off;        /* body bytes matched and no longer held */
+	uint32_t seq0;       /* sequence number of the message header, while single */
+	uint8_t state;       /* enum cw_tls_cmp_state */
+	uint8_t single;      /* the message's bytes so far came in one record, from seq0 */
+};
+
+/* cw_tls_next() on the direction a Certificate message is expected on (cmp may be NULL). */
+int cw_tls_next_cmp(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_cmp *cmp,
+		    struct cw_tls_item *it);
+
+/*
+ * After CW_TI_CMP_DIFF: move the direction to buf (cap bytes, as the item
+ * says) with the Certificate message's header and matched bytes rebuilt in
+ * front of what is held; the old buffer is free again when this returns.
+ */
+void cw_tls_cmp_restore(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_cmp *cmp,
+			uint8_t *buf, uint32_t cap);
+
+/*
+ * A segment [seq, seq + len) of the direction whose bytes partly lay before
+ * what the reassembly still compares (CW_RA_OLD): CW_RA_RETRANS and/or
+ * CW_RA_CONFLICT for what of it overlaps the bytes compared while `single`
+ * (those a receiver holding the message would still compare), else 0.
+ */
+unsigned int cw_tls_cmp_old(const struct cw_tls_cmp *cmp, uint32_t seq, const uint8_t *data,
+			    uint32_t len);
 
 /*
  * Next item from the contiguous prefix of r. Content detection only: the

@@ -16,8 +16,21 @@
  * size asked for, so ASan catches a write past it, and freed when replaced, so it catches a view
  * left in an old one. The last slot is refused its third buffer, to reach the cut path; slots
  * 1 and 5 release their certificate bytes once parsed, as the dataplane does for known chains.
+ *
+ * Then the input runs twice more with every slot's buffers on demand and a cache of expected
+ * Certificate messages (struct cw_certref) they share, fresh for each input: the third pass
+ * compares every server flight whose name the second pass kept a message for, so the compare,
+ * rebuild and retransmission paths see the fuzzer's bytes. Expecting a message must change
+ * nothing: each slot's event (but the last's, whose refused buffers depend on how many it asked
+ * for) must be the same in both passes, and no entry may stay pinned once the flows are given
+ * back.
  */
+#define FZ_REFS 16
 static uint32_t fz_grants[FZ_FLOWS];
+static struct cw_certref fz_refs;
+static uint8_t *fz_refs_mem;
+static volatile uint8_t fz_sink; /* what the certificate reads add up to, so they are done */
+static int fz_all_bufs; /* this pass: every slot's buffers on demand, with fz_refs */
 
 static uint8_t *
 fz_get(void *arg, uint32_t need, uint32_t *cap)
@@ -65,10 +78,11 @@ lookup(const struct cw_pkt *p)
 			flows[i].used = 1;
 			flows[i].done = 0;
 			flows[i].key = key;
-			if (i & 1) {
+			if ((i & 1) || fz_all_bufs) {
 				fz_grants[i] = 0;
 				fz_ops[i] = (struct cw_buf_ops){fz_get, fz_put, &fz_grants[i], FZ_CAP,
-							  ooo_get, ooo_put};
+							  ooo_get, ooo_put,
+							  fz_all_bufs ? &fz_refs : NULL};
 				cw_session_init_bufs(&flows[i].s, &fz_ops[i]);
 			} else {
 				cw_session_init(&flows[i].s, flows[i].buf, flows[i].buf + FZ_CAP, FZ_CAP,
@@ -80,10 +94,9 @@ lookup(const struct cw_pkt *p)
 	return NULL; /* table full: the packet is ignored, as a bounded table would */
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Every frame through the flows; then each flow's event, and its buffers given back. */
+static void
+run_pass(const uint8_t *data, size_t size, struct cw_flow_event ev[FZ_FLOWS])
 {
 	struct fz_reader rd;
 	const uint8_t *frame;
@@ -123,18 +136,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(copy);
 	}
 	for (int i = 0; i < FZ_FLOWS; i++) {
-		struct cw_flow_event ev;
 		uint32_t cap;
 
+		memset(&ev[i], 0, sizeof(ev[i]));
 		if (!flows[i].used)
 			continue;
 		if (!flows[i].done)
 			cw_session_finish(&flows[i].s, CW_END_SHUTDOWN);
-		cw_session_event(&flows[i].s, &flows[i].key, &ev);
-		if (ev.sni[CW_EV_SNI_MAX - 1] != '\0' || ev.alpn_sel[CW_EV_ALPN_SEL_MAX - 1] != '\0' ||
-		    ev.alpn_len > CW_EV_ALPN_MAX)
+		cw_session_event(&flows[i].s, &flows[i].key, &ev[i]);
+		if (ev[i].sni[CW_EV_SNI_MAX - 1] != '\0' ||
+		    ev[i].alpn_sel[CW_EV_ALPN_SEL_MAX - 1] != '\0' || ev[i].alpn_len > CW_EV_ALPN_MAX)
 			abort();
 		if (flows[i].s.on_demand) {
+			/* The certificates are read last, as the dataplane's blob is (ASan watches). */
+			struct cw_cert_list cl;
+			uint8_t sum = 0;
+
+			cw_session_certs(&flows[i].s, &cl);
+			for (uint32_t c = 0; c < cl.n; c++)
+				for (uint32_t b = 0; cl.c[c].p != NULL && b < cl.c[c].len; b++)
+					sum ^= cl.c[c].p[b];
+			fz_sink ^= sum;
+			cw_session_unref(&flows[i].s);
 			for (int d = 0; d < 2; d++) {
 				free(flows[i].s.ra[d].buf);
 				if (flows[i].s.ra[d].ooo != NULL)
@@ -143,5 +166,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(cw_session_str_buf(&flows[i].s, &cap));
 		}
 	}
+	for (uint32_t e = 0; e < fz_refs.nsets * CW_CERTREF_WAYS; e++)
+		if (fz_refs.e[e].users != 0)
+			abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct cw_flow_event ev1[FZ_FLOWS], ev2[FZ_FLOWS];
+
+	if (fz_refs_mem == NULL &&
+	    (fz_refs_mem = aligned_alloc(64, cw_certref_bytes(FZ_REFS))) == NULL)
+		abort();
+	if (cw_certref_init(&fz_refs, fz_refs_mem, FZ_REFS) != 0)
+		abort();
+	fz_all_bufs = 0;
+	run_pass(data, size, ev1);
+	fz_all_bufs = 1;
+	run_pass(data, size, ev1);
+	run_pass(data, size, ev2);
+	for (int i = 0; i < FZ_FLOWS - 1; i++)
+		if (memcmp(&ev1[i], &ev2[i], sizeof(ev1[i])) != 0)
+			abort();
 	return 0;
 }

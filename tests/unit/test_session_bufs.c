@@ -14,89 +14,27 @@
  * a hole, and a flow that borrowed one, run again with none to be had, is flagged
  * CW_EVA_OOO_FULL and gives everything back.
  */
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../tools/bench/bench_flows.h"
 #include "chain.h"
 #include "cw_check.h"
 #include "ooo_prov.h"
 #include "session.h"
+#include "session_walk.h"
 
 #define LIMIT CW_REASM_DEFAULT_CAP
-#define MAX_LIVE 8
-
-struct prov {
-	uint8_t *live[MAX_LIVE];
-	uint32_t nlive;
-	uint32_t grants;  /* buffers handed out in this session */
-	int32_t refuse;   /* refuse once grants reaches this; -1 never */
-	uint32_t refused;
-};
-
-static uint8_t *
-prov_get(void *arg, uint32_t need, uint32_t *cap)
-{
-	struct prov *p = arg;
-	uint8_t *b;
-
-	CHECK(need > 0 && need <= LIMIT);
-	if ((p->refuse >= 0 && p->grants >= (uint32_t)p->refuse) || p->nlive == MAX_LIVE) {
-		p->refused++;
-		return NULL;
-	}
-	b = malloc(need);
-	if (b == NULL)
-		exit(2);
-	memset(b, 0x5c, need);
-	p->live[p->nlive++] = b;
-	p->grants++;
-	*cap = need;
-	return b;
-}
-
-static void
-prov_put(void *arg, uint8_t *buf, uint32_t cap)
-{
-	struct prov *p = arg;
-
-	for (uint32_t i = 0; i < p->nlive; i++) {
-		if (p->live[i] != buf)
-			continue;
-		memset(buf, 0xa5, cap);
-		free(buf);
-		p->live[i] = p->live[--p->nlive];
-		return;
-	}
-	CHECK(!"put of a buffer that was not handed out");
-}
+#include "buf_prov.h"
 
 static struct prov prov;
-static const struct cw_buf_ops ops = {prov_get, prov_put, &prov, LIMIT, ooo_get, ooo_put};
+static const struct cw_buf_ops ops = {prov_get, prov_put, &prov, LIMIT, ooo_get, ooo_put, NULL};
 static uint8_t fixed[2][LIMIT];
 static struct cw_sess_area fixed_area;
 static struct cw_session fs, gs;
 static unsigned long flows, grown_flows, moves, cut_flows, files, released, cert_flows;
 static unsigned long ooo_flows, ooo_lent;
-
-/* Feed one flow to a session until it ends (releasing its certificates once parsed); finish it. */
-static void
-run_flow(struct cw_session *s, const struct bf_capture *cap, const struct bf_flow *fl, int release)
-{
-	int rc = CW_SESS_MORE;
-
-	for (uint32_t i = 0; i < fl->n && rc == CW_SESS_MORE; i++) {
-		const struct bf_frame *f = &cap->frames[fl->idx[i]];
-
-		rc = cw_session_packet(s, &f->pkt, f->ts_ns);
-		if (release && rc == CW_SESS_MORE && (s->ev.flags & CW_EVF_CERT))
-			cw_session_release_certs(s);
-	}
-	cw_session_finish(s, rc == CW_SESS_DONE ? CW_END_DONE : cw_session_abandon_reason(s));
-}
 
 /* Give back what the session holds at its end, as the dataplane's pool does. */
 static void
@@ -233,23 +171,10 @@ one_capture(const char *path)
 	bf_free(&cap);
 }
 
-static int
-visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	size_t n = strlen(path);
-
-	(void)st;
-	(void)ftw;
-	if (type == FTW_F && ((n > 5 && strcmp(path + n - 5, ".pcap") == 0) ||
-			      (n > 7 && strcmp(path + n - 7, ".pcapng") == 0)))
-		one_capture(path);
-	return 0;
-}
-
 int
 main(void)
 {
-	if (nftw("tests/data", visit, 16, FTW_PHYS) != 0) {
+	if (walk_captures() != 0) {
 		fprintf(stderr, "test_session_bufs: cannot walk tests/data\n");
 		return 1;
 	}

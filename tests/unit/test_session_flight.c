@@ -61,7 +61,7 @@ prov_put(void *arg, uint8_t *buf, uint32_t cap)
 	live--;
 }
 
-static const struct cw_buf_ops ops = {prov_get, prov_put, NULL, CAP, ooo_get, ooo_put};
+static const struct cw_buf_ops ops = {prov_get, prov_put, NULL, CAP, ooo_get, ooo_put, NULL};
 
 /* Certificates: DER-shaped (SEQUENCE, long form length) with distinct contents. */
 static const uint32_t cert_len[NCERT] = {420, 310, 200};

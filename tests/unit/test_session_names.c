@@ -56,7 +56,7 @@ prov_put(void *arg, uint8_t *buf, uint32_t cap)
 	free(buf);
 }
 
-static const struct cw_buf_ops ops = {prov_get, prov_put, &prov, CAP, ooo_get, ooo_put};
+static const struct cw_buf_ops ops = {prov_get, prov_put, &prov, CAP, ooo_get, ooo_put, NULL};
 
 /* A handshake step: a ClientHello (sni != NULL) or a ServerHello / HRR. */
 struct step {
