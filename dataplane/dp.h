@@ -55,6 +55,7 @@ struct dp_conf {
 	uint32_t sessions;      /* handshake contexts per worker */
 	uint32_t reasm_kib;     /* reassembly buffer per direction, KiB */
 	uint32_t reasm_big;     /* buffers of reasm_kib per worker, 0 = sessions / 8 */
+	uint32_t cert_refs;     /* expected Certificate messages per worker (--cert-refs), 0 = none */
 	uint32_t chains;        /* shared chain-table entries */
 	uint32_t ev_slots;      /* events per ring (power of 2): DP_EV_SLOTS_DEFAULT */
 	uint32_t blob_kib;      /* chain-blob ring per worker, KiB (power of 2) */
@@ -169,6 +170,9 @@ dp_conf_reasm_big(const struct dp_conf *conf)
 		return conf->reasm_big;
 	return conf->sessions / 8 > 0 ? conf->sessions / 8 : 1;
 }
+
+/* --cert-refs's default: 2048 expected Certificate messages per worker, 16 MiB. */
+#define DP_CERT_REFS_DEFAULT 2048u
 
 static inline int
 dp_should_stop(void)

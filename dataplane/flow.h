@@ -405,6 +405,7 @@ dp_sess_put(struct dp_sess_pool *p, struct dp_sess *s)
 	uint32_t cap;
 	uint8_t *str = cw_session_str_buf(&s->s, &cap);
 
+	cw_session_unref(&s->s);
 	for (int i = 0; i < 2; i++) {
 		if (s->s.ra[i].buf != NULL)
 			dp_buf_put(p, s->s.ra[i].buf, s->s.ra[i].cap);

@@ -87,6 +87,7 @@ static const struct dp_conf dp_defaults = {
 	.flows = 1u << 20,
 	.sessions = 4096,
 	.reasm_kib = 32,
+	.cert_refs = DP_CERT_REFS_DEFAULT,
 	.chains = 1u << 18,
 	.ev_slots = DP_EV_SLOTS_DEFAULT,
 	.blob_kib = DP_BLOB_KIB_DEFAULT,
@@ -164,6 +165,11 @@ usage(FILE *f, const char *prog)
 		"                       (--reasm-big); a flow that finds none free keeps what it\n"
 		"                       has: reasm_buf_short\n"
 		"  --reasm-big N        buffers of the full --reasm-kib (default: --sessions / 8)\n"
+		"  --cert-refs N        expected Certificate messages: the last one each server\n"
+		"                       name was answered with, 8 KiB each; a TLS 1.2 server flight\n"
+		"                       is compared with it as it arrives instead of held, and one\n"
+		"                       that differs is assembled as usual. 0 = none, else\n"
+		"                       4..1048576 (default %u)\n"
 		"  --chains N           shared chain-table entries (default %u)\n"
 		"  --chain-key FILE     make certificate and chain ids with this secret key: a file\n"
 		"                       of 16..4096 bytes, mode 0600 (head -c 32 /dev/urandom). Without\n"
@@ -220,7 +226,8 @@ usage(FILE *f, const char *prog)
 		"SIGINT/SIGTERM: finish, flush, exit 0.\n",
 		prog, prog, DP_RUN_DIR, DP_STEER_PORTS_MAX, DP_XDP_OBJ_INSTALLED, DP_MAX_WORKERS,
 		dp_defaults.ring_size, dp_defaults.rxd, dp_defaults.flows,
-		dp_defaults.sessions, dp_defaults.reasm_kib, dp_defaults.chains, dp_defaults.idle_s,
+		dp_defaults.sessions, dp_defaults.reasm_kib, dp_defaults.cert_refs, dp_defaults.chains,
+		dp_defaults.idle_s,
 		dp_defaults.hs_s, dp_defaults.ev_slots, dp_defaults.blob_kib, dp_defaults.eof_quiet_ms);
 }
 
@@ -268,7 +275,7 @@ parse_u32(const char *prog, const char *opt, const char *s, uint32_t min, uint32
 
 enum {
 	OPT_PCAP = 256, OPT_PORT, OPT_WORKERS, OPT_MODE, OPT_DISPATCH, OPT_DISPATCH_RING, OPT_RXD,
-	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_REASM_BIG, OPT_CHAINS, OPT_IDLE, OPT_HS,
+	OPT_MBUFS, OPT_FLOWS, OPT_SESSIONS, OPT_REASM, OPT_REASM_BIG, OPT_CERT_REFS, OPT_CHAINS, OPT_IDLE, OPT_HS,
 	OPT_INSTANCE, OPT_SHM_MODE, OPT_RING_SLOTS, OPT_BLOB_KIB, OPT_EOF_QUIET, OPT_QUIET, OPT_VERSION, OPT_IFACE,
 	OPT_QUEUES, OPT_STEER_PORTS, OPT_XDP_OBJ, OPT_DURATION, OPT_RX_ONLY, OPT_STATS_INTERVAL,
 	OPT_EVENTS_DISCARD, OPT_EVENTS_WAIT, OPT_REPLAY, OPT_REPLAY_LOOPS, OPT_REPLAY_COPY, OPT_CHAIN_KEY,
@@ -292,6 +299,7 @@ static const struct option dp_longopts[] = {
 	{"sessions", required_argument, NULL, OPT_SESSIONS},
 	{"reasm-kib", required_argument, NULL, OPT_REASM},
 	{"reasm-big", required_argument, NULL, OPT_REASM_BIG},
+	{"cert-refs", required_argument, NULL, OPT_CERT_REFS},
 	{"chains", required_argument, NULL, OPT_CHAINS},
 	{"chain-key", required_argument, NULL, OPT_CHAIN_KEY},
 	{"xxh3", required_argument, NULL, OPT_XXH3},
@@ -388,6 +396,11 @@ parse_options(int argc, char **argv, const char *prog, struct dp_conf *conf)
 			break;
 		case OPT_REASM_BIG:
 			conf->reasm_big = parse_u32(prog, "--reasm-big", optarg, 1, 1u << 24, 0);
+			break;
+		case OPT_CERT_REFS:
+			conf->cert_refs = parse_u32(prog, "--cert-refs", optarg, 0, CW_CERTREF_MAX, 0);
+			if (conf->cert_refs > 0 && conf->cert_refs < CW_CERTREF_WAYS)
+				die_usage(prog, "--cert-refs: 0, or at least 4: '%s'", optarg);
 			break;
 		case OPT_CHAINS:
 			conf->chains = parse_u32(prog, "--chains", optarg, 8, 1u << 28, 0);
@@ -596,7 +609,8 @@ estimate_mib(const struct dp_conf *conf, uint32_t workers)
 		       dp_sess_pool_bytes(conf->sessions, conf->reasm_kib * 1024u,
 					  dp_conf_reasm_big(conf)) +
 		       (uint64_t)conf->sessions * 4096 +
-		       (uint64_t)conf->ring_size * 2304 + DP_SCRATCH_BYTES + 65536;
+		       (uint64_t)conf->ring_size * 2304 + DP_SCRATCH_BYTES + 65536 +
+		       (conf->cert_refs > 0 ? cw_certref_bytes(conf->cert_refs) : 0);
 	uint64_t total = per * workers + (uint64_t)conf->chains * 96 + (64ull << 20);
 
 	if (conf->replay != NULL)
@@ -1384,6 +1398,26 @@ print_counters(const struct dp_conf *conf)
 		printf("  %-22s %" PRIu64 "\n", "reasm_bytes_peak", pb);
 		printf("  %-22s %" PRIu64 "\n", "reasm_ooo_peak", po);
 		printf("  %-22s %" PRIu64 "\n", "reasm_ooo_short", os);
+	}
+	{
+		uint64_t v[6] = {0};
+		static const char *const names[6] = {"certref_found",   "certref_matched",
+						      "certref_differed", "certref_stored",
+						      "certref_busy",     "certref_too_long"};
+
+		/* Expected Certificate messages (--cert-refs), over every worker. */
+		for (i = 0; i < dp_run.nworkers; i++) {
+			const struct cw_certref *r = &dp_run.w[i]->refs;
+
+			v[0] += r->found;
+			v[1] += r->matched;
+			v[2] += r->differed;
+			v[3] += r->stored;
+			v[4] += r->busy;
+			v[5] += r->too_long;
+		}
+		for (i = 0; i < 6; i++)
+			printf("  %-22s %" PRIu64 "\n", names[i], v[i]);
 	}
 	if (conf->replay != NULL) {
 		uint64_t nombuf = 0;

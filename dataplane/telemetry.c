@@ -245,6 +245,25 @@ tel_workers(const char *cmd, const char *params, struct rte_tel_data *d)
 		}
 		rte_tel_data_add_dict_container(d, names[c], a, 0);
 	}
+	/* Expected Certificate messages (--cert-refs). */
+	for (c = 0; c < 6; c++) {
+		static const char *const names[] = {"certref_found",   "certref_matched",
+						    "certref_differed", "certref_stored",
+						    "certref_busy",     "certref_too_long"};
+		struct rte_tel_data *a = rte_tel_data_alloc();
+
+		if (a == NULL)
+			return -1;
+		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+		for (i = 0; i < dp_run.nworkers; i++) {
+			const struct cw_certref *r = &dp_run.w[i]->refs;
+			uint64_t v[6] = {r->found, r->matched,
+					 r->differed, r->stored, r->busy, r->too_long};
+
+			rte_tel_data_add_array_u64(a, v[c]);
+		}
+		rte_tel_data_add_dict_container(d, names[c], a, 0);
+	}
 	return 0;
 }
 

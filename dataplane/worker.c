@@ -120,8 +120,24 @@ dp_worker_init(struct dp_worker *w, uint32_t id, const struct dp_conf *conf, int
 		rc = -ENOMEM;
 		goto err_scratch;
 	}
+	if (conf->cert_refs > 0) {
+		w->refs_mem = rte_malloc_socket("dp_certref", cw_certref_bytes(conf->cert_refs),
+						RTE_CACHE_LINE_SIZE, socket);
+		if (w->refs_mem == NULL) {
+			rc = -ENOMEM;
+			goto err_blob;
+		}
+		rc = cw_certref_init(&w->refs, w->refs_mem, conf->cert_refs);
+		if (rc < 0)
+			goto err_refs;
+		w->pool.ops.refs = &w->refs;
+	}
 	return 0;
 
+err_refs:
+	rte_free(w->refs_mem);
+err_blob:
+	rte_free(w->blob);
 err_scratch:
 	rte_free(w->scratch);
 err_cc:
@@ -136,6 +152,7 @@ err_ft:
 void
 dp_worker_free(struct dp_worker *w)
 {
+	rte_free(w->refs_mem);
 	rte_free(w->blob);
 	rte_free(w->scratch);
 	rte_free(w->cc);

@@ -69,6 +69,8 @@ struct dp_worker {
 	uint64_t now_ns;           /* timer clock (see struct dp_clock_ops) */
 	struct dp_flow_table ft;
 	struct dp_sess_pool pool;
+	struct cw_certref refs;     /* expected Certificate messages (--cert-refs); pool.ops.refs */
+	void *refs_mem;
 	struct dp_chaintab *chains; /* shared */
 	struct dp_chain_cache *cc;
 	struct cw_evring *ev;       /* this worker's event ring (producer side) */

@@ -89,6 +89,7 @@ run(struct dp_worker *w, struct rte_mempool *mp, const uint32_t *idx, uint32_t n
 
 static int eal_up;
 static uint32_t ring_slots = DP_EV_SLOTS_DEFAULT; /* --ring-slots */
+static uint32_t cert_refs = DP_CERT_REFS_DEFAULT;  /* --cert-refs */
 static int checksums; /* --checksums verify: as chainwatch-dp on a NIC without the offload, or AF_XDP */
 static void finish_eal(void);
 
@@ -263,7 +264,8 @@ main(int argc, char **argv)
 		       "--file-prefix", prefix, NULL};
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("usage: dp_bench [--huge] [--ring-slots N] [--xxh3 IMPL] [--checksums M] CAPTURE.pcap(ng)\n"
+		printf("usage: dp_bench [--huge] [--ring-slots N] [--xxh3 IMPL] [--checksums M]\n"
+		       "                [--cert-refs N] CAPTURE.pcap(ng)\n"
 		       "       dp_bench [--huge] --curve N[,N...]\n"
 		       "  CAPTURE: chain-table hit/insert, every frame of the capture through the worker\n"
 		       "           (20 rounds: cycles per packet and per TLS flow, memory per flow in\n"
@@ -276,12 +278,15 @@ main(int argc, char **argv)
 		       "           consumer that keeps up does\n"
 		       "  --xxh3 IMPL: auto, baseline or wide, as chainwatch-dp --xxh3\n"
 		       "  --checksums M: off (default, as chainwatch-dp on vdevs and captures) or\n"
-		       "           verify (as on a NIC without checksum offload, or AF_XDP)\n",
-		       DP_EV_SLOTS_DEFAULT);
+		       "           verify (as on a NIC without checksum offload, or AF_XDP)\n"
+		       "  --cert-refs N: expected Certificate messages, as chainwatch-dp --cert-refs\n"
+		       "           (default %u; 0: none). They persist over the rounds, as on a link\n",
+		       DP_EV_SLOTS_DEFAULT, DP_CERT_REFS_DEFAULT);
 		return 0;
 	}
 	while (argc > 1 && (strcmp(argv[1], "--huge") == 0 || strcmp(argv[1], "--ring-slots") == 0 ||
-			    strcmp(argv[1], "--xxh3") == 0 || strcmp(argv[1], "--checksums") == 0)) {
+			    strcmp(argv[1], "--xxh3") == 0 || strcmp(argv[1], "--checksums") == 0 ||
+			    strcmp(argv[1], "--cert-refs") == 0)) {
 		int k = 1;
 
 		if (strcmp(argv[1], "--huge") == 0) {
@@ -299,6 +304,18 @@ main(int argc, char **argv)
 				return 2;
 			}
 			checksums = argv[2][0] == 'v';
+			k = 2;
+		} else if (strcmp(argv[1], "--cert-refs") == 0) {
+			char *end;
+			unsigned long v = argc > 2 ? strtoul(argv[2], &end, 0) : 0;
+
+			if (argc < 3 || *end != '\0' || (v != 0 && v < CW_CERTREF_WAYS) ||
+			    v > CW_CERTREF_MAX) {
+				fprintf(stderr, "dp_bench: --cert-refs wants 0 or %u..%u\n",
+					CW_CERTREF_WAYS, CW_CERTREF_MAX);
+				return 2;
+			}
+			cert_refs = (uint32_t)v;
 			k = 2;
 		} else {
 			char *end;
@@ -386,6 +403,7 @@ main(int argc, char **argv)
 	conf.flows = 1u << 16;
 	conf.sessions = 4096;
 	conf.reasm_kib = 32;
+	conf.cert_refs = cert_refs;
 	conf.idle_s = 3600;
 	conf.hs_s = 3600;
 	if (cw_shm_create(&shm, inst, 1, ring_slots, DP_BLOB_KIB_DEFAULT * 1024u, 0600) < 0)
@@ -459,6 +477,11 @@ main(int argc, char **argv)
 							  dp_conf_reasm_big(&conf)) /
 				       conf.sessions);
 		}
+		printf("expected certificates (--cert-refs %u): %" PRIu64 " found, %" PRIu64
+		       " matched, %" PRIu64 " differed, %" PRIu64 " stored, %" PRIu64 " busy, %" PRIu64
+		       " too long\n",
+		       cert_refs, w->refs.found, w->refs.matched, w->refs.differed, w->refs.stored,
+		       w->refs.busy, w->refs.too_long);
 	}
 
 	/* Run once more, finish every flow, then replay everything but bare SYNs: all done-flow packets. */

@@ -15,6 +15,10 @@
 # held, so over ~140 flows in handshake at once the buffers held peak at one segment's buffer
 # (the segment is stored, then consumed and given back; 74 KB when whole records were held), no
 # flow is cut, and the events (with the flight's record lengths) match chainwatch-scan's.
+# Every run keeps the expected Certificate messages (--cert-refs, on by default): once a name's
+# chain came whole, the next flights for it are compared as they arrive and held by no buffer.
+# With --cert-refs 0 the TLS 1.2 capture gives the same events, none is compared, and the
+# buffers held at once peak higher.
 # Usage: dp_reasm_bufs.sh BUILD_DIR SOURCE_DIR
 set -eu
 build=$1; src=$2
@@ -34,14 +38,15 @@ sh "$src/tools/bench/mkcerts.sh" "$tmp/certs" 4
 [ "$(grep -c ' ncerts=3 ' "$tmp/scan.raw")" -eq $flows ] || fail "expected 3-certificate chains"
 evfields < "$tmp/scan.raw" > "$tmp/scan.txt"
 
-# run BIG OUT [PCAP]: the capture (conc.pcap) through the dataplane with BIG full-size buffers;
-# events to OUT.ev.
+# run BIG OUT [PCAP [REFS]]: the capture (conc.pcap) through the dataplane with BIG full-size
+# buffers and REFS expected Certificate messages (default 2048); events to OUT.ev.
 run() {
 	rm -f "/dev/shm/chainwatch.$inst"
 	"$evdump" --shm "$inst" --wait-done --timeout 60 > "$2.ev" 2> "$2.everr" &
 	evpid=$!
 	"$dp" --no-huge -m 512 --no-pci --file-prefix "$inst" -l 0,1 -- --pcap "${3:-$tmp/conc.pcap}" \
 		--instance "$inst" --flows 4096 --sessions $flows --reasm-kib 4 --reasm-big "$1" \
+		--cert-refs "${4:-2048}" \
 		> "$2" 2>&1 || { cat "$2"; fail "chainwatch-dp (--reasm-big $1) exited non-zero"; }
 	wait "$evpid" || { cat "$2.everr"; fail "cw-evdump failed"; }
 	[ "$(wc -l < "$2.ev")" -eq $flows ] || fail "--reasm-big $1: $(wc -l < "$2.ev") events"
@@ -67,6 +72,21 @@ if ! cmp -s "$tmp/scan.txt" "$tmp/all.txt"; then
 	diff "$tmp/scan.txt" "$tmp/all.txt" | head -10
 	fail "dataplane (>) and chainwatch-scan -r 4 (<) differ"
 fi
+
+# Expected Certificate messages: 4 names, so all but the flights that started before their
+# name's first chain came whole were compared, and every one compared matched.
+found=$(counter certref_found "$tmp/all.out"); matched=$(counter certref_matched "$tmp/all.out")
+echo "--cert-refs 2048: certref_found=$found certref_matched=$matched"
+[ "$matched" -gt $((flows / 4)) ] || fail "only $matched of $flows flights matched an expected message"
+[ "$matched" -eq "$found" ] || fail "certref_found=$found but certref_matched=$matched"
+[ "$(counter certref_differed "$tmp/all.out")" -eq 0 ] || fail "certref_differed on one chain per name"
+run $flows "$tmp/norefs.out" "$tmp/conc.pcap" 0
+[ "$(counter certref_found "$tmp/norefs.out")" -eq 0 ] || fail "--cert-refs 0 still compared"
+evfields < "$tmp/norefs.out.ev" > "$tmp/norefs.txt"
+cmp -s "$tmp/all.txt" "$tmp/norefs.txt" || fail "--cert-refs 0 changed the events"
+nbytes=$(counter reasm_bytes_peak "$tmp/norefs.out")
+echo "reasm_bytes_peak: $bytes with expected messages, $nbytes with --cert-refs 0"
+[ "$bytes" -lt "$nbytes" ] || fail "expected messages did not lower the buffers held ($bytes >= $nbytes)"
 
 run 1 "$tmp/few.out"
 short=$(counter reasm_buf_short "$tmp/few.out")

@@ -67,6 +67,8 @@ def cases():
         row("chainwatch-dp", pcap + ["--reasm-kib", "0"], 2, "bad value '0' for --reasm-kib"),
         row("chainwatch-dp", pcap + ["--reasm-kib", "1000000"], 2, "for --reasm-kib"),
         row("chainwatch-dp", pcap + ["--reasm-big", "0"], 2, "bad value '0' for --reasm-big"),
+        row("chainwatch-dp", pcap + ["--cert-refs", "3"], 2, "--cert-refs: 0, or at least 4: '3'"),
+        row("chainwatch-dp", pcap + ["--cert-refs", "2000000"], 2, "for --cert-refs"),
         row("chainwatch-dp", pcap + ["--reasm-kib", "64", "--blob-kib", "64"], 2,
             "blob-kib must be larger"),
         row("chainwatch-dp", pcap + ["--chains", "0"], 2, "bad value '0' for --chains"),
