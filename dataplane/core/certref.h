@@ -37,8 +37,7 @@ struct cw_certref_ent {
 	uint64_t key;    /* XXH3-64 of the server name */
 	uint64_t stamp;  /* last use on the cache's clock; 0: free */
 	uint32_t len;    /* body bytes */
-	uint16_t users;  /* pins: sessions comparing with it or showing its bytes */
-	uint16_t pad;
+	uint32_t users;  /* pins: sessions comparing with it or showing its bytes (<= --sessions) */
 	uint8_t chain_id[CW_ID_LEN]; /* cw_chain_id() of the body's certificates */
 	uint8_t *body;   /* CW_CERTREF_BODY_MAX bytes */
 };
