@@ -17,13 +17,14 @@
  * left in an old one. The last slot is refused its third buffer, to reach the cut path; slots
  * 1 and 5 release their certificate bytes once parsed, as the dataplane does for known chains.
  *
- * Then the input runs twice more with every slot's buffers on demand and a cache of expected
- * Certificate messages (struct cw_certref) they share, fresh for each input: the third pass
- * compares every server flight whose name the second pass kept a message for, so the compare,
- * rebuild and retransmission paths see the fuzzer's bytes. Expecting a message must change
- * nothing: each slot's event (but the last's, whose refused buffers depend on how many it asked
- * for) must be the same in both passes, and no entry may stay pinned once the flows are given
- * back.
+ * Then the input runs three times more with every slot's buffers on demand and a cache of
+ * expected Certificate messages (struct cw_certref) they share, fresh for each input: the third
+ * pass compares every server flight whose name the second pass kept a message for (and matches
+ * it); before the fourth, one byte of every kept message is changed, so its flights differ there
+ * and are rebuilt. The compare, rebuild and retransmission paths see the fuzzer's bytes.
+ * Expecting a message must change nothing: each slot's event (but the last's, whose refused
+ * buffers depend on how many it asked for) must be the same in all three passes, and no entry
+ * may stay pinned once the flows are given back.
  */
 #define FZ_REFS 16
 static uint32_t fz_grants[FZ_FLOWS];
@@ -187,6 +188,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_pass(data, size, ev1);
 	fz_all_bufs = 1;
 	run_pass(data, size, ev1);
+	run_pass(data, size, ev2);
+	for (int i = 0; i < FZ_FLOWS - 1; i++)
+		if (memcmp(&ev1[i], &ev2[i], sizeof(ev1[i])) != 0)
+			abort();
+	/* One byte of each kept message changed, somewhere the input picks. */
+	for (uint32_t e = 0; e < fz_refs.nsets * CW_CERTREF_WAYS; e++) {
+		struct cw_certref_ent *r = &fz_refs.e[e];
+
+		if (r->stamp != 0 && r->len > 0)
+			r->body[(size * 131 + e * 7) % r->len] ^= 0x20;
+	}
 	run_pass(data, size, ev2);
 	for (int i = 0; i < FZ_FLOWS - 1; i++)
 		if (memcmp(&ev1[i], &ev2[i], sizeof(ev1[i])) != 0)
