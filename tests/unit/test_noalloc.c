@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The parsing fast path (decode, session, hellos, fingerprints, chain id) makes no heap allocation. */
+/*
+ * The parsing fast path (decode, session, hellos, fingerprints, chain id) makes no heap allocation,
+ * with fixed buffers and with buffers on demand and expected Certificate messages (compared,
+ * matched, rebuilt when they differ).
+ */
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../tools/bench/bench_flows.h"
+#include "certref.h"
 #include "chain.h"
 #include "decode.h"
 #include "fingerprint.h"
@@ -86,6 +92,68 @@ static struct bf_capture cap;
 static struct cw_session sess;
 static uint8_t bufs[2][CAP];
 static struct cw_sess_area area;
+
+/* Buffers on demand from a fixed stack of CAP-sized ones, as the worker's pool hands them out. */
+#define POOL 8
+static uint8_t pool[POOL][CAP];
+static uint8_t *pool_free[POOL];
+static uint32_t pool_n;
+
+static uint8_t *
+pool_get(void *arg, uint32_t need, uint32_t *got)
+{
+	(void)arg;
+	if (pool_n == 0 || need > CAP)
+		return NULL;
+	*got = CAP;
+	return pool_free[--pool_n];
+}
+
+static void
+pool_put(void *arg, uint8_t *b, uint32_t n)
+{
+	(void)arg;
+	(void)n;
+	pool_free[pool_n++] = b;
+}
+
+static struct cw_certref refs;
+static uint8_t refs_mem[16 * (CW_CERTREF_BODY_MAX + 64)] __attribute__((aligned(64)));
+static const struct cw_buf_ops pool_ops = {pool_get, pool_put, NULL, CAP, NULL, NULL, &refs};
+
+/*
+ * Every flow on buffers on demand with the expected Certificate messages: stored on the first
+ * pass, compared after. With `flip`, a byte of every entry is changed first, so the flights that
+ * were compared differ and are rebuilt. Returns handshakes completed.
+ */
+static unsigned int
+one_pass_refs(int flip)
+{
+	unsigned int done = 0;
+
+	if (flip)
+		for (uint32_t e = 0; e < refs.nsets * CW_CERTREF_WAYS; e++)
+			if (refs.e[e].stamp != 0 && refs.e[e].len > 0)
+				refs.e[e].body[refs.e[e].len / 2] ^= 1;
+	for (uint32_t fi = 0; fi < cap.nflows; fi++) {
+		const struct bf_flow *fl = &cap.flows[fi];
+		int rc = CW_SESS_MORE;
+
+		cw_session_init_bufs(&sess, &pool_ops);
+		for (uint32_t i = 0; i < fl->n && rc == CW_SESS_MORE; i++) {
+			const struct bf_frame *f = &cap.frames[fl->idx[i]];
+
+			rc = cw_session_packet(&sess, &f->pkt, f->ts_ns);
+		}
+		cw_session_finish(&sess, CW_END_DONE);
+		done += rc == CW_SESS_DONE;
+		cw_session_unref(&sess);
+		for (int d = 0; d < 2; d++)
+			if (sess.ra[d].buf != NULL)
+				pool_put(NULL, sess.ra[d].buf, sess.ra[d].cap);
+	}
+	return done;
+}
 
 /*
  * One pass over every TCP flow of the capture, as a worker would run it with
@@ -178,6 +246,7 @@ main(void)
 	};
 	unsigned long before, after;
 	unsigned int hs = 0;
+	uint64_t matched, differed;
 
 #ifdef NOALLOC_SKIP
 	printf("SKIP: sanitizer build replaces the allocator\n");
@@ -189,18 +258,33 @@ main(void)
 		/* Warm-up: first use of libcrypto's digests may initialise global state. */
 		one_pass();
 		one_pass_hooks();
+		for (pool_n = 0; pool_n < POOL; pool_n++)
+			pool_free[pool_n] = pool[pool_n];
+		if (cw_certref_init(&refs, refs_mem, 16) != 0)
+			return 1;
+		one_pass_refs(0);
 #ifndef NOALLOC_SKIP
 		before = n_alloc;
 #endif
 		for (int r = 0; r < ROUNDS; r++) {
 			hs += one_pass();
 			hs += one_pass_hooks();
+			hs += one_pass_refs(0);
 		}
+		matched = refs.matched;
+		differed = refs.differed;
+		hs += one_pass_refs(1);
 #ifndef NOALLOC_SKIP
 		after = n_alloc;
 #endif
-		printf("%s: %u flows, %u handshakes in %d rounds, %lu heap allocations\n", pcaps[p],
-		       cap.nflows, hs, ROUNDS, after - before);
+		printf("%s: %u flows, %u handshakes in %d rounds, %lu heap allocations; expected "
+		       "Certificate messages: %" PRIu64 " matched, then %" PRIu64 " rebuilt\n",
+		       pcaps[p], cap.nflows, hs, ROUNDS, after - before, matched,
+		       refs.differed - differed);
+		if (matched == 0 || refs.differed == differed) {
+			printf("FAIL: the expected Certificate messages were not compared\n");
+			return 1;
+		}
 		if (hs == 0) {
 			printf("FAIL: no complete handshake in %s\n", pcaps[p]);
 			return 1;
