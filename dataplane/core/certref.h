@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Expected Certificate messages by server name, which a server flight is compared with as it arrives. */
+/* Expected Certificate messages by server name, compared with server flights as they arrive. */
 #ifndef CW_CERTREF_H
 #define CW_CERTREF_H
 

@@ -62,11 +62,18 @@ holds_certs(const struct cw_session *s, int side)
 	       s->cmp.state != CW_CMP_DONE;
 }
 
+/* The expected message's entry (cmp.state not CW_CMP_NONE). */
+static inline struct cw_certref_ent *
+cmp_entry(const struct cw_session *s)
+{
+	return cw_certref_of(s->bufs->refs, s->cmp.body);
+}
+
 void
 cw_session_unref(struct cw_session *s)
 {
 	if (s->cmp.state != CW_CMP_NONE)
-		cw_certref_unpin(cw_certref_of(s->bufs->refs, s->cmp.body));
+		cw_certref_unpin(cmp_entry(s));
 	s->cmp.state = CW_CMP_NONE;
 	s->cmp.single = 0;
 }
@@ -80,8 +87,8 @@ cmp_arm(struct cw_session *s)
 {
 	struct cw_certref_ent *e;
 
-	if (!s->on_demand || s->bufs->refs == NULL || s->sni_len == 0 || s->cmp.state != CW_CMP_NONE ||
-	    (s->ev.flags & (CW_EVF_RESUMED | CW_EVF_CERT)))
+	if (!s->on_demand || s->bufs->refs == NULL || s->sni_len == 0 ||
+	    s->cmp.state != CW_CMP_NONE || (s->ev.flags & (CW_EVF_RESUMED | CW_EVF_CERT)))
 		return;
 	e = cw_certref_get(s->bufs->refs, cw_certref_key(s->str, s->sni_len));
 	if (e == NULL)
@@ -670,8 +677,8 @@ on_certificate(struct cw_session *s, int side, const struct cw_tls_item *it)
 		ev->anomalies |= CW_EVA_CHAIN_TRUNC;
 	s->ncert = (uint8_t)cl.n;
 	if (it->cmp) {
-		/* Every byte was the expected message's: its id, and its bytes stand for the certificates. */
-		memcpy(ev->chain_id, cw_certref_of(s->bufs->refs, s->cmp.body)->chain_id, CW_ID_LEN);
+		/* Every byte was the expected message's: its id; its bytes stand for the certificates. */
+		memcpy(ev->chain_id, cmp_entry(s)->chain_id, CW_ID_LEN);
 		s->bufs->refs->matched++;
 		return;
 	}
@@ -680,7 +687,7 @@ on_certificate(struct cw_session *s, int side, const struct cw_tls_item *it)
 	if (s->cmp.state != CW_CMP_NONE && !it->cut && it->len == s->cmp.len &&
 	    memcmp(it->body, s->cmp.body, it->len) == 0) {
 		/* Came whole, and is the expected message. */
-		memcpy(ev->chain_id, cw_certref_of(s->bufs->refs, s->cmp.body)->chain_id, CW_ID_LEN);
+		memcpy(ev->chain_id, cmp_entry(s)->chain_id, CW_ID_LEN);
 		s->bufs->refs->matched++;
 		cw_session_unref(s);
 		return;
@@ -883,7 +890,9 @@ parse_side(struct cw_session *s, int side)
 	int rc;
 
 	for (;;) {
-		cw_tls_next_cmp(&s->ts[side], &s->ra[side], s->cmp.state != CW_CMP_NONE ? &s->cmp : NULL, &it);
+		/* Only the server's direction carries the expected message (armed by its hello). */
+		cw_tls_next_cmp(&s->ts[side], &s->ra[side],
+				s->cmp.state != CW_CMP_NONE && side != s->cli_side ? &s->cmp : NULL, &it);
 		switch (it.kind) {
 		case CW_TI_MORE:
 			return CW_SESS_MORE;
