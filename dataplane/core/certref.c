@@ -46,9 +46,9 @@ cw_certref_init(struct cw_certref *c, void *mem, uint32_t n)
 }
 
 uint64_t
-cw_certref_key(const uint8_t *name, uint32_t len)
+cw_certref_key(const uint8_t *name, uint32_t len, uint16_t cipher)
 {
-	return XXH3_64bits(name, len);
+	return XXH3_64bits_withSeed(name, len, cipher);
 }
 
 static inline struct cw_certref_ent *

@@ -10,7 +10,8 @@
 
 /*
  * A server sends the same Certificate message to every client that names
- * it, so a worker keeps the last one each server name was answered with
+ * it (and is answered with the same kind of cipher suite), so a worker
+ * keeps the last one each server name and suite were answered with
  * (its body, byte for byte, and its chain id) and a session compares the
  * next server flight for that name with it as the bytes arrive, holding
  * none of them: the partial Certificate message that would otherwise sit
@@ -20,7 +21,7 @@
  * chain, a renewed certificate) the session rebuilds what it matched from
  * the entry and assembles the message as without one (cw_tls_cmp_restore()).
  *
- * Entries are kept in sets of CW_CERTREF_WAYS by the name's XXH3-64; a
+ * Entries are kept in sets of CW_CERTREF_WAYS by cw_certref_key(); a
  * name's entry is replaced by the next message parsed whole for it, and a
  * new name takes the least recently used way. An entry a session compares
  * with, or whose bytes it still shows as its certificates, is pinned
@@ -34,7 +35,7 @@
 #define CW_CERTREF_MAX (1u << 20) /* entries in one cache */
 
 struct cw_certref_ent {
-	uint64_t key;    /* XXH3-64 of the server name */
+	uint64_t key;    /* cw_certref_key() of the server name and cipher suite */
 	uint64_t stamp;  /* last use on the cache's clock; 0: free */
 	uint32_t len;    /* body bytes */
 	uint32_t users;  /* pins: sessions comparing with it or showing its bytes (<= --sessions) */
@@ -65,8 +66,12 @@ size_t cw_certref_bytes(uint32_t n);
  */
 int cw_certref_init(struct cw_certref *c, void *mem, uint32_t n);
 
-/* The key of a server name. */
-uint64_t cw_certref_key(const uint8_t *name, uint32_t len);
+/*
+ * The key of a server name answered with a cipher suite: a TLS 1.2 suite names the kind of key
+ * the certificate carries, and a server with an ECDSA and an RSA chain sends each to the clients
+ * that offer it, so the two are kept apart rather than taking each other's place.
+ */
+uint64_t cw_certref_key(const uint8_t *name, uint32_t len, uint16_t cipher);
 
 /* The entry for key, pinned, or NULL. Release it with cw_certref_unpin(). */
 struct cw_certref_ent *cw_certref_get(struct cw_certref *c, uint64_t key);

@@ -90,7 +90,7 @@ cmp_arm(struct cw_session *s)
 	if (!s->on_demand || s->bufs->refs == NULL || s->sni_len == 0 ||
 	    s->cmp.state != CW_CMP_NONE || (s->ev.flags & (CW_EVF_RESUMED | CW_EVF_CERT)))
 		return;
-	e = cw_certref_get(s->bufs->refs, cw_certref_key(s->str, s->sni_len));
+	e = cw_certref_get(s->bufs->refs, cw_certref_key(s->str, s->sni_len, s->ev.cipher));
 	if (e == NULL)
 		return;
 	memset(&s->cmp, 0, sizeof(s->cmp));
@@ -696,8 +696,8 @@ on_certificate(struct cw_session *s, int side, const struct cw_tls_item *it)
 	cw_chain_id(&cl, NULL, ev->chain_id);
 	if (s->on_demand && s->bufs->refs != NULL && s->sni_len > 0 && !it->cut && !s->t13) {
 		cw_session_unref(s);
-		cw_certref_put(s->bufs->refs, cw_certref_key(s->str, s->sni_len), it->body, it->len,
-			       ev->chain_id);
+		cw_certref_put(s->bufs->refs, cw_certref_key(s->str, s->sni_len, ev->cipher), it->body,
+			       it->len, ev->chain_id);
 	}
 }
 

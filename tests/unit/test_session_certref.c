@@ -132,7 +132,7 @@ one_flow(const struct bf_capture *cap, uint32_t fi, const char *path)
 	}
 	len = bs.cert_len;
 	memcpy(body, bs.ra[!bs.cli_side].buf + bs.cert_off, len);
-	k = cw_certref_key(bs.str, bs.sni_len);
+	k = cw_certref_key(bs.str, bs.sni_len, bs.ev.cipher);
 	CHECK_EQ(refs.stored, 1);
 	{
 		struct cw_certref_ent *e = cw_certref_get(&refs, k);
@@ -228,6 +228,15 @@ one_flow(const struct bf_capture *cap, uint32_t fi, const char *path)
 			done(&gs);
 		}
 	}
+
+	/* The same message kept for the name under another cipher suite: not even looked at. */
+	fresh_refs();
+	cw_certref_put(&refs, cw_certref_key(bs.str, bs.sni_len, (uint16_t)(bs.ev.cipher ^ 1)), body,
+		       len, fake);
+	run_refs(cap, fl, 0);
+	CHECK_EQ(refs.found, 0);
+	same_event(&key, &want, path, fi, "other suite");
+	done(&gs);
 
 	/* Another length expected: not compared, the same event. */
 	if (len > 1) {
