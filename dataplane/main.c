@@ -1400,24 +1400,16 @@ print_counters(const struct dp_conf *conf)
 		printf("  %-22s %" PRIu64 "\n", "reasm_ooo_short", os);
 	}
 	{
-		uint64_t v[6] = {0};
-		static const char *const names[6] = {"certref_found",   "certref_matched",
-						      "certref_differed", "certref_stored",
-						      "certref_busy",     "certref_too_long"};
+		uint64_t v[DP_CERTREF_COUNTERS], sum[DP_CERTREF_COUNTERS] = {0};
 
 		/* Expected Certificate messages (--cert-refs), over every worker. */
 		for (i = 0; i < dp_run.nworkers; i++) {
-			const struct cw_certref *r = &dp_run.w[i]->refs;
-
-			v[0] += r->found;
-			v[1] += r->matched;
-			v[2] += r->differed;
-			v[3] += r->stored;
-			v[4] += r->busy;
-			v[5] += r->too_long;
+			dp_certref_counts(&dp_run.w[i]->refs, v);
+			for (c = 0; c < DP_CERTREF_COUNTERS; c++)
+				sum[c] += v[c];
 		}
-		for (i = 0; i < 6; i++)
-			printf("  %-22s %" PRIu64 "\n", names[i], v[i]);
+		for (c = 0; c < DP_CERTREF_COUNTERS; c++)
+			printf("  %-22s %" PRIu64 "\n", dp_certref_names[c], sum[c]);
 	}
 	if (conf->replay != NULL) {
 		uint64_t nombuf = 0;

@@ -173,6 +173,66 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 }
 
 /* One array per counter, indexed by worker id (the dispatcher's own counters are in /chainwatch/stats). */
+#define POOL_GAUGES 7
+static const char *const pool_names[POOL_GAUGES] = {
+	"sessions_in_use",  "sessions_peak",  "reasm_bytes_in_use", "reasm_bytes_peak",
+	"reasm_ooo_in_use", "reasm_ooo_peak", "reasm_ooo_short",
+};
+
+static void
+pool_gauges(const struct dp_worker *w, uint64_t *v)
+{
+	const struct dp_sess_pool *p = &w->pool;
+
+	v[0] = p->n - p->nfree;
+	v[1] = p->peak_sessions;
+	v[2] = p->buf_bytes;
+	v[3] = p->peak_buf_bytes;
+	v[4] = p->n - p->ooo_nfree;
+	v[5] = p->peak_ooo;
+	v[6] = p->ooo_short;
+}
+
+static void
+certref_counts(const struct dp_worker *w, uint64_t *v)
+{
+	dp_certref_counts(&w->refs, v);
+}
+
+/*
+ * n arrays into d, one per value that vals() gives each worker (at most WORKER_VALUES_MAX),
+ * named by names and indexed by worker id.
+ */
+#define WORKER_VALUES_MAX 8
+static int
+worker_arrays(struct rte_tel_data *d, const char *const *names, unsigned int n,
+	      void (*vals)(const struct dp_worker *w, uint64_t *v))
+{
+	struct rte_tel_data *a[WORKER_VALUES_MAX];
+	uint64_t v[WORKER_VALUES_MAX];
+	unsigned int c;
+
+	if (n > WORKER_VALUES_MAX)
+		return -1;
+	for (c = 0; c < n; c++) {
+		a[c] = rte_tel_data_alloc();
+		if (a[c] == NULL) {
+			while (c > 0)
+				rte_tel_data_free(a[--c]);
+			return -1;
+		}
+		rte_tel_data_start_array(a[c], RTE_TEL_U64_VAL);
+	}
+	for (uint32_t i = 0; i < dp_run.nworkers; i++) {
+		vals(dp_run.w[i], v);
+		for (c = 0; c < n; c++)
+			rte_tel_data_add_array_u64(a[c], v[c]);
+	}
+	for (c = 0; c < n; c++)
+		rte_tel_data_add_dict_container(d, names[c], a[c], 0);
+	return 0;
+}
+
 static int
 tel_workers(const char *cmd, const char *params, struct rte_tel_data *d)
 {
@@ -225,46 +285,10 @@ tel_workers(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_dict_container(d, "ring_events_dropped", b, 0);
 	}
 	/* Session pool gauges: now and the most at once, for sizing --sessions and --reasm-big. */
-	for (c = 0; c < 7; c++) {
-		static const char *const names[] = {"sessions_in_use", "sessions_peak",
-						    "reasm_bytes_in_use", "reasm_bytes_peak",
-						    "reasm_ooo_in_use", "reasm_ooo_peak",
-						    "reasm_ooo_short"};
-		struct rte_tel_data *a = rte_tel_data_alloc();
-
-		if (a == NULL)
-			return -1;
-		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
-		for (i = 0; i < dp_run.nworkers; i++) {
-			const struct dp_sess_pool *p = &dp_run.w[i]->pool;
-			uint64_t v[7] = {p->n - p->nfree, p->peak_sessions, p->buf_bytes,
-					 p->peak_buf_bytes, p->n - p->ooo_nfree, p->peak_ooo,
-					 p->ooo_short};
-
-			rte_tel_data_add_array_u64(a, v[c]);
-		}
-		rte_tel_data_add_dict_container(d, names[c], a, 0);
-	}
+	if (worker_arrays(d, pool_names, POOL_GAUGES, pool_gauges) < 0)
+		return -1;
 	/* Expected Certificate messages (--cert-refs). */
-	for (c = 0; c < 6; c++) {
-		static const char *const names[] = {"certref_found",   "certref_matched",
-						    "certref_differed", "certref_stored",
-						    "certref_busy",     "certref_too_long"};
-		struct rte_tel_data *a = rte_tel_data_alloc();
-
-		if (a == NULL)
-			return -1;
-		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
-		for (i = 0; i < dp_run.nworkers; i++) {
-			const struct cw_certref *r = &dp_run.w[i]->refs;
-			uint64_t v[6] = {r->found, r->matched,
-					 r->differed, r->stored, r->busy, r->too_long};
-
-			rte_tel_data_add_array_u64(a, v[c]);
-		}
-		rte_tel_data_add_dict_container(d, names[c], a, 0);
-	}
-	return 0;
+	return worker_arrays(d, dp_certref_names, DP_CERTREF_COUNTERS, certref_counts);
 }
 
 int

@@ -84,6 +84,22 @@ const struct dp_clock_ops dp_clock_tsc = {
 	.tick = tsc_tick,
 };
 
+const char *const dp_certref_names[DP_CERTREF_COUNTERS] = {
+	"certref_found", "certref_matched", "certref_differed",
+	"certref_stored", "certref_busy", "certref_too_long",
+};
+
+void
+dp_certref_counts(const struct cw_certref *r, uint64_t v[DP_CERTREF_COUNTERS])
+{
+	v[0] = r->found;
+	v[1] = r->matched;
+	v[2] = r->differed;
+	v[3] = r->stored;
+	v[4] = r->busy;
+	v[5] = r->too_long;
+}
+
 /* ---- setup ---- */
 
 int

@@ -79,6 +79,11 @@ struct dp_worker {
 	uint32_t blob_cap;
 } __rte_cache_aligned;
 
+/* The expected Certificate messages' counters (struct cw_certref), named as reported. */
+#define DP_CERTREF_COUNTERS 6
+extern const char *const dp_certref_names[DP_CERTREF_COUNTERS];
+void dp_certref_counts(const struct cw_certref *r, uint64_t v[DP_CERTREF_COUNTERS]);
+
 struct dp_xsk;
 
 /* Global run state shared by the loops; written by main.c before launch. */

@@ -976,16 +976,23 @@ cw_tls_next(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_item *it
 	return cw_tls_next_cmp(ts, r, NULL, it);
 }
 
+/* The expected message's 4-byte handshake header. */
+static void
+cmp_header(const struct cw_tls_cmp *cmp, uint8_t hdr[HS_HDR_LEN])
+{
+	hdr[0] = CW_TLS_HS_CERTIFICATE;
+	hdr[1] = (uint8_t)(cmp->len >> 16);
+	hdr[2] = (uint8_t)(cmp->len >> 8);
+	hdr[3] = (uint8_t)cmp->len;
+}
+
 void
 cw_tls_cmp_restore(struct cw_tls_stream *ts, struct cw_reasm *r, struct cw_tls_cmp *cmp,
 		   uint8_t *buf, uint32_t cap)
 {
 	uint32_t to = HS_HDR_LEN + cmp->off;
 
-	buf[0] = CW_TLS_HS_CERTIFICATE;
-	buf[1] = (uint8_t)(cmp->len >> 16);
-	buf[2] = (uint8_t)(cmp->len >> 8);
-	buf[3] = (uint8_t)cmp->len;
+	cmp_header(cmp, buf);
 	memcpy(buf + HS_HDR_LEN, cmp->body, cmp->off);
 	cw_reasm_rebase(r, buf, cap, ts->rd, to);
 	ts->rd = to;
@@ -1018,10 +1025,7 @@ cw_tls_cmp_old(const struct cw_tls_cmp *cmp, uint32_t seq, const uint8_t *data, 
 		data += i;
 		seq = cmp->seq0;
 	}
-	hdr[0] = CW_TLS_HS_CERTIFICATE;
-	hdr[1] = (uint8_t)(cmp->len >> 16);
-	hdr[2] = (uint8_t)(cmp->len >> 8);
-	hdr[3] = (uint8_t)cmp->len;
+	cmp_header(cmp, hdr);
 	for (i = lo; i < hi; i++) {
 		uint8_t want = i < HS_HDR_LEN ? hdr[i] : cmp->body[i - HS_HDR_LEN];
 

@@ -61,6 +61,14 @@ for now, peak, bound in (("sessions_in_use", "sessions_peak", 256),
         assert bound is None or d[peak][w] <= bound, (peak, w, d[peak][w])
 assert max(d["sessions_peak"]) >= 1, d["sessions_peak"]
 assert d["reasm_ooo_short"] == [0, 0], d["reasm_ooo_short"]
+# The expected Certificate messages' counters, per worker: a flight matched only where its name
+# was found, and a name found only where a message was stored.
+for k in ("certref_found", "certref_matched", "certref_differed", "certref_stored",
+          "certref_busy", "certref_too_long"):
+    assert len(d[k]) == 2, k
+for w in range(2):
+    assert d["certref_matched"][w] + d["certref_differed"][w] <= d["certref_found"][w], w
+    assert d["certref_found"][w] == 0 or d["certref_stored"][w] > 0, w
 print("workers ok: dec_tcp per worker", d["dec_tcp"], "sessions_peak", d["sessions_peak"],
       "reasm_bytes_peak", d["reasm_bytes_peak"])
 EOF
