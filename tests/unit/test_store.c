@@ -178,6 +178,9 @@ test_persist(void)
 	{
 		static const char want[] = "flows_chain flows_flagged_issuer flows_flagged_name"
 					   " flows_ts flows_verdict";
+		static const char indexes[] = "select group_concat(name, ' ') from (select name from"
+					      " sqlite_master where type='index' and tbl_name='flows'"
+					      " and sql is not null order by name)";
 		char cmd[1024];
 
 		snprintf(cmd, sizeof(cmd),
@@ -190,14 +193,7 @@ test_persist(void)
 		if (e == NULL)
 			return;
 		cp_engine_close(e);
-		CHECK(strcmp(sql(db, "select group_concat(name, ' ') from (select name from"
-				     " sqlite_master where type='index' and tbl_name='flows' and"
-				     " sql is not null order by name)"),
-			     want) == 0,
-		      "indexes after open: %s",
-		      sql(db, "select group_concat(name, ' ') from (select name from sqlite_master"
-			      " where type='index' and tbl_name='flows' and sql is not null order by"
-			      " name)"));
+		CHECK(strcmp(sql(db, indexes), want) == 0, "indexes after open: %s", sql(db, indexes));
 		snprintf(cmd, sizeof(cmd),
 			 "sqlite3 '%s' \"explain query plan select count(*) from flows where"
 			 " name='example.com' and verdict='substituted' and verdict in"
